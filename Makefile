@@ -1,0 +1,40 @@
+# Two entry points: `make demo` and `make test`. Both create .venv (python3.11) when missing
+# and install the project into it; the install is redone only when pyproject.toml changes.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install wordnet lint clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+# torch is pinned to the CPU build (extra `torch`); an unpinned torch would pull a CUDA build.
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[torch,dev]' 'torch==2.13.0'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# WordNet 3.0 for the corpus builder and its tests (Debian's wordnet-base, read with nltk).
+wordnet:
+	@if [ ! -d /usr/share/wordnet ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get install -y -q wordnet-base >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null && apt-get install -y -q wordnet-base >/dev/null)); \
+	  else echo "WordNet missing: install Debian's wordnet-base (sudo apt-get install wordnet-base)"; fi; \
+	fi
+
+demo: install
+	$(PY) tools/clip_parity.py --config=B/32
+
+test: install wordnet
+	$(PY) -m pytest tests
+
+lint: install
+	$(VENV)/bin/ruff check alt_jax tests tools configs
+
+clean:
+	rm -rf $(VENV) .pytest_cache
