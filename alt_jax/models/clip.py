@@ -1,0 +1,434 @@
+"""CLIP in flax.nnx, computing exactly what `transformers.CLIPModel` computes.
+
+Module and attribute names mirror transformers' so that a checkpoint key maps to a parameter
+path mechanically (see `alt_jax.weights`). The vision encoder exposes each block's attention
+keys and takes an additive bias on the attention logits, which is where token merging hooks in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+Array = jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class VisionConfig:
+    """Shapes of the vision tower (field names as in transformers' CLIPVisionConfig)."""
+
+    hidden_size: int = 768
+    intermediate_size: int = 3072
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    image_size: int = 224
+    patch_size: int = 16
+    num_channels: int = 3
+    hidden_act: str = "quick_gelu"
+    layer_norm_eps: float = 1e-5
+
+
+@dataclasses.dataclass(frozen=True)
+class TextConfig:
+    """Shapes of the text tower (field names as in transformers' CLIPTextConfig)."""
+
+    hidden_size: int = 512
+    intermediate_size: int = 2048
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 8
+    vocab_size: int = 49408
+    max_position_embeddings: int = 77
+    hidden_act: str = "quick_gelu"
+    layer_norm_eps: float = 1e-5
+    eos_token_id: int = 49407
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipConfig:
+    """A whole CLIP: both towers and the joint embedding width."""
+
+    vision: VisionConfig = VisionConfig()
+    text: TextConfig = TextConfig()
+    projection_dim: int = 512
+    logit_scale_init_value: float = 2.6592
+
+    @classmethod
+    def from_transformers_dict(cls, d: dict[str, Any]) -> "ClipConfig":
+        """Reads a transformers `CLIPConfig` dict (the contents of config.json)."""
+
+        def pick(klass, sub: dict[str, Any]):
+            names = {f.name for f in dataclasses.fields(klass)}
+            return klass(**{k: v for k, v in sub.items() if k in names})
+
+        vision = pick(VisionConfig, d.get("vision_config") or {})
+        text = pick(TextConfig, d.get("text_config") or {})
+        if isinstance(text.eos_token_id, (list, tuple)):
+            text = dataclasses.replace(text, eos_token_id=int(text.eos_token_id[0]))
+        return cls(
+            vision=vision,
+            text=text,
+            projection_dim=int(d.get("projection_dim", 512)),
+            logit_scale_init_value=float(d.get("logit_scale_init_value", 2.6592)),
+        )
+
+    def to_transformers_dict(self) -> dict[str, Any]:
+        """The equivalent transformers `CLIPConfig` keyword arguments."""
+        return {
+            "vision_config": dataclasses.asdict(self.vision),
+            "text_config": dataclasses.asdict(self.text),
+            "projection_dim": self.projection_dim,
+            "logit_scale_init_value": self.logit_scale_init_value,
+        }
+
+
+def _b(patch: int, image: int = 224) -> ClipConfig:
+    return ClipConfig(vision=VisionConfig(patch_size=patch, image_size=image))
+
+
+def _l(image: int = 224) -> ClipConfig:
+    return ClipConfig(
+        vision=VisionConfig(
+            hidden_size=1024,
+            intermediate_size=4096,
+            num_hidden_layers=24,
+            num_attention_heads=16,
+            patch_size=14,
+            image_size=image,
+        ),
+        text=TextConfig(hidden_size=768, intermediate_size=3072, num_attention_heads=12),
+        projection_dim=768,
+    )
+
+
+# The OpenAI CLIP shapes, and a tiny one for tests and demos.
+PRESETS: dict[str, ClipConfig] = {
+    "B/32": _b(32),
+    "B/16": _b(16),
+    "L/14": _l(224),
+    "L/14@336": _l(336),
+    "tiny": ClipConfig(
+        vision=VisionConfig(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            image_size=32,
+            patch_size=8,
+        ),
+        text=TextConfig(
+            hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4
+        ),
+        projection_dim=32,
+    ),
+}
+
+
+def get_preset(name: str) -> ClipConfig:
+    """A named CLIP shape; an unknown name is refused with the valid ones."""
+    if name not in PRESETS:
+        raise KeyError(f"unknown CLIP preset {name!r}; valid: {sorted(PRESETS)}")
+    return PRESETS[name]
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure numerics.
+
+
+def quick_gelu(x: Array) -> Array:
+    """OpenAI's GELU approximation, x * sigmoid(1.702 x)."""
+    return x * jax.nn.sigmoid(1.702 * x)
+
+
+ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
+    "quick_gelu": quick_gelu,
+    "gelu": functools.partial(jax.nn.gelu, approximate=False),
+    "gelu_new": functools.partial(jax.nn.gelu, approximate=True),
+    "gelu_pytorch_tanh": functools.partial(jax.nn.gelu, approximate=True),
+}
+
+
+def dot_product_attention(q: Array, k: Array, v: Array, bias: Array | None) -> Array:
+    """Softmax attention with an additive logit bias; logits and softmax in float32.
+
+    q [B, Nq, H, Dh], k/v [B, Nk, H, Dh], bias broadcastable to [B, H, Nq, Nk] → [B, Nq, H, Dh].
+    """
+    scale = q.shape[-1] ** -0.5
+    logits = jnp.einsum("bqhd,bkhd->bhqk", q, k, preferred_element_type=jnp.float32) * scale
+    if bias is not None:
+        logits = logits + bias
+    weights = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
+    return jnp.einsum("bhqk,bkhd->bqhd", weights, v)
+
+
+def causal_bias(n: int) -> Array:
+    """Additive causal mask [1, 1, n, n]: 0 on and below the diagonal, a large negative above."""
+    mask = np.tril(np.ones((n, n), dtype=bool))
+    return jnp.asarray(np.where(mask, 0.0, np.finfo(np.float32).min)[None, None], jnp.float32)
+
+
+def _cubic_weights(t: np.ndarray, a: float = -0.75) -> np.ndarray:
+    """Weights of the taps at offsets -1, 0, 1, 2 for fraction t (PyTorch's bicubic, a=-0.75)."""
+
+    def near(x):  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    return np.stack([far(t + 1), near(t), near(1 - t), far(2 - t)], axis=-1)
+
+
+def bicubic_resize_matrix(in_size: int, out_size: int) -> np.ndarray:
+    """Matrix [out, in] of PyTorch's bicubic `interpolate` (align_corners=False), one axis."""
+    scale = in_size / out_size
+    src = (np.arange(out_size) + 0.5) * scale - 0.5  # not clamped, as PyTorch does for cubic
+    base = np.floor(src)
+    taps = _cubic_weights(src - base)
+    matrix = np.zeros((out_size, in_size), np.float64)
+    for offset in range(4):
+        idx = np.clip(base.astype(np.int64) - 1 + offset, 0, in_size - 1)
+        np.add.at(matrix, (np.arange(out_size), idx), taps[:, offset])
+    return matrix
+
+
+def interpolate_position_embedding(pos: Array, grid_h: int, grid_w: int) -> Array:
+    """Resizes a [1 + g*g, D] position table to a grid_h × grid_w patch grid; class row kept."""
+    g = int(round((pos.shape[0] - 1) ** 0.5))
+    if (g, g) == (grid_h, grid_w):
+        return pos
+    patch = pos[1:].reshape(g, g, -1)
+    rows = jnp.asarray(bicubic_resize_matrix(g, grid_h), jnp.float32)
+    cols = jnp.asarray(bicubic_resize_matrix(g, grid_w), jnp.float32)
+    patch = jnp.einsum(
+        "hi,wj,ijd->hwd", rows, cols, patch.astype(jnp.float32), precision=jax.lax.Precision.HIGHEST
+    )
+    return jnp.concatenate([pos[:1], patch.reshape(grid_h * grid_w, -1).astype(pos.dtype)], 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Modules (attribute names as in transformers).
+
+
+class Attention(nnx.Module):
+    """Multi-head self-attention that also returns its keys (ToMe's similarity metric)."""
+
+    def __init__(self, width: int, heads: int, *, dtype: Any, rngs: nnx.Rngs):
+        self.num_heads = heads
+        linear = functools.partial(
+            nnx.Linear, width, width, dtype=dtype, param_dtype=jnp.float32, rngs=rngs
+        )
+        self.k_proj = linear()
+        self.v_proj = linear()
+        self.q_proj = linear()
+        self.out_proj = linear()
+
+    def __call__(self, x: Array, bias: Array | None = None) -> tuple[Array, Array]:
+        """x [B, N, D], bias broadcastable to [B, H, N, N] → (out [B, N, D], keys [B, N, H, Dh])."""
+        b, n, d = x.shape
+        split = lambda t: t.reshape(b, n, self.num_heads, d // self.num_heads)
+        q, k, v = split(self.q_proj(x)), split(self.k_proj(x)), split(self.v_proj(x))
+        out = dot_product_attention(q, k, v, bias).reshape(b, n, d)
+        return self.out_proj(out), k
+
+
+class MLP(nnx.Module):
+    """fc1 → activation → fc2."""
+
+    def __init__(self, width: int, hidden: int, act: str, *, dtype: Any, rngs: nnx.Rngs):
+        if act not in ACTIVATIONS:
+            raise ValueError(f"unsupported hidden_act {act!r}; valid: {sorted(ACTIVATIONS)}")
+        self.act = ACTIVATIONS[act]
+        self.fc1 = nnx.Linear(width, hidden, dtype=dtype, param_dtype=jnp.float32, rngs=rngs)
+        self.fc2 = nnx.Linear(hidden, width, dtype=dtype, param_dtype=jnp.float32, rngs=rngs)
+
+    def __call__(self, x: Array) -> Array:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+def _layer_norm(width: int, eps: float, dtype: Any, rngs: nnx.Rngs) -> nnx.LayerNorm:
+    return nnx.LayerNorm(width, epsilon=eps, dtype=dtype, param_dtype=jnp.float32, rngs=rngs)
+
+
+class EncoderLayer(nnx.Module):
+    """Pre-LN transformer block, split in two halves so that token merging can sit between them."""
+
+    def __init__(self, cfg: VisionConfig | TextConfig, *, dtype: Any, rngs: nnx.Rngs):
+        w = cfg.hidden_size
+        self.self_attn = Attention(w, cfg.num_attention_heads, dtype=dtype, rngs=rngs)
+        self.layer_norm1 = _layer_norm(w, cfg.layer_norm_eps, dtype, rngs)
+        self.mlp = MLP(w, cfg.intermediate_size, cfg.hidden_act, dtype=dtype, rngs=rngs)
+        self.layer_norm2 = _layer_norm(w, cfg.layer_norm_eps, dtype, rngs)
+
+    def attend(self, x: Array, bias: Array | None = None) -> tuple[Array, Array]:
+        """x + SelfAttn(LN(x)), and the keys [B, N, H, Dh]."""
+        out, keys = self.self_attn(self.layer_norm1(x), bias)
+        return x + out, keys
+
+    def feed_forward(self, x: Array) -> Array:
+        """x + MLP(LN(x))."""
+        return x + self.mlp(self.layer_norm2(x))
+
+    def __call__(self, x: Array, bias: Array | None = None) -> Array:
+        return self.feed_forward(self.attend(x, bias)[0])
+
+
+class Encoder(nnx.Module):
+    """A stack of encoder layers."""
+
+    def __init__(self, cfg: VisionConfig | TextConfig, *, dtype: Any, rngs: nnx.Rngs):
+        self.layers = nnx.List(
+            [EncoderLayer(cfg, dtype=dtype, rngs=rngs) for _ in range(cfg.num_hidden_layers)]
+        )
+
+    def __call__(self, x: Array, bias: Array | None = None) -> Array:
+        for layer in self.layers:
+            x = layer(x, bias)
+        return x
+
+
+class VisionEmbeddings(nnx.Module):
+    """Patchify, class token, learned position embedding (interpolated for other sizes)."""
+
+    def __init__(self, cfg: VisionConfig, *, dtype: Any, rngs: nnx.Rngs):
+        self.patch_size = cfg.patch_size
+        self.dtype = dtype
+        p, w = cfg.patch_size, cfg.hidden_size
+        self.patch_embedding = nnx.Conv(
+            cfg.num_channels,
+            w,
+            (p, p),
+            strides=(p, p),
+            padding="VALID",
+            use_bias=False,
+            dtype=dtype,
+            param_dtype=jnp.float32,
+            rngs=rngs,
+        )
+        self.class_embedding = nnx.Param(
+            jax.random.normal(rngs.params(), (w,), jnp.float32) * w**-0.5
+        )
+        num_positions = (cfg.image_size // p) ** 2 + 1
+        self.position_embedding = nnx.Embed(num_positions, w, param_dtype=jnp.float32, rngs=rngs)
+
+    def __call__(self, images: Array) -> Array:
+        """images [B, H, W, C] → tokens [B, 1 + (H/p)(W/p), D]; H and W multiples of the patch."""
+        b, h, w, _ = images.shape
+        if h % self.patch_size or w % self.patch_size:
+            raise ValueError(
+                f"image size {h}x{w} is not a multiple of the patch size {self.patch_size}"
+            )
+        patches = self.patch_embedding(images.astype(self.dtype))  # [B, h/p, w/p, D]
+        gh, gw = patches.shape[1:3]
+        patches = patches.reshape(b, gh * gw, -1)
+        cls = jnp.broadcast_to(
+            self.class_embedding[...].astype(patches.dtype), (b, 1, patches.shape[-1])
+        )
+        pos = interpolate_position_embedding(self.position_embedding.embedding[...], gh, gw)
+        return jnp.concatenate([cls, patches], axis=1) + pos.astype(patches.dtype)
+
+
+class VisionTransformer(nnx.Module):
+    """The vision tower up to (not including) the projection."""
+
+    def __init__(self, cfg: VisionConfig, *, dtype: Any, rngs: nnx.Rngs):
+        self.embeddings = VisionEmbeddings(cfg, dtype=dtype, rngs=rngs)
+        self.pre_layrnorm = _layer_norm(cfg.hidden_size, cfg.layer_norm_eps, dtype, rngs)
+        self.encoder = Encoder(cfg, dtype=dtype, rngs=rngs)
+        self.post_layernorm = _layer_norm(cfg.hidden_size, cfg.layer_norm_eps, dtype, rngs)
+
+    def __call__(self, images: Array) -> Array:
+        """images [B, H, W, 3] → last block's tokens [B, 1 + N, D] (before post_layernorm)."""
+        return self.encoder(self.pre_layrnorm(self.embeddings(images)))
+
+
+class TextEmbeddings(nnx.Module):
+    """Token and position embeddings."""
+
+    def __init__(self, cfg: TextConfig, *, rngs: nnx.Rngs):
+        self.token_embedding = nnx.Embed(
+            cfg.vocab_size, cfg.hidden_size, param_dtype=jnp.float32, rngs=rngs
+        )
+        self.position_embedding = nnx.Embed(
+            cfg.max_position_embeddings, cfg.hidden_size, param_dtype=jnp.float32, rngs=rngs
+        )
+
+    def __call__(self, token_ids: Array) -> Array:
+        n = token_ids.shape[-1]
+        return self.token_embedding(token_ids) + self.position_embedding.embedding[...][:n]
+
+
+class TextTransformer(nnx.Module):
+    """The causal text tower with end-of-text pooling, up to (not including) the projection."""
+
+    def __init__(self, cfg: TextConfig, *, dtype: Any, rngs: nnx.Rngs):
+        self.eos_token_id = cfg.eos_token_id
+        self.max_length = cfg.max_position_embeddings
+        self.dtype = dtype
+        self.embeddings = TextEmbeddings(cfg, rngs=rngs)
+        self.encoder = Encoder(cfg, dtype=dtype, rngs=rngs)
+        self.final_layer_norm = _layer_norm(cfg.hidden_size, cfg.layer_norm_eps, dtype, rngs)
+
+    def __call__(self, token_ids: Array) -> Array:
+        """token_ids int [B, L] → pooled end-of-text state [B, D]."""
+        if token_ids.shape[-1] > self.max_length:
+            raise ValueError(
+                f"sequence length {token_ids.shape[-1]} exceeds max_position_embeddings "
+                f"{self.max_length}"
+            )
+        x = self.embeddings(token_ids).astype(self.dtype)
+        x = self.final_layer_norm(self.encoder(x, causal_bias(token_ids.shape[-1])))
+        if self.eos_token_id == 2:
+            # Legacy configs: the end token is the largest id in the sequence (OpenAI's rule).
+            eot = jnp.argmax(token_ids, axis=-1)
+        else:
+            eot = jnp.argmax(token_ids == self.eos_token_id, axis=-1)
+        return jnp.take_along_axis(x, eot[:, None, None], axis=1)[:, 0]
+
+
+class CLIP(nnx.Module):
+    """Both CLIP towers and their projections into the joint space."""
+
+    def __init__(self, cfg: ClipConfig, *, dtype: Any = jnp.float32, rngs: nnx.Rngs):
+        self.config = cfg
+        self.text_model = TextTransformer(cfg.text, dtype=dtype, rngs=rngs)
+        self.vision_model = VisionTransformer(cfg.vision, dtype=dtype, rngs=rngs)
+        linear = functools.partial(
+            nnx.Linear,
+            out_features=cfg.projection_dim,
+            use_bias=False,
+            dtype=dtype,
+            param_dtype=jnp.float32,
+            rngs=rngs,
+        )
+        self.visual_projection = linear(cfg.vision.hidden_size)
+        self.text_projection = linear(cfg.text.hidden_size)
+        self.logit_scale = nnx.Param(jnp.asarray(cfg.logit_scale_init_value, jnp.float32))
+
+    def encode_image(self, images: Array) -> Array:
+        """Normalised images float32 [B, H, W, 3] → image features [B, d] (`get_image_features`)."""
+        tokens = self.vision_model(images)
+        return self.visual_projection(self.vision_model.post_layernorm(tokens[:, 0]))
+
+    def encode_image_dense(self, images: Array) -> Array:
+        """Images [B, H, W, 3] → every token through post_layernorm and projection [B, 1 + N, d]."""
+        tokens = self.vision_model(images)
+        return self.visual_projection(self.vision_model.post_layernorm(tokens))
+
+    def encode_text(self, token_ids: Array) -> Array:
+        """Token ids int32 [B, L] → text features [B, d] (`get_text_features`)."""
+        return self.text_projection(self.text_model(token_ids))
+
+    def __call__(self, images: Array, token_ids: Array) -> tuple[Array, Array]:
+        """(logits_per_image [Bi, Bt], logits_per_text [Bt, Bi]), as `CLIPModel.forward`."""
+        img = self.encode_image(images).astype(jnp.float32)
+        txt = self.encode_text(token_ids).astype(jnp.float32)
+        img = img / jnp.linalg.norm(img, axis=-1, keepdims=True)
+        txt = txt / jnp.linalg.norm(txt, axis=-1, keepdims=True)
+        logits_per_text = txt @ img.T * jnp.exp(self.logit_scale[...])
+        return logits_per_text.T, logits_per_text

@@ -1,0 +1,246 @@
+"""Loading transformers CLIP checkpoints into the Flax CLIP.
+
+Our parameter paths mirror transformers' module names, so every checkpoint key maps to one
+parameter by a fixed rule (`flax_path_to_torch_key`); nothing is matched by guesswork, and every
+key is accounted for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from alt_jax.models.clip import CLIP, ClipConfig
+
+# Buffers that older transformers versions saved; they are derived, not learned.
+_IGNORED_SUFFIXES = ("position_ids",)
+
+_SAFETENSORS_DTYPES = {
+    "F64": np.float64,
+    "F32": np.float32,
+    "F16": np.float16,
+    "I64": np.int64,
+    "I32": np.int32,
+    "I16": np.int16,
+    "I8": np.int8,
+    "U8": np.uint8,
+    "BOOL": np.bool_,
+}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint does not fit the model: missing, unused or misshapen parameters."""
+
+
+def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Reads a .safetensors file into float/int NumPy arrays without torch (bf16 → float32)."""
+    import ml_dtypes
+
+    path = Path(path)
+    with open(path, "rb") as f:
+        (header_len,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(header_len))
+        data = f.read()
+    tensors = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        dtype = info["dtype"]
+        if dtype == "BF16":
+            np_dtype = ml_dtypes.bfloat16
+        elif dtype in _SAFETENSORS_DTYPES:
+            np_dtype = _SAFETENSORS_DTYPES[dtype]
+        else:
+            raise CheckpointError(f"{path}: tensor {name!r} has unsupported dtype {dtype}")
+        start, end = info["data_offsets"]
+        array = np.frombuffer(data[start:end], dtype=np_dtype).reshape(info["shape"])
+        tensors[name] = array.astype(np.float32) if dtype == "BF16" else array
+    return tensors
+
+
+def _read_torch_bin(path: Path) -> dict[str, np.ndarray]:
+    try:
+        import torch
+    except ImportError as e:  # pragma: no cover - depends on the install
+        raise ImportError(
+            f"reading {path} needs torch (pip install 'alt_jax[torch]'), or convert "
+            "the checkpoint to model.safetensors"
+        ) from e
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return {
+        k: v.detach().float().numpy() if v.is_floating_point() else v.numpy()
+        for k, v in state.items()
+    }
+
+
+def read_checkpoint_folder(
+    folder: str | os.PathLike,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Reads config.json and the weights (model.safetensors, sharded safetensors, or .bin)."""
+    folder = Path(folder)
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{folder}: no config.json (expected a transformers CLIP folder)")
+    config = json.loads(config_path.read_text())
+    if (folder / "model.safetensors").is_file():
+        return config, read_safetensors(folder / "model.safetensors")
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        tensors = {}
+        for shard in shards:
+            tensors.update(read_safetensors(folder / shard))
+        return config, tensors
+    if (folder / "pytorch_model.bin").is_file():
+        return config, _read_torch_bin(folder / "pytorch_model.bin")
+    raise FileNotFoundError(
+        f"{folder}: no model.safetensors, model.safetensors.index.json or pytorch_model.bin"
+    )
+
+
+def flax_path_to_torch_key(path: tuple[Any, ...]) -> str:
+    """('text_model', ..., 'fc1', 'kernel') → 'text_model....fc1.weight'."""
+    *head, leaf = [str(p) for p in path]
+    if leaf in ("kernel", "scale", "embedding"):
+        leaf = "weight"
+    return ".".join([*head, leaf])
+
+
+def torch_to_flax_array(path: tuple[Any, ...], array: np.ndarray) -> np.ndarray:
+    """Lays a torch tensor out as the Flax parameter at `path` expects."""
+    if path[-1] == "kernel":
+        if array.ndim == 2:  # Linear: [out, in] → [in, out]
+            return array.T
+        if array.ndim == 4:  # Conv2d: [out, in, kh, kw] → [kh, kw, in, out]
+            return array.transpose(2, 3, 1, 0)
+    return array
+
+
+def flax_to_torch_array(path: tuple[Any, ...], array: np.ndarray) -> np.ndarray:
+    """The inverse of `torch_to_flax_array`."""
+    if path[-1] == "kernel":
+        if array.ndim == 2:
+            return array.T
+        if array.ndim == 4:
+            return array.transpose(3, 2, 0, 1)
+    return array
+
+
+def _keypath_tuple(keypath) -> tuple[Any, ...]:
+    return tuple(k.key for k in keypath if isinstance(k, jax.tree_util.DictKey))
+
+
+def fill_state(
+    abstract_state: nnx.State, tensors: dict[str, np.ndarray], dtype: Any = jnp.float32
+) -> nnx.State:
+    """Replaces every abstract leaf by its checkpoint tensor; every key must be used once."""
+    used: set[str] = set()
+    missing: list[str] = []
+    mismatched: list[str] = []
+
+    def fill(keypath, leaf):
+        path = _keypath_tuple(keypath)
+        key = flax_path_to_torch_key(path)
+        if key not in tensors:
+            missing.append(key)
+            return leaf
+        used.add(key)
+        array = torch_to_flax_array(path, np.asarray(tensors[key]))
+        if tuple(array.shape) != tuple(leaf.shape):
+            mismatched.append(
+                f"{key}: checkpoint {tuple(tensors[key].shape)} → {tuple(array.shape)}"
+                f" after layout, model expects {tuple(leaf.shape)}"
+            )
+            return leaf
+        return jnp.asarray(array, dtype)
+
+    state = jax.tree_util.tree_map_with_path(fill, abstract_state)
+    unused = sorted(k for k in tensors if k not in used and not k.endswith(_IGNORED_SUFFIXES))
+    problems = []
+    if missing:
+        problems.append(f"missing from the checkpoint: {sorted(missing)}")
+    if unused:
+        problems.append(f"unused checkpoint keys: {unused}")
+    if mismatched:
+        problems.append("shape mismatch: " + "; ".join(mismatched))
+    if problems:
+        raise CheckpointError("checkpoint does not fit the CLIP model — " + " | ".join(problems))
+    return state
+
+
+def clip_from_tensors(
+    config: ClipConfig, tensors: dict[str, np.ndarray], dtype: Any = jnp.float32
+) -> CLIP:
+    """Builds a CLIP with the given weights, without spending time on a random initialisation."""
+    abstract = nnx.eval_shape(lambda: CLIP(config, dtype=dtype, rngs=nnx.Rngs(0)))
+    graphdef, abstract_state = nnx.split(abstract)
+    return nnx.merge(graphdef, fill_state(abstract_state, tensors))
+
+
+def _hub_folder(repo_id: str) -> Path:
+    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+    hint = (
+        "pass a local folder holding config.json and model.safetensors (for instance one "
+        "written by `CLIPModel.save_pretrained`) instead of a hub id"
+    )
+    if offline:
+        raise OSError(
+            f"cannot fetch {repo_id!r}: the hub is offline (HF_HUB_OFFLINE is set); {hint}"
+        )
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(
+            snapshot_download(
+                repo_id,
+                allow_patterns=["config.json", "*.safetensors", "*.safetensors.index.json"],
+                etag_timeout=10,
+            )
+        )
+    except Exception as e:  # noqa: BLE001 - any hub failure gets the same actionable message
+        raise OSError(
+            f"cannot fetch {repo_id!r} from the hub ({type(e).__name__}: {e}); {hint}"
+        ) from e
+
+
+def load_clip(source: Any, dtype: Any = jnp.float32) -> CLIP:
+    """A Flax CLIP from a local transformers folder, an in-memory `CLIPModel`, or a hub id.
+
+    Parameters are float32; `dtype` is the compute dtype (float32 or bfloat16).
+    """
+    if hasattr(source, "state_dict") and hasattr(source, "config"):
+        config = ClipConfig.from_transformers_dict(source.config.to_dict())
+        tensors = {
+            k: v.detach().float().numpy() if v.is_floating_point() else v.numpy()
+            for k, v in source.state_dict().items()
+        }
+        return clip_from_tensors(config, tensors, dtype)
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(
+            f"load_clip takes a folder, a hub id or a transformers CLIPModel, "
+            f"not {type(source).__name__}"
+        )
+    folder = Path(source)
+    if not folder.exists():
+        if os.path.isabs(str(source)) or str(source).startswith(".") or str(source).count("/") != 1:
+            raise FileNotFoundError(f"{source}: no such folder")
+        folder = _hub_folder(str(source))
+    config_dict, tensors = read_checkpoint_folder(folder)
+    return clip_from_tensors(ClipConfig.from_transformers_dict(config_dict), tensors, dtype)
+
+
+def clip_state_dict(model: CLIP) -> dict[str, np.ndarray]:
+    """The model's parameters as a transformers `CLIPModel` state dict of NumPy arrays."""
+    out = {}
+    for keypath, leaf in jax.tree_util.tree_flatten_with_path(nnx.state(model, nnx.Param))[0]:
+        path = _keypath_tuple(keypath)
+        out[flax_path_to_torch_key(path)] = flax_to_torch_array(path, np.asarray(leaf))
+    return out
