@@ -177,10 +177,10 @@ def fill_state(
 
 
 def clip_from_tensors(
-    config: ClipConfig, tensors: dict[str, np.ndarray], dtype: Any = jnp.float32
+    config: ClipConfig, tensors: dict[str, np.ndarray], dtype: Any = jnp.float32, **model_kwargs
 ) -> CLIP:
     """Builds a CLIP with the given weights, without spending time on a random initialisation."""
-    abstract = nnx.eval_shape(lambda: CLIP(config, dtype=dtype, rngs=nnx.Rngs(0)))
+    abstract = nnx.eval_shape(lambda: CLIP(config, dtype=dtype, rngs=nnx.Rngs(0), **model_kwargs))
     graphdef, abstract_state = nnx.split(abstract)
     return nnx.merge(graphdef, fill_state(abstract_state, tensors))
 
@@ -211,18 +211,22 @@ def _hub_folder(repo_id: str) -> Path:
         ) from e
 
 
-def load_clip(source: Any, dtype: Any = jnp.float32) -> CLIP:
+def load_clip(
+    source: Any, dtype: Any = jnp.float32, *, tome_r: Any = 0, prop_attn: bool = True
+) -> CLIP:
     """A Flax CLIP from a local transformers folder, an in-memory `CLIPModel`, or a hub id.
 
-    Parameters are float32; `dtype` is the compute dtype (float32 or bfloat16).
+    Parameters are float32; `dtype` is the compute dtype (float32 or bfloat16). `tome_r` and
+    `prop_attn` set token merging in the vision tower (0: plain CLIP).
     """
+    model_kwargs = {"tome_r": tome_r, "prop_attn": prop_attn}
     if hasattr(source, "state_dict") and hasattr(source, "config"):
         config = ClipConfig.from_transformers_dict(source.config.to_dict())
         tensors = {
             k: v.detach().float().numpy() if v.is_floating_point() else v.numpy()
             for k, v in source.state_dict().items()
         }
-        return clip_from_tensors(config, tensors, dtype)
+        return clip_from_tensors(config, tensors, dtype, **model_kwargs)
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(
             f"load_clip takes a folder, a hub id or a transformers CLIPModel, "
@@ -234,7 +238,9 @@ def load_clip(source: Any, dtype: Any = jnp.float32) -> CLIP:
             raise FileNotFoundError(f"{source}: no such folder")
         folder = _hub_folder(str(source))
     config_dict, tensors = read_checkpoint_folder(folder)
-    return clip_from_tensors(ClipConfig.from_transformers_dict(config_dict), tensors, dtype)
+    return clip_from_tensors(
+        ClipConfig.from_transformers_dict(config_dict), tensors, dtype, **model_kwargs
+    )
 
 
 def clip_state_dict(model: CLIP) -> dict[str, np.ndarray]:

@@ -194,3 +194,112 @@ def test_missing_folder_and_bad_source():
         load_clip("./no-such-dir")
     with pytest.raises(TypeError, match="int"):
         load_clip(3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Token merging inside the vision tower, against a PyTorch loop over transformers' own layers.
+
+
+def _torch_bipartite_merge(x, size, metric, r):
+    """ToMe's bipartite soft matching written plainly (one item, loops), class token at 0."""
+    metric = metric / metric.norm(dim=-1, keepdim=True)
+    a_idx, b_idx = list(range(0, x.shape[0], 2)), list(range(1, x.shape[0], 2))
+    scores = metric[a_idx] @ metric[b_idx].T
+    scores[0] = -float("inf")
+    best, partner = scores.max(dim=-1)
+    order = sorted(range(len(a_idx)), key=lambda i: (-best[i].item(), i))
+    merged = set(order[:r])
+    sums = {j: (x[b_idx[j]] * size[b_idx[j]], size[b_idx[j]].clone()) for j in range(len(b_idx))}
+    for i in merged:
+        j = partner[i].item()
+        sums[j] = (sums[j][0] + x[a_idx[i]] * size[a_idx[i]], sums[j][1] + size[a_idx[i]])
+    kept = [i for i in range(len(a_idx)) if i not in merged]
+    new_x = [x[a_idx[i]] for i in kept] + [sums[j][0] / sums[j][1] for j in range(len(b_idx))]
+    new_size = [size[a_idx[i]] for i in kept] + [sums[j][1] for j in range(len(b_idx))]
+    return torch.stack(new_x), torch.stack(new_size)
+
+
+def torch_tome_image_tokens(model, images: np.ndarray, schedule, prop_attn: bool = True):
+    """Last block's tokens of transformers' vision tower with ToMe inserted between the halves."""
+    vision = model.vision_model
+    out = []
+    with torch.no_grad():
+        pixels = torch.tensor(images).permute(0, 3, 1, 2)
+        for item in vision.pre_layrnorm(vision.embeddings(pixels)):
+            x, size = item, torch.ones(item.shape[0], 1)
+            for layer, r in zip(vision.encoder.layers, schedule, strict=True):
+                attn = layer.self_attn
+                h = layer.layer_norm1(x)
+                n, d = h.shape
+                heads = attn.num_heads
+                q = attn.q_proj(h).view(n, heads, -1).transpose(0, 1)
+                k = attn.k_proj(h).view(n, heads, -1).transpose(0, 1)
+                v = attn.v_proj(h).view(n, heads, -1).transpose(0, 1)
+                logits = q @ k.transpose(1, 2) * attn.scale
+                if prop_attn:
+                    logits = logits + size.log()[:, 0][None, None, :]
+                x = x + attn.out_proj((logits.softmax(-1) @ v).transpose(0, 1).reshape(n, d))
+                if r:
+                    x, size = _torch_bipartite_merge(x, size, k.mean(0), r)
+                x = x + layer.mlp(layer.layer_norm2(x))
+            out.append(x)
+    return torch.stack(out).numpy()
+
+
+@pytest.mark.parametrize("tome_r", [2, [3, 1], (2, -1.0)])
+@pytest.mark.parametrize("prop_attn", [True, False])
+def test_tome_tower_matches_torch_reference(saved_clip, tome_r, prop_attn):
+    from alt_jax.models import tome
+
+    torch_model, folder = saved_clip("tiny")
+    images, _ = inputs("tiny", seed=7, batch=3)
+    model = load_clip(folder, tome_r=tome_r, prop_attn=prop_attn)
+    schedule = tome.parse_r_schedule(tome_r, 2, 17)
+    ref = torch_tome_image_tokens(torch_model, images, schedule, prop_attn)
+    ours = model.vision_model(jnp.asarray(images))
+    assert ours.shape == ref.shape == (3, 17 - sum(schedule), 64)
+    assert relative_error(ours, ref) <= 1e-4
+
+
+def test_tome_r0_is_plain_clip(saved_clip):
+    _, folder = saved_clip("B/16")
+    images, _ = inputs("B/16", seed=8, batch=1)
+    plain = load_clip(folder)
+    merged0 = load_clip(folder, tome_r=0)
+    np.testing.assert_array_equal(
+        np.asarray(plain.encode_image_dense(jnp.asarray(images))),
+        np.asarray(merged0.encode_image_dense(jnp.asarray(images))),
+    )
+    regions = merged0.encode_image_regions(jnp.asarray(images))
+    np.testing.assert_array_equal(np.asarray(regions["dest"])[0], np.arange(197))
+    np.testing.assert_array_equal(np.asarray(regions["size"]), 1.0)
+
+
+# 197 tokens, 12 layers: N − L·r, except where the per-layer cap (n − 1) // 2 binds: for r = 16
+# layer 12 sees 21 tokens and merges 10.
+@pytest.mark.parametrize("r, expected", [(4, 197 - 12 * 4), (13, 197 - 12 * 13), (16, 11)])
+def test_tome_token_count_b16(r, expected):
+    """Tokens leaving a ViT-B/16 at 224 (checked on shapes only, via eval_shape)."""
+    import jax
+    from flax import nnx
+
+    from alt_jax.models.clip import CLIP
+
+    model = nnx.eval_shape(lambda: CLIP(get_preset("B/16"), rngs=nnx.Rngs(0), tome_r=r))
+    graphdef, state = nnx.split(model)
+    images = jax.ShapeDtypeStruct((2, 224, 224, 3), jnp.float32)
+    out = jax.eval_shape(lambda s, x: nnx.merge(graphdef, s).encode_image_regions(x), state, images)
+    assert out["tokens"].shape == (2, expected, 512)
+    assert out["size"].shape == (2, expected) and out["dest"].shape == (2, 197)
+
+
+def test_tome_cap_and_region_maps(saved_clip):
+    _, folder = saved_clip("tiny")
+    images, _ = inputs("tiny", seed=9, batch=2)
+    model = load_clip(folder, tome_r=100)  # capped per layer: 17 → 9 → 5 tokens
+    regions = model.encode_image_regions(jnp.asarray(images))
+    assert regions["tokens"].shape == (2, 5, 32)
+    dest, size = np.asarray(regions["dest"]), np.asarray(regions["size"])
+    assert (dest[:, 0] == 0).all() and (size[:, 0] == 1).all()  # class token alone, first
+    for item in range(2):  # sizes are the patch counts of the source map
+        np.testing.assert_array_equal(np.bincount(dest[item], minlength=5), size[item])

@@ -16,6 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from alt_jax.models import tome
+
 Array = jax.Array
 
 
@@ -334,17 +336,54 @@ class VisionEmbeddings(nnx.Module):
 
 
 class VisionTransformer(nnx.Module):
-    """The vision tower up to (not including) the projection."""
+    """The vision tower up to (not including) the projection, with optional token merging.
 
-    def __init__(self, cfg: VisionConfig, *, dtype: Any, rngs: nnx.Rngs):
+    `tome_r` is a ToMe schedule (an int for every layer, a list per layer, or an (r, inflect)
+    ramp; see `tome.parse_r_schedule`); r = 0 is plain CLIP. With `prop_attn`, merged tokens
+    weigh by their size in attention (log size added to the logits).
+    """
+
+    def __init__(
+        self,
+        cfg: VisionConfig,
+        *,
+        dtype: Any,
+        rngs: nnx.Rngs,
+        tome_r: tome.RSpec = 0,
+        prop_attn: bool = True,
+    ):
         self.embeddings = VisionEmbeddings(cfg, dtype=dtype, rngs=rngs)
         self.pre_layrnorm = _layer_norm(cfg.hidden_size, cfg.layer_norm_eps, dtype, rngs)
         self.encoder = Encoder(cfg, dtype=dtype, rngs=rngs)
         self.post_layernorm = _layer_norm(cfg.hidden_size, cfg.layer_norm_eps, dtype, rngs)
+        self.tome_r = tuple(tome_r) if isinstance(tome_r, list) else tome_r
+        self.prop_attn = prop_attn
+
+    def r_schedule(self, num_tokens: int) -> tuple[int, ...]:
+        """The static per-layer merge counts for `num_tokens` input tokens (class included)."""
+        return tome.parse_r_schedule(self.tome_r, len(self.encoder.layers), num_tokens)
+
+    def tokens(self, images: Array) -> tuple[Array, Array, Array]:
+        """images [B, H, W, 3] → (tokens [B, M, D] before post_layernorm, sizes [B, M, 1],
+        dest [B, 1 + N] int32: the output token each input token ended in). M = 1 + N − Σ r."""
+        x = self.pre_layrnorm(self.embeddings(images))
+        b, n, _ = x.shape
+        size = jnp.ones((b, n, 1), jnp.float32)
+        dest = tome.identity_dest(b, n)
+        merged = False
+        for layer, r in zip(self.encoder.layers, self.r_schedule(n), strict=True):
+            bias = tome.proportional_attention_bias(size) if (merged and self.prop_attn) else None
+            x, keys = layer.attend(x, bias)
+            if r > 0:
+                x, size, layer_dest = tome.bipartite_merge(x, size, keys.mean(axis=2), r)
+                dest = tome.compose_dest(dest, layer_dest)
+                merged = True
+            x = layer.feed_forward(x)
+        return x, size, dest
 
     def __call__(self, images: Array) -> Array:
-        """images [B, H, W, 3] → last block's tokens [B, 1 + N, D] (before post_layernorm)."""
-        return self.encoder(self.pre_layrnorm(self.embeddings(images)))
+        """images [B, H, W, 3] → last block's tokens [B, M, D] (before post_layernorm)."""
+        return self.tokens(images)[0]
 
 
 class TextEmbeddings(nnx.Module):
@@ -394,10 +433,20 @@ class TextTransformer(nnx.Module):
 class CLIP(nnx.Module):
     """Both CLIP towers and their projections into the joint space."""
 
-    def __init__(self, cfg: ClipConfig, *, dtype: Any = jnp.float32, rngs: nnx.Rngs):
+    def __init__(
+        self,
+        cfg: ClipConfig,
+        *,
+        dtype: Any = jnp.float32,
+        rngs: nnx.Rngs,
+        tome_r: tome.RSpec = 0,
+        prop_attn: bool = True,
+    ):
         self.config = cfg
         self.text_model = TextTransformer(cfg.text, dtype=dtype, rngs=rngs)
-        self.vision_model = VisionTransformer(cfg.vision, dtype=dtype, rngs=rngs)
+        self.vision_model = VisionTransformer(
+            cfg.vision, dtype=dtype, rngs=rngs, tome_r=tome_r, prop_attn=prop_attn
+        )
         linear = functools.partial(
             nnx.Linear,
             out_features=cfg.projection_dim,
@@ -419,6 +468,17 @@ class CLIP(nnx.Module):
         """Images [B, H, W, 3] → every token through post_layernorm and projection [B, 1 + N, d]."""
         tokens = self.vision_model(images)
         return self.visual_projection(self.vision_model.post_layernorm(tokens))
+
+    def encode_image_regions(self, images: Array) -> dict[str, Array]:
+        """Images [B, H, W, 3] → the merged region tokens of the dense output:
+
+        tokens [B, M, d] (token 0 is the class token), size [B, M] (patches held, float32) and
+        dest [B, 1 + N] int32 (for every input token, the region it ended in; entry 0 is the
+        class token), so that regions can be drawn on the frame.
+        """
+        tokens, size, dest = self.vision_model.tokens(images)
+        projected = self.visual_projection(self.vision_model.post_layernorm(tokens))
+        return {"tokens": projected, "size": size[..., 0], "dest": dest}
 
     def encode_text(self, token_ids: Array) -> Array:
         """Token ids int32 [B, L] → text features [B, d] (`get_text_features`)."""
