@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 from alt_jax import labels as labels_lib
-from alt_jax.corpus_builder import corpus
-from alt_jax.corpus_builder import llm
-from alt_jax.corpus_builder import wordnet_reader
+from alt_jax.corpus_builder import corpus, llm, wordnet_reader
+
+_LOGGER = logging.getLogger('build_corpus')
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -60,11 +60,11 @@ def main(argv: list[str]) -> None:
     llm_config = llm.LLMConfig(url=args.llm_url, model=args.llm_model,
                                cache_dir=args.llm_cache_dir, api_key_env=args.llm_api_key_env,
                                timeout_s=args.llm_timeout_s, max_attempts=args.llm_max_attempts)
-    logging.info('Language model %s at %s, cache %s', args.llm_model, args.llm_url,
+    _LOGGER.info('Language model %s at %s, cache %s', args.llm_model, args.llm_url,
                  args.llm_cache_dir)
   entries = corpus.build_corpus(wn, all_labels, llm_config)
   corpus.write_corpus(entries, args.output)
-  logging.info('%d entities from %d labels (%s) -> %s', len(entries), len(set(all_labels)),
+  _LOGGER.info('%d entities from %d labels (%s) -> %s', len(entries), len(set(all_labels)),
                ', '.join(names), args.output)
 
 

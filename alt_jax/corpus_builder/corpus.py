@@ -7,12 +7,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from alt_jax.corpus_builder import fixed_entities
-from alt_jax.corpus_builder import label_parse
-from alt_jax.corpus_builder import lesk
-from alt_jax.corpus_builder import lexicon
-from alt_jax.corpus_builder import llm
-from alt_jax.corpus_builder import wordnet_reader
+from alt_jax.corpus_builder import fixed_entities, label_parse, lesk, lexicon, llm, wordnet_reader
 
 # Where an entity came from, highest precedence first: an entity found several ways reports the
 # first. label: a noun of a label; wordnet: a noun compound of a label that WordNet lists as one
@@ -70,8 +65,11 @@ def llm_entities(wn: wordnet_reader.WordNet, label: str, config: llm.LLMConfig) 
     words = label_parse.label_words(unit)
     if not words:
       continue
-    if len(words) == 1 and label_parse.parse_label(wn, unit)[0].role == 'verb':
-      continue  # verbs are not entities
+    # The model was asked for things, so a lone word is a noun unless it is a gerund
+    # ("strumming") or WordNet has no noun for it: verbs are not entities.
+    if len(words) == 1 and (lexicon.is_gerund(wn, words[0])
+                            or not lexicon.has_senses(wn, words[0], 'n')):
+      continue
     key = '_'.join(words)
     choice = lesk.choose_sense(wn, key, [c for c in context if c not in words])
     if choice is not None and lexicon.is_visual(choice.synset):
@@ -143,7 +141,7 @@ def load_corpus(path: str | Path) -> list[dict]:
   path = Path(path)
   entries = json.loads(path.read_text(encoding='utf-8'))
   if not isinstance(entries, list):
-    raise ValueError(f'{path}: expected a JSON list of entries, got {type(entries).__name__}.')
+    raise TypeError(f'{path}: expected a JSON list of entries, got {type(entries).__name__}.')
   fields = {'unit', 'description', 'source', 'sense', 'labels'}
   for index, entry in enumerate(entries):
     if not isinstance(entry, dict) or set(entry) != fields:

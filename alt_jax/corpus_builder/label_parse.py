@@ -32,8 +32,7 @@ disambiguated sense names something visible (lexicon.VISUAL_LEXNAMES).
 import dataclasses
 import re
 
-from alt_jax.corpus_builder import lexicon
-from alt_jax.corpus_builder import wordnet_reader
+from alt_jax.corpus_builder import lexicon, wordnet_reader
 
 ROLES = ('function', 'verb', 'noun', 'compound', 'other')
 MAX_COMPOUND_WORDS = 4

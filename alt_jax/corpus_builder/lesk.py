@@ -4,8 +4,7 @@ import dataclasses
 import functools
 from collections.abc import Iterable
 
-from alt_jax.corpus_builder import lexicon
-from alt_jax.corpus_builder import wordnet_reader
+from alt_jax.corpus_builder import lexicon, wordnet_reader
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,16 +8,22 @@ from alt_jax.corpus_builder import wordnet_reader
 # Closed-class words (articles, prepositions, conjunctions, pronouns, particles, auxiliaries) and
 # placeholders. WordNet lists some as nouns ('in' = inch, 'or' = operating room, 'a' = ampere),
 # so they must be excluded before any part-of-speech look-up.
-FUNCTION_WORDS = frozenset("""
-a an the and or but nor not no of to in on at by for with without from into onto off out up down
-over under through throughout across along around about above below behind between before after
-during near next than as per via upon toward towards against among within while when where whose
-which who whom that this these those it its itself they them their he him his she her hers we us
-our you your i me my mine one ones some any each every all both either neither other another such
-own same so very too also just only then there here is are was were be been being am do does did
-doing done have has had having can could may might must shall should will would something someone
-somebody somewhere anything anyone nothing everything thing things way etc
-""".split())
+FUNCTION_WORDS = frozenset({
+    'a', 'an', 'the', 'and', 'or', 'but', 'nor', 'not', 'no', 'of', 'to', 'in', 'on', 'at',
+    'by', 'for', 'with', 'without', 'from', 'into', 'onto', 'off', 'out', 'up', 'down', 'over',
+    'under', 'through', 'throughout', 'across', 'along', 'around', 'about', 'above', 'below',
+    'behind', 'between', 'before', 'after', 'during', 'near', 'next', 'than', 'as', 'per',
+    'via', 'upon', 'toward', 'towards', 'against', 'among', 'within', 'while', 'when', 'where',
+    'whose', 'which', 'who', 'whom', 'that', 'this', 'these', 'those', 'it', 'its', 'itself',
+    'they', 'them', 'their', 'he', 'him', 'his', 'she', 'her', 'hers', 'we', 'us', 'our', 'you',
+    'your', 'i', 'me', 'my', 'mine', 'one', 'ones', 'some', 'any', 'each', 'every', 'all',
+    'both', 'either', 'neither', 'other', 'another', 'such', 'own', 'same', 'so', 'very', 'too',
+    'also', 'just', 'only', 'then', 'there', 'here', 'is', 'are', 'was', 'were', 'be', 'been',
+    'being', 'am', 'do', 'does', 'did', 'doing', 'done', 'have', 'has', 'had', 'having', 'can',
+    'could', 'may', 'might', 'must', 'shall', 'should', 'will', 'would', 'something', 'someone',
+    'somebody', 'somewhere', 'anything', 'anyone', 'nothing', 'everything', 'thing', 'things',
+    'way', 'etc',
+})
 
 # Lexicographer files of senses that name something one can see in a video region: objects,
 # body parts, people, animals, plants, food, materials, places, shapes, natural phenomena.
@@ -25,8 +31,8 @@ somebody somewhere anything anyone nothing everything thing things way etc
 # neither are groups (noun.group), whose first senses are mostly organisations ("golf club" the
 # society); crowd and audience come in through the fixed scene/role list instead.
 VISUAL_LEXNAMES = frozenset({
-    'noun.Tops', 'noun.animal', 'noun.artifact', 'noun.body', 'noun.food', 'noun.location', 'noun.object', 'noun.person', 'noun.phenomenon', 'noun.plant',
-    'noun.shape', 'noun.substance'})
+    'noun.Tops', 'noun.animal', 'noun.artifact', 'noun.body', 'noun.food', 'noun.location',
+    'noun.object', 'noun.person', 'noun.phenomenon', 'noun.plant', 'noun.shape', 'noun.substance'})
 
 # Words so common in glosses ("a person who ...") that matching them says nothing about the sense.
 LESK_NEUTRAL_WORDS = frozenset({'person', 'people', 'human', 'individual'})

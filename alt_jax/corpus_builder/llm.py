@@ -32,6 +32,7 @@ _CATEGORY_HEADINGS = re.compile(
     r'roles?|people|persons?|environment|location|equipment|clothing|props?|tools?|actions?|'
     r'movements?|characteristics|features)$')
 _RETRYABLE_STATUS = (408, 429, 500, 502, 503, 504)
+_LOGGER = logging.getLogger(__name__)
 
 
 class LLMError(RuntimeError):
@@ -137,7 +138,7 @@ def _post_chat(config: LLMConfig, prompt: str) -> str:
     if e.code in _RETRYABLE_STATUS:
       raise _Retryable(detail) from e
     raise LLMError(f'{detail}: {e.read()[:200]!r}') from e
-  except (TimeoutError, socket.timeout) as e:
+  except TimeoutError as e:
     raise _Retryable(f'no answer from {url} within {config.timeout_s} s') from e
   except (urllib.error.URLError, ConnectionError, http.client.HTTPException) as e:
     reason = getattr(e, 'reason', e)
@@ -164,7 +165,7 @@ def complete(config: LLMConfig, prompt: str,
       break
     except _Retryable as e:
       failure = e
-      logging.warning('LLM attempt %d/%d failed: %s', attempt, config.max_attempts, e)
+      _LOGGER.warning('LLM attempt %d/%d failed: %s', attempt, config.max_attempts, e)
       if attempt < config.max_attempts:
         time.sleep(config.backoff_s * 2 ** (attempt - 1))
   else:
@@ -180,7 +181,7 @@ def complete(config: LLMConfig, prompt: str,
 
 
 def parse_listed_units(answer: str, max_words: int = 4) -> list[str]:
-  """Entity names from a listing answer (bullets, numbering, 'Heading: a, b' lines); ValueError if none."""
+  """Entity names in a listing answer (bullets, numbers, 'Heading: a, b'); ValueError if none."""
   units: list[str] = []
   for line in answer.splitlines():
     line = re.sub(r'^\s*(?:[-*•]+|\d+[.)])\s*', '', line).replace('**', '').strip()
@@ -199,7 +200,7 @@ def parse_listed_units(answer: str, max_words: int = 4) -> list[str]:
 
 
 def parse_description(answer: str) -> str:
-  """A description answer as one line (whitespace collapsed, list marks removed); ValueError if empty."""
+  """A description answer as one line (whitespace and list marks removed); ValueError if empty."""
   text = ' '.join(re.sub(r'^\s*(?:[-*•]+|\d+[.)])\s*', '', line).strip()
                   for line in answer.splitlines())
   text = ' '.join(text.replace('**', '').split())

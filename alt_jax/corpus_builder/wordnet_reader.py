@@ -46,7 +46,6 @@ class _DebianWordNetReader(wordnet.WordNetCorpusReader):
     # Only maps nltk_data's WordNet onto this one for multilingual (OMW) data, which we never use;
     # nltk's default looks that corpus up in nltk_data and fails offline.
     del version
-    return None
 
 
 def missing_wordnet_message(root: Path) -> str:
