@@ -1,0 +1,1 @@
+"""Offline builder of the entity corpus S (SPEC §3): label nouns, WordNet senses, glosses."""
