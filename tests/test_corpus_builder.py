@@ -11,134 +11,166 @@ from alt_jax.corpus_builder import corpus, fixed_entities, label_parse, lesk, wo
 REPO = Path(__file__).parents[1]
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope="module")
 def wn():
-  root = wordnet_reader.DEFAULT_WORDNET_DIR
-  if not (root / 'data.noun').is_file():
-    pytest.fail(wordnet_reader.missing_wordnet_message(root))  # a failure, never a skip
-  return wordnet_reader.load_wordnet(root)
+    root = wordnet_reader.DEFAULT_WORDNET_DIR
+    if not (root / "data.noun").is_file():
+        pytest.fail(wordnet_reader.missing_wordnet_message(root))  # a failure, never a skip
+    return wordnet_reader.load_wordnet(root)
 
 
 def test_reader_lexnames_and_glosses(wn):
-  # WordNet 3.0 facts: lexicographer files and glosses of well-known senses.
-  assert wn.synset('guitar.n.01').lexname() == 'noun.artifact'
-  assert wn.synset('hand.n.01').lexname() == 'noun.body'
-  assert wn.synset('run.v.01').lexname() == 'verb.motion'
-  assert wn.synset('dog.n.01').lexname() == 'noun.animal'
-  assert wn.synset('guitar.n.01').definition().startswith('a stringed instrument usually having')
+    # WordNet 3.0 facts: lexicographer files and glosses of well-known senses.
+    assert wn.synset("guitar.n.01").lexname() == "noun.artifact"
+    assert wn.synset("hand.n.01").lexname() == "noun.body"
+    assert wn.synset("run.v.01").lexname() == "verb.motion"
+    assert wn.synset("dog.n.01").lexname() == "noun.animal"
+    assert wn.synset("guitar.n.01").definition().startswith("a stringed instrument usually having")
 
 
 def test_missing_wordnet_is_a_clear_error(tmp_path):
-  with pytest.raises(FileNotFoundError, match='install Debian.s wordnet-base'):
-    wordnet_reader.load_wordnet(tmp_path)
+    with pytest.raises(FileNotFoundError, match="install Debian.s wordnet-base"):
+        wordnet_reader.load_wordnet(tmp_path)
 
 
 def _roles(wn, label):
-  return [(span.text, span.role) for span in label_parse.parse_label(wn, label)]
+    return [(span.text, span.role) for span in label_parse.parse_label(wn, label)]
 
 
 def test_part_of_speech_rules(wn):
-  assert _roles(wn, 'playing guitar') == [('playing', 'verb'), ('guitar', 'noun')]
-  # HMDB imperative: brush is used more as a verb; after the verb, bow is its object.
-  assert _roles(wn, 'brush hair') == [('brush', 'verb'), ('hair', 'noun')]
-  assert _roles(wn, 'shoot bow') == [('shoot', 'verb'), ('bow', 'noun')]
-  # UCF noun-first label: head is mostly a noun.
-  assert _roles(wn, 'head massage')[0] == ('head', 'noun')
-  assert _roles(wn, 'riding or walking with horse') == [
-      ('riding', 'verb'), ('or', 'function'), ('walking', 'verb'), ('with', 'function'),
-      ('horse', 'noun')]
-  # Compounds: WordNet lemmas; gerund-initial ones only after the others.
-  assert _roles(wn, 'playing cards') == [('playing cards', 'compound')]
-  assert _roles(wn, 'playing field hockey') == [('playing', 'verb'), ('field hockey', 'compound')]
-  assert _roles(wn, 'blow dry hair') == [('blow dry', 'verb'), ('hair', 'noun')]
-  # Qualifiers in parentheses are dropped; a single-word label with a verb sense is the action.
-  assert _roles(wn, 'petting animal (not cat)') == [('petting', 'verb'), ('animal', 'noun')]
-  assert _roles(wn, 'wave') == [('wave', 'verb')]
-  assert _roles(wn, 'still rings')[0] == ('still', 'other')
+    assert _roles(wn, "playing guitar") == [("playing", "verb"), ("guitar", "noun")]
+    # HMDB imperative: brush is used more as a verb; after the verb, bow is its object.
+    assert _roles(wn, "brush hair") == [("brush", "verb"), ("hair", "noun")]
+    assert _roles(wn, "shoot bow") == [("shoot", "verb"), ("bow", "noun")]
+    # UCF noun-first label: head is mostly a noun.
+    assert _roles(wn, "head massage")[0] == ("head", "noun")
+    assert _roles(wn, "riding or walking with horse") == [
+        ("riding", "verb"),
+        ("or", "function"),
+        ("walking", "verb"),
+        ("with", "function"),
+        ("horse", "noun"),
+    ]
+    # Compounds: WordNet lemmas; gerund-initial ones only after the others.
+    assert _roles(wn, "playing cards") == [("playing cards", "compound")]
+    assert _roles(wn, "playing field hockey") == [("playing", "verb"), ("field hockey", "compound")]
+    assert _roles(wn, "blow dry hair") == [("blow dry", "verb"), ("hair", "noun")]
+    # Qualifiers in parentheses are dropped; a single-word label with a verb sense is the action.
+    assert _roles(wn, "petting animal (not cat)") == [("petting", "verb"), ("animal", "noun")]
+    assert _roles(wn, "wave") == [("wave", "verb")]
+    assert _roles(wn, "still rings")[0] == ("still", "other")
 
 
 def _sense(wn, label, word):
-  spans = label_parse.parse_label(wn, label)
-  span = next(s for s in spans if s.text == word)
-  return lesk.choose_sense(wn, span.key, label_parse.context_words(wn, spans, span))
+    spans = label_parse.parse_label(wn, label)
+    span = next(s for s in spans if s.text == word)
+    return lesk.choose_sense(wn, span.key, label_parse.context_words(wn, spans, span))
 
 
 def test_lesk_senses(wn):
-  # guitar has one noun sense; the others were chosen by overlap with the label's verb:
-  # bow.n.04 "a weapon for shooting arrows", ball.n.01 "... hit or thrown or kicked in games",
-  # horse.n.01 via its hyponym "riding horse", poker.n.01 (fire iron) loses to the card game
-  # whose hypernym gloss is "a game played with playing cards".
-  assert _sense(wn, 'playing guitar', 'guitar').synset.name() == 'guitar.n.01'
-  assert _sense(wn, 'shoot bow', 'bow').synset.name() == 'bow.n.04'
-  assert _sense(wn, 'kick ball', 'ball').synset.name() == 'ball.n.01'
-  assert _sense(wn, 'riding or walking with horse', 'horse').synset.name() == 'horse.n.01'
-  assert _sense(wn, 'playing poker', 'poker').synset.name() == 'poker.n.02'
-  # Plural forms resolve to the singular lemma's sense.
-  teeth = _sense(wn, 'brushing teeth', 'teeth')
-  assert (teeth.synset.name(), teeth.lemma) == ('tooth.n.01', 'tooth')
+    # guitar has one noun sense; the others were chosen by overlap with the label's verb:
+    # bow.n.04 "a weapon for shooting arrows", ball.n.01 "... hit or thrown or kicked in games",
+    # horse.n.01 via its hyponym "riding horse", poker.n.01 (fire iron) loses to the card game
+    # whose hypernym gloss is "a game played with playing cards".
+    assert _sense(wn, "playing guitar", "guitar").synset.name() == "guitar.n.01"
+    assert _sense(wn, "shoot bow", "bow").synset.name() == "bow.n.04"
+    assert _sense(wn, "kick ball", "ball").synset.name() == "ball.n.01"
+    assert _sense(wn, "riding or walking with horse", "horse").synset.name() == "horse.n.01"
+    assert _sense(wn, "playing poker", "poker").synset.name() == "poker.n.02"
+    # Plural forms resolve to the singular lemma's sense.
+    teeth = _sense(wn, "brushing teeth", "teeth")
+    assert (teeth.synset.name(), teeth.lemma) == ("tooth.n.01", "tooth")
 
 
 def _entities(wn, label):
-  return {(e.unit, e.sense, e.source) for e in corpus.label_entities(wn, label)}
+    return {(e.unit, e.sense, e.source) for e in corpus.label_entities(wn, label)}
 
 
 def test_label_entities(wn):
-  assert _entities(wn, 'playing guitar') == {('guitar', 'guitar.n.01', 'label')}
-  assert _entities(wn, 'playing bass guitar') == {('bass guitar', 'bass_guitar.n.01', 'wordnet')}
-  assert _entities(wn, 'kick ball') == {('ball', 'ball.n.01', 'label')}
-  assert _entities(wn, 'walking the dog') == {('dog', 'dog.n.01', 'label')}
-  # Activities (noun.act) and games are not entities.
-  assert _entities(wn, 'ice skating') == set()
-  assert _entities(wn, 'playing poker') == set()
+    assert _entities(wn, "playing guitar") == {("guitar", "guitar.n.01", "label")}
+    assert _entities(wn, "playing bass guitar") == {("bass guitar", "bass_guitar.n.01", "wordnet")}
+    assert _entities(wn, "kick ball") == {("ball", "ball.n.01", "label")}
+    assert _entities(wn, "walking the dog") == {("dog", "dog.n.01", "label")}
+    # Activities (noun.act) and games are not entities.
+    assert _entities(wn, "ice skating") == set()
+    assert _entities(wn, "playing poker") == set()
 
 
-HANDFUL = ['playing guitar', 'riding or walking with horse', 'brush hair', 'shoot bow',
-           'ice skating', 'kick ball', 'playing bass guitar', 'walking the dog', 'brushing teeth']
+HANDFUL = [
+    "playing guitar",
+    "riding or walking with horse",
+    "brush hair",
+    "shoot bow",
+    "ice skating",
+    "kick ball",
+    "playing bass guitar",
+    "walking the dog",
+    "brushing teeth",
+]
 
 
 def test_build_on_handful(wn):
-  entries = corpus.build_corpus(wn, HANDFUL)
-  by_unit = {}
-  for entry in entries:
-    by_unit.setdefault(entry['unit'], []).append(entry)
-  # Body parts always present, with their fixed senses.
-  for unit, sense in fixed_entities.BODY_PARTS:
-    assert sense in [e['sense'] for e in by_unit[unit]]
-  guitar, = by_unit['guitar']
-  assert guitar == {'unit': 'guitar', 'sense': 'guitar.n.01', 'source': 'label',
-                    'labels': ['playing guitar'],
-                    'description': wn.synset('guitar.n.01').definition()}
-  hair, = by_unit['hair']
-  assert (hair['source'], hair['labels']) == ('bodypart', ['brush hair'])
-  # No verb of any label is an entity, and every sense is a noun sense.
-  for verb in ('play', 'playing', 'ride', 'riding', 'walk', 'walking', 'brush', 'shoot', 'kick',
-               'skate', 'skating', 'ice skating'):
-    assert verb not in by_unit
-  assert all(e['sense'] is None or wn.synset(e['sense']).pos() == 'n' for e in entries)
-  assert entries == sorted(entries, key=lambda e: (e['unit'], e['sense'] or '', e['description']))
+    entries = corpus.build_corpus(wn, HANDFUL)
+    by_unit = {}
+    for entry in entries:
+        by_unit.setdefault(entry["unit"], []).append(entry)
+    # Body parts always present, with their fixed senses.
+    for unit, sense in fixed_entities.BODY_PARTS:
+        assert sense in [e["sense"] for e in by_unit[unit]]
+    (guitar,) = by_unit["guitar"]
+    assert guitar == {
+        "unit": "guitar",
+        "sense": "guitar.n.01",
+        "source": "label",
+        "labels": ["playing guitar"],
+        "description": wn.synset("guitar.n.01").definition(),
+    }
+    (hair,) = by_unit["hair"]
+    assert (hair["source"], hair["labels"]) == ("bodypart", ["brush hair"])
+    # No verb of any label is an entity, and every sense is a noun sense.
+    for verb in (
+        "play",
+        "playing",
+        "ride",
+        "riding",
+        "walk",
+        "walking",
+        "brush",
+        "shoot",
+        "kick",
+        "skate",
+        "skating",
+        "ice skating",
+    ):
+        assert verb not in by_unit
+    assert all(e["sense"] is None or wn.synset(e["sense"]).pos() == "n" for e in entries)
+    assert entries == sorted(entries, key=lambda e: (e["unit"], e["sense"] or "", e["description"]))
 
 
 def test_deterministic_bytes(wn, tmp_path):
-  first, second = tmp_path / 'a.json', tmp_path / 'b.json'
-  corpus.write_corpus(corpus.build_corpus(wn, HANDFUL), first)
-  corpus.write_corpus(corpus.build_corpus(wn, list(reversed(HANDFUL))), second)
-  assert first.read_bytes() == second.read_bytes()
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    corpus.write_corpus(corpus.build_corpus(wn, HANDFUL), first)
+    corpus.write_corpus(corpus.build_corpus(wn, list(reversed(HANDFUL))), second)
+    assert first.read_bytes() == second.read_bytes()
 
 
 def test_shipped_corpus_is_reproducible(wn):
-  shipped = REPO / 'configs' / 'corpus' / 'actions_wordnet.json'
-  union = []
-  for name in ('k400', 'ucf101', 'hmdb51'):
-    union += labels_lib.load_labels(name)
-  rebuilt = corpus.corpus_json(corpus.build_corpus(wn, union))
-  assert shipped.read_text(encoding='utf-8') == rebuilt
-  entries = corpus.load_corpus(shipped)
-  assert {'guitar', 'horse', 'hand', 'head', 'torso'} <= {e['unit'] for e in entries}
+    shipped = REPO / "configs" / "corpus" / "actions_wordnet.json"
+    union = []
+    for name in ("k400", "ucf101", "hmdb51"):
+        union += labels_lib.load_labels(name)
+    rebuilt = corpus.corpus_json(corpus.build_corpus(wn, union))
+    assert shipped.read_text(encoding="utf-8") == rebuilt
+    entries = corpus.load_corpus(shipped)
+    assert {"guitar", "horse", "hand", "head", "torso"} <= {e["unit"] for e in entries}
 
 
 def test_load_corpus_rejects_bad_entries(tmp_path):
-  path = tmp_path / 'bad.json'
-  path.write_text(json.dumps([{'unit': 'x', 'description': 'y', 'source': 'magic',
-                               'sense': None, 'labels': []}]))
-  with pytest.raises(ValueError, match="bad.json: entry 0 has source 'magic'"):
-    corpus.load_corpus(path)
+    path = tmp_path / "bad.json"
+    path.write_text(
+        json.dumps(
+            [{"unit": "x", "description": "y", "source": "magic", "sense": None, "labels": []}]
+        )
+    )
+    with pytest.raises(ValueError, match="bad.json: entry 0 has source 'magic'"):
+        corpus.load_corpus(path)

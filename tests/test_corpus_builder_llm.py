@@ -11,156 +11,180 @@ from alt_jax.corpus_builder import corpus, llm, wordnet_reader
 
 
 class _StubHandler(http.server.BaseHTTPRequestHandler):
-  """Answers POST /v1/chat/completions with the server's next scripted behaviour."""
+    """Answers POST /v1/chat/completions with the server's next scripted behaviour."""
 
-  def do_POST(self):  # pylint: disable=invalid-name
-    body = json.loads(self.rfile.read(int(self.headers['Content-Length'])))
-    server = self.server
-    server.requests.append({'path': self.path, 'body': body,
-                            'authorization': self.headers.get('Authorization')})
-    kind, payload = server.script.pop(0) if server.script else server.default
-    if kind == 'sleep':
-      time.sleep(payload)
-      kind, payload = 'answer', 'late'
-    if kind == 'answer':
-      data = json.dumps({'choices': [{'message': {'role': 'assistant', 'content': payload}}]})
-    else:  # 'raw': malformed bytes
-      data = payload
-    encoded = data.encode('utf-8')
-    try:
-      self.send_response(200)
-      self.send_header('Content-Type', 'application/json')
-      self.send_header('Content-Length', str(len(encoded)))
-      self.end_headers()
-      self.wfile.write(encoded)
-    except (BrokenPipeError, ConnectionResetError):
-      pass  # the client gave up (timeout test)
+    def do_POST(self):  # pylint: disable=invalid-name
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        server = self.server
+        server.requests.append(
+            {"path": self.path, "body": body, "authorization": self.headers.get("Authorization")}
+        )
+        kind, payload = server.script.pop(0) if server.script else server.default
+        if kind == "sleep":
+            time.sleep(payload)
+            kind, payload = "answer", "late"
+        if kind == "answer":
+            data = json.dumps({"choices": [{"message": {"role": "assistant", "content": payload}}]})
+        else:  # 'raw': malformed bytes
+            data = payload
+        encoded = data.encode("utf-8")
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(encoded)))
+            self.end_headers()
+            self.wfile.write(encoded)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (timeout test)
 
-  def log_message(self, *args):
-    del args
+    def log_message(self, *args):
+        del args
 
 
 @pytest.fixture
 def stub():
-  server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _StubHandler)
-  server.daemon_threads = True
-  server.requests, server.script, server.default = [], [], ('answer', 'unused')
-  thread = threading.Thread(target=server.serve_forever, daemon=True)
-  thread.start()
-  yield server
-  server.shutdown()
-  server.server_close()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _StubHandler)
+    server.daemon_threads = True
+    server.requests, server.script, server.default = [], [], ("answer", "unused")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
 
 
 def _config(stub, tmp_path, **kwargs):
-  host, port = stub.server_address
-  defaults = {'url': f'http://{host}:{port}/v1', 'model': 'stub-model',
-              'cache_dir': tmp_path / 'cache', 'api_key_env': 'ALT_JAX_TEST_KEY',
-              'timeout_s': 2.0, 'max_attempts': 2, 'backoff_s': 0.0}
-  defaults.update(kwargs)
-  return llm.LLMConfig(**defaults)
+    host, port = stub.server_address
+    defaults = {
+        "url": f"http://{host}:{port}/v1",
+        "model": "stub-model",
+        "cache_dir": tmp_path / "cache",
+        "api_key_env": "ALT_JAX_TEST_KEY",
+        "timeout_s": 2.0,
+        "max_attempts": 2,
+        "backoff_s": 0.0,
+    }
+    defaults.update(kwargs)
+    return llm.LLMConfig(**defaults)
 
 
 def test_prompts_follow_spec():
-  assert llm.visual_characteristics_prompt('abseiling') == (
-      'What are identifying visual characteristics, such as object, body parts, scenes, and '
-      'roles, of an abseiling video action? List them concisely.')
-  assert llm.describe_prompt('golf club') == 'Concisely describe what a golf club looks like'
+    assert llm.visual_characteristics_prompt("abseiling") == (
+        "What are identifying visual characteristics, such as object, body parts, scenes, and "
+        "roles, of an abseiling video action? List them concisely."
+    )
+    assert llm.describe_prompt("golf club") == "Concisely describe what a golf club looks like"
 
 
 def test_parse_listed_units():
-  answer = ('1. **Objects:** guitar, pick\n- Body parts: hands, fingers\n'
-            '* Scene: a stage (concert)\nGuitar strap: a band over the shoulder\n\n')
-  assert llm.parse_listed_units(answer) == ['guitar', 'pick', 'hands', 'fingers', 'stage',
-                                            'guitar strap']
-  with pytest.raises(ValueError, match='no entity names'):
-    llm.parse_listed_units('   \n')
+    answer = (
+        "1. **Objects:** guitar, pick\n- Body parts: hands, fingers\n"
+        "* Scene: a stage (concert)\nGuitar strap: a band over the shoulder\n\n"
+    )
+    assert llm.parse_listed_units(answer) == [
+        "guitar",
+        "pick",
+        "hands",
+        "fingers",
+        "stage",
+        "guitar strap",
+    ]
+    with pytest.raises(ValueError, match="no entity names"):
+        llm.parse_listed_units("   \n")
 
 
 def test_normal_answer_then_cache(stub, tmp_path, monkeypatch):
-  monkeypatch.setenv('ALT_JAX_TEST_KEY', 'sk-secret')
-  config = _config(stub, tmp_path)
-  stub.script.append(('answer', 'Objects: guitar, pick'))
-  assert llm.complete(config, 'prompt one') == 'Objects: guitar, pick'
-  request, = stub.requests
-  assert request['path'] == '/v1/chat/completions'
-  assert request['body']['model'] == 'stub-model'
-  assert request['body']['messages'] == [{'role': 'user', 'content': 'prompt one'}]
-  assert request['authorization'] == 'Bearer sk-secret'
-  cached = list((tmp_path / 'cache').iterdir())
-  assert [p.name for p in cached] == [llm.cache_key('stub-model', 'prompt one') + '.json']
-  assert 'sk-secret' not in cached[0].read_text()
-  # Rerun: served from the cache, no request made.
-  assert llm.complete(config, 'prompt one') == 'Objects: guitar, pick'
-  assert len(stub.requests) == 1
-  # Another model is another cache entry.
-  stub.script.append(('answer', 'other'))
-  assert llm.complete(_config(stub, tmp_path, model='m2'), 'prompt one') == 'other'
-  assert len(stub.requests) == 2
+    monkeypatch.setenv("ALT_JAX_TEST_KEY", "sk-secret")
+    config = _config(stub, tmp_path)
+    stub.script.append(("answer", "Objects: guitar, pick"))
+    assert llm.complete(config, "prompt one") == "Objects: guitar, pick"
+    (request,) = stub.requests
+    assert request["path"] == "/v1/chat/completions"
+    assert request["body"]["model"] == "stub-model"
+    assert request["body"]["messages"] == [{"role": "user", "content": "prompt one"}]
+    assert request["authorization"] == "Bearer sk-secret"
+    cached = list((tmp_path / "cache").iterdir())
+    assert [p.name for p in cached] == [llm.cache_key("stub-model", "prompt one") + ".json"]
+    assert "sk-secret" not in cached[0].read_text()
+    # Rerun: served from the cache, no request made.
+    assert llm.complete(config, "prompt one") == "Objects: guitar, pick"
+    assert len(stub.requests) == 1
+    # Another model is another cache entry.
+    stub.script.append(("answer", "other"))
+    assert llm.complete(_config(stub, tmp_path, model="m2"), "prompt one") == "other"
+    assert len(stub.requests) == 2
 
 
 def test_malformed_answer_is_clear_and_cache_intact(stub, tmp_path):
-  config = _config(stub, tmp_path)
-  stub.script.append(('answer', 'Objects: ball'))
-  llm.complete(config, 'good prompt')
-  before = {p.name: p.read_bytes() for p in (tmp_path / 'cache').iterdir()}
-  stub.script.append(('raw', '{"choices": []}'))
-  with pytest.raises(llm.LLMError, match='Malformed chat-completions response'):
-    llm.complete(config, 'bad prompt')
-  stub.script.append(('raw', 'not json at all'))
-  with pytest.raises(llm.LLMError, match='Malformed'):
-    llm.complete(config, 'bad prompt')
-  # A well-formed answer that lists nothing fails validation and is not cached either.
-  stub.script.append(('answer', '...'))
-  with pytest.raises(llm.LLMError, match='Unusable answer'):
-    llm.complete(config, 'bad prompt', validate=llm.parse_listed_units)
-  after = {p.name: p.read_bytes() for p in (tmp_path / 'cache').iterdir()}
-  assert after == before
+    config = _config(stub, tmp_path)
+    stub.script.append(("answer", "Objects: ball"))
+    llm.complete(config, "good prompt")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "cache").iterdir()}
+    stub.script.append(("raw", '{"choices": []}'))
+    with pytest.raises(llm.LLMError, match="Malformed chat-completions response"):
+        llm.complete(config, "bad prompt")
+    stub.script.append(("raw", "not json at all"))
+    with pytest.raises(llm.LLMError, match="Malformed"):
+        llm.complete(config, "bad prompt")
+    # A well-formed answer that lists nothing fails validation and is not cached either.
+    stub.script.append(("answer", "..."))
+    with pytest.raises(llm.LLMError, match="Unusable answer"):
+        llm.complete(config, "bad prompt", validate=llm.parse_listed_units)
+    after = {p.name: p.read_bytes() for p in (tmp_path / "cache").iterdir()}
+    assert after == before
 
 
 def test_timeout_retries_then_clear_error(stub, tmp_path):
-  config = _config(stub, tmp_path, timeout_s=0.3, max_attempts=2)
-  stub.default = ('sleep', 1.0)
-  started = time.monotonic()
-  with pytest.raises(llm.LLMError, match=r'after 2 attempts: no answer from .* within 0.3 s'):
-    llm.complete(config, 'slow prompt')
-  assert len(stub.requests) == 2
-  assert time.monotonic() - started < 1.5
-  assert not (tmp_path / 'cache').exists() or not list((tmp_path / 'cache').iterdir())
-  # A timeout followed by an answer succeeds on the retry.
-  stub.requests.clear()
-  stub.script.extend([('sleep', 1.0), ('answer', 'Objects: rope')])
-  assert llm.complete(config, 'slow prompt') == 'Objects: rope'
-  assert len(stub.requests) == 2
+    config = _config(stub, tmp_path, timeout_s=0.3, max_attempts=2)
+    stub.default = ("sleep", 1.0)
+    started = time.monotonic()
+    with pytest.raises(llm.LLMError, match=r"after 2 attempts: no answer from .* within 0.3 s"):
+        llm.complete(config, "slow prompt")
+    assert len(stub.requests) == 2
+    assert time.monotonic() - started < 1.5
+    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())
+    # A timeout followed by an answer succeeds on the retry.
+    stub.requests.clear()
+    stub.script.extend([("sleep", 1.0), ("answer", "Objects: rope")])
+    assert llm.complete(config, "slow prompt") == "Objects: rope"
+    assert len(stub.requests) == 2
 
 
 def test_build_corpus_with_llm_then_rerun_from_cache(stub, tmp_path):
-  root = wordnet_reader.DEFAULT_WORDNET_DIR
-  if not (root / 'data.noun').is_file():
-    pytest.fail(wordnet_reader.missing_wordnet_message(root))
-  wn = wordnet_reader.load_wordnet(root)
-  config = _config(stub, tmp_path)
-  stub.script.extend([
-      ('answer', ('Objects: guitar, guitar strap, guitar pick\n'
-                 'Body parts: fingers\nActions: strumming')),
-      ('answer', 'A long band of leather hooked to both ends of a guitar.'),
-  ])
-  entries = corpus.build_corpus(wn, ['playing guitar'], config)
-  assert len(stub.requests) == 2
-  assert stub.requests[1]['body']['messages'][0]['content'] == (
-      'Concisely describe what a guitar strap looks like')
-  by_unit = {(e['unit'], e['source']): e for e in entries}
-  strap = by_unit[('guitar strap', 'llm')]
-  pick = by_unit[('guitar pick', 'llm')]
-  assert pick['sense'] == 'guitar_pick.n.01'   # in WordNet: its gloss
-  assert pick['description'] == 'a plectrum used to pluck a guitar'
-  assert strap['sense'] is None                  # not in WordNet: the model's description
-  assert strap['description'] == 'A long band of leather hooked to both ends of a guitar.'
-  assert strap['labels'] == ['playing guitar']
-  assert by_unit[('guitar', 'label')]['sense'] == 'guitar.n.01'   # found in the label first
-  assert by_unit[('finger', 'bodypart')]['labels'] == ['playing guitar']
-  assert not any(unit == 'strumming' for unit, _ in by_unit)     # verbs are not entities
-  # Rerun: identical output, no request.
-  again = corpus.build_corpus(wn, ['playing guitar'], config)
-  assert corpus.corpus_json(again) == corpus.corpus_json(entries)
-  assert len(stub.requests) == 2
+    root = wordnet_reader.DEFAULT_WORDNET_DIR
+    if not (root / "data.noun").is_file():
+        pytest.fail(wordnet_reader.missing_wordnet_message(root))
+    wn = wordnet_reader.load_wordnet(root)
+    config = _config(stub, tmp_path)
+    stub.script.extend(
+        [
+            (
+                "answer",
+                (
+                    "Objects: guitar, guitar strap, guitar pick\n"
+                    "Body parts: fingers\nActions: strumming"
+                ),
+            ),
+            ("answer", "A long band of leather hooked to both ends of a guitar."),
+        ]
+    )
+    entries = corpus.build_corpus(wn, ["playing guitar"], config)
+    assert len(stub.requests) == 2
+    assert stub.requests[1]["body"]["messages"][0]["content"] == (
+        "Concisely describe what a guitar strap looks like"
+    )
+    by_unit = {(e["unit"], e["source"]): e for e in entries}
+    strap = by_unit[("guitar strap", "llm")]
+    pick = by_unit[("guitar pick", "llm")]
+    assert pick["sense"] == "guitar_pick.n.01"  # in WordNet: its gloss
+    assert pick["description"] == "a plectrum used to pluck a guitar"
+    assert strap["sense"] is None  # not in WordNet: the model's description
+    assert strap["description"] == "A long band of leather hooked to both ends of a guitar."
+    assert strap["labels"] == ["playing guitar"]
+    assert by_unit[("guitar", "label")]["sense"] == "guitar.n.01"  # found in the label first
+    assert by_unit[("finger", "bodypart")]["labels"] == ["playing guitar"]
+    assert not any(unit == "strumming" for unit, _ in by_unit)  # verbs are not entities
+    # Rerun: identical output, no request.
+    again = corpus.build_corpus(wn, ["playing guitar"], config)
+    assert corpus.corpus_json(again) == corpus.corpus_json(entries)
+    assert len(stub.requests) == 2

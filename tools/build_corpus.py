@@ -16,57 +16,82 @@ from pathlib import Path
 from alt_jax import labels as labels_lib
 from alt_jax.corpus_builder import corpus, llm, wordnet_reader
 
-_LOGGER = logging.getLogger('build_corpus')
+_LOGGER = logging.getLogger("build_corpus")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-  """Command-line flags."""
-  parser = argparse.ArgumentParser(description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--labels', required=True,
-                      help='comma-separated label lists: shipped names '
-                           f'({", ".join(labels_lib.KNOWN_LISTS)}) or paths to label files')
-  parser.add_argument('--output', required=True, type=Path, help='corpus JSON to write')
-  parser.add_argument('--wordnet-dir', type=Path, default=wordnet_reader.DEFAULT_WORDNET_DIR,
-                      help='WordNet 3.0 dict directory (Debian wordnet-base)')
-  parser.add_argument('--llm-url', help='OpenAI-compatible base URL; no language model if unset')
-  parser.add_argument('--llm-model', help='model name sent to the endpoint')
-  parser.add_argument('--llm-api-key-env', default='OPENAI_API_KEY',
-                      help='name of the environment variable holding the API key')
-  parser.add_argument('--llm-cache-dir', type=Path,
-                      default=Path.home() / '.cache' / 'alt_jax' / 'llm',
-                      help='where answers are cached (one file per model+prompt)')
-  parser.add_argument('--llm-timeout-s', type=float, default=60.0)
-  parser.add_argument('--llm-max-attempts', type=int, default=3)
-  args = parser.parse_args(argv)
-  if args.llm_url and not args.llm_model:
-    parser.error('--llm-url needs --llm-model')
-  if args.llm_max_attempts < 1:
-    parser.error('--llm-max-attempts must be at least 1')
-  return args
+    """Command-line flags."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--labels",
+        required=True,
+        help="comma-separated label lists: shipped names "
+        f"({', '.join(labels_lib.KNOWN_LISTS)}) or paths to label files",
+    )
+    parser.add_argument("--output", required=True, type=Path, help="corpus JSON to write")
+    parser.add_argument(
+        "--wordnet-dir",
+        type=Path,
+        default=wordnet_reader.DEFAULT_WORDNET_DIR,
+        help="WordNet 3.0 dict directory (Debian wordnet-base)",
+    )
+    parser.add_argument("--llm-url", help="OpenAI-compatible base URL; no language model if unset")
+    parser.add_argument("--llm-model", help="model name sent to the endpoint")
+    parser.add_argument(
+        "--llm-api-key-env",
+        default="OPENAI_API_KEY",
+        help="name of the environment variable holding the API key",
+    )
+    parser.add_argument(
+        "--llm-cache-dir",
+        type=Path,
+        default=Path.home() / ".cache" / "alt_jax" / "llm",
+        help="where answers are cached (one file per model+prompt)",
+    )
+    parser.add_argument("--llm-timeout-s", type=float, default=60.0)
+    parser.add_argument("--llm-max-attempts", type=int, default=3)
+    args = parser.parse_args(argv)
+    if args.llm_url and not args.llm_model:
+        parser.error("--llm-url needs --llm-model")
+    if args.llm_max_attempts < 1:
+        parser.error("--llm-max-attempts must be at least 1")
+    return args
 
 
 def main(argv: list[str]) -> None:
-  """Read the label lists, build the corpus, write it."""
-  args = parse_args(argv)
-  logging.basicConfig(level=logging.INFO, format='%(levelname)s %(message)s')
-  names = [name.strip() for name in args.labels.split(',') if name.strip()]
-  all_labels = []
-  for name in names:
-    all_labels += labels_lib.load_labels(name)
-  wn = wordnet_reader.load_wordnet(args.wordnet_dir)
-  llm_config = None
-  if args.llm_url:
-    llm_config = llm.LLMConfig(url=args.llm_url, model=args.llm_model,
-                               cache_dir=args.llm_cache_dir, api_key_env=args.llm_api_key_env,
-                               timeout_s=args.llm_timeout_s, max_attempts=args.llm_max_attempts)
-    _LOGGER.info('Language model %s at %s, cache %s', args.llm_model, args.llm_url,
-                 args.llm_cache_dir)
-  entries = corpus.build_corpus(wn, all_labels, llm_config)
-  corpus.write_corpus(entries, args.output)
-  _LOGGER.info('%d entities from %d labels (%s) -> %s', len(entries), len(set(all_labels)),
-               ', '.join(names), args.output)
+    """Read the label lists, build the corpus, write it."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    names = [name.strip() for name in args.labels.split(",") if name.strip()]
+    all_labels = []
+    for name in names:
+        all_labels += labels_lib.load_labels(name)
+    wn = wordnet_reader.load_wordnet(args.wordnet_dir)
+    llm_config = None
+    if args.llm_url:
+        llm_config = llm.LLMConfig(
+            url=args.llm_url,
+            model=args.llm_model,
+            cache_dir=args.llm_cache_dir,
+            api_key_env=args.llm_api_key_env,
+            timeout_s=args.llm_timeout_s,
+            max_attempts=args.llm_max_attempts,
+        )
+        _LOGGER.info(
+            "Language model %s at %s, cache %s", args.llm_model, args.llm_url, args.llm_cache_dir
+        )
+    entries = corpus.build_corpus(wn, all_labels, llm_config)
+    corpus.write_corpus(entries, args.output)
+    _LOGGER.info(
+        "%d entities from %d labels (%s) -> %s",
+        len(entries),
+        len(set(all_labels)),
+        ", ".join(names),
+        args.output,
+    )
 
 
-if __name__ == '__main__':
-  main(sys.argv[1:])
+if __name__ == "__main__":
+    main(sys.argv[1:])

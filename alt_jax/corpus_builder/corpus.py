@@ -12,142 +12,169 @@ from alt_jax.corpus_builder import fixed_entities, label_parse, lesk, lexicon, l
 # Where an entity came from, highest precedence first: an entity found several ways reports the
 # first. label: a noun of a label; wordnet: a noun compound of a label that WordNet lists as one
 # lemma ("golf club"); llm: named by the language model; bodypart / scene: the fixed lists.
-SOURCES = ('bodypart', 'scene', 'wordnet', 'label', 'llm')
+SOURCES = ("bodypart", "scene", "wordnet", "label", "llm")
 
 
 @dataclasses.dataclass(frozen=True)
 class Entity:
-  """One (unit, description) pair s_i of the corpus, with its provenance."""
-  unit: str
-  description: str
-  source: str
-  sense: str | None    # WordNet synset name, None for language-model descriptions
-  label: str | None    # the label it was found in (None for the fixed lists)
+    """One (unit, description) pair s_i of the corpus, with its provenance."""
+
+    unit: str
+    description: str
+    source: str
+    sense: str | None  # WordNet synset name, None for language-model descriptions
+    label: str | None  # the label it was found in (None for the fixed lists)
 
 
-def _gloss_entity(synset: wordnet_reader.Synset, unit: str, source: str,
-                  label: str | None) -> Entity:
-  return Entity(unit.lower(), synset.definition(), source, synset.name(), label)
+def _gloss_entity(
+    synset: wordnet_reader.Synset, unit: str, source: str, label: str | None
+) -> Entity:
+    return Entity(unit.lower(), synset.definition(), source, synset.name(), label)
 
 
 def fixed_list_entities(wn: wordnet_reader.WordNet) -> list[Entity]:
-  """Body parts, scenes and roles, described by their fixed senses' glosses."""
-  entities = [_gloss_entity(wn.synset(sense), unit, 'bodypart', None)
-              for unit, sense in fixed_entities.BODY_PARTS]
-  entities += [_gloss_entity(wn.synset(sense), unit, 'scene', None)
-               for unit, sense in fixed_entities.SCENES + fixed_entities.ROLES]
-  return entities
+    """Body parts, scenes and roles, described by their fixed senses' glosses."""
+    entities = [
+        _gloss_entity(wn.synset(sense), unit, "bodypart", None)
+        for unit, sense in fixed_entities.BODY_PARTS
+    ]
+    entities += [
+        _gloss_entity(wn.synset(sense), unit, "scene", None)
+        for unit, sense in fixed_entities.SCENES + fixed_entities.ROLES
+    ]
+    return entities
 
 
 def label_entities(wn: wordnet_reader.WordNet, label: str) -> list[Entity]:
-  """Visible nouns and noun compounds of one label, each with its Lesk-chosen sense's gloss."""
-  spans = label_parse.parse_label(wn, label)
-  entities = []
-  for span in spans:
-    if span.role not in ('noun', 'compound'):
-      continue
-    choice = lesk.choose_sense(wn, span.key, label_parse.context_words(wn, spans, span))
-    # Activity compounds ("ice skating") and abstract nouns name no region: not entities.
-    if choice is None or not lexicon.is_visual(choice.synset):
-      continue
-    source = 'wordnet' if span.role == 'compound' else 'label'
-    entities.append(_gloss_entity(choice.synset, choice.lemma, source, label))
-  return entities
+    """Visible nouns and noun compounds of one label, each with its Lesk-chosen sense's gloss."""
+    spans = label_parse.parse_label(wn, label)
+    entities = []
+    for span in spans:
+        if span.role not in ("noun", "compound"):
+            continue
+        choice = lesk.choose_sense(wn, span.key, label_parse.context_words(wn, spans, span))
+        # Activity compounds ("ice skating") and abstract nouns name no region: not entities.
+        if choice is None or not lexicon.is_visual(choice.synset):
+            continue
+        source = "wordnet" if span.role == "compound" else "label"
+        entities.append(_gloss_entity(choice.synset, choice.lemma, source, label))
+    return entities
 
 
 def llm_entities(wn: wordnet_reader.WordNet, label: str, config: llm.LLMConfig) -> list[Entity]:
-  """Entities the language model names for a label; WordNet glosses where WordNet has them."""
-  answer = llm.complete(config, llm.visual_characteristics_prompt(label),
-                        validate=llm.parse_listed_units)
-  context = [w for w in label_parse.label_words(label) if w not in lexicon.FUNCTION_WORDS]
-  entities = []
-  for unit in llm.parse_listed_units(answer):
-    words = label_parse.label_words(unit)
-    if not words:
-      continue
-    # The model was asked for things, so a lone word is a noun unless it is a gerund
-    # ("strumming") or WordNet has no noun for it: verbs are not entities.
-    if len(words) == 1 and (lexicon.is_gerund(wn, words[0])
-                            or not lexicon.has_senses(wn, words[0], 'n')):
-      continue
-    key = '_'.join(words)
-    choice = lesk.choose_sense(wn, key, [c for c in context if c not in words])
-    if choice is not None and lexicon.is_visual(choice.synset):
-      entities.append(_gloss_entity(choice.synset, choice.lemma, 'llm', label))
-    else:
-      # Phrases (and words WordNet only knows abstractly) are described by the model itself.
-      phrase = ' '.join(words)
-      description = llm.complete(config, llm.describe_prompt(phrase),
-                                 validate=llm.parse_description)
-      entities.append(Entity(phrase, llm.parse_description(description), 'llm', None, label))
-  return entities
+    """Entities the language model names for a label; WordNet glosses where WordNet has them."""
+    answer = llm.complete(
+        config, llm.visual_characteristics_prompt(label), validate=llm.parse_listed_units
+    )
+    context = [w for w in label_parse.label_words(label) if w not in lexicon.FUNCTION_WORDS]
+    entities = []
+    for unit in llm.parse_listed_units(answer):
+        words = label_parse.label_words(unit)
+        if not words:
+            continue
+        # The model was asked for things, so a lone word is a noun unless it is a gerund
+        # ("strumming") or WordNet has no noun for it: verbs are not entities.
+        if len(words) == 1 and (
+            lexicon.is_gerund(wn, words[0]) or not lexicon.has_senses(wn, words[0], "n")
+        ):
+            continue
+        key = "_".join(words)
+        choice = lesk.choose_sense(wn, key, [c for c in context if c not in words])
+        if choice is not None and lexicon.is_visual(choice.synset):
+            entities.append(_gloss_entity(choice.synset, choice.lemma, "llm", label))
+        else:
+            # Phrases (and words WordNet only knows abstractly) are described by the model itself.
+            phrase = " ".join(words)
+            description = llm.complete(
+                config, llm.describe_prompt(phrase), validate=llm.parse_description
+            )
+            entities.append(Entity(phrase, llm.parse_description(description), "llm", None, label))
+    return entities
 
 
 def merge_entities(entities: Iterable[Entity]) -> list[dict]:
-  """Corpus entries: one per (unit, sense, description), sorted, labels and source merged."""
-  merged: dict[tuple[str, str, str], dict] = {}
-  for entity in entities:
-    key = (entity.unit, entity.sense or '', entity.description)
-    entry = merged.setdefault(key, {'unit': entity.unit, 'description': entity.description,
-                                    'sense': entity.sense, 'sources': set(), 'labels': set()})
-    entry['sources'].add(entity.source)
-    if entity.label is not None:
-      entry['labels'].add(entity.label)
-  entries = []
-  for key in sorted(merged):
-    entry = merged[key]
-    source = next(s for s in SOURCES if s in entry['sources'])
-    entries.append({'unit': entry['unit'], 'description': entry['description'],
-                    'source': source, 'sense': entry['sense'],
-                    'labels': sorted(entry['labels'])})
-  return entries
+    """Corpus entries: one per (unit, sense, description), sorted, labels and source merged."""
+    merged: dict[tuple[str, str, str], dict] = {}
+    for entity in entities:
+        key = (entity.unit, entity.sense or "", entity.description)
+        entry = merged.setdefault(
+            key,
+            {
+                "unit": entity.unit,
+                "description": entity.description,
+                "sense": entity.sense,
+                "sources": set(),
+                "labels": set(),
+            },
+        )
+        entry["sources"].add(entity.source)
+        if entity.label is not None:
+            entry["labels"].add(entity.label)
+    entries = []
+    for key in sorted(merged):
+        entry = merged[key]
+        source = next(s for s in SOURCES if s in entry["sources"])
+        entries.append(
+            {
+                "unit": entry["unit"],
+                "description": entry["description"],
+                "source": source,
+                "sense": entry["sense"],
+                "labels": sorted(entry["labels"]),
+            }
+        )
+    return entries
 
 
-def build_corpus(wn: wordnet_reader.WordNet, labels: Sequence[str],
-                 llm_config: llm.LLMConfig | None = None) -> list[dict]:
-  """The corpus entries for the given action labels (SPEC §3), without a model when none is set."""
-  entities = fixed_list_entities(wn)
-  for label in sorted(set(labels)):
-    entities += label_entities(wn, label)
-    if llm_config is not None:
-      entities += llm_entities(wn, label, llm_config)
-  return merge_entities(entities)
+def build_corpus(
+    wn: wordnet_reader.WordNet, labels: Sequence[str], llm_config: llm.LLMConfig | None = None
+) -> list[dict]:
+    """The corpus entries for the given action labels (SPEC §3), without a model when none is set."""
+    entities = fixed_list_entities(wn)
+    for label in sorted(set(labels)):
+        entities += label_entities(wn, label)
+        if llm_config is not None:
+            entities += llm_entities(wn, label, llm_config)
+    return merge_entities(entities)
 
 
 def corpus_json(entries: list[dict]) -> str:
-  """The canonical text of a corpus: sorted keys, fixed indentation, trailing newline."""
-  return json.dumps(entries, indent=1, sort_keys=True, ensure_ascii=False) + '\n'
+    """The canonical text of a corpus: sorted keys, fixed indentation, trailing newline."""
+    return json.dumps(entries, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def write_text_atomically(path: str | Path, text: str) -> None:
-  """Write `text` to `path` through a temporary file and a rename: readers never see half."""
-  path = Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  with tempfile.NamedTemporaryFile('w', encoding='utf-8', dir=path.parent, prefix=f'.{path.name}.',
-                                   suffix='.tmp', delete=False) as tmp:
-    tmp.write(text)
-    tmp.flush()
-    os.fsync(tmp.fileno())
-  os.replace(tmp.name, path)
+    """Write `text` to `path` through a temporary file and a rename: readers never see half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    ) as tmp:
+        tmp.write(text)
+        tmp.flush()
+        os.fsync(tmp.fileno())
+    os.replace(tmp.name, path)
 
 
 def write_corpus(entries: list[dict], path: str | Path) -> None:
-  """Write the corpus JSON to `path` atomically."""
-  write_text_atomically(path, corpus_json(entries))
+    """Write the corpus JSON to `path` atomically."""
+    write_text_atomically(path, corpus_json(entries))
 
 
 def load_corpus(path: str | Path) -> list[dict]:
-  """Read a corpus JSON file, checking every entry has the expected fields."""
-  path = Path(path)
-  entries = json.loads(path.read_text(encoding='utf-8'))
-  if not isinstance(entries, list):
-    raise TypeError(f'{path}: expected a JSON list of entries, got {type(entries).__name__}.')
-  fields = {'unit', 'description', 'source', 'sense', 'labels'}
-  for index, entry in enumerate(entries):
-    if not isinstance(entry, dict) or set(entry) != fields:
-      raise ValueError(f'{path}: entry {index} must have exactly the keys {sorted(fields)}: '
-                       f'{entry!r}')
-    if entry['source'] not in SOURCES:
-      raise ValueError(f'{path}: entry {index} has source {entry["source"]!r}, '
-                       f'expected one of {SOURCES}.')
-  return entries
+    """Read a corpus JSON file, checking every entry has the expected fields."""
+    path = Path(path)
+    entries = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(entries, list):
+        raise TypeError(f"{path}: expected a JSON list of entries, got {type(entries).__name__}.")
+    fields = {"unit", "description", "source", "sense", "labels"}
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or set(entry) != fields:
+            raise ValueError(
+                f"{path}: entry {index} must have exactly the keys {sorted(fields)}: {entry!r}"
+            )
+        if entry["source"] not in SOURCES:
+            raise ValueError(
+                f"{path}: entry {index} has source {entry['source']!r}, expected one of {SOURCES}."
+            )
+    return entries
