@@ -128,7 +128,9 @@ def parse_label(wn: wordnet_reader.WordNet, label: str) -> list[Span]:
         wn, words, taken, allow_gerund_start=True
     )
     starts = {start: (length, role, key) for start, length, role, key in compounds}
-    content = [w for w, t in zip(words, taken, strict=False) if not t and w not in lexicon.FUNCTION_WORDS]
+    content = [
+        w for w, t in zip(words, taken, strict=False) if not t and w not in lexicon.FUNCTION_WORDS
+    ]
     single = not compounds and len(content) == 1
     spans = []
     i = 0

@@ -1,0 +1,81 @@
+"""Pictures of token-merging regions on frames (NumPy + Pillow, no plotting library)."""
+
+from __future__ import annotations
+
+import colorsys
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], np.float32)
+CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], np.float32)
+
+
+def center_crop_resize(frame: np.ndarray, size: int) -> np.ndarray:
+    """uint8 [H, W, 3] → uint8 [size, size, 3]: short side to `size` (bicubic), centre crop."""
+    h, w = frame.shape[:2]
+    scale = size / min(h, w)
+    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
+    image = Image.fromarray(frame).resize((nw, nh), Image.BICUBIC)
+    top, left = (nh - size) // 2, (nw - size) // 2
+    return np.asarray(image)[top : top + size, left : left + size]
+
+
+def clip_normalize(frames: np.ndarray) -> np.ndarray:
+    """uint8 [..., 3] → float32 CLIP-normalised pixels."""
+    return (frames.astype(np.float32) / 255.0 - CLIP_MEAN) / CLIP_STD
+
+
+def patch_regions(dest: np.ndarray, grid_h: int, grid_w: int) -> np.ndarray:
+    """dest [1 + gh*gw] (input token → region, token 0 = class) → region id per patch [gh, gw]."""
+    dest = np.asarray(dest)
+    if dest.shape != (1 + grid_h * grid_w,):
+        raise ValueError(f"dest has shape {dest.shape}, expected ({1 + grid_h * grid_w},)")
+    return dest[1:].reshape(grid_h, grid_w)
+
+
+def distinct_colors(n: int, seed: int = 0) -> np.ndarray:
+    """n well-separated RGB colours uint8 [n, 3] (golden-ratio hues, shuffled by seed)."""
+    hues = (np.arange(n) * 0.618033988749895) % 1.0
+    rng = np.random.default_rng(seed)
+    sat = 0.55 + 0.4 * rng.random(n)
+    val = 0.75 + 0.25 * rng.random(n)
+    rgb = [colorsys.hsv_to_rgb(h, s, v) for h, s, v in zip(hues, sat, val, strict=True)]
+    return (np.array(rgb) * 255).astype(np.uint8).reshape(n, 3)
+
+
+def overlay_regions(
+    frame: np.ndarray,
+    region_of_patch: np.ndarray,
+    colors: np.ndarray,
+    alpha: float = 0.55,
+    borders: bool = True,
+) -> np.ndarray:
+    """Fills each patch of `frame` [H, W, 3] with its region's colour, outlines region borders."""
+    h, w = frame.shape[:2]
+    gh, gw = region_of_patch.shape
+    ph, pw = h // gh, w // gw
+    fill = colors[region_of_patch].repeat(ph, 0).repeat(pw, 1)
+    out = frame[: gh * ph, : gw * pw].astype(np.float32) * (1 - alpha) + fill * alpha
+    out = out.astype(np.uint8)
+    if borders:  # a dark line wherever neighbouring patches belong to different regions
+        vertical = region_of_patch[:, 1:] != region_of_patch[:, :-1]
+        horizontal = region_of_patch[1:, :] != region_of_patch[:-1, :]
+        for i, j in zip(*np.nonzero(vertical), strict=True):
+            out[i * ph : (i + 1) * ph, (j + 1) * pw - 1 : (j + 1) * pw + 1] = 0
+        for i, j in zip(*np.nonzero(horizontal), strict=True):
+            out[(i + 1) * ph - 1 : (i + 1) * ph + 1, j * pw : (j + 1) * pw] = 0
+    return out
+
+
+def legend(names: list[str], colors: np.ndarray, width: int, row_height: int = 16) -> np.ndarray:
+    """A white strip with a colour swatch and a name per row, uint8 [rows*row_height, width, 3]."""
+    image = Image.new("RGB", (width, max(1, len(names)) * row_height), "white")
+    draw = ImageDraw.Draw(image)
+    for row, (name, color) in enumerate(zip(names, colors, strict=True)):
+        y = row * row_height
+        draw.rectangle(
+            [2, y + 2, row_height - 2, y + row_height - 2], fill=tuple(int(c) for c in color)
+        )
+        draw.text((row_height + 4, y + 2), name, fill="black")
+    return np.asarray(image)
