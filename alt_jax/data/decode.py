@@ -164,6 +164,11 @@ def pyav_decode(
           got[index] = frame.to_ndarray(format="rgb24")
           pointer += 1
     except av.FFmpegError as e:
+      if num_decoded > 0:
+        # Frames decoded fine up to a damaged tail: the stream is shorter than it claims.
+        raise FrameCountMismatch(
+            f"{describe_source(source)} fails after frame {position - 1}: {e}",
+            frames_seen=position) from e
       raise VideoDecodeError(f"cannot decode {describe_source(source)}: {e}") from e
     return np.stack([got[i] for i in indices]), num_decoded
   finally:
