@@ -131,10 +131,13 @@ def pyav_decode(
     pointer = 0  # position in `wanted`
     frames = container.decode(stream)
     after_seek = False
+    last_seek_target = -1
     try:
       while pointer < len(wanted):
         target = wanted[pointer]
-        if can_seek and target - position > seek_gap:
+        # One seek per target: the keyframe before it may still be more than seek_gap away.
+        if can_seek and target - position > seek_gap and target != last_seek_target:
+          last_seek_target = target
           container.seek(_index_to_pts(target, start_pts, time_base, rate), stream=stream,
                          backward=True, any_frame=False)
           frames = container.decode(stream)
