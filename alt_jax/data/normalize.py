@@ -9,8 +9,8 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 def normalize_clip(frames_uint8: jnp.ndarray) -> jnp.ndarray:
-  """uint8 [..., 3] RGB → float32 (x / 255 − CLIP mean) / CLIP std, per channel."""
-  x = jnp.asarray(frames_uint8).astype(jnp.float32) / 255.0
-  mean = jnp.asarray(CLIP_MEAN, jnp.float32)
-  std = jnp.asarray(CLIP_STD, jnp.float32)
-  return (x - mean) / std
+    """uint8 [..., 3] RGB → float32 (x / 255 − CLIP mean) / CLIP std, per channel."""
+    x = jnp.asarray(frames_uint8).astype(jnp.float32) / 255.0
+    mean = jnp.asarray(CLIP_MEAN, jnp.float32)
+    std = jnp.asarray(CLIP_STD, jnp.float32)
+    return (x - mean) / std
