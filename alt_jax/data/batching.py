@@ -1,0 +1,155 @@
+"""A grain stage that batches samples, drops and counts skip markers, and pads eval batches.
+
+It runs in the main process, after the multiprocess prefetch, because skip markers come from
+worker processes: only here can the counts of one epoch be gathered and reported. Its state
+(parent state, skip counts per epoch, batches emitted) is part of the iterator checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import grain
+import numpy as np
+
+from alt_jax.data import samples
+
+
+def stack_samples(
+    elements: Sequence[dict[str, Any]], batch_size: int, video_shape: Sequence[int]
+) -> dict[str, np.ndarray]:
+    """Stacks samples into a batch dict, padding to batch_size with zeros and valid=False."""
+    num_valid = len(elements)
+    video = np.zeros((batch_size, *video_shape), np.uint8)
+    label = np.zeros((batch_size,), np.int32)
+    index = np.full((batch_size,), -1, np.int64)  # -1 marks padding
+    epoch = np.zeros((batch_size,), np.int32)
+    for i, element in enumerate(elements):
+        video[i] = element["video"]
+        label[i] = element["label"]
+        index[i] = element["index"]
+        epoch[i] = element["epoch"]
+    valid = np.arange(batch_size) < num_valid
+    return {"video": video, "label": label, "index": index, "epoch": epoch, "valid": valid}
+
+
+def skipped_per_epoch(iterator: grain.DatasetIterator) -> list[int]:
+    """Unreadable videos skipped so far in each epoch, read from the iterator's state."""
+    return list(iterator.get_state()["skipped"])
+
+
+class SkipCountingBatchIterDataset(grain.IterDataset):
+    """Batches samples of `parent`, counting (not batching) skip markers, per epoch.
+
+    With `pad` the final partial batch is padded (valid=False) and, if `num_batches` is set,
+    fully padded batches follow until exactly `num_batches` were produced (every host of a
+    multi-host evaluation then runs the same number of steps). Without `pad` a final partial
+    batch is dropped (training).
+    """
+
+    def __init__(
+        self,
+        parent: grain.IterDataset,
+        batch_size: int,
+        video_shape: Sequence[int],
+        *,
+        pad: bool = False,
+        num_batches: int | None = None,
+    ):
+        super().__init__(parent)
+        self._batch_size = batch_size
+        self._video_shape = tuple(video_shape)
+        self._pad = pad
+        self._num_batches = num_batches
+
+    def __iter__(self) -> grain.DatasetIterator:
+        return _SkipCountingBatchIterator(
+            self._parent.__iter__(),
+            self._batch_size,
+            self._video_shape,
+            self._pad,
+            self._num_batches,
+        )
+
+    def __str__(self) -> str:
+        return f"SkipCountingBatchIterDataset(batch_size={self._batch_size}, pad={self._pad})"
+
+
+class _SkipCountingBatchIterator(grain.DatasetIterator):
+    """Iterator of SkipCountingBatchIterDataset."""
+
+    def __init__(
+        self,
+        parent: grain.DatasetIterator,
+        batch_size: int,
+        video_shape: tuple[int, ...],
+        pad: bool,
+        num_batches: int | None,
+    ):
+        super().__init__(parent)
+        self._batch_size = batch_size
+        self._video_shape = video_shape
+        self._pad = pad
+        self._num_batches = num_batches
+        self._skipped: list[int] = [0]  # skipped[e] = unreadable videos met in epoch e
+        self._epoch = 0  # epoch of the last element seen
+        self._emitted = 0
+        self._exhausted = False
+
+    def _see_epoch(self, epoch: int) -> None:
+        """Closes the epochs before `epoch`, reporting their skip counts."""
+        while self._epoch < epoch:
+            self._report(self._epoch)
+            self._epoch += 1
+            self._skipped.append(0)
+
+    def _report(self, epoch: int) -> None:
+        count = self._skipped[epoch]
+        log = logging.warning if count else logging.info
+        log("input epoch %d finished: %d unreadable video(s) skipped", epoch, count)
+
+    def __next__(self) -> dict[str, np.ndarray]:
+        if self._num_batches is not None and self._emitted >= self._num_batches:
+            raise StopIteration
+        values = []
+        while not self._exhausted and len(values) < self._batch_size:
+            try:
+                element = next(self._parent)
+            except StopIteration:
+                self._exhausted = True
+                self._report(self._epoch)
+                break
+            self._see_epoch(int(element["epoch"]))
+            if samples.is_skip_marker(element):
+                self._skipped[self._epoch] += 1
+                continue
+            values.append(element)
+        if len(values) < self._batch_size:
+            padding_wanted = self._pad and (
+                values or (self._num_batches is not None and self._emitted < self._num_batches)
+            )
+            if not padding_wanted:
+                raise StopIteration
+        self._emitted += 1
+        return stack_samples(values, self._batch_size, self._video_shape)
+
+    def get_state(self) -> dict[str, Any]:
+        return {
+            "parent": self._parent.get_state(),
+            "skipped": list(self._skipped),
+            "epoch": self._epoch,
+            "emitted": self._emitted,
+            "exhausted": self._exhausted,
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self._parent.set_state(state["parent"])
+        self._skipped = list(state["skipped"])
+        self._epoch = state["epoch"]
+        self._emitted = state["emitted"]
+        self._exhausted = state["exhausted"]
+
+    def __str__(self) -> str:
+        return f"SkipCountingBatchIterator(batch_size={self._batch_size}, pad={self._pad})"

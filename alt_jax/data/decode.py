@@ -1,0 +1,226 @@
+"""Video decoding to uint8 frames: PyAV by default, decord when installed and asked for.
+
+A video source is a filesystem path or the encoded bytes of a whole file (as stored in the
+array_record shards). Frames come back as uint8 [T, H, W, 3] RGB, one per requested index,
+in the order requested (indices may repeat).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+from fractions import Fraction
+
+import av
+import numpy as np
+
+VideoSource = str | os.PathLike | bytes
+
+# Jumping forward by more than this many frames is done with a seek to the preceding keyframe
+# rather than by decoding every frame in between (an 8-frame sample of a 10-minute video).
+DEFAULT_SEEK_GAP = 48
+
+
+class VideoDecodeError(RuntimeError):
+    """Raised when a video cannot be opened or the requested frames cannot be decoded."""
+
+
+class FrameCountMismatch(VideoDecodeError):
+    """Raised when the stream ends before a requested frame: the container's frame count lied."""
+
+    def __init__(self, message: str, frames_seen: int):
+        super().__init__(message)
+        self.frames_seen = frames_seen
+
+
+def describe_source(source: VideoSource) -> str:
+    """A short human-readable name for a video source (path, or byte count)."""
+    if isinstance(source, bytes):
+        return f"<{len(source)} bytes>"
+    return os.fspath(source)
+
+
+def _open(source: VideoSource) -> av.container.InputContainer:
+    """Opens a container from a path or bytes, with errors wrapped as VideoDecodeError."""
+    try:
+        if isinstance(source, bytes):
+            return av.open(io.BytesIO(source), mode="r")
+        return av.open(os.fspath(source), mode="r")
+    except (av.FFmpegError, OSError, ValueError) as e:
+        raise VideoDecodeError(f"cannot open {describe_source(source)}: {e}") from e
+
+
+def _video_stream(container: av.container.InputContainer, source: VideoSource):
+    """The first video stream, refusing containers without one or with an unknown codec."""
+    if not container.streams.video:
+        raise VideoDecodeError(f"no video stream in {describe_source(source)}")
+    stream = container.streams.video[0]
+    if stream.codec_context is None or not stream.codec_context.name:
+        raise VideoDecodeError(f"unknown video codec in {describe_source(source)}")
+    # One decode thread per clip: parallelism comes from the data-loader workers.
+    stream.thread_type = "SLICE"
+    stream.thread_count = 1
+    return stream
+
+
+def count_frames(source: VideoSource, *, exact: bool = False, backend: str = "pyav") -> int:
+    """Number of frames: the container's count, or a full decode when it is absent or `exact`."""
+    if backend == "decord":
+        return len(_decord_reader(source))
+    _check_backend(backend)
+    container = _open(source)
+    try:
+        stream = _video_stream(container, source)
+        if stream.frames > 0 and not exact:
+            return int(stream.frames)
+        count = 0
+        try:
+            for _ in container.decode(stream):
+                count += 1
+        except av.FFmpegError as e:
+            if count == 0:
+                raise VideoDecodeError(f"cannot decode {describe_source(source)}: {e}") from e
+            # A damaged tail: the frames before it are usable.
+        if count == 0:
+            raise VideoDecodeError(f"no decodable frames in {describe_source(source)}")
+        return count
+    finally:
+        container.close()
+
+
+def _frame_rate(stream) -> Fraction | None:
+    """Frames per second when the stream declares a usable one."""
+    rate = stream.average_rate or stream.guessed_rate
+    if rate is None or rate <= 0:
+        return None
+    return Fraction(rate)
+
+
+def _pts_to_index(pts: int, start_pts: int, time_base: Fraction, rate: Fraction) -> int:
+    """Frame index of a presentation timestamp for a constant-frame-rate stream."""
+    return int(round((pts - start_pts) * time_base * rate))
+
+
+def _index_to_pts(index: int, start_pts: int, time_base: Fraction, rate: Fraction) -> int:
+    """Presentation timestamp of a frame index for a constant-frame-rate stream."""
+    return start_pts + int(index / (rate * time_base))
+
+
+def pyav_decode(
+    source: VideoSource, indices: Sequence[int], *, seek_gap: int = DEFAULT_SEEK_GAP
+) -> tuple[np.ndarray, int]:
+    """Decodes frames `indices` with PyAV; returns them and how many frames were decoded."""
+    indices = [int(i) for i in indices]
+    if not indices:
+        raise ValueError("no frame indices requested")
+    if min(indices) < 0:
+        raise ValueError(f"negative frame index in {indices}")
+    wanted = sorted(set(indices))
+    container = _open(source)
+    try:
+        stream = _video_stream(container, source)
+        rate = _frame_rate(stream)
+        time_base = Fraction(stream.time_base) if stream.time_base else None
+        # Seeking needs timestamps that map to frame indices (constant frame rate).
+        can_seek = rate is not None and time_base is not None and seek_gap > 0
+        start_pts = stream.start_time or 0
+        got: dict[int, np.ndarray] = {}
+        num_decoded = 0
+        position = 0  # index of the next frame the decoder will return
+        pointer = 0  # position in `wanted`
+        frames = container.decode(stream)
+        after_seek = False
+        last_seek_target = -1
+        try:
+            while pointer < len(wanted):
+                target = wanted[pointer]
+                # One seek per target: the keyframe before it may still be more than seek_gap away.
+                if can_seek and target - position > seek_gap and target != last_seek_target:
+                    last_seek_target = target
+                    container.seek(
+                        _index_to_pts(target, start_pts, time_base, rate),
+                        stream=stream,
+                        backward=True,
+                        any_frame=False,
+                    )
+                    frames = container.decode(stream)
+                    after_seek = True
+                frame = next(frames, None)
+                if frame is None:
+                    raise FrameCountMismatch(
+                        f"{describe_source(source)} ended after {position} frames; frame {target} "
+                        "was requested",
+                        frames_seen=position,
+                    )
+                num_decoded += 1
+                if after_seek:
+                    if frame.pts is None:
+                        raise VideoDecodeError(
+                            f"no timestamps after seeking in {describe_source(source)}"
+                        )
+                    index = _pts_to_index(frame.pts, start_pts, time_base, rate)
+                    if index > target:
+                        # The seek overshot (no keyframe before the target): decode from the start.
+                        container.seek(start_pts, stream=stream, backward=True, any_frame=False)
+                        frames = container.decode(stream)
+                        can_seek = False
+                        after_seek = False
+                        position = 0
+                        continue
+                else:
+                    index = position
+                position = index + 1
+                if index == target:
+                    got[index] = frame.to_ndarray(format="rgb24")
+                    pointer += 1
+        except av.FFmpegError as e:
+            if num_decoded > 0:
+                # Frames decoded fine up to a damaged tail: the stream is shorter than it claims.
+                raise FrameCountMismatch(
+                    f"{describe_source(source)} fails after frame {position - 1}: {e}",
+                    frames_seen=position,
+                ) from e
+            raise VideoDecodeError(f"cannot decode {describe_source(source)}: {e}") from e
+        return np.stack([got[i] for i in indices]), num_decoded
+    finally:
+        container.close()
+
+
+def _check_backend(backend: str) -> None:
+    """Refuses unknown backend names."""
+    if backend not in ("pyav", "decord"):
+        raise ValueError(f"unknown video backend {backend!r}; use 'pyav' or 'decord'")
+
+
+def _decord_reader(source: VideoSource):
+    """A decord VideoReader for a path or bytes (decord is optional)."""
+    try:
+        import decord  # optional dependency, imported only when asked for
+    except ImportError as e:
+        raise ImportError("backend='decord' needs the decord package (pip install decord)") from e
+    try:
+        data = io.BytesIO(source) if isinstance(source, bytes) else os.fspath(source)
+        return decord.VideoReader(data, num_threads=1)
+    except Exception as e:  # decord raises its own DECORDError and RuntimeError.
+        raise VideoDecodeError(f"cannot open {describe_source(source)}: {e}") from e
+
+
+def decode_frames(
+    source: VideoSource,
+    indices: Sequence[int],
+    *,
+    backend: str = "pyav",
+    seek_gap: int = DEFAULT_SEEK_GAP,
+) -> np.ndarray:
+    """Decodes the frames at `indices` (any order, repeats allowed) to uint8 [T, H, W, 3]."""
+    _check_backend(backend)
+    if backend == "decord":
+        reader = _decord_reader(source)
+        if max(indices) >= len(reader):
+            raise FrameCountMismatch(
+                f"{describe_source(source)} has {len(reader)} frames", frames_seen=len(reader)
+            )
+        return reader.get_batch(list(indices)).asnumpy()
+    frames, _ = pyav_decode(source, indices, seek_gap=seek_gap)
+    return frames

@@ -1,0 +1,287 @@
+"""Config-facing entry points: build a dataset's source and its grain train / eval iterators.
+
+Train: MapDataset source → process shard → seeded shuffle → epochs → decode/sample/augment
+(seeded by (seed, epoch, index)) → [worker processes] → batch, counting skipped videos →
+background prefetch of batches.
+Eval: the same without shuffle or repeat, several views per video, the last batch padded.
+
+Batches are dicts of NumPy arrays:
+  video  uint8 [B, T, S, S, 3] (train) or [B, V, T, S, S, 3] (eval, V = clips × crops,
+         view v = clip v // crops, crop v % crops; V may be 1)
+  label  int32 [B]
+  index  int64 [B]  position of the video in the source list (-1 for padding)
+  epoch  int32 [B]  input epoch the sample was drawn in
+  valid  bool  [B]  False for padding (eval only ever pads)
+Frames stay uint8 on the host; `normalize.normalize_clip` converts them on the accelerator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import grain
+from absl import flags
+
+from alt_jax.data import batching, samples, sources
+
+SOURCE_KINDS = ("list", "kinetics_csv", "folder", "tfds")
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceInfo:
+    """What a built source holds: class names, and examples / batches for this process."""
+
+    class_names: list[str]
+    num_examples: int  # in this process's shard
+    num_batches: int | None = None  # per epoch for train, total for eval
+
+
+def load_source(
+    kind: str,
+    root: str | os.PathLike,
+    *,
+    list_file: str | os.PathLike | None = None,
+    class_names_file: str | os.PathLike | None = None,
+    num_classes: int | None = None,
+    split: str = "train",
+    fold: int = 1,
+    filename_pattern: str = sources.DEFAULT_KINETICS_PATTERN,
+    tfds_name: str | None = None,
+) -> tuple[Sequence[dict[str, Any]], list[str]]:
+    """A random-access sequence of {video, label, path, index} elements and the class names.
+
+    kind='list': `list_file` of `path label` lines under `root`; classes from class_names_file.
+    kind='kinetics_csv': `list_file` is the CSV; videos at root/filename_pattern.
+    kind='folder': root/<class>/<video>; `list_file` is the directory of the official split files
+      (UCF-101 classInd.txt + train/testlist, or HMDB-51 *_test_split*.txt), `split` 'train'/'test',
+      `fold` 1-3; without `list_file` every video under root is used.
+    kind='tfds': array_record shards from tools/prepare_dataset.py: `root` is the data_dir,
+      `tfds_name` the packed dataset's name, `split` its split.
+    """
+    names = sources.read_class_names(class_names_file) if class_names_file else None
+    if kind == "tfds":
+        # Imported here: tensorflow-datasets pulls in TensorFlow, slow to import.
+        from alt_jax.data import tfds_video
+
+        if tfds_name is None:
+            raise ValueError("kind='tfds' needs tfds_name")
+        source, packed_names = tfds_video.open_data_source(tfds_name, root, split)
+        return grain.MapDataset.source(source).map_with_index(_tfds_element), names or packed_names
+    if kind == "list":
+        if list_file is None:
+            raise ValueError("kind='list' needs list_file")
+        if num_classes is None and names is not None:
+            num_classes = len(names)
+        records = sources.read_annotation_list(list_file, root, num_classes=num_classes)
+        if names is None:
+            names = [str(i) for i in range(max((r.label for r in records), default=-1) + 1)]
+    elif kind == "kinetics_csv":
+        if list_file is None:
+            raise ValueError("kind='kinetics_csv' needs list_file (the CSV)")
+        records, names = sources.read_kinetics_csv(
+            list_file, root, class_names=names, filename_pattern=filename_pattern
+        )
+    elif kind == "folder":
+        if list_file is None:
+            records, names = sources.scan_class_folders(root)
+        elif os.path.exists(os.path.join(list_file, "classInd.txt")):
+            records, names = sources.read_ucf101_split(root, list_file, fold=fold, subset=split)
+        else:
+            records, names = sources.read_hmdb51_split(root, list_file, fold=fold, subset=split)
+    else:
+        raise ValueError(f"unknown source kind {kind!r}; expected one of {SOURCE_KINDS}")
+    elements = [
+        {"video": r.path, "label": r.label, "path": r.path, "index": i}
+        for i, r in enumerate(records)
+    ]
+    return elements, names
+
+
+def _tfds_element(index: int, example: dict[str, Any]) -> dict[str, Any]:
+    """An array_record example as a pipeline element (bytes stay encoded until the worker)."""
+    path = example["path"]
+    return {
+        "video": example["video"],
+        "label": int(example["label"]),
+        "path": path.decode("utf-8") if isinstance(path, bytes) else path,
+        "index": index,
+    }
+
+
+def _as_map_dataset(elements: Sequence[dict[str, Any]] | grain.MapDataset) -> grain.MapDataset:
+    return elements if isinstance(elements, grain.MapDataset) else grain.MapDataset.source(elements)
+
+
+def _train_map(
+    position: int,
+    element: dict[str, Any],
+    *,
+    epoch_length: int,
+    seed: int,
+    spec: samples.ClipSpec,
+    strict: bool,
+) -> dict[str, Any]:
+    """Loads one training sample; its epoch is its position in the repeated stream // length."""
+    return samples.load_train_sample(
+        element, epoch=position // epoch_length, seed=seed, spec=spec, strict=strict
+    )
+
+
+def _parallel(
+    ds: grain.MapDataset, workers: int, read_threads: int, worker_buffer: int
+) -> grain.IterDataset:
+    """Runs the per-sample maps in `read_threads` threads, in `workers` processes if > 0."""
+    it = ds.to_iter_dataset(
+        grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=max(2 * read_threads, 1))
+    )
+    if workers > 0:
+        if not flags.FLAGS.is_parsed():
+            # grain 0.2.18 reads an absl flag when starting workers and fails in programs that do
+            # not use absl.app (google/grain#1355, fixed upstream later): take flag defaults.
+            flags.FLAGS.mark_as_parsed()
+        it = it.mp_prefetch(
+            grain.MultiprocessingOptions(num_workers=workers, per_worker_buffer_size=worker_buffer)
+        )
+    return it
+
+
+def make_train_iterator(
+    *,
+    kind: str,
+    root: str | os.PathLike,
+    batch_size: int,
+    list_file: str | os.PathLike | None = None,
+    class_names_file: str | os.PathLike | None = None,
+    num_classes: int | None = None,
+    split: str = "train",
+    fold: int = 1,
+    filename_pattern: str = sources.DEFAULT_KINETICS_PATTERN,
+    tfds_name: str | None = None,
+    num_frames: int = 8,
+    image_size: int = 224,
+    stride: int | None = None,
+    flip: bool = True,
+    scale: tuple[float, float] = (0.08, 1.0),
+    seed: int = 0,
+    num_epochs: int | None = None,
+    shard_index: int = 0,
+    shard_count: int = 1,
+    workers: int = 0,
+    read_threads: int = 1,
+    worker_buffer: int = 2,
+    prefetch_batches: int = 2,
+    strict: bool = False,
+    backend: str = "pyav",
+) -> tuple[grain.DatasetIterator, SourceInfo]:
+    """A checkpointable iterator of training batches (repeats forever unless num_epochs)."""
+    elements, names = load_source(
+        kind,
+        root,
+        list_file=list_file,
+        class_names_file=class_names_file,
+        num_classes=num_classes,
+        split=split,
+        fold=fold,
+        filename_pattern=filename_pattern,
+        tfds_name=tfds_name,
+    )
+    spec = samples.ClipSpec(
+        num_frames=num_frames,
+        image_size=image_size,
+        stride=stride,
+        flip=flip,
+        scale=scale,
+        backend=backend,
+    )
+    ds = _as_map_dataset(elements)[shard_index::shard_count]
+    epoch_length = len(ds)
+    if epoch_length < batch_size:
+        raise ValueError(
+            f"shard {shard_index}/{shard_count} has {epoch_length} videos, fewer "
+            f"than batch_size={batch_size}"
+        )
+    ds = ds.shuffle(seed=seed).repeat(num_epochs)  # reshuffled every epoch
+    ds = ds.map_with_index(
+        functools.partial(
+            _train_map, epoch_length=epoch_length, seed=seed, spec=spec, strict=strict
+        )
+    )
+    it = _parallel(ds, workers, read_threads, worker_buffer)
+    it = batching.SkipCountingBatchIterDataset(
+        it, batch_size, (num_frames, image_size, image_size, 3)
+    )
+    if prefetch_batches > 0:
+        it = grain.experimental.ThreadPrefetchIterDataset(it, prefetch_buffer_size=prefetch_batches)
+    info = SourceInfo(
+        class_names=names, num_examples=epoch_length, num_batches=epoch_length // batch_size
+    )
+    return iter(it), info
+
+
+def make_eval_iterator(
+    *,
+    kind: str,
+    root: str | os.PathLike,
+    batch_size: int,
+    list_file: str | os.PathLike | None = None,
+    class_names_file: str | os.PathLike | None = None,
+    num_classes: int | None = None,
+    split: str = "test",
+    fold: int = 1,
+    filename_pattern: str = sources.DEFAULT_KINETICS_PATTERN,
+    tfds_name: str | None = None,
+    num_frames: int = 8,
+    image_size: int = 224,
+    stride: int | None = None,
+    num_clips: int = 1,
+    num_crops: int = 1,
+    shard_index: int = 0,
+    shard_count: int = 1,
+    workers: int = 0,
+    read_threads: int = 1,
+    worker_buffer: int = 2,
+    prefetch_batches: int = 2,
+    strict: bool = False,
+    backend: str = "pyav",
+) -> tuple[grain.DatasetIterator, SourceInfo]:
+    """One pass over the split; every process yields the same number of (padded) batches."""
+    elements, names = load_source(
+        kind,
+        root,
+        list_file=list_file,
+        class_names_file=class_names_file,
+        num_classes=num_classes,
+        split=split,
+        fold=fold,
+        filename_pattern=filename_pattern,
+        tfds_name=tfds_name,
+    )
+    spec = samples.ClipSpec(
+        num_frames=num_frames,
+        image_size=image_size,
+        stride=stride,
+        num_clips=num_clips,
+        num_crops=num_crops,
+        backend=backend,
+    )
+    full = _as_map_dataset(elements)
+    ds = full[shard_index::shard_count]
+    # The largest shard sets the batch count for all processes.
+    num_batches = math.ceil(math.ceil(len(full) / shard_count) / batch_size)
+    ds = ds.map(functools.partial(samples.load_eval_sample, spec=spec, strict=strict))
+    it = _parallel(ds, workers, read_threads, worker_buffer)
+    it = batching.SkipCountingBatchIterDataset(
+        it,
+        batch_size,
+        (num_clips * num_crops, num_frames, image_size, image_size, 3),
+        pad=True,
+        num_batches=num_batches,
+    )
+    if prefetch_batches > 0:
+        it = grain.experimental.ThreadPrefetchIterDataset(it, prefetch_buffer_size=prefetch_batches)
+    return iter(it), SourceInfo(class_names=names, num_examples=len(ds), num_batches=num_batches)

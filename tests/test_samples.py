@@ -1,0 +1,59 @@
+"""Per-video loading: pixels equal a plain PyAV decode; unreadable videos become markers."""
+
+from __future__ import annotations
+
+import os
+
+import av
+import numpy as np
+import pytest
+
+from alt_jax.data import decode, samples
+from tests.video_fixtures import make_tiny_dataset, write_bad_videos
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory) -> str:
+    return make_tiny_dataset(tmp_path_factory)
+
+
+def _first_video(root: str) -> str:
+    with open(os.path.join(root, "val.txt")) as f:
+        return os.path.join(root, f.readline().split()[0])
+
+
+def test_eval_sample_equals_plain_decode_centre_crop(tiny_dataset):
+    path = _first_video(tiny_dataset)
+    with av.open(path) as container:
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+    spec = samples.ClipSpec(num_frames=4, image_size=48, num_clips=2, num_crops=3)
+    out = samples.load_eval_sample({"video": path, "label": 2, "index": 7}, spec=spec)
+    assert out["video"].shape == (6, 4, 48, 48, 3) and int(out["label"]) == 2
+    # 16 frames, 4 segments of 4: clip c takes offset (c + 0.5) / 2 of each segment.
+    clip_frames = [[1, 5, 9, 13], [3, 7, 11, 15]]
+    for c, idx in enumerate(clip_frames):
+        for crop, left in enumerate((0, 8, 16)):  # 64 wide, 48 tall: no resize, three crops
+            np.testing.assert_array_equal(
+                out["video"][c * 3 + crop], frames[idx, :, left : left + 48]
+            )
+
+
+def test_train_sample_is_deterministic_per_epoch(tiny_dataset):
+    path = _first_video(tiny_dataset)
+    spec = samples.ClipSpec(num_frames=4, image_size=32)
+    load = lambda epoch: samples.load_train_sample(
+        {"video": path, "label": 1, "index": 3}, epoch=epoch, seed=0, spec=spec
+    )["video"]
+    np.testing.assert_array_equal(load(0), load(0))
+    assert not np.array_equal(load(0), load(1))
+
+
+def test_bad_videos_become_markers_or_raise_in_strict_mode(tiny_dataset, tmp_path):
+    spec = samples.ClipSpec(num_frames=4, image_size=32)
+    for kind, path in write_bad_videos(str(tmp_path), _first_video(tiny_dataset)).items():
+        element = {"video": path, "label": 0, "index": 5, "path": path}
+        marker = samples.load_train_sample(element, epoch=2, seed=0, spec=spec)
+        assert samples.is_skip_marker(marker), kind
+        assert marker["skipped"] == path and marker["epoch"] == 2
+        with pytest.raises(decode.VideoDecodeError, match=path):
+            samples.load_eval_sample(element, spec=spec, strict=True)

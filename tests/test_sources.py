@@ -1,0 +1,142 @@
+"""Dataset indexes: annotation lists, Kinetics CSV, UCF-101 / HMDB-51 trees with split files."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from alt_jax.data import sources
+
+
+def _touch(path: str) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    open(path, "wb").close()
+
+
+def test_annotation_list(tmp_path):
+    lst = tmp_path / "train.txt"
+    lst.write_text("a/x.mp4 0\n\n# comment\nb/with space.mp4 2\n")
+    records = sources.read_annotation_list(lst, "/data", num_classes=3)
+    assert records == [
+        sources.VideoRecord("/data/a/x.mp4", 0),
+        sources.VideoRecord("/data/b/with space.mp4", 2),
+    ]
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("a/x.mp4", "expected 'path label'"),
+        ("a/x.mp4 two", "not an integer"),
+        ("a/x.mp4 3", "out of range"),
+        ("a/x.mp4 -1", "out of range"),
+    ],
+)
+def test_annotation_list_refuses_bad_lines_naming_file_and_line(tmp_path, line, message):
+    lst = tmp_path / "bad.txt"
+    lst.write_text(f"ok.mp4 0\n{line}\n")
+    with pytest.raises(ValueError, match=f"{lst}:2: .*{message}"):
+        sources.read_annotation_list(lst, "", num_classes=3)
+
+
+def test_annotation_list_round_trip(tmp_path):
+    records = [sources.VideoRecord(str(tmp_path / "v" / f"{i}.mp4"), i % 2) for i in range(4)]
+    sources.write_annotation_list(tmp_path / "l.txt", records, tmp_path)
+    assert (tmp_path / "l.txt").read_text().splitlines()[1] == "v/1.mp4 1"
+    assert sources.read_annotation_list(tmp_path / "l.txt", tmp_path) == records
+
+
+def test_kinetics_csv(tmp_path):
+    csv = tmp_path / "train.csv"
+    csv.write_text(
+        "label,youtube_id,time_start,time_end,split\n"
+        "riding a bike,abc,10,20,train\n"
+        '"abseiling",xyz,0,10,train\n'
+        "riding a bike,q_1,5,15,train\n"
+    )
+    records, names = sources.read_kinetics_csv(csv, "/k400")
+    assert names == ["abseiling", "riding a bike"]  # sorted: the Kinetics label order
+    assert records[0] == sources.VideoRecord("/k400/riding a bike/abc_000010_000020.mp4", 1)
+    assert records[1] == sources.VideoRecord("/k400/abseiling/xyz_000000_000010.mp4", 0)
+    records, _ = sources.read_kinetics_csv(
+        csv,
+        "/k",
+        class_names=["riding a bike", "abseiling"],
+        filename_pattern="{split}/{label_underscored}/{youtube_id}.mp4",
+    )
+    assert records[0] == sources.VideoRecord("/k/train/riding_a_bike/abc.mp4", 0)
+    with pytest.raises(ValueError, match=f"{csv}:3: label 'abseiling' is not a known class"):
+        sources.read_kinetics_csv(csv, "", class_names=["riding a bike"])
+    bad = tmp_path / "bad.csv"
+    bad.write_text("label,youtube_id,time_start,time_end,split\nx,y,1\n")
+    with pytest.raises(ValueError, match=f"{bad}:2: malformed"):
+        sources.read_kinetics_csv(bad)
+
+
+def _ucf_tree(tmp_path) -> tuple[str, str]:
+    root, splits = str(tmp_path / "UCF-101"), str(tmp_path / "ucfTrainTestlist")
+    os.makedirs(splits)
+    classes = ["ApplyEyeMakeup", "Basketball", "YoYo"]
+    with open(os.path.join(splits, "classInd.txt"), "w") as f:
+        f.writelines(f"{i + 1} {c}\n" for i, c in enumerate(classes))
+    for fold in (1, 2, 3):
+        train = open(os.path.join(splits, f"trainlist0{fold}.txt"), "w")
+        test = open(os.path.join(splits, f"testlist0{fold}.txt"), "w")
+        for i, c in enumerate(classes):
+            for g in range(1, 5):
+                rel = f"{c}/v_{c}_g{g:02d}_c01.avi"
+                _touch(os.path.join(root, rel))
+                # Group g is held out in fold g (g = 4 always trains).
+                if g == fold:
+                    test.write(f"{rel}\n")
+                else:
+                    train.write(f"{rel} {i + 1}\n")
+        train.close()
+        test.close()
+    return root, splits
+
+
+def test_ucf101_split_files(tmp_path):
+    root, splits = _ucf_tree(tmp_path)
+    train, names = sources.read_ucf101_split(root, splits, fold=2, subset="train")
+    test, _ = sources.read_ucf101_split(root, splits, fold=2, subset="test")
+    assert names == ["ApplyEyeMakeup", "Basketball", "YoYo"]
+    assert len(train) == 9 and len(test) == 3
+    assert all("_g02_" in r.path for r in test) and not any("_g02_" in r.path for r in train)
+    for r in train + test:
+        assert os.path.exists(r.path) and names[r.label] in r.path
+    scanned, scanned_names = sources.scan_class_folders(root)
+    assert scanned_names == names and len(scanned) == 12
+    with open(os.path.join(splits, "trainlist01.txt"), "a") as f:
+        f.write("YoYo/v_YoYo_g09_c01.avi 1\n")  # label says ApplyEyeMakeup
+    with pytest.raises(ValueError, match="trainlist01.txt:10: label 1 disagrees"):
+        sources.read_ucf101_split(root, splits, fold=1)
+
+
+def test_hmdb51_split_files(tmp_path):
+    root, splits = str(tmp_path / "hmdb51"), str(tmp_path / "splits")
+    os.makedirs(splits)
+    for c in ("brush_hair", "cartwheel"):
+        for fold in (1, 2, 3):
+            with open(os.path.join(splits, f"{c}_test_split{fold}.txt"), "w") as f:
+                for v in range(6):
+                    f.write(f"{c}_{v}.avi {(v + fold) % 3}\n")  # 0 unused, 1 train, 2 test
+    train, names = sources.read_hmdb51_split(root, splits, fold=1, subset="train")
+    test, _ = sources.read_hmdb51_split(root, splits, fold=1, subset="test")
+    assert names == ["brush_hair", "cartwheel"]
+    assert [os.path.basename(r.path) for r in train if r.label == 0] == [
+        "brush_hair_0.avi",
+        "brush_hair_3.avi",
+    ]
+    assert [os.path.basename(r.path) for r in test if r.label == 1] == [
+        "cartwheel_1.avi",
+        "cartwheel_4.avi",
+    ]
+    assert train[0].path == os.path.join(root, "brush_hair", "brush_hair_0.avi")
+
+
+def test_humanize_class_name():
+    assert sources.humanize_class_name("ApplyEyeMakeup") == "apply eye makeup"
+    assert sources.humanize_class_name("brush_hair") == "brush hair"
+    assert sources.humanize_class_name("YoYo") == "yo yo"
