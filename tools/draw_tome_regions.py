@@ -56,17 +56,20 @@ def main() -> None:
     if not Path(video).is_file():
         raise SystemExit(f"{video}: no such file")
     rs = [int(r) for r in args.r.split(",")]
+    encode = nnx.jit(lambda model, images: model.encode_image_regions(images))
+    models = {}
+    for r in rs:
+        if args.checkpoint:
+            models[r] = load_clip(args.checkpoint, tome_r=r)
+        else:
+            models[r] = CLIP(get_preset(args.preset), rngs=nnx.Rngs(0), tome_r=r)
     rows = []
     for frame in read_frames(video, [int(i) for i in args.frames.split(",")]):
         row = []
-        for r in rs:
-            if args.checkpoint:
-                model = load_clip(args.checkpoint, tome_r=r)
-            else:
-                model = CLIP(get_preset(args.preset), rngs=nnx.Rngs(0), tome_r=r)
+        for r, model in models.items():
             cfg = model.config.vision
             image = viz.center_crop_resize(frame, cfg.image_size)
-            out = model.encode_image_regions(jnp.asarray(viz.clip_normalize(image))[None])
+            out = encode(model, jnp.asarray(viz.clip_normalize(image))[None])
             grid = cfg.image_size // cfg.patch_size
             regions = viz.patch_regions(np.asarray(out["dest"][0]), grid, grid)
             colors = viz.distinct_colors(int(out["tokens"].shape[1]))
