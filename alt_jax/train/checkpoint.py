@@ -1,0 +1,112 @@
+"""Orbax checkpoints of the trainable state, optimizer, step, rng and the data iterator.
+
+The frozen backbone is not copied: the checkpoint's `meta` item records where it comes from
+(and the run's config), and it is rebuilt from that source on restore.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+from etils import epath
+
+_ITEMS = ("state", "data", "meta")
+
+
+class Checkpointer:
+    """Keeps the last `keep` checkpoints and the best one by `best_metric` (higher is better)."""
+
+    def __init__(
+        self,
+        directory: str,
+        *,
+        keep: int = 3,
+        best_metric: str | None = "top1",
+        async_save: bool = True,
+    ):
+        self.directory = epath.Path(directory)
+        policies = [ocp.checkpoint_managers.LatestN(n=keep)]
+        if best_metric:
+            policies.append(
+                ocp.checkpoint_managers.BestN(
+                    get_metric_fn=lambda metrics: metrics[best_metric],
+                    reverse=True,
+                    n=1,
+                    keep_checkpoints_without_metrics=False,
+                )
+            )
+        options = ocp.CheckpointManagerOptions(
+            preservation_policy=ocp.checkpoint_managers.AnyPreservationPolicy(policies),
+            enable_async_checkpointing=async_save,
+            create=True,
+        )
+        self.manager = ocp.CheckpointManager(self.directory, options=options, item_names=_ITEMS)
+
+    def all_steps(self) -> list[int]:
+        """Finalised checkpoint steps, oldest first."""
+        return sorted(self.manager.all_steps())
+
+    def save(
+        self,
+        step: int,
+        state: Any,
+        data_state: dict[str, Any],
+        meta: dict[str, Any],
+        metrics: dict[str, float] | None = None,
+        force: bool = False,
+    ) -> bool:
+        """Saves (asynchronously unless configured otherwise); returns whether it saved."""
+        args = ocp.args.Composite(
+            state=ocp.args.StandardSave(state),
+            data=ocp.args.JsonSave(data_state),
+            meta=ocp.args.JsonSave(meta),
+        )
+        return self.manager.save(step, args=args, metrics=metrics, force=force)
+
+    def restore_latest(self, abstract_state: Any) -> tuple[int, Any, dict, dict] | None:
+        """(step, state, data_state, meta) of the newest readable checkpoint, or None.
+
+        A checkpoint that cannot be read (left incomplete by a crash) is skipped with a warning
+        in favour of the one before it.
+        """
+        for step in reversed(self.all_steps()):
+            try:
+                restored = self.manager.restore(
+                    step,
+                    args=ocp.args.Composite(
+                        state=ocp.args.StandardRestore(abstract_state),
+                        data=ocp.args.JsonRestore(),
+                        meta=ocp.args.JsonRestore(),
+                    ),
+                )
+            except Exception as e:  # noqa: BLE001 - any unreadable checkpoint is skipped
+                logging.warning(
+                    "checkpoint %s/%d is unreadable (%s: %s); trying the previous one",
+                    self.directory,
+                    step,
+                    type(e).__name__,
+                    e,
+                )
+                continue
+            return step, restored["state"], restored["data"], restored["meta"]
+        return None
+
+    def wait(self) -> None:
+        """Blocks until pending asynchronous saves are written."""
+        self.manager.wait_until_finished()
+
+    def close(self) -> None:
+        """Finishes pending saves and releases the manager."""
+        self.manager.wait_until_finished()
+        self.manager.close()
+
+
+def abstract_like(tree: Any) -> Any:
+    """ShapeDtypeStructs (with shardings) of a pytree of arrays, for restoring into."""
+    return jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None)),
+        tree,
+    )

@@ -1,0 +1,76 @@
+"""The optimizer: AdamW, linear warm-up + cosine decay, weight-decay mask, clipping, accumulation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import ml_collections
+import optax
+
+# Leaf names that never get weight decay: norms, biases, scales, temperatures, gates, embeddings
+# of positions/time (regularising them towards 0 has no meaning).
+NO_DECAY_NAMES = ("bias", "scale", "log_tau", "log_logit_scale", "gate", "temporal_embedding")
+
+
+def decay_mask(params: Any) -> Any:
+    """A pytree of bools over `params`: True where weight decay applies (matrices, kernels)."""
+
+    def decays(keypath, leaf) -> bool:
+        names = [str(getattr(k, "key", getattr(k, "name", k))) for k in keypath]
+        if any(name in NO_DECAY_NAMES for name in names):
+            return False
+        return getattr(leaf, "ndim", 0) >= 2
+
+    return jax.tree_util.tree_map_with_path(decays, params)
+
+
+def learning_rate_schedule(config: ml_collections.ConfigDict, total_steps: int) -> optax.Schedule:
+    """Linear warm-up from 0 to `lr` over `warmup_steps`, then cosine decay to `lr * end_factor`."""
+    warmup = min(int(config.warmup_steps), max(total_steps - 1, 0))
+    return optax.warmup_cosine_decay_schedule(
+        init_value=0.0,
+        peak_value=config.lr,
+        warmup_steps=warmup,
+        decay_steps=max(total_steps, warmup + 1),
+        end_value=config.lr * config.end_factor,
+    )
+
+
+def make_optimizer(
+    config: ml_collections.ConfigDict, total_steps: int
+) -> tuple[optax.GradientTransformation, optax.Schedule]:
+    """(optimizer, schedule) from `config.optim`-style fields; `total_steps` counts updates."""
+    schedule = learning_rate_schedule(config, total_steps)
+    chain = []
+    if config.grad_clip > 0:
+        chain.append(optax.clip_by_global_norm(config.grad_clip))
+    chain.append(
+        optax.adamw(
+            schedule,
+            b1=config.b1,
+            b2=config.b2,
+            eps=config.eps,
+            weight_decay=config.weight_decay,
+            mask=decay_mask,
+        )
+    )
+    tx = optax.chain(*chain)
+    if config.accum_steps > 1:
+        tx = optax.MultiSteps(tx, every_k_schedule=config.accum_steps)
+    return tx, schedule
+
+
+def default_optim_config() -> ml_collections.ConfigDict:
+    """Optimizer defaults (ALT trains its adapter with AdamW; [ours] values are knobs)."""
+    c = ml_collections.ConfigDict()
+    c.lr = 8e-6 * 8  # scaled for a batch of 64 videos from the usual 8e-6 per 8
+    c.end_factor = 0.0
+    c.warmup_steps = 500
+    c.weight_decay = 0.001
+    c.b1 = 0.9
+    c.b2 = 0.98
+    c.eps = 1e-8
+    c.grad_clip = 1.0
+    c.accum_steps = 1
+    return c
