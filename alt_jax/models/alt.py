@@ -1,0 +1,209 @@
+"""ALT: frozen CLIP (with ToMe) → entity-to-region alignment → video adapter → classifier.
+
+Frozen vs trainable is explicit: every trainable parameter is an `nnx.Param` outside the `clip`
+sub-module (`trainable_filter`); the CLIP towers stay in the model but are filtered out and run
+under stop_gradient; the corpus matrix S is an `EntityBank` variable, not a parameter.
+`split_trainable` gives the optimizer the trainable state alone.
+
+Frame pooling [ours]: the residual base mean_t(cls_t) averages the *raw* projected class tokens
+(as `get_image_features` returns them), not unit vectors; with g = 0 the logits are exactly
+s · cos(mean_t(f_t), t_c), CLIP's zero-shot on the frame-averaged image feature.
+`frame_pool='normalized'` averages unit vectors instead.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from flax import nnx
+
+from alt_jax.models.adapter import VideoAdapter, gated_residual
+from alt_jax.models.alignment import EntityAlignment, l2_normalize
+from alt_jax.models.clip import CLIP, get_preset
+
+Array = jax.Array
+
+
+class EntityBank(nnx.Variable):
+    """The frozen entity text embeddings S [K, d]: state, never a trainable parameter."""
+
+
+# Trainable: nnx.Param outside the CLIP towers. Frozen: everything else (CLIP params, S).
+trainable_filter = nnx.All(nnx.Param, nnx.Not(nnx.PathContains("clip")))
+
+
+def default_model_config() -> ml_collections.ConfigDict:
+    """The ALT model's configuration with its defaults ([ours] choices are all knobs here)."""
+    c = ml_collections.ConfigDict()
+    c.backbone = ml_collections.ConfigDict()
+    c.backbone.source = ""  # transformers folder / hub id; "" = random weights at `preset`
+    c.backbone.preset = "B/16"
+    c.backbone.dtype = "float32"  # CLIP compute dtype: float32 or bfloat16
+    c.tome_r = 16  # ToMe merges per layer (0: plain CLIP)
+    c.prop_attn = True
+    c.num_frames = 8
+    c.corpus = ml_collections.ConfigDict()
+    c.corpus.path = "configs/corpus/actions_wordnet.json"
+    c.corpus.cache_dir = "~/.cache/alt_jax"
+    c.corpus.batch_size = 256
+    c.tau_init = 0.07  # alignment temperature τ_a
+    c.adapter = ml_collections.ConfigDict()
+    c.adapter.width = 0  # 0: the CLIP joint width d
+    c.adapter.depth = 4
+    c.adapter.heads = 8
+    c.adapter.mlp_ratio = 4.0
+    c.adapter.conv_kernel = 3
+    c.gate_init = 0.0
+    c.logit_scale_init = 100.0  # stored as its log
+    c.frame_pool = "raw"  # "raw" or "normalized" per-frame class features in mean_t(cls_t)
+    c.prompt_templates = ("a video of a person {}.",)
+    c.label_smoothing = 0.0
+    return c
+
+
+def pool_frames(cls: Array, mode: str) -> Array:
+    """mean_t(cls_t): cls [B, T, d] → [B, d], of raw features ("raw") or unit vectors
+    ("normalized")."""
+    if mode == "normalized":
+        cls = l2_normalize(cls)
+    elif mode != "raw":
+        raise ValueError(f"frame_pool must be 'raw' or 'normalized', got {mode!r}")
+    return cls.mean(axis=1)
+
+
+class ALT(nnx.Module):
+    """The ALT video classifier; class embeddings are an input, so classes swap freely."""
+
+    def __init__(
+        self,
+        clip: CLIP,
+        entity_embeddings: Array | np.ndarray,
+        config: ml_collections.ConfigDict,
+        *,
+        rngs: nnx.Rngs,
+    ):
+        if config.frame_pool not in ("raw", "normalized"):
+            raise ValueError(f"frame_pool must be 'raw' or 'normalized', got {config.frame_pool!r}")
+        cfg = clip.config
+        d = cfg.projection_dim
+        entities = jnp.asarray(entity_embeddings, jnp.float32)
+        if entities.ndim != 2 or entities.shape[1] != d:
+            raise ValueError(f"entity embeddings must be [K, {d}], got {entities.shape}")
+        self.clip = clip
+        self.entities = EntityBank(entities)
+        self.frame_pool = config.frame_pool
+        self.alignment = EntityAlignment(
+            clip.visual_projection.kernel[...], tau_init=config.tau_init
+        )
+        self.adapter = VideoAdapter(
+            region_dim=cfg.vision.hidden_size,
+            text_dim=d,
+            width=config.adapter.width or d,
+            depth=config.adapter.depth,
+            heads=config.adapter.heads,
+            mlp_ratio=config.adapter.mlp_ratio,
+            conv_kernel=config.adapter.conv_kernel,
+            num_frames=config.num_frames,
+            rngs=rngs,
+        )
+        self.gate = nnx.Param(jnp.asarray(config.gate_init, jnp.float32))
+        self.log_logit_scale = nnx.Param(jnp.log(jnp.asarray(config.logit_scale_init, jnp.float32)))
+
+    def frame_tokens(self, frames: Array) -> dict[str, Array]:
+        """Frozen CLIP on frames [F, H, W, 3] → LN'd tokens [F, 1+M, D], projected class token
+        [F, d] and dest [F, 1+N]; no gradient flows into the backbone."""
+        vision = self.clip.vision_model
+        tokens, _, dest = vision.tokens(frames)
+        ln = vision.post_layernorm(tokens)
+        cls = self.clip.visual_projection(ln[:, 0])
+        return jax.lax.stop_gradient(
+            {"ln": ln.astype(jnp.float32), "cls": cls.astype(jnp.float32), "dest": dest}
+        )
+
+    def __call__(
+        self, videos: Array, class_embeddings: Array, *, train: bool, rng: Array | None = None
+    ) -> dict[str, Array]:
+        """videos float32 [B, T, H, W, 3] (CLIP-normalised), class_embeddings [C, d] →
+        logits [B, C], video_embedding [B, d], entity_index [B, T, M], dest [B, T, 1+N]."""
+        if train and rng is None:
+            raise ValueError("training needs an rng for the Gumbel noise")
+        b, t = videos.shape[:2]
+        frames = self.frame_tokens(videos.reshape(b * t, *videos.shape[2:]))
+        ln = frames["ln"].reshape(b, t, *frames["ln"].shape[1:])  # [B, T, 1+M, D]
+        cls = frames["cls"].reshape(b, t, -1)  # [B, T, d]
+        aligned = self.alignment(
+            ln[:, :, 1:], self.entities[...], rng if train else None
+        )  # Q̂ [B, T, M, d]
+        z = self.adapter(ln[:, :, 1:], ln[:, :, 0], aligned["aligned"])
+        video = gated_residual(pool_frames(cls, self.frame_pool), z, self.gate[...])
+        logits = jnp.exp(self.log_logit_scale[...]) * (
+            l2_normalize(video) @ l2_normalize(class_embeddings.astype(jnp.float32)).T
+        )
+        return {
+            "logits": logits,
+            "video_embedding": video,
+            "entity_index": aligned["index"],
+            "dest": frames["dest"].reshape(b, t, -1),
+        }
+
+
+def split_trainable(model: ALT) -> tuple[nnx.GraphDef, nnx.State, nnx.State]:
+    """(graphdef, trainable state, frozen state); `nnx.merge(graphdef, trainable, frozen)`
+    rebuilds the model, and the optimizer sees only the trainable state."""
+    return nnx.split(model, trainable_filter, ...)
+
+
+def count_parameters(state: nnx.State) -> int:
+    """Number of scalars in a state's array leaves."""
+    return sum(math.prod(leaf.shape) for leaf in jax.tree_util.tree_leaves(state))
+
+
+def cross_entropy(logits: Array, labels: Array, label_smoothing: float = 0.0) -> Array:
+    """Mean softmax cross-entropy of logits [B, C] against int labels [B]; the target puts
+    1 − ε + ε/C on the label and ε/C elsewhere."""
+    num_classes = logits.shape[-1]
+    targets = optax.smooth_labels(jax.nn.one_hot(labels, num_classes), label_smoothing)
+    return optax.softmax_cross_entropy(logits.astype(jnp.float32), targets).mean()
+
+
+def build_alt(
+    config: ml_collections.ConfigDict,
+    *,
+    clip: CLIP | None = None,
+    entity_embeddings: Array | np.ndarray | None = None,
+    seed: int = 0,
+) -> ALT:
+    """ALT from a config: the CLIP from `backbone.source` (random at `backbone.preset` when
+    empty) unless given, S from the corpus (encoded or read from the cache) unless given."""
+    dtype: Any = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}[config.backbone.dtype]
+    if clip is None:
+        if config.backbone.source:
+            from alt_jax.weights import load_clip
+
+            clip = load_clip(
+                config.backbone.source, dtype, tome_r=config.tome_r, prop_attn=config.prop_attn
+            )
+        else:
+            clip = CLIP(
+                get_preset(config.backbone.preset),
+                dtype=dtype,
+                rngs=nnx.Rngs(seed),
+                tome_r=config.tome_r,
+                prop_attn=config.prop_attn,
+            )
+    if entity_embeddings is None:
+        from alt_jax.corpus import entity_embeddings as corpus_embeddings
+
+        entity_embeddings = corpus_embeddings(
+            config.corpus.path,
+            clip,
+            cache_dir=config.corpus.cache_dir or None,
+            batch_size=config.corpus.batch_size,
+        )
+    return ALT(clip, entity_embeddings, config, rngs=nnx.Rngs(seed + 1))

@@ -1,0 +1,96 @@
+"""Straight-through Gumbel alignment against NumPy closed forms (softmax and its Jacobian)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from alt_jax.models import alignment
+from alt_jax.models.alignment import EntityAlignment
+
+# Jitted: one compile per test instead of an op-by-op dispatch (the CPU is shared).
+straight_through_one_hot = jax.jit(alignment.straight_through_one_hot)
+align_regions = jax.jit(alignment.align_regions)
+
+
+# RBG keys compile faster on CPU than threefry; the functions take any key.
+
+
+def np_softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def unit(rng: np.random.Generator, *shape: int) -> np.ndarray:
+    x = rng.standard_normal(shape)
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def test_forward_value_is_exactly_one_hot_at_the_softmax_argmax():
+    rng = np.random.default_rng(0)
+    logits = (rng.standard_normal((3, 7, 11)) * 5).astype(np.float32)
+    for key in (None, jax.random.key(1, impl="rbg")):
+        hard, soft, index = straight_through_one_hot(jnp.asarray(logits), key)
+        hard = np.asarray(hard)
+        assert set(np.unique(hard)) <= {0.0, 1.0}
+        np.testing.assert_array_equal(hard.sum(-1), 1.0)
+        np.testing.assert_array_equal(hard.argmax(-1), np.asarray(index))
+        np.testing.assert_array_equal(np.asarray(index), np.asarray(soft).argmax(-1))
+    np.testing.assert_allclose(
+        np.asarray(straight_through_one_hot(jnp.asarray(logits))[1]),
+        np_softmax(logits.astype(np.float64)),
+        atol=1e-6,
+    )
+
+
+def test_gradient_is_the_softmax_gradient():
+    # f(l) = Σ c ⊙ Â(l). Through A = softmax(l + G): ∂f/∂l = A ⊙ (c − ⟨A, c⟩).
+    rng = np.random.default_rng(1)
+    logits = rng.standard_normal((4, 6)).astype(np.float32)
+    c = rng.standard_normal((4, 6)).astype(np.float32)
+    key = jax.random.key(3, impl="rbg")
+    noise = np.asarray(jax.random.gumbel(key, logits.shape, jnp.float32), np.float64)
+    for k, g in ((None, 0.0), (key, noise)):
+        f = lambda lg, k=k: jnp.sum(jnp.asarray(c) * straight_through_one_hot(lg, k)[0])
+        grad = np.asarray(jax.grad(f)(jnp.asarray(logits)))
+        a = np_softmax(logits.astype(np.float64) + g)
+        expected = a * (c - (a * c).sum(-1, keepdims=True))
+        np.testing.assert_allclose(grad, expected, atol=1e-6)
+
+
+def test_align_regions_logits_aligned_text_and_determinism():
+    rng = np.random.default_rng(2)
+    regions = rng.standard_normal((2, 5, 16)).astype(np.float32)
+    w_r = rng.standard_normal((16, 8)).astype(np.float32)
+    entities = unit(rng, 9, 8)
+    log_tau = jnp.log(0.07)
+    out = align_regions(jnp.asarray(regions), jnp.asarray(w_r), jnp.asarray(entities), log_tau)
+    x = regions.astype(np.float64) @ w_r
+    x /= np.linalg.norm(x, axis=-1, keepdims=True)
+    logits = x @ entities.T / 0.07
+    np.testing.assert_allclose(np.asarray(out["features"]), x, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(out["logits"]), logits, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(np.asarray(out["index"]), logits.argmax(-1))
+    np.testing.assert_allclose(np.asarray(out["aligned"]), entities[logits.argmax(-1)], atol=0)
+    again = align_regions(jnp.asarray(regions), jnp.asarray(w_r), jnp.asarray(entities), log_tau)
+    for k in out:
+        np.testing.assert_array_equal(np.asarray(out[k]), np.asarray(again[k]))
+
+
+def test_training_noise_follows_the_rng():
+    # Same shapes as the first test: the jitted function is reused, nothing recompiles.
+    logits = jnp.asarray(np.random.default_rng(4).standard_normal((3, 7, 11)), jnp.float32)
+    index = lambda key: np.asarray(straight_through_one_hot(logits, key)[2])
+    a0, a1 = index(jax.random.key(10, impl="rbg")), index(jax.random.key(11, impl="rbg"))
+    np.testing.assert_array_equal(a0, index(jax.random.key(10, impl="rbg")))
+    assert np.any(a0 != a1) and np.any(a0 != index(None))
+    np.testing.assert_array_equal(index(None), np.asarray(logits).argmax(-1))
+
+
+def test_module_holds_w_r_copy_and_log_tau():
+    w = jnp.arange(6.0).reshape(3, 2)
+    module = EntityAlignment(w, tau_init=0.07)
+    np.testing.assert_array_equal(np.asarray(module.w_r[...]), np.asarray(w))
+    np.testing.assert_allclose(float(module.log_tau[...]), np.log(0.07), rtol=1e-6)
+    assert module.w_r[...] is not w

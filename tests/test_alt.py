@@ -1,0 +1,282 @@
+"""The whole ALT model: CLIP zero-shot at initialisation (against transformers), gradients
+only for the trainable parameters, the loss, and the real-size shapes and parameter counts."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+from flax import nnx
+
+from alt_jax.models.alt import (
+    ALT,
+    build_alt,
+    count_parameters,
+    cross_entropy,
+    default_model_config,
+    pool_frames,
+    split_trainable,
+)
+from alt_jax.models.clip import CLIP, get_preset
+from alt_jax.tokenizer import tokenize
+from alt_jax.weights import load_clip
+
+B, T, K = 2, 3, 10
+# RBG keys: the model takes any key; threefry Gumbel noise doubles XLA compile time on CPU.
+CLASSES = ["abseiling", "playing guitar", "riding a bike", "surfing"]
+
+
+def tiny_config(tome_r: int = 0):
+    config = default_model_config()
+    config.backbone.preset = "tiny"
+    config.tome_r = tome_r
+    config.num_frames = T
+    config.adapter.depth = 1
+    config.adapter.heads = 4
+    return config
+
+
+def unit_rows(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
+    x = rng.standard_normal((n, d))
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def tiny(saved_clip):
+    """(torch CLIP, ALT on the same weights with r = 0, videos, entity matrix S, class texts)."""
+    torch_model, folder = saved_clip("tiny")
+    rng = np.random.default_rng(0)
+    entities = unit_rows(rng, K, 32)
+    # Built under jit: one compile instead of one per initialiser shape.
+    model = nnx.jit(lambda clip: ALT(clip, entities, tiny_config(), rngs=nnx.Rngs(1)))(
+        load_clip(folder)
+    )
+    videos = rng.standard_normal((B, T, 32, 32, 3)).astype(np.float32)
+    with torch.no_grad():
+        ids = torch.tensor(tokenize([f"a video of a person {c}." for c in CLASSES]))
+        texts = torch_model.get_text_features(input_ids=ids).pooler_output.numpy()
+    return torch_model, model, videos, entities, texts
+
+
+@nnx.jit(static_argnames="train")
+def forward(model, videos, classes, key=None, *, train=False):
+    return model(videos, classes, train=train, rng=key)
+
+
+def test_initial_logits_are_clip_zero_shot_of_the_frame_average(tiny):
+    torch_model, model, videos, entities, texts = tiny
+    out = forward(model, jnp.asarray(videos), jnp.asarray(texts))
+    pixels = torch.tensor(videos.reshape(B * T, 32, 32, 3)).permute(0, 3, 1, 2)
+    with torch.no_grad():
+        frames = torch_model.get_image_features(pixel_values=pixels).pooler_output.numpy()
+        hidden = torch_model.vision_model(pixel_values=pixels).last_hidden_state
+        dense = torch_model.visual_projection(torch_model.vision_model.post_layernorm(hidden))
+    video = frames.reshape(B, T, -1).astype(np.float64).mean(1)  # raw features, then averaged
+    cos = (video / np.linalg.norm(video, axis=-1, keepdims=True)) @ (
+        texts / np.linalg.norm(texts, axis=-1, keepdims=True)
+    ).T
+    np.testing.assert_allclose(np.asarray(out["logits"]), 100.0 * cos, atol=2e-3)
+    np.testing.assert_allclose(np.asarray(out["video_embedding"]), video, rtol=1e-4, atol=1e-5)
+
+    # Alignment at init: X is the normalised dense CLIP feature, so the entity of each region is
+    # the argmax of its cosine with S (asserted where the top two are not within round-off).
+    x = dense.numpy()[:, 1:].astype(np.float64)
+    scores = (x / np.linalg.norm(x, axis=-1, keepdims=True)) @ entities.T
+    top2 = np.sort(scores, -1)[..., -2:]
+    clear = (top2[..., 1] - top2[..., 0]) > 1e-4
+    index = np.asarray(out["entity_index"]).reshape(B * T, -1)
+    assert index.shape == (B * T, 16)
+    np.testing.assert_array_equal(index[clear], scores.argmax(-1)[clear])
+    np.testing.assert_array_equal(
+        np.asarray(out["dest"]), np.broadcast_to(np.arange(17), (B, T, 17))
+    )  # r = 0: every token is its own region
+
+
+def test_frame_pooling_of_raw_or_normalized_features():
+    rng = np.random.default_rng(0)
+    cls = rng.standard_normal((2, 3, 4)).astype(np.float32) * rng.uniform(0.1, 5, (2, 3, 1))
+    unit = cls / np.linalg.norm(cls, axis=-1, keepdims=True)
+    np.testing.assert_allclose(
+        np.asarray(pool_frames(jnp.asarray(cls), "raw")), cls.mean(1), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        np.asarray(pool_frames(jnp.asarray(cls), "normalized")), unit.mean(1), atol=1e-6
+    )
+    with pytest.raises(ValueError, match="frame_pool"):
+        pool_frames(jnp.asarray(cls), "max")
+
+
+def test_classes_are_an_input(tiny):
+    _, model, videos, _, texts = tiny
+    full = forward(model, jnp.asarray(videos), jnp.asarray(texts))["logits"]
+    # Same shape (no new compile), other classes in another order: the columns follow.
+    order = [3, 1, 0, 2]
+    swapped = forward(model, jnp.asarray(videos), jnp.asarray(texts[order]))["logits"]
+    np.testing.assert_allclose(np.asarray(swapped), np.asarray(full)[:, order], atol=1e-4)
+
+
+def test_gradients_reach_every_trainable_leaf_and_never_the_frozen_clip(tiny):
+    _, model, videos, _, texts = tiny
+    graphdef, trainable, frozen = split_trainable(model)
+    paths = [p for p, _ in nnx.to_flat_state(trainable)]
+    assert paths and not any("clip" in p for p in paths)
+    assert {p[0] for p in paths} == {"alignment", "adapter", "gate", "log_logit_scale"}
+    assert any(p[0] == "entities" for p, _ in nnx.to_flat_state(frozen))  # S: state, not a Param
+    assert count_parameters(frozen) == sum(p.numel() for p in tiny[0].parameters()) + K * 32
+
+    labels = jnp.asarray([0, 2])
+
+    @jax.jit
+    def grad(trainable, frozen, videos, key):
+        def loss(trainable):
+            out = nnx.merge(graphdef, trainable, frozen)(
+                videos, jnp.asarray(texts), train=True, rng=key
+            )
+            return cross_entropy(out["logits"], labels, 0.1), out["entity_index"]
+
+        return jax.grad(loss, has_aux=True)(trainable)
+
+    def set_gate(state, g):
+        state = jax.tree_util.tree_map(lambda x: x, state)
+        state["gate"].set_value(jnp.asarray(g, jnp.float32))
+        return state
+
+    key = jax.random.key(0, impl="rbg")
+    # g ≠ 0 so that the adapter is on the loss path (at g = 0 only g and s see the loss).
+    grads, index = grad(set_gate(trainable, 0.5), frozen, jnp.asarray(videos), key)
+    flat = nnx.to_flat_state(grads)
+    assert [p for p, _ in flat] == paths  # the grad tree is the trainable tree, nothing else
+    for path, leaf in flat:
+        g = np.asarray(leaf[...])
+        assert np.all(np.isfinite(g)), path
+        assert np.any(g != 0), f"no gradient reaches {path}"
+
+    # Training draws Gumbel noise from the rng: another key, other entities for some regions.
+    other_index = grad(trainable, frozen, jnp.asarray(videos), jax.random.key(1, impl="rbg"))[1]
+    assert np.any(np.asarray(index) != np.asarray(other_index))
+
+    at_init = nnx.to_flat_state(grad(trainable, frozen, jnp.asarray(videos), key)[0])
+    for path, leaf in at_init:
+        nonzero = bool(np.any(np.asarray(leaf[...]) != 0))
+        assert nonzero == (path[0] in ("gate", "log_logit_scale")), path
+
+    zeros = grad(set_gate(trainable, 0.5), frozen, jnp.zeros_like(videos), key)[0]
+    zeros = nnx.to_flat_state(zeros)
+    assert all(np.all(np.isfinite(np.asarray(leaf[...]))) for _, leaf in zeros)
+
+
+def test_evaluation_is_deterministic_and_training_needs_an_rng(tiny):
+    _, model, videos, _, texts = tiny
+    v, c = jnp.asarray(videos), jnp.asarray(texts)
+    first, second = forward(model, v, c), forward(model, v, c)
+    for name in first:
+        np.testing.assert_array_equal(np.asarray(first[name]), np.asarray(second[name]))
+    with pytest.raises(ValueError, match="rng"):
+        model(v, c, train=True)
+
+
+def test_cross_entropy_with_label_smoothing_matches_numpy():
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((5, 7)).astype(np.float32) * 3
+    labels = rng.integers(0, 7, 5)
+    for eps in (0.0, 0.1):
+        log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+        target = np.full((5, 7), eps / 7)
+        target[np.arange(5), labels] += 1 - eps
+        expected = -(target * log_p).sum(-1).mean()
+        ours = cross_entropy(jnp.asarray(logits), jnp.asarray(labels), eps)
+        np.testing.assert_allclose(float(ours), expected, rtol=1e-5)
+
+
+def tokens_after_tome(num_tokens: int, layers: int, r: int) -> int:
+    """SPEC §2: each layer merges min(r, (tokens − 1) // 2) tokens."""
+    for _ in range(layers):
+        num_tokens -= min(r, (num_tokens - 1) // 2)
+    return num_tokens
+
+
+def torch_clip_parameter_count(preset: str) -> int:
+    from transformers import CLIPConfig, CLIPModel
+
+    with torch.device("meta"):  # shapes only, no memory
+        model = CLIPModel(CLIPConfig(**get_preset(preset).to_transformers_dict()))
+    return sum(p.numel() for p in model.parameters())
+
+
+def adapter_parameter_count(D, d, W, depth, mlp_ratio, frames, kernel):
+    """Closed form of the trainable parameters for one configuration (SPEC §4-5)."""
+    hidden = int(W * mlp_ratio)
+    linear = lambda i, o, bias=True: i * o + (o if bias else 0)
+    mlp = lambda i, h, o: linear(i, h) + linear(h, o)
+    layer = 4 * 2 * W + 2 * 4 * linear(W, W) + mlp(W, hidden, W)
+    return (
+        D * d + 1  # W_r, log τ
+        + mlp(D, W, W)  # MLP_kv
+        + mlp(d, W, W)  # MLP_q
+        + frames * W  # temporal embedding
+        + kernel * W + W  # depthwise conv
+        + depth * layer
+        + W * d  # W_o
+        + 2  # g, log s
+    )  # fmt: skip
+
+
+def test_b16_eight_frames_shapes_and_parameter_counts():
+    config = default_model_config()  # B/16, 8 frames, r = 16
+    k, c = 240, 400
+    model = nnx.eval_shape(
+        lambda: ALT(
+            CLIP(get_preset("B/16"), rngs=nnx.Rngs(0), tome_r=config.tome_r),
+            jnp.zeros((k, 512)),
+            config,
+            rngs=nnx.Rngs(1),
+        )
+    )
+    graphdef, trainable, frozen = split_trainable(model)
+    assert count_parameters(trainable) == adapter_parameter_count(
+        768, 512, 512, config.adapter.depth, config.adapter.mlp_ratio, 8, 3
+    )
+    assert count_parameters(frozen) == torch_clip_parameter_count("B/16") + k * 512
+
+    out = jax.eval_shape(
+        lambda tr, fr, v, t: nnx.merge(graphdef, tr, fr)(v, t, train=False),
+        trainable,
+        frozen,
+        jax.ShapeDtypeStruct((2, 8, 224, 224, 3), jnp.float32),
+        jax.ShapeDtypeStruct((c, 512), jnp.float32),
+    )
+    m = tokens_after_tome(197, 12, 16) - 1
+    assert m == 10 and math.isclose(config.logit_scale_init, 100.0)
+    assert out["logits"].shape == (2, c)
+    assert out["video_embedding"].shape == (2, 512)
+    assert out["entity_index"].shape == (2, 8, m)
+    assert out["dest"].shape == (2, 8, 197)
+
+
+def test_build_alt_from_a_checkpoint_folder_and_a_corpus(saved_clip, tmp_path):
+    torch_model, folder = saved_clip("tiny")
+    (tmp_path / "corpus.json").write_text(
+        json.dumps([{"unit": "hand", "description": "the end of the arm"}] * 2)
+    )
+    config = tiny_config()
+    config.backbone.source = str(folder)
+    config.corpus.path = str(tmp_path / "corpus.json")
+    config.corpus.cache_dir = str(tmp_path / "cache")
+    model = build_alt(config)
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 1  # S was encoded and cached
+    entities = np.asarray(model.entities[...])
+    assert entities.shape == (2, 32)
+    np.testing.assert_allclose(np.linalg.norm(entities, axis=-1), 1.0, atol=1e-6)
+    # W_r starts as CLIP's visual projection (torch [out, in] → ours [in, out]).
+    np.testing.assert_allclose(
+        np.asarray(model.alignment.w_r[...]),
+        torch_model.visual_projection.weight.detach().numpy().T,
+        atol=1e-7,
+    )
+    assert float(model.gate[...]) == 0.0
+    np.testing.assert_allclose(float(model.log_logit_scale[...]), np.log(100.0), rtol=1e-6)

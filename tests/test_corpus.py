@@ -1,0 +1,88 @@
+"""Entity embeddings S against transformers' text features, and the on-disk cache."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from alt_jax import corpus
+from alt_jax.tokenizer import tokenize
+from alt_jax.weights import load_clip
+
+SHIPPED = Path(__file__).resolve().parents[1] / "configs/corpus/actions_wordnet.json"
+ENTRIES = [
+    {"unit": "hand", "description": "the end of the arm"},
+    {"unit": "guitar", "description": "a stringed instrument", "source": "label"},
+    {"unit": "bike", "description": "a wheeled vehicle with two wheels"},
+]
+
+
+def write(path, entries):
+    path.write_text(json.dumps(entries))
+    return path
+
+
+def test_embeddings_are_normalised_clip_text_features(saved_clip, tmp_path):
+    torch_model, folder = saved_clip("tiny")
+    path = write(tmp_path / "corpus.json", ENTRIES)
+    ours = corpus.entity_embeddings(path, load_clip(folder), cache_dir=None, batch_size=2)
+    texts = [f"{e['unit']}: {e['description']}" for e in ENTRIES]
+    with torch.no_grad():
+        ref = torch_model.get_text_features(input_ids=torch.tensor(tokenize(texts))).pooler_output
+    ref = ref.numpy() / np.linalg.norm(ref.numpy(), axis=-1, keepdims=True)
+    assert ours.dtype == np.float32 and ours.shape == (3, 32)
+    np.testing.assert_allclose(ours, ref, atol=1e-5)
+
+
+def test_second_load_reads_the_cache_and_a_changed_corpus_misses(saved_clip, tmp_path, monkeypatch):
+    _, folder = saved_clip("tiny")
+    model = load_clip(folder)
+    path = write(tmp_path / "corpus.json", ENTRIES)
+    cache = tmp_path / "cache"
+    first = corpus.entity_embeddings(path, model, cache_dir=cache, batch_size=4)
+    assert len(list(cache.glob("*.npz"))) == 1
+
+    calls = []
+
+    def refuse(*args, **kwargs):
+        calls.append(args)
+        raise AssertionError("encoder called although the cache holds these embeddings")
+
+    monkeypatch.setattr(corpus, "encode_texts", refuse)
+    np.testing.assert_array_equal(
+        corpus.entity_embeddings(path, model, cache_dir=cache, batch_size=4), first
+    )
+    # A changed description, or another checkpoint id, must not be served the old entry.
+    changed = [dict(ENTRIES[0], description="the hand of a person"), *ENTRIES[1:]]
+    with pytest.raises(AssertionError, match="encoder called"):
+        corpus.entity_embeddings(write(path, changed), model, cache_dir=cache)
+    write(path, ENTRIES)
+    with pytest.raises(AssertionError, match="encoder called"):
+        corpus.entity_embeddings(path, model, cache_dir=cache, model_id="another checkpoint")
+    assert len(calls) == 2
+
+
+def test_text_tower_id_follows_the_text_weights(saved_clip):
+    _, folder = saved_clip("tiny")
+    model = load_clip(folder)
+    before = corpus.text_tower_id(model)
+    assert before == corpus.text_tower_id(load_clip(folder))
+    vision = model.vision_model.post_layernorm.scale
+    vision.set_value(vision[...] + 1)  # the vision tower does not change text embeddings
+    assert corpus.text_tower_id(model) == before
+    proj = model.text_projection.kernel
+    proj.set_value(proj[...].at[0, 0].add(1e-3))
+    assert corpus.text_tower_id(model) != before
+
+
+def test_reads_the_shipped_corpus_and_refuses_malformed_entries(tmp_path):
+    entries = corpus.read_entities(SHIPPED)
+    assert len(entries) > 100
+    texts = corpus.entity_texts(entries)
+    assert texts[0] == f"{entries[0]['unit']}: {entries[0]['description']}"
+    with pytest.raises(ValueError, match="entry 1"):
+        corpus.read_entities(write(tmp_path / "bad.json", [ENTRIES[0], {"unit": "x"}]))
