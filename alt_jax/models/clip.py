@@ -114,6 +114,21 @@ PRESETS: dict[str, ClipConfig] = {
     "B/16": _b(16),
     "L/14": _l(224),
     "L/14@336": _l(336),
+    # Small enough to train the demo in minutes on 2 CPU cores: 112 px, 7 × 7 patches of 16.
+    "demo": ClipConfig(
+        vision=VisionConfig(
+            hidden_size=128,
+            intermediate_size=256,
+            num_hidden_layers=4,
+            num_attention_heads=4,
+            image_size=112,
+            patch_size=16,
+        ),
+        text=TextConfig(
+            hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4
+        ),
+        projection_dim=128,
+    ),
     "tiny": ClipConfig(
         vision=VisionConfig(
             hidden_size=64,

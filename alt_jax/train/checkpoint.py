@@ -13,7 +13,7 @@ import jax
 import orbax.checkpoint as ocp
 from etils import epath
 
-_ITEMS = ("state", "data", "meta")
+_ITEMS = ("params", "opt", "data", "meta")
 
 
 class Checkpointer:
@@ -52,36 +52,42 @@ class Checkpointer:
     def save(
         self,
         step: int,
-        state: Any,
+        params: Any,
+        opt: Any,
         data_state: dict[str, Any],
         meta: dict[str, Any],
         metrics: dict[str, float] | None = None,
         force: bool = False,
     ) -> bool:
-        """Saves (asynchronously unless configured otherwise); returns whether it saved."""
+        """Saves trainable params, optimizer state (+ rng), data iterator state and run meta
+        (asynchronously unless configured otherwise); returns whether it saved."""
         args = ocp.args.Composite(
-            state=ocp.args.StandardSave(state),
+            params=ocp.args.StandardSave(params),
+            opt=ocp.args.StandardSave(opt),
             data=ocp.args.JsonSave(data_state),
             meta=ocp.args.JsonSave(meta),
         )
         return self.manager.save(step, args=args, metrics=metrics, force=force)
 
-    def restore_latest(self, abstract_state: Any) -> tuple[int, Any, dict, dict] | None:
-        """(step, state, data_state, meta) of the newest readable checkpoint, or None.
+    def restore_latest(
+        self, abstract_params: Any, abstract_opt: Any | None = None
+    ) -> tuple[int, Any, Any, dict, dict] | None:
+        """(step, params, opt, data_state, meta) of the newest readable checkpoint, or None;
+        opt is None when `abstract_opt` is (evaluation needs the parameters only).
 
         A checkpoint that cannot be read (left incomplete by a crash) is skipped with a warning
         in favour of the one before it.
         """
         for step in reversed(self.all_steps()):
             try:
-                restored = self.manager.restore(
-                    step,
-                    args=ocp.args.Composite(
-                        state=ocp.args.StandardRestore(abstract_state),
-                        data=ocp.args.JsonRestore(),
-                        meta=ocp.args.JsonRestore(),
-                    ),
-                )
+                items = {
+                    "params": ocp.args.StandardRestore(abstract_params),
+                    "data": ocp.args.JsonRestore(),
+                    "meta": ocp.args.JsonRestore(),
+                }
+                if abstract_opt is not None:
+                    items["opt"] = ocp.args.StandardRestore(abstract_opt)
+                restored = self.manager.restore(step, args=ocp.args.Composite(**items))
             except Exception as e:  # noqa: BLE001 - any unreadable checkpoint is skipped
                 logging.warning(
                     "checkpoint %s/%d is unreadable (%s: %s); trying the previous one",
@@ -91,7 +97,8 @@ class Checkpointer:
                     e,
                 )
                 continue
-            return step, restored["state"], restored["data"], restored["meta"]
+            opt = restored["opt"] if abstract_opt is not None else None
+            return step, restored["params"], opt, restored["data"], restored["meta"]
         return None
 
     def wait(self) -> None:

@@ -1,0 +1,60 @@
+"""Trains and evaluates ALT: `python -m alt_jax.main --config=configs/k400.py --workdir=DIR`."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from alt_jax.train.trainer import train_and_evaluate
+
+config_flags.DEFINE_config_file("config", None, "Config file (get_config()).", lock_config=True)
+flags.DEFINE_string("workdir", None, "Checkpoints, metrics and reports go here (local or gs://).")
+flags.DEFINE_enum("mode", "train_and_eval", ["train", "eval", "train_and_eval"], "What to run.")
+flags.mark_flags_as_required(["config", "workdir"])
+FLAGS = flags.FLAGS
+
+
+def maybe_initialize_distributed() -> None:
+    """Joins the multi-process runtime when started as one of several processes."""
+    multi = (
+        os.environ.get("JAX_COORDINATOR_ADDRESS")
+        or int(os.environ.get("SLURM_NTASKS", "1")) > 1
+        or "," in os.environ.get("TPU_WORKER_HOSTNAMES", "")
+    )
+    if multi:
+        jax.distributed.initialize()
+
+
+class _QuietLibraries:
+    """Drops INFO lines of orbax and grain (one per checkpoint file); warnings still show."""
+
+    def filter(self, record) -> bool:
+        noisy = "/orbax/" in record.pathname or "/grain/" in record.pathname
+        return record.levelno >= 30 or not noisy
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    logging.get_absl_handler().addFilter(_QuietLibraries())
+    maybe_initialize_distributed()
+    if jax.process_index() > 0:
+        logging.set_verbosity(logging.WARNING)
+    result = train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.mode)
+    if jax.process_index() == 0:
+        print(json.dumps(result, indent=1, default=float))
+        for name, metrics in result.get("eval", {}).items():
+            print(
+                f"{name}: top-1 {100 * metrics['top1']:.1f}%  top-5 {100 * metrics['top5']:.1f}%"
+                f"  mean class {100 * metrics['mean_class_accuracy']:.1f}%"
+                f"  ({metrics['num_examples']} videos)"
+            )
+    jax.experimental.multihost_utils.sync_global_devices("alt_jax.main done")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,453 @@
+"""Training and evaluation of ALT: sharded jitted steps over `nnx.split` state, orbax resume."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from clu import metric_writers, periodic_actions
+from flax import nnx
+
+from alt_jax import text
+from alt_jax.data import batching, pipeline
+from alt_jax.data.normalize import normalize_clip
+from alt_jax.models.alt import ALT, build_alt, count_parameters, cross_entropy, split_trainable
+from alt_jax.train import checkpoint, evaluation, optim, sharding
+
+Batch = dict[str, Any]
+
+
+# ---------------------------------------------------------------------------------------------
+# Datasets from config.
+
+
+def dataset_kwargs(cfg: ml_collections.ConfigDict, field: str, *, train: bool) -> dict[str, Any]:
+    """Keyword arguments of the pipeline's iterator builders; missing paths name the field."""
+    if not cfg.root:
+        raise ValueError(f"config.{field}.root is not set (the folder holding the videos)")
+    if not os.path.exists(cfg.root):
+        raise FileNotFoundError(f"config.{field}.root: {cfg.root} does not exist")
+    for key in ("list_file", "class_names_file"):
+        if cfg[key] and not os.path.exists(cfg[key]):
+            raise FileNotFoundError(f"config.{field}.{key}: {cfg[key]} does not exist")
+    kwargs = {
+        "kind": cfg.kind,
+        "root": cfg.root,
+        "list_file": cfg.list_file or None,
+        "class_names_file": cfg.class_names_file or None,
+        "split": cfg.split,
+        "fold": cfg.fold,
+        "filename_pattern": cfg.filename_pattern,
+        "tfds_name": cfg.tfds_name or None,
+        "num_frames": cfg.num_frames,
+        "image_size": cfg.image_size,
+        "stride": cfg.stride or None,
+        "workers": cfg.workers,
+        "strict": cfg.strict,
+        "shard_index": jax.process_index(),
+        "shard_count": jax.process_count(),
+    }
+    if train:
+        kwargs.update(flip=cfg.flip, scale=(cfg.scale_min, 1.0))
+    else:
+        kwargs.update(num_clips=cfg.num_clips, num_crops=cfg.num_crops, batch_size=cfg.batch_size)
+    return kwargs
+
+
+def class_names_of(cfg: ml_collections.ConfigDict, info: pipeline.SourceInfo) -> list[str]:
+    """The dataset's class names: a shipped/label-file list when configured, else the source's."""
+    if cfg.labels:
+        from alt_jax.labels import load_labels
+
+        return load_labels(cfg.labels)
+    return list(info.class_names)
+
+
+# ---------------------------------------------------------------------------------------------
+# Steps (pure functions, jitted with explicit shardings by `Trainer`).
+
+
+def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, smoothing: float):
+    """(params, frozen, opt_state, class_emb, batch, rng) → (params, opt_state, metrics)."""
+
+    def train_step(params, frozen, opt_state, class_emb, batch, rng):
+        def loss_fn(params):
+            model = nnx.merge(graphdef, params, frozen)
+            out = model(normalize_clip(batch["video"]), class_emb, train=True, rng=rng)
+            return cross_entropy(out["logits"], batch["label"], smoothing), out["logits"]
+
+        (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        metrics = {
+            "loss": loss,
+            "accuracy": (logits.argmax(-1) == batch["label"]).mean(),
+            "grad_norm": optax.global_norm(grads),
+        }
+        return params, opt_state, metrics
+
+    return train_step
+
+
+def make_eval_step(graphdef: nnx.GraphDef):
+    """(params, frozen, class_emb, videos [B, V, T, H, W, 3] uint8) → mean view probs [B, C]."""
+
+    def eval_step(params, frozen, class_emb, videos):
+        model = nnx.merge(graphdef, params, frozen)
+        b, v = videos.shape[:2]
+        out = model(
+            normalize_clip(videos.reshape(b * v, *videos.shape[2:])), class_emb, train=False
+        )
+        probs = jax.nn.softmax(out["logits"].astype(jnp.float32), axis=-1)
+        return probs.reshape(b, v, -1).mean(axis=1)
+
+    return eval_step
+
+
+# ---------------------------------------------------------------------------------------------
+# Writers.
+
+
+class JsonlWriter(metric_writers.MetricWriter):
+    """Appends one JSON object per write_scalars call to a file (process 0 only)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write_scalars(self, step, scalars):
+        record = {"step": int(step), **{k: float(v) for k, v in scalars.items()}}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def write_images(self, step, images):
+        pass
+
+    def write_videos(self, step, videos):
+        pass
+
+    def write_audios(self, step, audios, *, sample_rate):
+        pass
+
+    def write_texts(self, step, texts):
+        pass
+
+    def write_histograms(self, step, arrays, num_buckets=None):
+        pass
+
+    def write_summaries(self, step, values, metadata=None):
+        pass
+
+    def write_hparams(self, hparams):
+        pass
+
+    def flush(self):
+        pass
+
+    def close(self):
+        pass
+
+
+def make_writer(workdir: str) -> metric_writers.MetricWriter:
+    """TensorBoard + log lines + metrics.jsonl on process 0; log lines only elsewhere."""
+    if jax.process_index() > 0:
+        return metric_writers.LoggingWriter()
+    return metric_writers.MultiWriter(
+        [
+            metric_writers.create_default_writer(workdir, asynchronous=False),
+            JsonlWriter(os.path.join(workdir, "metrics.jsonl")),
+        ]
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The trainer.
+
+
+class Preemption:
+    """Turns SIGTERM (TPU preemption, SLURM) into a flag the training loop checks each step."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        logging.warning("SIGTERM received: saving a checkpoint and stopping")
+        self.requested = True
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGTERM, self._previous or signal.SIG_DFL)
+
+
+@dataclasses.dataclass
+class Trainer:
+    """Holds the split model, shardings and compiled steps of one run."""
+
+    config: ml_collections.ConfigDict
+    workdir: str
+    model: ALT | None = None
+
+    def __post_init__(self):
+        cfg = self.config
+        self.mesh = sharding.make_mesh(cfg.mesh)
+        model = self.model if self.model is not None else build_alt(cfg.model, seed=cfg.seed)
+        self.clip = model.clip
+        self.graphdef, params, frozen = split_trainable(model)
+        rules = tuple(tuple(rule) for rule in cfg.sharding_rules)
+        self.param_shardings = sharding.state_shardings(params, self.mesh, rules)
+        self.frozen_shardings = sharding.state_shardings(frozen, self.mesh, rules)
+        self.params = jax.device_put(params, self.param_shardings)
+        self.frozen = jax.device_put(frozen, self.frozen_shardings)
+        self.replicated = sharding.replicated(self.mesh)
+        self.batch_sharding = sharding.batch_sharding(self.mesh)
+        logging.info(
+            "devices: %d (%s), processes: %d, mesh: %s",
+            jax.device_count(),
+            jax.devices()[0].platform,
+            jax.process_count(),
+            dict(self.mesh.shape),
+        )
+        logging.info(
+            "parameters: %d trainable, %d frozen",
+            count_parameters(self.params),
+            count_parameters(self.frozen),
+        )
+        self._class_cache: dict[tuple, jax.Array] = {}
+
+    # -- class embeddings ----------------------------------------------------------------------
+
+    def class_embeddings(self, names: list[str]) -> jax.Array:
+        """Prompt-ensembled class embeddings [C, d], computed once per class list."""
+        key = tuple(names)
+        if key not in self._class_cache:
+            emb = text.class_embeddings(self.clip, names, tuple(self.config.model.prompt_templates))
+            self._class_cache[key] = jax.device_put(jnp.asarray(emb), self.replicated)
+        return self._class_cache[key]
+
+    # -- steps -----------------------------------------------------------------------------------
+
+    def compile_train_step(self, tx: optax.GradientTransformation, opt_shardings: Any) -> Callable:
+        """The jitted train step with explicit shardings; params and optimizer state donated."""
+        step = make_train_step(self.graphdef, tx, self.config.model.label_smoothing)
+        batch_shardings = {"video": self.batch_sharding, "label": self.batch_sharding}
+        return jax.jit(
+            step,
+            in_shardings=(
+                self.param_shardings,
+                self.frozen_shardings,
+                opt_shardings,
+                self.replicated,
+                batch_shardings,
+                self.replicated,
+            ),
+            out_shardings=(self.param_shardings, opt_shardings, self.replicated),
+            donate_argnums=(0, 2),
+        )
+
+    def compile_eval_step(self) -> Callable:
+        """The jitted multi-view evaluation step."""
+        return jax.jit(
+            make_eval_step(self.graphdef),
+            in_shardings=(
+                self.param_shardings,
+                self.frozen_shardings,
+                self.replicated,
+                self.batch_sharding,
+            ),
+            out_shardings=self.batch_sharding,
+        )
+
+    # -- evaluation ------------------------------------------------------------------------------
+
+    def evaluate(self, step: int, writer: metric_writers.MetricWriter) -> dict[str, dict]:
+        """Evaluates every dataset in config.evals; writes reports; returns metrics per dataset."""
+        results = {}
+        eval_step = self.compile_eval_step()
+        for name, cfg in self.config.evals.items():
+            start = time.perf_counter()
+            it, info = pipeline.make_eval_iterator(
+                **dataset_kwargs(cfg, f"evals.{name}", train=False)
+            )
+            class_emb = self.class_embeddings(class_names_of(cfg, info))
+            probs, labels = [], []
+            for _ in range(info.num_batches):
+                batch = next(it)
+                videos = sharding.global_batch({"video": batch["video"]}, self.mesh)["video"]
+                out = jax.experimental.multihost_utils.process_allgather(
+                    eval_step(self.params, self.frozen, class_emb, videos), tiled=True
+                )
+                valid = jax.experimental.multihost_utils.process_allgather(
+                    batch["valid"], tiled=True
+                )
+                label = jax.experimental.multihost_utils.process_allgather(
+                    batch["label"], tiled=True
+                )
+                probs.append(np.asarray(out)[np.asarray(valid)])
+                labels.append(np.asarray(label)[np.asarray(valid)])
+            skipped = sum(batching.skipped_per_epoch(it))
+            probs, labels = np.concatenate(probs), np.concatenate(labels)
+            names = class_names_of(cfg, info)
+            if jax.process_index() == 0:
+                metrics = evaluation.write_reports(
+                    os.path.join(self.workdir, "eval"), name, step, probs, labels, names
+                )
+            else:
+                metrics = evaluation.classification_metrics(probs, labels)
+            metrics["skipped_videos"] = skipped
+            metrics["seconds"] = time.perf_counter() - start
+            writer.write_scalars(step, {f"eval/{name}/{k}": v for k, v in metrics.items()})
+            logging.info(
+                "eval %s step %d: top1 %.4f top5 %.4f mean-class %.4f (%d videos, %d skipped)",
+                name,
+                step,
+                metrics["top1"],
+                metrics["top5"],
+                metrics["mean_class_accuracy"],
+                metrics["num_examples"],
+                skipped,
+            )
+            results[name] = metrics
+        return results
+
+    # -- training --------------------------------------------------------------------------------
+
+    def train(self, *, max_steps: int | None = None) -> dict[str, Any]:
+        """Trains (resuming from the workdir's latest checkpoint); returns the final metrics.
+
+        `max_steps` stops early after that many steps of this call (tests use it to simulate a
+        killed process); the schedule still follows config.num_train_steps.
+        """
+        cfg = self.config
+        data_kwargs = dataset_kwargs(cfg.data, "data", train=True)
+        per_process_batch = cfg.batch_size // jax.process_count()
+        if per_process_batch * jax.process_count() != cfg.batch_size:
+            raise ValueError(
+                f"config.batch_size={cfg.batch_size} is not divisible by {jax.process_count()} processes"
+            )
+        train_iter, info = pipeline.make_train_iterator(
+            **data_kwargs, batch_size=per_process_batch, seed=cfg.seed
+        )
+        total_steps = cfg.num_train_steps or cfg.num_epochs * max(1, info.num_batches)
+        tx, schedule = optim.make_optimizer(cfg.optim, total_steps)
+        opt_shardings = sharding.state_shardings(
+            jax.eval_shape(tx.init, self.params), self.mesh, tuple(cfg.sharding_rules)
+        )
+        opt_state = jax.jit(tx.init, out_shardings=opt_shardings)(self.params)
+        class_emb = self.class_embeddings(class_names_of(cfg.data, info))
+
+        ckpt = checkpoint.Checkpointer(
+            os.path.join(self.workdir, "checkpoints"),
+            keep=cfg.keep_checkpoints,
+            best_metric=None,
+            async_save=cfg.async_checkpoints,
+        )
+        params = self.params
+        opt = {"state": opt_state, "rng": jax.random.key_data(jax.random.key(cfg.seed))}
+        start_step = 0
+        restored = ckpt.restore_latest(
+            checkpoint.abstract_like(params), checkpoint.abstract_like(opt)
+        )
+        if restored is not None:
+            start_step, params, opt, data_state, _ = restored
+            train_iter.set_state(data_state)
+            logging.info("resumed from step %d in %s", start_step, self.workdir)
+        opt_state, rng_data = opt["state"], opt["rng"]
+        base_key = jax.random.wrap_key_data(np.asarray(rng_data))
+        meta = {
+            "backbone": cfg.model.backbone.to_dict(),
+            "corpus": cfg.model.corpus.path,
+            "config": cfg.to_json_best_effort(),
+        }
+
+        train_step = self.compile_train_step(tx, opt_shardings)
+        writer = make_writer(self.workdir)
+        report = periodic_actions.ReportProgress(num_train_steps=total_steps, writer=writer)
+        history: dict[str, list[float]] = {"loss": [], "accuracy": [], "grad_norm": []}
+        last_metrics: dict[str, Any] = {}
+        step = start_step
+        stop_at = total_steps if max_steps is None else min(total_steps, start_step + max_steps)
+        with Preemption() as preemption:
+            while step < stop_at:
+                batch = next(train_iter)
+                gbatch = sharding.global_batch(
+                    {"video": batch["video"], "label": batch["label"]}, self.mesh
+                )
+                rng = jax.random.fold_in(base_key, step)
+                params, opt_state, metrics = train_step(
+                    params, self.frozen, opt_state, class_emb, gbatch, rng
+                )
+                step += 1
+                report(step)
+                for k in history:
+                    history[k].append(metrics[k])
+                if step % cfg.log_every == 0 or step == stop_at:
+                    scalars = {k: float(np.mean(jax.device_get(v))) for k, v in history.items()}
+                    scalars["learning_rate"] = float(schedule(step - 1))
+                    scalars["skipped_videos"] = float(sum(batching.skipped_per_epoch(train_iter)))
+                    writer.write_scalars(step, {f"train/{k}": v for k, v in scalars.items()})
+                    last_metrics = scalars
+                    history = {k: [] for k in history}
+                save_now = step % cfg.checkpoint_every == 0 or step == stop_at
+                if save_now or preemption.requested:
+                    opt = {"state": opt_state, "rng": rng_data}
+                    ckpt.save(step, params, opt, train_iter.get_state(), meta, force=True)
+                if preemption.requested:
+                    break
+                if cfg.eval_every and step % cfg.eval_every == 0 and step < total_steps:
+                    self.params = params
+                    self.evaluate(step, writer)
+        ckpt.close()
+        self.params = params
+        self.opt_state = opt_state
+        self.step = step
+        writer.flush()
+        return {
+            "step": step,
+            "total_steps": total_steps,
+            "preempted": preemption.requested,
+            **last_metrics,
+        }
+
+    def restore_params(self) -> int:
+        """Loads the trainable parameters of the workdir's latest checkpoint; returns its step."""
+        ckpt = checkpoint.Checkpointer(os.path.join(self.workdir, "checkpoints"), best_metric=None)
+        restored = ckpt.restore_latest(checkpoint.abstract_like(self.params))
+        ckpt.close()
+        if restored is None:
+            raise FileNotFoundError(f"{self.workdir}/checkpoints: no checkpoint to evaluate")
+        self.step, self.params = restored[0], restored[1]
+        return self.step
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
+    """Runs `mode` (train / eval / train_and_eval) in `workdir`; returns the final metrics."""
+    if mode not in ("train", "eval", "train_and_eval"):
+        raise ValueError(f"unknown mode {mode!r}; valid: train, eval, train_and_eval")
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    trainer = Trainer(config, workdir)
+    result: dict[str, Any] = {}
+    if mode in ("train", "train_and_eval"):
+        result["train"] = trainer.train()
+        if result["train"]["preempted"]:
+            return result
+    if mode in ("eval", "train_and_eval") and config.evals:
+        step = trainer.restore_params() if mode == "eval" else trainer.step
+        writer = make_writer(workdir)
+        result["eval"] = trainer.evaluate(step, writer)
+        writer.flush()
+    return result
