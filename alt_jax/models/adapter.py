@@ -134,6 +134,7 @@ class VideoAdapter(nnx.Module):
                 f"{self.temporal_embedding.shape[0]}"
             )
         temb = self.temporal_embedding[...][:t]  # [T, W]
+        # Class tokens share MLP_kv with the regions, so the context lives in the keys' space.
         context = depthwise_temporal_conv(
             self.mlp_kv(cls), self.conv_kernel[...], self.conv_bias[...]
         )  # [B, T, W]
