@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install wordnet lint clean
+.PHONY: demo parity test install wordnet lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,18 @@ wordnet:
 	  else echo "WordNet missing: install Debian's wordnet-base (sudo apt-get install wordnet-base)"; fi; \
 	fi
 
-demo: install
-	$(PY) tools/clip_parity.py --config=B/32
+DEMO := demo_out
+
+# Synthetic action videos → their entity corpus → train + evaluate ALT with a small random CLIP.
+demo: install wordnet
+	rm -rf $(DEMO)/run
+	$(PY) tools/make_synthetic.py --out=$(DEMO)/data --num_classes=8 --train_per_class=24 \
+	    --val_per_class=8 --num_frames=16 --size=112 --workers=2
+	$(PY) tools/build_corpus.py --labels=$(DEMO)/data/classes.txt --output=$(DEMO)/data/corpus.json
+	$(PY) -m alt_jax.main --config=configs/demo.py:$(DEMO)/data --workdir=$(DEMO)/run
+
+parity: install
+	$(PY) tools/clip_parity.py --config=B/32 --config=B/16
 
 test: install wordnet
 	$(PY) -m pytest tests

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import sys
 
 import jax
 from absl import app, flags, logging
@@ -53,8 +55,38 @@ def main(argv: list[str]) -> None:
                 f"  mean class {100 * metrics['mean_class_accuracy']:.1f}%"
                 f"  ({metrics['num_examples']} videos)"
             )
+        if "picture" in result:
+            print(f"entity-to-region alignment picture: {result['picture']}")
     jax.experimental.multihost_utils.sync_global_devices("alt_jax.main done")
 
 
+def check_overrides(argv: list[str]) -> str | None:
+    """An error naming a `--config.x.y=v` override whose key does not exist, with the valid keys
+    at that level (config_flags itself only says which key failed)."""
+    config_arg = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+    overrides = [a[len("--config.") :].split("=", 1)[0] for a in argv if a.startswith("--config.")]
+    if config_arg is None or not overrides:
+        return None
+    path, _, arg = config_arg.partition(":")
+    spec = importlib.util.spec_from_file_location("_alt_jax_config", path)
+    if spec is None or not os.path.isfile(path):
+        return f"--config: {path} is not a config file"
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config(arg) if arg else module.get_config()
+    for override in overrides:
+        node = config
+        for i, key in enumerate(override.split(".")):
+            if not hasattr(node, "keys") or key not in node:
+                where = ".".join(["config", *override.split(".")[:i]])
+                valid = sorted(node.keys()) if hasattr(node, "keys") else []
+                return f"--config.{override}: {where} has no key {key!r}; valid keys: {valid}"
+            node = node[key]
+    return None
+
+
 if __name__ == "__main__":
+    error = check_overrides(sys.argv[1:])
+    if error:
+        sys.exit(f"error: {error}")
     app.run(main)

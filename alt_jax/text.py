@@ -57,3 +57,15 @@ def class_embeddings(
     )
     mean = features.mean(axis=1)
     return mean / np.linalg.norm(mean, axis=-1, keepdims=True)
+
+
+def center(embeddings: np.ndarray) -> np.ndarray:
+    """Removes the mean class embedding and re-normalises [C, d] → [C, d].
+
+    Class prompts that share most of their words get nearly parallel embeddings (a random-weight
+    text tower gives cosines of 0.99); without their common part they separate.
+    """
+    if embeddings.shape[0] < 2:
+        raise ValueError("centering needs at least two classes")
+    centered = embeddings - embeddings.mean(axis=0, keepdims=True)
+    return centered / np.linalg.norm(centered, axis=-1, keepdims=True)

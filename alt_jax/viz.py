@@ -79,3 +79,33 @@ def legend(names: list[str], colors: np.ndarray, width: int, row_height: int = 1
         )
         draw.text((row_height + 4, y + 2), name, fill="black")
     return np.asarray(image)
+
+
+def alignment_grid(
+    frames: np.ndarray,
+    entity_index: np.ndarray,
+    dest: np.ndarray,
+    entity_names: list[str],
+    patch_size: int,
+    alpha: float = 0.55,
+) -> np.ndarray:
+    """Frames [T, S, S, 3] uint8 with each ToMe region filled in the colour of its aligned entity.
+
+    entity_index [T, M] (entity of region m + 1; the class token is not a region), dest
+    [T, 1 + N] (region of each input token). Returns one row of frames over a legend naming
+    the entities shown, uint8 [H, T·S, 3].
+    """
+    t, size = frames.shape[0], frames.shape[1]
+    grid = size // patch_size
+    used = sorted({int(e) for e in np.asarray(entity_index).ravel()})
+    colors = distinct_colors(len(used))
+    color_of = {e: colors[i] for i, e in enumerate(used)}
+    tiles = []
+    for f in range(t):
+        regions = patch_regions(dest[f], grid, grid)  # region id per patch, 1..M (0 = class)
+        entity_of_region = np.concatenate([[used[0]], np.asarray(entity_index[f])])
+        palette = np.stack([color_of[int(e)] for e in entity_of_region])
+        tiles.append(overlay_regions(frames[f], regions, palette, alpha=alpha, borders=True))
+    row = np.concatenate(tiles, axis=1)
+    names = [entity_names[e] if e < len(entity_names) else str(e) for e in used]
+    return np.concatenate([row, legend(names, colors, row.shape[1])], axis=0)

@@ -24,6 +24,9 @@ def get_config(arg: str = "demo_out/data"):
     c.model.adapter.heads = 4
     c.model.adapter.width = 128
     c.model.prompt_templates = ("a video of a {}.",)
+    # The random text tower gives class embeddings with pairwise cosines of about 0.99 (the
+    # prompts differ in one or two words); centering them is the demo's explicit choice.
+    c.model.center_class_embeddings = True
     common = dict(
         kind="list",
         root=root,

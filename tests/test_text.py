@@ -43,3 +43,20 @@ def test_template_without_placeholder_is_refused(saved_clip):
     _, folder = saved_clip("tiny")
     with pytest.raises(ValueError, match="placeholder"):
         class_embeddings(load_clip(folder), ["a"], ["no placeholder"])
+
+
+def test_center_removes_the_common_direction():
+    rng = np.random.default_rng(0)
+    common = rng.standard_normal(16)
+    emb = common + 0.1 * rng.standard_normal((5, 16))
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    from alt_jax.text import center
+
+    out = center(emb)
+    expected = emb - emb.mean(0)
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    np.testing.assert_allclose(out, expected, atol=1e-12)
+    off_diagonal = ~np.eye(5, dtype=bool)
+    assert (emb @ emb.T)[off_diagonal].min() > 0.9 and (out @ out.T)[off_diagonal].mean() < 0.5
+    with pytest.raises(ValueError):
+        center(emb[:1])

@@ -47,3 +47,17 @@ def test_legend_rows():
     assert strip.shape == (32, 100, 3)
     np.testing.assert_array_equal(strip[8, 8], [255, 0, 0])
     np.testing.assert_array_equal(strip[24, 8], [0, 255, 0])
+
+
+def test_alignment_grid_colours_regions_by_entity():
+    frames = np.full((2, 8, 8, 3), 128, np.uint8)  # 2 frames, 2×2 patches of 4
+    dest = np.array([[0, 1, 1, 2, 2], [0, 1, 2, 1, 2]])  # class token, then the patch regions
+    entity_index = np.array([[3, 7], [7, 7]])  # region 1 → entity 3 / 7, region 2 → entity 7
+    names = [f"e{i}" for i in range(10)]
+    picture = viz.alignment_grid(frames, entity_index, dest, names, patch_size=4)
+    assert picture.shape == (8 + 2 * 16, 16, 3)  # one row of 2 frames over a 2-row legend
+    colours = viz.distinct_colors(2)  # entities shown: 3 and 7, in that order
+    expected = (128 * 0.45 + colours * 0.55).astype(np.uint8)
+    np.testing.assert_array_equal(picture[1, 1], expected[0])  # frame 0, region 1: entity 3
+    np.testing.assert_array_equal(picture[6, 1], expected[1])  # frame 0, region 2: entity 7
+    np.testing.assert_array_equal(picture[1, 9], expected[1])  # frame 1: all entity 7

@@ -63,6 +63,8 @@ def default_model_config() -> ml_collections.ConfigDict:
     c.logit_scale_init = 100.0  # stored as its log
     c.frame_pool = "raw"  # "raw" or "normalized" per-frame class features in mean_t(cls_t)
     c.prompt_templates = ("a video of a person {}.",)
+    # Subtract the mean class embedding before the classifier (off for ALT as published).
+    c.center_class_embeddings = False
     c.label_smoothing = 0.0
     return c
 

@@ -228,6 +228,9 @@ class Trainer:
             count_parameters(self.frozen),
         )
         self._class_cache: dict[tuple, jax.Array] = {}
+        # Per step of this process: the step, its loss (device array) and the dataset indices of
+        # the videos it read; tests check resumption and sharding with it.
+        self.step_log: list[dict[str, Any]] = []
 
     # -- class embeddings ----------------------------------------------------------------------
 
@@ -236,6 +239,8 @@ class Trainer:
         key = tuple(names)
         if key not in self._class_cache:
             emb = text.class_embeddings(self.clip, names, tuple(self.config.model.prompt_templates))
+            if self.config.model.center_class_embeddings:
+                emb = text.center(emb)
             self._class_cache[key] = jax.device_put(jnp.asarray(emb), self.replicated)
         return self._class_cache[key]
 
@@ -392,6 +397,9 @@ class Trainer:
                     params, self.frozen, opt_state, class_emb, gbatch, rng
                 )
                 step += 1
+                self.step_log.append(
+                    {"step": step, "loss": metrics["loss"], "index": np.asarray(batch["index"])}
+                )
                 report(step)
                 for k in history:
                     history[k].append(metrics[k])
@@ -423,6 +431,34 @@ class Trainer:
             **last_metrics,
         }
 
+    def alignment_picture(self, path: str, name: str | None = None) -> str:
+        """Draws the entity-to-region alignment of the first video of an evaluation dataset."""
+        from PIL import Image
+
+        from alt_jax import viz
+        from alt_jax.corpus import read_entities
+
+        name = name or next(iter(self.config.evals))
+        cfg = self.config.evals[name]
+        kwargs = dataset_kwargs(cfg, f"evals.{name}", train=False)
+        kwargs.update(num_clips=1, num_crops=1, batch_size=1, workers=0)
+        it, info = pipeline.make_eval_iterator(**kwargs)
+        batch = next(it)
+        frames = batch["video"][0, 0]  # [T, S, S, 3] uint8
+        model = nnx.merge(self.graphdef, self.params, self.frozen)
+        class_emb = self.class_embeddings(class_names_of(cfg, info))
+        out = model(normalize_clip(jnp.asarray(frames[None])), class_emb, train=False)
+        entities = [e["unit"] for e in read_entities(self.config.model.corpus.path)]
+        picture = viz.alignment_grid(
+            frames,
+            np.asarray(out["entity_index"][0]),
+            np.asarray(out["dest"][0]),
+            entities,
+            self.clip.config.vision.patch_size,
+        )
+        Image.fromarray(picture).save(path)
+        return path
+
     def restore_params(self) -> int:
         """Loads the trainable parameters of the workdir's latest checkpoint; returns its step."""
         ckpt = checkpoint.Checkpointer(os.path.join(self.workdir, "checkpoints"), best_metric=None)
@@ -450,4 +486,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, mode: st
         writer = make_writer(workdir)
         result["eval"] = trainer.evaluate(step, writer)
         writer.flush()
+        if config.alignment_picture and jax.process_index() == 0:
+            result["picture"] = trainer.alignment_picture(os.path.join(workdir, "alignment.png"))
     return result

@@ -1,0 +1,111 @@
+"""A tiny end-to-end run: its config, its data, and a subprocess entry point.
+
+Used by the trainer tests; as a script it trains a few steps on a mesh given on the command line
+(XLA_FLAGS sets the CPU device count before JAX starts) and saves the final parameters:
+
+    python tests/tiny_run.py DATA_ROOT WORKDIR OUT.npz data=4,fsdp=2 STEPS
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from alt_jax.configs_lib import add_eval, base_config, dataset_config  # noqa: E402
+
+ENTITIES = [
+    {"unit": "circle", "description": "a round shape"},
+    {"unit": "square", "description": "a shape with four equal sides"},
+    {"unit": "hand", "description": "the end of the arm"},
+    {"unit": "sky", "description": "the atmosphere above"},
+]
+
+
+def make_tiny_data(root: str) -> str:
+    """4 classes × 4 train / 2 val synthetic videos of 8 frames at 32 px, and a tiny corpus."""
+    from alt_jax.data.synthetic import make_synthetic_dataset
+
+    make_synthetic_dataset(
+        root, num_classes=4, train_per_class=4, val_per_class=2, num_frames=8, height=32, width=32
+    )
+    with open(os.path.join(root, "corpus.json"), "w") as f:
+        json.dump(ENTITIES, f)
+    return root
+
+
+def tiny_config(root: str):
+    """A locked run config for the tiny CLIP preset on the tiny data."""
+    c = base_config()
+    c.model.backbone.preset = "tiny"
+    c.model.tome_r = 2
+    c.model.num_frames = 4
+    c.model.corpus.path = os.path.join(root, "corpus.json")
+    c.model.corpus.cache_dir = os.path.join(root, "cache")
+    c.model.adapter.depth = 1
+    c.model.adapter.heads = 2
+    c.model.adapter.width = 32
+    common = dict(
+        kind="list",
+        root=root,
+        class_names_file=os.path.join(root, "classes.txt"),
+        num_frames=4,
+        image_size=32,
+        flip=False,
+    )
+    c.data = dataset_config(
+        list_file=os.path.join(root, "train.txt"), split="train", scale_min=0.5, **common
+    )
+    add_eval(
+        c,
+        "val",
+        dataset_config(
+            list_file=os.path.join(root, "val.txt"),
+            split="val",
+            batch_size=4,
+            num_clips=2,
+            **common,
+        ),
+    )
+    c.batch_size = 8
+    c.num_train_steps = 6
+    c.num_epochs = 0
+    c.log_every = 1
+    c.checkpoint_every = 3
+    c.async_checkpoints = False
+    c.optim.lr = 1e-3
+    c.optim.warmup_steps = 1
+    return c
+
+
+def flat_params(params) -> dict[str, np.ndarray]:
+    """Parameters as {path: array} for comparisons."""
+    import jax
+
+    return {
+        jax.tree_util.keystr(path): np.asarray(leaf)
+        for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]
+    }
+
+
+def main(argv: list[str]) -> None:
+    root, workdir, out, mesh, steps = argv[1:6]
+    from alt_jax.train.trainer import Trainer
+
+    config = tiny_config(root)
+    for item in mesh.split(","):
+        axis, size = item.split("=")
+        config.mesh[axis] = int(size)
+    config.num_train_steps = int(steps)
+    trainer = Trainer(config, workdir)
+    trainer.train()
+    losses = [float(entry["loss"]) for entry in trainer.step_log]
+    np.savez(out, losses=np.asarray(losses), **flat_params(trainer.params))
+
+
+if __name__ == "__main__":
+    main(sys.argv)
