@@ -63,7 +63,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.async_checkpoints = True
     c.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1, "model": 1})
     c.sharding_rules = ()  # ((path regex, partition spec tuple), ...), first match wins
-    c.feature_cache = ""  # folder of cached frozen-encoder outputs (tools/extract_features.py)
+    c.feature_cache = ""  # folder of cached frozen-encoder outputs (--mode=extract_features)
+    c.feature_train_views = 4  # augmented views per training video written to the cache
     c.alignment_picture = True  # write a picture of the entity-to-region alignment after eval
     c.lock()
     return c

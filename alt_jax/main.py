@@ -15,7 +15,12 @@ from alt_jax.train.trainer import train_and_evaluate
 
 config_flags.DEFINE_config_file("config", None, "Config file (get_config()).", lock_config=True)
 flags.DEFINE_string("workdir", None, "Checkpoints, metrics and reports go here (local or gs://).")
-flags.DEFINE_enum("mode", "train_and_eval", ["train", "eval", "train_and_eval"], "What to run.")
+flags.DEFINE_enum(
+    "mode",
+    "train_and_eval",
+    ["train", "eval", "train_and_eval", "extract_features"],
+    "What to run; extract_features writes the frozen-encoder cache to config.feature_cache.",
+)
 flags.mark_flags_as_required(["config", "workdir"])
 FLAGS = flags.FLAGS
 

@@ -128,17 +128,26 @@ class ALT(nnx.Module):
             {"ln": ln.astype(jnp.float32), "cls": cls.astype(jnp.float32), "dest": dest}
         )
 
-    def __call__(
-        self, videos: Array, class_embeddings: Array, *, train: bool, rng: Array | None = None
-    ) -> dict[str, Array]:
-        """videos float32 [B, T, H, W, 3] (CLIP-normalised), class_embeddings [C, d] →
-        logits [B, C], video_embedding [B, d], entity_index [B, T, M], dest [B, T, 1+N]."""
-        if train and rng is None:
-            raise ValueError("training needs an rng for the Gumbel noise")
+    def video_features(self, videos: Array) -> dict[str, Array]:
+        """The frozen encoder's outputs per video: videos [B, T, H, W, 3] → ln [B, T, 1+M, D],
+        cls [B, T, d], dest [B, T, 1+N]. They can be computed once and cached (the encoder is
+        frozen); `head` takes it from there."""
         b, t = videos.shape[:2]
         frames = self.frame_tokens(videos.reshape(b * t, *videos.shape[2:]))
-        ln = frames["ln"].reshape(b, t, *frames["ln"].shape[1:])  # [B, T, 1+M, D]
-        cls = frames["cls"].reshape(b, t, -1)  # [B, T, d]
+        return {key: value.reshape(b, t, *value.shape[1:]) for key, value in frames.items()}
+
+    def head(
+        self,
+        features: dict[str, Array],
+        class_embeddings: Array,
+        *,
+        train: bool,
+        rng: Array | None = None,
+    ) -> dict[str, Array]:
+        """Alignment, adapter and classifier on `video_features` outputs."""
+        if train and rng is None:
+            raise ValueError("training needs an rng for the Gumbel noise")
+        ln, cls = features["ln"], features["cls"]  # [B, T, 1+M, D], [B, T, d]
         aligned = self.alignment(
             ln[:, :, 1:], self.entities[...], rng if train else None
         )  # Q̂ [B, T, M, d]
@@ -151,8 +160,17 @@ class ALT(nnx.Module):
             "logits": logits,
             "video_embedding": video,
             "entity_index": aligned["index"],
-            "dest": frames["dest"].reshape(b, t, -1),
+            "dest": features["dest"],
         }
+
+    def __call__(
+        self, videos: Array, class_embeddings: Array, *, train: bool, rng: Array | None = None
+    ) -> dict[str, Array]:
+        """videos float32 [B, T, H, W, 3] (CLIP-normalised), class_embeddings [C, d] →
+        logits [B, C], video_embedding [B, d], entity_index [B, T, M], dest [B, T, 1+N]."""
+        if train and rng is None:
+            raise ValueError("training needs an rng for the Gumbel noise")
+        return self.head(self.video_features(videos), class_embeddings, train=train, rng=rng)
 
 
 def split_trainable(model: ALT) -> tuple[nnx.GraphDef, nnx.State, nnx.State]:

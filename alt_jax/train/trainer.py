@@ -24,6 +24,7 @@ from alt_jax.data import batching, pipeline
 from alt_jax.data.normalize import normalize_clip
 from alt_jax.models.alt import ALT, build_alt, count_parameters, cross_entropy, split_trainable
 from alt_jax.train import checkpoint, evaluation, optim, sharding
+from alt_jax.train import features as features_lib
 
 Batch = dict[str, Any]
 
@@ -78,13 +79,21 @@ def class_names_of(cfg: ml_collections.ConfigDict, info: pipeline.SourceInfo) ->
 # Steps (pure functions, jitted with explicit shardings by `Trainer`).
 
 
+def forward(model: ALT, batch: Batch, class_emb: jax.Array, *, train: bool, rng=None) -> dict:
+    """The model on a batch of uint8 videos, or of cached encoder features (no encoder)."""
+    if "video" in batch:
+        return model(normalize_clip(batch["video"]), class_emb, train=train, rng=rng)
+    features = {key: batch[key] for key in features_lib.FEATURE_KEYS}
+    return model.head(features, class_emb, train=train, rng=rng)
+
+
 def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, smoothing: float):
     """(params, frozen, opt_state, class_emb, batch, rng) → (params, opt_state, metrics)."""
 
     def train_step(params, frozen, opt_state, class_emb, batch, rng):
         def loss_fn(params):
             model = nnx.merge(graphdef, params, frozen)
-            out = model(normalize_clip(batch["video"]), class_emb, train=True, rng=rng)
+            out = forward(model, batch, class_emb, train=True, rng=rng)
             return cross_entropy(out["logits"], batch["label"], smoothing), out["logits"]
 
         (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
@@ -93,7 +102,7 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, sm
         metrics = {
             "loss": loss,
             "accuracy": (logits.argmax(-1) == batch["label"]).mean(),
-            "grad_norm": optax.global_norm(grads),
+            "grad_norm": optax.tree.norm(grads),
         }
         return params, opt_state, metrics
 
@@ -101,14 +110,18 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, sm
 
 
 def make_eval_step(graphdef: nnx.GraphDef):
-    """(params, frozen, class_emb, videos [B, V, T, H, W, 3] uint8) → mean view probs [B, C]."""
+    """(params, frozen, class_emb, views) → mean view probs [B, C]; views is uint8 videos
+    [B, V, T, H, W, 3] or a dict of cached features with a views axis [B, V, ...]."""
 
-    def eval_step(params, frozen, class_emb, videos):
+    def eval_step(params, frozen, class_emb, views):
         model = nnx.merge(graphdef, params, frozen)
-        b, v = videos.shape[:2]
-        out = model(
-            normalize_clip(videos.reshape(b * v, *videos.shape[2:])), class_emb, train=False
-        )
+        if isinstance(views, dict):
+            b, v = views["cls"].shape[:2]
+            flat = {k: x.reshape(b * v, *x.shape[2:]) for k, x in views.items()}
+        else:
+            b, v = views.shape[:2]
+            flat = {"video": views.reshape(b * v, *views.shape[2:])}
+        out = forward(model, flat, class_emb, train=False)
         probs = jax.nn.softmax(out["logits"].astype(jnp.float32), axis=-1)
         return probs.reshape(b, v, -1).mean(axis=1)
 
@@ -249,7 +262,6 @@ class Trainer:
     def compile_train_step(self, tx: optax.GradientTransformation, opt_shardings: Any) -> Callable:
         """The jitted train step with explicit shardings; params and optimizer state donated."""
         step = make_train_step(self.graphdef, tx, self.config.model.label_smoothing)
-        batch_shardings = {"video": self.batch_sharding, "label": self.batch_sharding}
         return jax.jit(
             step,
             in_shardings=(
@@ -257,7 +269,7 @@ class Trainer:
                 self.frozen_shardings,
                 opt_shardings,
                 self.replicated,
-                batch_shardings,
+                self.batch_sharding,
                 self.replicated,
             ),
             out_shardings=(self.param_shardings, opt_shardings, self.replicated),
@@ -279,6 +291,75 @@ class Trainer:
 
     # -- evaluation ------------------------------------------------------------------------------
 
+    def cached_eval_path(self, name: str) -> str | None:
+        """The feature-cache file of evaluation dataset `name`, when the cache has one."""
+        if not self.config.feature_cache:
+            return None
+        path = os.path.join(self.config.feature_cache, f"eval_{name}.arrayrecord")
+        return path if os.path.exists(path) else None
+
+    def _evaluate_videos(
+        self, eval_step, class_emb, it, info
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        allgather = jax.experimental.multihost_utils.process_allgather
+        probs, labels = [], []
+        for _ in range(info.num_batches):
+            batch = next(it)
+            videos = sharding.global_batch({"video": batch["video"]}, self.mesh)["video"]
+            out = allgather(eval_step(self.params, self.frozen, class_emb, videos), tiled=True)
+            valid = np.asarray(allgather(batch["valid"], tiled=True))
+            probs.append(np.asarray(out)[valid])
+            labels.append(np.asarray(allgather(batch["label"], tiled=True))[valid])
+        skipped = sum(batching.skipped_per_epoch(it))
+        return np.concatenate(probs), np.concatenate(labels), skipped
+
+    def _evaluate_cached(
+        self, eval_step, class_emb, path, batch_size
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if jax.process_count() > 1:
+            raise ValueError("evaluation from the feature cache runs in a single process")
+        probs, labels = [], []
+        for batch in features_lib.eval_feature_batches(path, batch_size):
+            views = {k: jnp.asarray(batch[k]) for k in features_lib.FEATURE_KEYS}
+            probs.append(np.asarray(eval_step(self.params, self.frozen, class_emb, views)))
+            labels.append(batch["label"])
+        return np.concatenate(probs), np.concatenate(labels)
+
+    def features_fn(self) -> Callable:
+        """Jitted frozen encoder: uint8 videos [B, T, H, W, 3] → ALT.video_features outputs."""
+
+        @jax.jit
+        def encode(frozen, videos):
+            model = nnx.merge(self.graphdef, self.params, frozen)
+            return model.video_features(normalize_clip(videos))
+
+        return lambda videos: encode(self.frozen, videos)
+
+    def extract_features(self, out_dir: str, train_views: int) -> dict[str, int]:
+        """Writes the cache: every evaluation view of config.evals, and `train_views` augmented
+        views of every training video (view k drawn with seed + k); returns records written."""
+        os.makedirs(out_dir, exist_ok=True)
+        encode = self.features_fn()
+        written = {}
+        for name, cfg in self.config.evals.items():
+            it, info = pipeline.make_eval_iterator(
+                **dataset_kwargs(cfg, f"evals.{name}", train=False)
+            )
+            path = os.path.join(out_dir, f"eval_{name}.arrayrecord")
+            written[path] = features_lib.write_features(
+                path, it, info.num_batches, encode, views_axis=True
+            )
+        kwargs = dataset_kwargs(self.config.data, "data", train=True)
+        for view in range(train_views):
+            it, info = pipeline.make_train_iterator(
+                **kwargs, batch_size=1, seed=self.config.seed + view, num_epochs=1
+            )
+            path = os.path.join(out_dir, f"train_view{view}.arrayrecord")
+            written[path] = features_lib.write_features(
+                path, it, info.num_batches, encode, views_axis=False
+            )
+        return written
+
     def evaluate(self, step: int, writer: metric_writers.MetricWriter) -> dict[str, dict]:
         """Evaluates every dataset in config.evals; writes reports; returns metrics per dataset."""
         results = {}
@@ -289,23 +370,12 @@ class Trainer:
                 **dataset_kwargs(cfg, f"evals.{name}", train=False)
             )
             class_emb = self.class_embeddings(class_names_of(cfg, info))
-            probs, labels = [], []
-            for _ in range(info.num_batches):
-                batch = next(it)
-                videos = sharding.global_batch({"video": batch["video"]}, self.mesh)["video"]
-                out = jax.experimental.multihost_utils.process_allgather(
-                    eval_step(self.params, self.frozen, class_emb, videos), tiled=True
-                )
-                valid = jax.experimental.multihost_utils.process_allgather(
-                    batch["valid"], tiled=True
-                )
-                label = jax.experimental.multihost_utils.process_allgather(
-                    batch["label"], tiled=True
-                )
-                probs.append(np.asarray(out)[np.asarray(valid)])
-                labels.append(np.asarray(label)[np.asarray(valid)])
-            skipped = sum(batching.skipped_per_epoch(it))
-            probs, labels = np.concatenate(probs), np.concatenate(labels)
+            cached = self.cached_eval_path(name)
+            if cached is not None:
+                probs, labels = self._evaluate_cached(eval_step, class_emb, cached, cfg.batch_size)
+                skipped = 0
+            else:
+                probs, labels, skipped = self._evaluate_videos(eval_step, class_emb, it, info)
             names = class_names_of(cfg, info)
             if jax.process_index() == 0:
                 metrics = evaluation.write_reports(
@@ -347,6 +417,22 @@ class Trainer:
         train_iter, info = pipeline.make_train_iterator(
             **data_kwargs, batch_size=per_process_batch, seed=cfg.seed
         )
+        batch_keys = ("video", "label")
+        if cfg.feature_cache:
+            # Same source (for class names and epoch length); batches come from the cache.
+            paths = sorted(str(p) for p in Path(cfg.feature_cache).glob("train_view*.arrayrecord"))
+            if not paths:
+                raise FileNotFoundError(
+                    f"config.feature_cache: no train_view*.arrayrecord in {cfg.feature_cache}"
+                )
+            train_iter = features_lib.train_feature_iterator(
+                paths,
+                per_process_batch,
+                seed=cfg.seed,
+                shard_index=jax.process_index(),
+                shard_count=jax.process_count(),
+            )
+            batch_keys = (*features_lib.FEATURE_KEYS, "label")
         total_steps = cfg.num_train_steps or cfg.num_epochs * max(1, info.num_batches)
         tx, schedule = optim.make_optimizer(cfg.optim, total_steps)
         opt_shardings = sharding.state_shardings(
@@ -389,9 +475,7 @@ class Trainer:
         with Preemption() as preemption:
             while step < stop_at:
                 batch = next(train_iter)
-                gbatch = sharding.global_batch(
-                    {"video": batch["video"], "label": batch["label"]}, self.mesh
-                )
+                gbatch = sharding.global_batch({k: batch[k] for k in batch_keys}, self.mesh)
                 rng = jax.random.fold_in(base_key, step)
                 params, opt_state, metrics = train_step(
                     params, self.frozen, opt_state, class_emb, gbatch, rng
@@ -406,7 +490,9 @@ class Trainer:
                 if step % cfg.log_every == 0 or step == stop_at:
                     scalars = {k: float(np.mean(jax.device_get(v))) for k, v in history.items()}
                     scalars["learning_rate"] = float(schedule(step - 1))
-                    scalars["skipped_videos"] = float(sum(batching.skipped_per_epoch(train_iter)))
+                    if not cfg.feature_cache:
+                        skipped = sum(batching.skipped_per_epoch(train_iter))
+                        scalars["skipped_videos"] = float(skipped)
                     writer.write_scalars(step, {f"train/{k}": v for k, v in scalars.items()})
                     last_metrics = scalars
                     history = {k: [] for k in history}
@@ -470,13 +556,24 @@ class Trainer:
         return self.step
 
 
+MODES = ("train", "eval", "train_and_eval", "extract_features")
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
     """Runs `mode` (train / eval / train_and_eval) in `workdir`; returns the final metrics."""
-    if mode not in ("train", "eval", "train_and_eval"):
-        raise ValueError(f"unknown mode {mode!r}; valid: train, eval, train_and_eval")
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; valid: {MODES}")
     Path(workdir).mkdir(parents=True, exist_ok=True)
     trainer = Trainer(config, workdir)
     result: dict[str, Any] = {}
+    if mode == "extract_features":
+        if not config.feature_cache:
+            raise ValueError(
+                "mode extract_features writes to config.feature_cache, which is not set"
+            )
+        return {
+            "written": trainer.extract_features(config.feature_cache, config.feature_train_views)
+        }
     if mode in ("train", "train_and_eval"):
         result["train"] = trainer.train()
         if result["train"]["preempted"]:
