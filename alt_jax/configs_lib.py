@@ -77,3 +77,106 @@ def add_eval(
     with config.evals.unlocked():
         config.evals[name] = dataset
     config.evals[name].lock()
+
+
+def parse_config_arg(arg: str | None, **defaults: Any) -> ml_collections.ConfigDict:
+    """`key=value,key=value` (the text after ':' in --config=file.py:ARG) over `defaults`;
+    values are cast to the default's type and unknown keys are refused with the valid ones."""
+    out = dict(defaults)
+    for item in filter(None, (arg or "").split(",")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(
+                f"config argument {item!r} is not key=value; valid keys: {sorted(defaults)}"
+            )
+        if key not in defaults:
+            raise KeyError(f"unknown config argument {key!r}; valid keys: {sorted(defaults)}")
+        default = defaults[key]
+        out[key] = value if isinstance(default, str) else type(default)(value)
+    return ml_collections.ConfigDict(out)
+
+
+# Per backbone: the transformers checkpoint (a hub id; pass a local folder offline) and the ToMe r.
+# r = 16 for B/16 is BENCHMARKS.md's pick (50 % of the GFLOPs, 10 regions per frame); for L/14
+# (257 tokens, 24 layers) r = 16 is capped down to a single region per frame, so r = 8
+# (64 regions) is used instead.
+BACKBONES = {
+    "B/16": ("openai/clip-vit-base-patch16", 16),
+    "B/32": ("openai/clip-vit-base-patch32", 4),
+    "L/14": ("openai/clip-vit-large-patch14", 8),
+    "L/14@336": ("openai/clip-vit-large-patch14-336", 8),
+}
+
+
+def set_backbone(config: ml_collections.ConfigDict, backbone: str, frames: int) -> None:
+    """Points the model at a CLIP backbone and sets the frame count everywhere it appears."""
+    if backbone not in BACKBONES:
+        raise KeyError(f"unknown backbone {backbone!r}; valid: {sorted(BACKBONES)}")
+    source, r = BACKBONES[backbone]
+    config.model.backbone.preset = backbone
+    config.model.backbone.source = source
+    config.model.tome_r = r
+    config.model.num_frames = frames
+    size = 336 if backbone.endswith("@336") else 224
+    for dataset in [config.data, *config.evals.values()]:
+        dataset.num_frames = frames
+        dataset.image_size = size
+
+
+# Few-shot protocol per dataset: how its training split is read and evaluated (SPEC §7).
+FEWSHOT_DATASETS = {
+    "hmdb51": dict(kind="folder", labels="", flip=True, test_split="test"),
+    "ucf101": dict(kind="folder", labels="", flip=True, test_split="test"),
+    "ssv2": dict(kind="list", labels="ssv2", flip=False, test_split="val"),
+    "k400": dict(kind="kinetics_csv", labels="", flip=True, test_split="validate"),
+}
+
+
+def fewshot_config(dataset: str, arg: str | None) -> ml_collections.ConfigDict:
+    """K-shot training on `dataset` (lists from tools/make_splits.py fewshot), full-split test.
+
+    Arguments: shots, seed, fold, root (videos), splits (the official split files, or the
+    annotation list / CSV of the test split), fewshot_dir (make_splits' output), backbone, frames.
+    """
+    spec = FEWSHOT_DATASETS[dataset]
+    opts = parse_config_arg(
+        arg, shots=2, seed=0, fold=1, root="", splits="", fewshot_dir="", backbone="B/16", frames=8
+    )
+    if opts.shots not in (2, 4, 8, 16):
+        raise ValueError(f"shots must be 2, 4, 8 or 16, got {opts.shots}")
+    c = base_config()
+    c.seed = opts.seed
+    fewshot_dir = opts.fewshot_dir or (f"{opts.root}/fewshot" if opts.root else "")
+    c.data = dataset_config(
+        kind="list",
+        root=opts.root,
+        list_file=f"{fewshot_dir}/{opts.shots}shot_seed{opts.seed}.txt" if fewshot_dir else "",
+        class_names_file=f"{fewshot_dir}/classes.txt" if fewshot_dir else "",
+        flip=spec["flip"],
+    )
+    add_eval(
+        c,
+        f"{dataset}_test",
+        dataset_config(
+            kind=spec["kind"],
+            root=opts.root,
+            list_file=opts.splits,
+            fold=opts.fold,
+            split=spec["test_split"],
+            labels=spec["labels"],
+            flip=spec["flip"],
+            num_clips=3,
+            batch_size=4,
+            class_names_file=f"{fewshot_dir}/classes.txt"
+            if fewshot_dir and spec["kind"] != "folder"
+            else "",
+        ),
+    )
+    set_backbone(c, opts.backbone, opts.frames)
+    c.batch_size = 32
+    c.num_train_steps = 0
+    c.num_epochs = {2: 50, 4: 40, 8: 30, 16: 20}[opts.shots]  # few videos: more epochs [ours]
+    c.optim.lr = 2e-5 * 4
+    c.optim.warmup_steps = 20
+    c.checkpoint_every = 200
+    return c

@@ -1,0 +1,74 @@
+"""Every shipped config file builds, takes its arguments, and refuses unknown ones."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from alt_jax.configs_lib import base_config, parse_config_arg
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(name, CONFIGS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "k400",
+        "zeroshot",
+        "demo",
+        "hmdb51_fewshot",
+        "ucf101_fewshot",
+        "ssv2_fewshot",
+        "k400_fewshot",
+    ],
+)
+def test_config_builds_with_every_field_known(name):
+    config = load(name).get_config()
+    reference = base_config()
+    # Same schema as the base config: nothing added, nothing missing (evals aside).
+    assert set(config.keys()) == set(reference.keys())
+    assert set(config.model.keys()) == set(reference.model.keys())
+    assert config.evals, "every config evaluates something"
+    for dataset in [config.data, *config.evals.values()]:
+        assert set(dataset.keys()) == set(reference.data.keys())
+        assert dataset.num_frames == config.model.num_frames
+
+
+def test_k400_variants():
+    config = load("k400").get_config("backbone=L/14,frames=16,views=4x3")
+    assert config.model.backbone.preset == "L/14" and config.model.tome_r == 8
+    assert config.data.num_frames == 16 and config.evals.k400_val.num_frames == 16
+    assert (config.evals.k400_val.num_clips, config.evals.k400_val.num_crops) == (4, 3)
+    assert load("k400").get_config().model.tome_r == 16
+
+
+def test_fewshot_lists_and_protocol():
+    config = load("ssv2_fewshot").get_config("shots=8,seed=2,root=/d")
+    assert config.data.list_file == "/d/fewshot/8shot_seed2.txt" and config.seed == 2
+    assert config.data.flip is False  # left/right matters in SSv2
+    with pytest.raises(ValueError, match="shots"):
+        load("ucf101_fewshot").get_config("shots=3")
+
+
+def test_zeroshot_evaluates_three_datasets_in_one_run():
+    config = load("zeroshot").get_config("fold=2,k600_dir=/z")
+    assert sorted(config.evals) == ["hmdb51", "k600_novel0", "k600_novel1", "k600_novel2", "ucf101"]
+    assert config.evals.hmdb51.fold == 2 and config.evals.hmdb51.labels == "hmdb51"
+    assert config.evals.k600_novel2.class_names_file == "/z/subset2_classes.txt"
+
+
+def test_config_arguments_are_checked():
+    assert parse_config_arg("a=3,b=x", a=1, b="y").to_dict() == {"a": 3, "b": "x"}
+    with pytest.raises(KeyError, match=r"valid keys: \['a', 'b'\]"):
+        parse_config_arg("c=1", a=1, b="y")
+    with pytest.raises(ValueError, match="key=value"):
+        parse_config_arg("a", a=1)
