@@ -210,13 +210,16 @@ def build_alt(
                 config.backbone.source, dtype, tome_r=config.tome_r, prop_attn=config.prop_attn
             )
         else:
-            clip = CLIP(
-                get_preset(config.backbone.preset),
-                dtype=dtype,
-                rngs=nnx.Rngs(seed),
-                tome_r=config.tome_r,
-                prop_attn=config.prop_attn,
-            )
+            # Initialised inside one jit: eager initialisation compiles every op on its own.
+            clip = nnx.jit(
+                lambda: CLIP(
+                    get_preset(config.backbone.preset),
+                    dtype=dtype,
+                    rngs=nnx.Rngs(seed),
+                    tome_r=config.tome_r,
+                    prop_attn=config.prop_attn,
+                )
+            )()
     if entity_embeddings is None:
         from alt_jax.corpus import entity_embeddings as corpus_embeddings
 
@@ -226,4 +229,7 @@ def build_alt(
             cache_dir=config.corpus.cache_dir or None,
             batch_size=config.corpus.batch_size,
         )
-    return ALT(clip, entity_embeddings, config, rngs=nnx.Rngs(seed + 1))
+    entities = jnp.asarray(entity_embeddings, jnp.float32)
+    return nnx.jit(lambda clip, entities: ALT(clip, entities, config, rngs=nnx.Rngs(seed + 1)))(
+        clip, entities
+    )
