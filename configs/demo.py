@@ -16,7 +16,12 @@ def get_config(arg: str = "demo_out/data"):
     root = arg
     c = base_config()
     c.model.backbone.preset = "demo"
-    c.model.tome_r = 4  # 50 tokens → 34 after 4 layers
+    # Demo choices, measured on this data (8 classes, 192 training videos, top-1 on 64 val):
+    # ToMe r = 4 → 26.6 %, r = 2 → 23.4 % (300 steps) and r = 0 → 35.9 %. A random-weight
+    # encoder merges by random-key similarity and blurs the moving object's position, so the
+    # demo keeps every patch as a region. Gate 1: the random CLIP's zero-shot start is no use.
+    c.model.tome_r = 0
+    c.model.gate_init = 1.0
     c.model.num_frames = 8
     c.model.corpus.path = f"{root}/corpus.json"
     c.model.corpus.cache_dir = f"{root}/cache"
@@ -46,7 +51,7 @@ def get_config(arg: str = "demo_out/data"):
     c.num_epochs = 0
     c.log_every = 10
     c.checkpoint_every = 50
-    c.optim.lr = 1e-3
+    c.optim.lr = 2e-3
     c.optim.warmup_steps = 10
     c.optim.weight_decay = 0.01
     return c
