@@ -11,12 +11,14 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
 from clu import metric_writers, periodic_actions
+from clu import metrics as clu_metrics
 from flax import nnx
 
 from alt_jax import text
@@ -73,6 +75,15 @@ def class_names_of(cfg: ml_collections.ConfigDict, info: pipeline.SourceInfo) ->
 
         return load_labels(cfg.labels)
     return list(info.class_names)
+
+
+@flax.struct.dataclass
+class TrainMetrics(clu_metrics.Collection):
+    """Training metrics averaged over the steps between two log lines."""
+
+    loss: clu_metrics.Average.from_output("loss")
+    accuracy: clu_metrics.Average.from_output("accuracy")
+    grad_norm: clu_metrics.Average.from_output("grad_norm")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -444,7 +455,7 @@ class Trainer:
         ckpt = checkpoint.Checkpointer(
             os.path.join(self.workdir, "checkpoints"),
             keep=cfg.keep_checkpoints,
-            best_metric=None,
+            best_metric="top1",
             async_save=cfg.async_checkpoints,
         )
         params = self.params
@@ -468,7 +479,7 @@ class Trainer:
         train_step = self.compile_train_step(tx, opt_shardings)
         writer = make_writer(self.workdir)
         report = periodic_actions.ReportProgress(num_train_steps=total_steps, writer=writer)
-        history: dict[str, list[float]] = {"loss": [], "accuracy": [], "grad_norm": []}
+        accumulated: TrainMetrics | None = None
         last_metrics: dict[str, Any] = {}
         step = start_step
         stop_at = total_steps if max_steps is None else min(total_steps, start_step + max_steps)
@@ -485,26 +496,34 @@ class Trainer:
                     {"step": step, "loss": metrics["loss"], "index": np.asarray(batch["index"])}
                 )
                 report(step)
-                for k in history:
-                    history[k].append(metrics[k])
+                step_metrics = TrainMetrics.single_from_model_output(**metrics)
+                accumulated = (
+                    step_metrics if accumulated is None else accumulated.merge(step_metrics)
+                )
                 if step % cfg.log_every == 0 or step == stop_at:
-                    scalars = {k: float(np.mean(jax.device_get(v))) for k, v in history.items()}
+                    scalars = {k: float(v) for k, v in accumulated.compute().items()}
                     scalars["learning_rate"] = float(schedule(step - 1))
                     if not cfg.feature_cache:
                         skipped = sum(batching.skipped_per_epoch(train_iter))
                         scalars["skipped_videos"] = float(skipped)
                     writer.write_scalars(step, {f"train/{k}": v for k, v in scalars.items()})
                     last_metrics = scalars
-                    history = {k: [] for k in history}
+                    accumulated = None
+                evaluated = None
+                eval_now = cfg.eval_every and step % cfg.eval_every == 0 and step < total_steps
+                if eval_now and cfg.evals and not preemption.requested:
+                    self.params = params
+                    results = self.evaluate(step, writer)
+                    # The first evaluation dataset ranks checkpoints for "keep the best".
+                    evaluated = {"top1": next(iter(results.values()))["top1"]}
                 save_now = step % cfg.checkpoint_every == 0 or step == stop_at
-                if save_now or preemption.requested:
+                if save_now or preemption.requested or evaluated:
                     opt = {"state": opt_state, "rng": rng_data}
-                    ckpt.save(step, params, opt, train_iter.get_state(), meta, force=True)
+                    ckpt.save(
+                        step, params, opt, train_iter.get_state(), meta, evaluated, force=True
+                    )
                 if preemption.requested:
                     break
-                if cfg.eval_every and step % cfg.eval_every == 0 and step < total_steps:
-                    self.params = params
-                    self.evaluate(step, writer)
         ckpt.close()
         self.params = params
         self.opt_state = opt_state
