@@ -66,6 +66,15 @@ def default_model_config() -> ml_collections.ConfigDict:
     # Subtract the mean class embedding before the classifier (off for ALT as published).
     c.center_class_embeddings = False
     c.label_smoothing = 0.0
+    # Which head sits on the frozen encoder: "alt" (this module) or "victr" (models/victr.py).
+    c.head = "alt"
+    c.victr = ml_collections.ConfigDict()
+    c.victr.layers = 2  # [ours] the notes do not give the depth of the video head
+    c.victr.heads = 8
+    c.victr.width = 0  # 0: the CLIP joint width d
+    c.victr.mlp_ratio = 4.0
+    c.victr.affinity_temperature = 0.01  # [ours] τ of every softmax affinity (CLIP's 1/100)
+    c.victr.aux_texts = True  # auxiliary texts = the entity corpus at corpus.path; False: none
     return c
 
 
@@ -77,6 +86,25 @@ def pool_frames(cls: Array, mode: str) -> Array:
     elif mode != "raw":
         raise ValueError(f"frame_pool must be 'raw' or 'normalized', got {mode!r}")
     return cls.mean(axis=1)
+
+
+def frozen_frame_tokens(clip: CLIP, frames: Array) -> dict[str, Array]:
+    """Frozen CLIP on frames [F, H, W, 3] → ln [F, 1+M, D], cls [F, d], dest [F, 1+N]."""
+    vision = clip.vision_model
+    tokens, _, dest = vision.tokens(frames)
+    ln = vision.post_layernorm(tokens)
+    cls = clip.visual_projection(ln[:, 0])
+    return jax.lax.stop_gradient(
+        {"ln": ln.astype(jnp.float32), "cls": cls.astype(jnp.float32), "dest": dest}
+    )
+
+
+def frozen_video_features(clip: CLIP, videos: Array) -> dict[str, Array]:
+    """Frozen CLIP per video: videos [B, T, H, W, 3] → ln [B, T, 1+M, D], cls [B, T, d],
+    dest [B, T, 1+N] (shared by every head, so one feature cache serves them all)."""
+    b, t = videos.shape[:2]
+    frames = frozen_frame_tokens(clip, videos.reshape(b * t, *videos.shape[2:]))
+    return {key: value.reshape(b, t, *value.shape[1:]) for key, value in frames.items()}
 
 
 class ALT(nnx.Module):
@@ -120,21 +148,13 @@ class ALT(nnx.Module):
     def frame_tokens(self, frames: Array) -> dict[str, Array]:
         """Frozen CLIP on frames [F, H, W, 3] → LN'd tokens [F, 1+M, D], projected class token
         [F, d] and dest [F, 1+N]; no gradient flows into the backbone."""
-        vision = self.clip.vision_model
-        tokens, _, dest = vision.tokens(frames)
-        ln = vision.post_layernorm(tokens)
-        cls = self.clip.visual_projection(ln[:, 0])
-        return jax.lax.stop_gradient(
-            {"ln": ln.astype(jnp.float32), "cls": cls.astype(jnp.float32), "dest": dest}
-        )
+        return frozen_frame_tokens(self.clip, frames)
 
     def video_features(self, videos: Array) -> dict[str, Array]:
         """The frozen encoder's outputs per video: videos [B, T, H, W, 3] → ln [B, T, 1+M, D],
         cls [B, T, d], dest [B, T, 1+N]. They can be computed once and cached (the encoder is
         frozen); `head` takes it from there."""
-        b, t = videos.shape[:2]
-        frames = self.frame_tokens(videos.reshape(b * t, *videos.shape[2:]))
-        return {key: value.reshape(b, t, *value.shape[1:]) for key, value in frames.items()}
+        return frozen_video_features(self.clip, videos)
 
     def head(
         self,
@@ -192,6 +212,40 @@ def cross_entropy(logits: Array, labels: Array, label_smoothing: float = 0.0) ->
     return optax.softmax_cross_entropy(logits.astype(jnp.float32), targets).mean()
 
 
+def build_clip(config: ml_collections.ConfigDict, *, seed: int = 0) -> CLIP:
+    """The frozen CLIP of a model config: from `backbone.source`, or random at
+    `backbone.preset` when that is empty."""
+    dtype: Any = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}[config.backbone.dtype]
+    if config.backbone.source:
+        from alt_jax.weights import load_clip
+
+        return load_clip(
+            config.backbone.source, dtype, tome_r=config.tome_r, prop_attn=config.prop_attn
+        )
+    # Initialised inside one jit: eager initialisation compiles every op on its own.
+    return nnx.jit(
+        lambda: CLIP(
+            get_preset(config.backbone.preset),
+            dtype=dtype,
+            rngs=nnx.Rngs(seed),
+            tome_r=config.tome_r,
+            prop_attn=config.prop_attn,
+        )
+    )()
+
+
+def corpus_embeddings(config: ml_collections.ConfigDict, clip: CLIP) -> np.ndarray:
+    """The entity corpus at `corpus.path` encoded by `clip`'s text tower (or from the cache)."""
+    from alt_jax.corpus import entity_embeddings
+
+    return entity_embeddings(
+        config.corpus.path,
+        clip,
+        cache_dir=config.corpus.cache_dir or None,
+        batch_size=config.corpus.batch_size,
+    )
+
+
 def build_alt(
     config: ml_collections.ConfigDict,
     *,
@@ -201,35 +255,12 @@ def build_alt(
 ) -> ALT:
     """ALT from a config: the CLIP from `backbone.source` (random at `backbone.preset` when
     empty) unless given, S from the corpus (encoded or read from the cache) unless given."""
-    dtype: Any = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}[config.backbone.dtype]
     if clip is None:
-        if config.backbone.source:
-            from alt_jax.weights import load_clip
-
-            clip = load_clip(
-                config.backbone.source, dtype, tome_r=config.tome_r, prop_attn=config.prop_attn
-            )
-        else:
-            # Initialised inside one jit: eager initialisation compiles every op on its own.
-            clip = nnx.jit(
-                lambda: CLIP(
-                    get_preset(config.backbone.preset),
-                    dtype=dtype,
-                    rngs=nnx.Rngs(seed),
-                    tome_r=config.tome_r,
-                    prop_attn=config.prop_attn,
-                )
-            )()
+        clip = build_clip(config, seed=seed)
     if entity_embeddings is None:
-        from alt_jax.corpus import entity_embeddings as corpus_embeddings
-
-        entity_embeddings = corpus_embeddings(
-            config.corpus.path,
-            clip,
-            cache_dir=config.corpus.cache_dir or None,
-            batch_size=config.corpus.batch_size,
-        )
+        entity_embeddings = corpus_embeddings(config, clip)
     entities = jnp.asarray(entity_embeddings, jnp.float32)
+    # Initialised inside one jit: eager initialisation compiles every op on its own.
     return nnx.jit(lambda clip, entities: ALT(clip, entities, config, rngs=nnx.Rngs(seed + 1)))(
         clip, entities
     )

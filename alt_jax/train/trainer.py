@@ -24,7 +24,8 @@ from flax import nnx
 from alt_jax import text
 from alt_jax.data import batching, pipeline
 from alt_jax.data.normalize import normalize_clip
-from alt_jax.models.alt import ALT, build_alt, count_parameters, cross_entropy, split_trainable
+from alt_jax.models.alt import ALT, count_parameters, cross_entropy, split_trainable
+from alt_jax.models.build import build_model
 from alt_jax.train import checkpoint, evaluation, optim, sharding
 from alt_jax.train import features as features_lib
 
@@ -229,7 +230,7 @@ class Trainer:
     def __post_init__(self):
         cfg = self.config
         self.mesh = sharding.make_mesh(cfg.mesh)
-        model = self.model if self.model is not None else build_alt(cfg.model, seed=cfg.seed)
+        model = self.model if self.model is not None else build_model(cfg.model, seed=cfg.seed)
         self.clip = model.clip
         self.graphdef, params, frozen = split_trainable(model)
         rules = tuple(tuple(rule) for rule in cfg.sharding_rules)
@@ -602,6 +603,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, mode: st
         writer = make_writer(workdir)
         result["eval"] = trainer.evaluate(step, writer)
         writer.flush()
-        if config.alignment_picture and jax.process_index() == 0:
+        # The alignment picture shows ALT's entity-to-region assignment; VicTR has none.
+        if config.alignment_picture and config.model.head == "alt" and jax.process_index() == 0:
             result["picture"] = trainer.alignment_picture(os.path.join(workdir, "alignment.png"))
     return result

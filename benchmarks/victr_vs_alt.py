@@ -1,0 +1,201 @@
+"""VicTR vs ALT on the same frozen backbone: GFLOPs per view, parameters, CPU throughput.
+
+    PYTHONPATH=. python benchmarks/victr_vs_alt.py            # B/16, 8 frames, 400 classes
+
+One view is one clip of `--frames` frames at the backbone's resolution, batch 1. FLOPs come from
+XLA's cost analysis of the compiled evaluation forward (`__call__`, train=False), as in
+benchmarks/alt_flops.py (a multiply-add counts 2); the head column is `head` compiled alone on
+the encoder's output shapes. Throughput runs that same compiled forward on random weights (the
+backbone's values are shared by both models; speed depends on shapes only): one warm-up call
+each, then `--runs` timed calls alternating ALT and VicTR, median seconds per clip. Both heads
+use the default model config (ToMe r = `--r`); VicTR's auxiliary texts and ALT's entities are
+the same corpus (K entries), and VicTR's text tokens grow with the number of classes.
+Writes benchmarks/results/victr_vs_alt.json and prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+import zlib
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from alt_jax.corpus import read_entities
+from alt_jax.models.alt import ALT, count_parameters, default_model_config, split_trainable
+from alt_jax.models.clip import CLIP, get_preset
+from alt_jax.models.victr import VicTR
+from benchmarks.alt_flops import machine
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def flops(compiled) -> float:
+    """XLA's FLOP count of a compiled function."""
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    return float(cost["flops"])
+
+
+def random_like(state: nnx.State, scale: float = 0.02) -> nnx.State:
+    """Concrete random leaves for an abstract state; a leaf's values depend on its path only,
+    so the CLIP towers of both models get the same weights."""
+
+    def fill(path, leaf):
+        seed = zlib.crc32(jax.tree_util.keystr(path).encode())
+        values = np.random.default_rng(seed).standard_normal(leaf.shape, np.float32) * scale
+        return jnp.asarray(values, leaf.dtype)
+
+    return jax.tree_util.tree_map_with_path(fill, state)
+
+
+def build(head: str, preset: str, r: int, frames: int, num_texts: int):
+    """An abstract ALT or VicTR (shapes only) from the default model config."""
+    config = default_model_config()
+    config.head = head
+    config.backbone.preset = preset
+    config.tome_r = r
+    config.num_frames = frames
+    cfg = get_preset(preset)
+    texts = jnp.zeros((num_texts, cfg.projection_dim))
+    model_class = {"alt": ALT, "victr": VicTR}[head]
+    return nnx.eval_shape(
+        lambda: model_class(CLIP(cfg, rngs=nnx.Rngs(0), tome_r=r), texts, config, rngs=nnx.Rngs(1))
+    )
+
+
+def measure(head: str, args, num_texts: int) -> dict:
+    """Compiles one model's evaluation forward and head; counts FLOPs and parameters."""
+    model = build(head, args.preset, args.r, args.frames, num_texts)
+    cfg = get_preset(args.preset)
+    size, d = cfg.vision.image_size, cfg.projection_dim
+    graphdef, trainable, frozen = split_trainable(model)
+    video = jax.ShapeDtypeStruct((1, args.frames, size, size, 3), jnp.float32)
+    classes = jax.ShapeDtypeStruct((args.classes, d), jnp.float32)
+
+    def forward(tr, fr, v, c):
+        return nnx.merge(graphdef, tr, fr)(v, c, train=False)["logits"]
+
+    def head_only(tr, fr, feats, c):
+        return nnx.merge(graphdef, tr, fr).head(feats, c, train=False)["logits"]
+
+    start = time.perf_counter()
+    compiled = jax.jit(forward).lower(trainable, frozen, video, classes).compile()
+    features = jax.eval_shape(
+        lambda tr, fr, v: nnx.merge(graphdef, tr, fr).video_features(v), trainable, frozen, video
+    )
+    head_flops = flops(jax.jit(head_only).lower(trainable, frozen, features, classes).compile())
+    total = flops(compiled)
+    return {
+        "row": {
+            "model": f"{'ALT' if head == 'alt' else 'VicTR'}-{args.preset}",
+            "frames": args.frames,
+            "tome_r": args.r,
+            "num_classes": args.classes,
+            "num_corpus_texts": num_texts,
+            "gflops_per_view": total / 1e9,
+            "gmacs_per_view": total / 2e9,
+            "head_gflops_per_view": head_flops / 1e9,
+            "backbone_gflops_per_view": (total - head_flops) / 1e9,
+            "params_trainable": count_parameters(trainable),
+            "params_frozen": count_parameters(frozen),
+            "compile_seconds": time.perf_counter() - start,
+        },
+        "compiled": compiled,
+        "trainable": trainable,
+        "frozen": frozen,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="B/16")
+    parser.add_argument("--r", type=int, default=default_model_config().tome_r)
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--classes", type=int, default=400, help="K400")
+    parser.add_argument("--runs", type=int, default=5, help="timed calls per model")
+    parser.add_argument("--corpus", default=str(ROOT / "configs/corpus/actions_wordnet.json"))
+    parser.add_argument("--out", default=str(ROOT / "benchmarks/results/victr_vs_alt.json"))
+    args = parser.parse_args()
+    num_texts = len(read_entities(args.corpus))
+
+    runs = {}
+    for head in ("alt", "victr"):
+        runs[head] = measure(head, args, num_texts)
+        print(f"compiled {head} in {runs[head]['row']['compile_seconds']:.0f} s", flush=True)
+
+    cfg = get_preset(args.preset)
+    size = cfg.vision.image_size
+    rng = np.random.default_rng(0)
+    video = jnp.asarray(rng.standard_normal((1, args.frames, size, size, 3), np.float32))
+    classes = rng.standard_normal((args.classes, cfg.projection_dim)).astype(np.float32)
+    classes = jnp.asarray(classes / np.linalg.norm(classes, axis=-1, keepdims=True))
+    inputs = {
+        head: (random_like(run["trainable"]), random_like(run["frozen"]))
+        for head, run in runs.items()
+    }
+    seconds: dict[str, list[float]] = {head: [] for head in runs}
+    for head, run in runs.items():  # warm-up
+        run["compiled"](*inputs[head], video, classes).block_until_ready()
+    for _ in range(args.runs):
+        for head, run in runs.items():
+            start = time.perf_counter()
+            run["compiled"](*inputs[head], video, classes).block_until_ready()
+            seconds[head].append(time.perf_counter() - start)
+    rows = []
+    for head, run in runs.items():
+        row = run["row"]
+        row["seconds_per_clip"] = seconds[head]
+        row["median_seconds_per_clip"] = statistics.median(seconds[head])
+        row["clips_per_s"] = 1.0 / row["median_seconds_per_clip"]
+        rows.append(row)
+
+    where = f"{machine()}, load average {os.getloadavg()[0]:.1f}"
+    print(
+        f"\nVicTR vs ALT, {args.preset}, {args.frames} frames, ToMe r={args.r}, one view, "
+        f"C = {args.classes} classes, K = {num_texts} corpus texts ({where})\n"
+    )
+    print(
+        "| model | GFLOPs/view (XLA) | GMACs/view | head GFLOPs | backbone GFLOPs "
+        "| trainable params | frozen params | CPU clips/s (batch 1, median of "
+        f"{args.runs}) |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        print(
+            f"| {row['model']} | {row['gflops_per_view']:.1f} | {row['gmacs_per_view']:.1f} "
+            f"| {row['head_gflops_per_view']:.2f} | {row['backbone_gflops_per_view']:.1f} "
+            f"| {row['params_trainable'] / 1e6:.2f} M | {row['params_frozen'] / 1e6:.2f} M "
+            f"| {row['clips_per_s']:.3f} |"
+        )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {
+                "machine": where,
+                "command": "PYTHONPATH=. python benchmarks/victr_vs_alt.py "
+                + " ".join(
+                    f"--{k}={v}" for k, v in vars(args).items() if k not in ("out", "corpus")
+                ),
+                "note": "FLOPs from XLA cost analysis (a multiply-add counts 2); GMACs = GFLOPs / 2; "
+                "frozen = CLIP towers + text bank (ALT entities / VicTR auxiliary texts); "
+                "throughput on random weights, runs alternating the two models",
+                "rows": rows,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()

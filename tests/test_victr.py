@@ -1,0 +1,253 @@
+"""The VicTR head: token boosting, attention structure, affinity re-weighting and classifier
+against NumPy, class embeddings as inputs, and training end to end through the trainer."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import tiny_run
+from flax import nnx
+
+from alt_jax.models.alt import default_model_config, split_trainable
+from alt_jax.models.build import build_model
+from alt_jax.models.clip import CLIP, get_preset
+from alt_jax.models.victr import VicTR, affinity_logits, boost_tokens, reweight_text
+
+REPO = Path(__file__).resolve().parents[1]
+TAU = 0.1  # a temperature at which the softmaxes are neither flat nor one-hot
+
+
+def np_unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def np_softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def np_boost(visual: np.ndarray, text: np.ndarray, tau: float) -> np.ndarray:
+    """visual [B, T, W], text [B, J, W] → [B, T, J, W], written loop by loop."""
+    b, t, _ = visual.shape
+    j = text.shape[1]
+    out = np.zeros((b, t, j, visual.shape[-1]))
+    for bi in range(b):
+        for ti in range(t):
+            cos = np.array([np_unit(visual[bi, ti]) @ np_unit(text[bi, k]) for k in range(j)])
+            a = np_softmax(cos / tau)
+            for k in range(j):
+                out[bi, ti, k] = a[k] * text[bi, k]
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_clip():
+    """A zero-weight CLIP at the tiny preset's shapes (d = 32): the head never runs it, and
+    zeros skip the random initialisation (slow eagerly on a loaded CPU)."""
+    graphdef, state = nnx.split(
+        nnx.eval_shape(lambda: CLIP(get_preset("tiny"), rngs=nnx.Rngs(0), tome_r=0))
+    )
+    return nnx.merge(graphdef, jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), state))
+
+
+def victr_config(width: int = 0, layers: int = 1):
+    c = default_model_config()
+    c.backbone.preset = "tiny"
+    c.num_frames = 4
+    c.victr.layers = layers
+    c.victr.heads = 2
+    c.victr.width = width
+    c.victr.affinity_temperature = TAU
+    return c
+
+
+@pytest.fixture(scope="module")
+def model(tiny_clip) -> VicTR:
+    """VicTR with width 16 ≠ d (so with the input projection), 2 layers, 3 auxiliary texts."""
+    aux = np.random.default_rng(7).normal(size=(3, 32))
+    # Built under jit: one compilation instead of one per initialiser.
+    return nnx.jit(lambda clip: VicTR(clip, aux, victr_config(16, 2), rngs=nnx.Rngs(1)))(tiny_clip)
+
+
+def test_token_boosting_matches_numpy(model):
+    rng = np.random.default_rng(0)
+    visual, text = rng.normal(size=(2, 3, 5)), rng.normal(size=(2, 4, 5))
+    np.testing.assert_allclose(
+        np.asarray(boost_tokens(jnp.asarray(visual), jnp.asarray(text), TAU)),
+        np_boost(visual, text, TAU),
+        atol=1e-5,
+    )
+    # In the model: unit visual token first, then boosted unit class and auxiliary texts, then
+    # the input projection and the temporal embedding of the frame.
+    cls, classes = rng.normal(size=(2, 4, 32)), rng.normal(size=(5, 32))
+    tokens = np.asarray(model.tokens(jnp.asarray(cls, jnp.float32), jnp.asarray(classes)))
+    texts = np_unit(np.concatenate([classes, np.asarray(model.auxiliary[...])]))  # [n+m, d]
+    boosted = np_boost(np_unit(cls), np.broadcast_to(texts, (2, *texts.shape)), TAU)
+    want = np.concatenate([np_unit(cls)[:, :, None], boosted], axis=2)
+    want = want @ np.asarray(model.in_proj.kernel[...]) + np.asarray(model.in_proj.bias[...])
+    want += np.asarray(model.temporal_embedding[...])[None, :, None]
+    assert tokens.shape == (2, 4, 1 + 5 + 3, 16)
+    np.testing.assert_allclose(tokens, want, atol=1e-5)
+
+
+def test_attention_structure_by_perturbation(model):
+    layer = model.layers[0]
+    rng = np.random.default_rng(1)
+    cls = jnp.asarray(rng.normal(size=(1, 4, 32)), jnp.float32)
+    classes = jnp.asarray(rng.normal(size=(3, 32)), jnp.float32)
+    moved = cls.at[:, 2].add(jnp.asarray(rng.normal(size=32), jnp.float32))  # frame 2 only
+
+    @nnx.jit
+    def stages(model, c):
+        x = model.tokens(c, classes)
+        cross = model.layers[0].cross_modal(x)
+        return x, cross, model.layers[0].temporal(cross)
+
+    before = [np.asarray(a) for a in stages(model, cls)]
+    after = [np.asarray(a) for a in stages(model, moved)]
+    others = [0, 1, 3]
+    for stage in (0, 1):  # boosting and cross-modal attention stay inside frame 2
+        np.testing.assert_array_equal(after[stage][:, others], before[stage][:, others])
+        assert np.abs(after[stage][:, 2] - before[stage][:, 2]).min(axis=-1).max() > 1e-4
+    # Cross-modal attention carries the visual change to every text token of frame 2.
+    assert np.all(np.abs(after[1][:, 2, 1:] - before[1][:, 2, 1:]).max(axis=-1) > 1e-5)
+    # Temporal attention carries it to every frame.
+    assert np.all(np.abs(after[2][:, others] - before[2][:, others]).max(axis=-1) > 1e-5)
+
+    # Temporal attention: one set of weights for every token, and no mixing across tokens.
+    x = np.array(model.tokens(cls, classes))
+    x[:, :, 4] = x[:, :, 0]  # an auxiliary text token with the visual token's time series
+    temporal = nnx.jit(lambda layer, x: layer.temporal(x))
+    out = np.asarray(temporal(layer, jnp.asarray(x)))
+    np.testing.assert_allclose(out[:, :, 4], out[:, :, 0], atol=1e-6)
+    y = x.copy()
+    y[:, :, 2] += rng.normal(size=y[:, :, 2].shape)
+    out_y = np.asarray(temporal(layer, jnp.asarray(y)))
+    np.testing.assert_array_equal(np.delete(out_y, 2, axis=2), np.delete(out, 2, axis=2))
+
+
+def test_reweighting_and_classifier_match_numpy(model):
+    rng = np.random.default_rng(2)
+    b, t, n, m, w = 2, 3, 4, 3, 6
+    visual, text = rng.normal(size=(b, t, w)), rng.normal(size=(b, t, n + m, w))
+    # Re-weighting: pool the text tokens over time, then boost them with the updated frames.
+    np.testing.assert_allclose(
+        np.asarray(reweight_text(jnp.asarray(visual), jnp.asarray(text), TAU)),
+        np_boost(visual, text.mean(axis=1), TAU),
+        atol=1e-5,
+    )
+    # In a layer the visual token passes through re-weighting unchanged.
+    layer = model.layers[0]
+    x = rng.normal(size=(b, t, 1 + n + m, 16)).astype(np.float32)
+    out = np.asarray(layer.reweight(jnp.asarray(x)))
+    np.testing.assert_array_equal(out[:, :, 0], x[:, :, 0])
+    np.testing.assert_allclose(
+        out[:, :, 1:], np_boost(x[:, :, 0], x[:, :, 1:].mean(1), TAU), atol=1e-5
+    )
+
+    # Classifier: each class's unit vector plus its affinity-weighted auxiliaries, then the
+    # scaled cosine with the video embedding.
+    video, classes, aux = (
+        rng.normal(size=(b, w)),
+        rng.normal(size=(b, n, w)),
+        rng.normal(size=(b, m, w)),
+    )
+    want = np.zeros((b, n))
+    for bi in range(b):
+        for i in range(n):
+            alpha = np_softmax(
+                np.array([np_unit(classes[bi, i]) @ np_unit(e) for e in aux[bi]]) / TAU
+            )
+            conditioned = np_unit(classes[bi, i]) + sum(
+                a * np_unit(e) for a, e in zip(alpha, aux[bi])
+            )
+            want[bi, i] = 30.0 * np_unit(video[bi]) @ np_unit(conditioned)
+    got = affinity_logits(*map(jnp.asarray, (video, classes, aux)), TAU, jnp.asarray(30.0))
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-4)
+    # Without auxiliary texts the logits are s · cos(z, c_i).
+    no_aux = affinity_logits(
+        jnp.asarray(video), jnp.asarray(classes), jnp.zeros((b, 0, w)), TAU, 30.0
+    )
+    np.testing.assert_allclose(
+        np.asarray(no_aux),
+        30.0 * np.einsum("bw,bnw->bn", np_unit(video), np_unit(classes)),
+        atol=1e-4,
+    )
+
+
+def test_class_embeddings_are_inputs(model):
+    """Any class set works without retraining; permuting the classes permutes the logits (the
+    head has no order over text tokens); the auxiliary bank is frozen state."""
+    rng = np.random.default_rng(3)
+    features = {"cls": jnp.asarray(rng.normal(size=(2, 4, 32)), jnp.float32)}
+    classes = jnp.asarray(rng.normal(size=(5, 32)), jnp.float32)
+    head = nnx.jit(lambda model, c: model.head(features, c, train=False)["logits"])
+    logits = np.asarray(head(model, classes))
+    perm = np.array([3, 0, 4, 1, 2])
+    permuted = np.asarray(head(model, classes[perm]))
+    np.testing.assert_allclose(permuted, logits[:, perm], atol=1e-4)
+    assert head(model, classes[:2]).shape == (2, 2)
+    _, trainable, frozen = split_trainable(model)
+    frozen_paths = [
+        jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(frozen)[0]
+    ]
+    assert "['auxiliary'].value" in frozen_paths
+    assert all("clip" in p or "auxiliary" in p for p in frozen_paths)
+    trainable_paths = jax.tree_util.tree_flatten_with_path(trainable)[0]
+    assert not any("clip" in jax.tree_util.keystr(p) for p, _ in trainable_paths)
+
+
+def load_config_file(name: str, arg: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / "configs" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(arg)
+
+
+def test_configs_select_victr():
+    k400 = load_config_file("victr_k400", "/data/k400")
+    assert k400.model.head == "victr" and k400.model.backbone.preset == "B/16"
+    assert k400.model.num_frames == 8 and k400.data.list_file == "/data/k400/annotations/train.csv"
+    few = load_config_file("victr_fewshot", "hmdb51,2,0,1,/data/hmdb")
+    assert few.data.list_file == "/data/hmdb/fewshot/2shot_seed0.txt"
+    zero = load_config_file("victr_zeroshot", "/a,/b,/c,/d")
+    assert {"hmdb51_fold3", "ucf101_fold1", "k600_novel_subset2"} <= set(zero.evals)
+    assert load_config_file("demo_victr", "/x").model.head == "victr"
+    k400.model.head = "nope"
+    with pytest.raises(ValueError, match="victr"):
+        build_model(k400.model)
+
+
+def test_trains_end_to_end_and_evaluates(tmp_path_factory):
+    """Training through train_and_evaluate (what main runs) lowers the loss; evaluation and its
+    reports work on the same paths as ALT's."""
+    from alt_jax.train.trainer import train_and_evaluate
+
+    root = tiny_run.make_tiny_data(str(tmp_path_factory.mktemp("victr_data")))
+    config = tiny_run.tiny_config(root)
+    config.model.head = "victr"
+    config.model.victr.layers = 1
+    config.model.victr.heads = 2
+    config.model.center_class_embeddings = True  # random text tower: separate the class prompts
+    config.num_train_steps = 15
+    config.checkpoint_every = 100
+    config.optim.lr = 3e-3
+    workdir = tmp_path_factory.mktemp("victr_run")
+    result = train_and_evaluate(config, str(workdir), "train_and_eval")
+    losses = [
+        json.loads(line)["train/loss"]
+        for line in (workdir / "metrics.jsonl").read_text().splitlines()
+        if "train/loss" in line
+    ]
+    assert len(losses) == 15 and np.all(np.isfinite(losses))
+    assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.05, losses
+    metrics = result["eval"]["val"]
+    assert metrics["num_examples"] == 8 and 0 <= metrics["top1"] <= metrics["top5"] <= 1
+    assert (workdir / "eval" / "val_step15.json").exists()
+    assert "picture" not in result  # ALT's alignment picture is skipped for VicTR
