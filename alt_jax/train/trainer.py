@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -78,13 +77,13 @@ def class_names_of(cfg: ml_collections.ConfigDict, info: pipeline.SourceInfo) ->
     return list(info.class_names)
 
 
-@flax.struct.dataclass
-class TrainMetrics(clu_metrics.Collection):
-    """Training metrics averaged over the steps between two log lines."""
-
-    loss: clu_metrics.Average.from_output("loss")
-    accuracy: clu_metrics.Average.from_output("accuracy")
-    grad_norm: clu_metrics.Average.from_output("grad_norm")
+# Training metrics averaged over the steps between two log lines. (Built with `create`: the
+# class-annotation form would see string annotations under `from __future__ import annotations`.)
+TrainMetrics = clu_metrics.Collection.create(
+    loss=clu_metrics.Average.from_output("loss"),
+    accuracy=clu_metrics.Average.from_output("accuracy"),
+    grad_norm=clu_metrics.Average.from_output("grad_norm"),
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -480,7 +479,7 @@ class Trainer:
         train_step = self.compile_train_step(tx, opt_shardings)
         writer = make_writer(self.workdir)
         report = periodic_actions.ReportProgress(num_train_steps=total_steps, writer=writer)
-        accumulated: TrainMetrics | None = None
+        accumulated = None
         last_metrics: dict[str, Any] = {}
         step = start_step
         stop_at = total_steps if max_steps is None else min(total_steps, start_step + max_steps)
