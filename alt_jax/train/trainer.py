@@ -1,4 +1,10 @@
-"""Training and evaluation of ALT: sharded jitted steps over `nnx.split` state, orbax resume."""
+"""Training and evaluation of ALT: sharded jitted steps over `nnx.split` state, orbax resume.
+
+The workdir (checkpoints, metrics, reports) may be local or gs://: every path on it goes through
+etils.epath (pathlib.Path would turn "gs://b/run" into "gs:/b/run"). In a multi-process run every
+process trains on its slice of each global batch and saves checkpoints jointly; only process 0
+writes metrics and reports.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,6 @@ import logging
 import os
 import signal
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 import jax
@@ -17,6 +22,7 @@ import ml_collections
 import numpy as np
 import optax
 from clu import metric_writers, periodic_actions
+from etils import epath
 from flax import nnx
 
 from alt_jax import text
@@ -37,10 +43,10 @@ def dataset_kwargs(cfg: ml_collections.ConfigDict, field: str, *, train: bool) -
     """Keyword arguments of the pipeline's iterator builders; missing paths name the field."""
     if not cfg.root:
         raise ValueError(f"config.{field}.root is not set (the folder holding the videos)")
-    if not os.path.exists(cfg.root):
+    if not epath.Path(cfg.root).exists():
         raise FileNotFoundError(f"config.{field}.root: {cfg.root} does not exist")
     for key in ("list_file", "class_names_file"):
-        if cfg[key] and not os.path.exists(cfg[key]):
+        if cfg[key] and not epath.Path(cfg[key]).exists():
             raise FileNotFoundError(f"config.{field}.{key}: {cfg[key]} does not exist")
     kwargs = {
         "kind": cfg.kind,
@@ -133,15 +139,15 @@ def make_eval_step(graphdef: nnx.GraphDef):
 
 
 class JsonlWriter(metric_writers.MetricWriter):
-    """Appends one JSON object per write_scalars call to a file (process 0 only)."""
+    """Appends one JSON object per write_scalars call to a file, local or gs:// (process 0 only)."""
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike):
+        self.path = epath.Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def write_scalars(self, step, scalars):
         record = {"step": int(step), **{k: float(v) for k, v in scalars.items()}}
-        with open(self.path, "a") as f:
+        with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")
 
     def write_images(self, step, images):
@@ -172,14 +178,15 @@ class JsonlWriter(metric_writers.MetricWriter):
         pass
 
 
-def make_writer(workdir: str) -> metric_writers.MetricWriter:
-    """TensorBoard + log lines + metrics.jsonl on process 0; log lines only elsewhere."""
+def make_writer(workdir: str | os.PathLike) -> metric_writers.MetricWriter:
+    """TensorBoard + log lines + metrics.jsonl on process 0; nothing on the other processes
+    (their metrics are the same global values, so process 0 speaks for the run)."""
     if jax.process_index() > 0:
-        return metric_writers.LoggingWriter()
+        return metric_writers.MultiWriter([])
     return metric_writers.MultiWriter(
         [
-            metric_writers.create_default_writer(workdir, asynchronous=False),
-            JsonlWriter(os.path.join(workdir, "metrics.jsonl")),
+            metric_writers.create_default_writer(os.fspath(workdir), asynchronous=False),
+            JsonlWriter(epath.Path(workdir) / "metrics.jsonl"),
         ]
     )
 
@@ -217,6 +224,7 @@ class Trainer:
 
     def __post_init__(self):
         cfg = self.config
+        self.workpath = epath.Path(self.workdir)
         self.mesh = sharding.make_mesh(cfg.mesh)
         model = self.model if self.model is not None else build_alt(cfg.model, seed=cfg.seed)
         self.clip = model.clip
@@ -295,8 +303,8 @@ class Trainer:
         """The feature-cache file of evaluation dataset `name`, when the cache has one."""
         if not self.config.feature_cache:
             return None
-        path = os.path.join(self.config.feature_cache, f"eval_{name}.arrayrecord")
-        return path if os.path.exists(path) else None
+        path = epath.Path(self.config.feature_cache) / f"eval_{name}.arrayrecord"
+        return os.fspath(path) if path.exists() else None
 
     def _evaluate_videos(
         self, eval_step, class_emb, it, info
@@ -338,7 +346,7 @@ class Trainer:
     def extract_features(self, out_dir: str, train_views: int) -> dict[str, int]:
         """Writes the cache: every evaluation view of config.evals, and `train_views` augmented
         views of every training video (view k drawn with seed + k); returns records written."""
-        os.makedirs(out_dir, exist_ok=True)
+        epath.Path(out_dir).mkdir(parents=True, exist_ok=True)
         encode = self.features_fn()
         written = {}
         for name, cfg in self.config.evals.items():
@@ -379,7 +387,7 @@ class Trainer:
             names = class_names_of(cfg, info)
             if jax.process_index() == 0:
                 metrics = evaluation.write_reports(
-                    os.path.join(self.workdir, "eval"), name, step, probs, labels, names
+                    self.workpath / "eval", name, step, probs, labels, names
                 )
             else:
                 metrics = evaluation.classification_metrics(probs, labels)
@@ -420,7 +428,8 @@ class Trainer:
         batch_keys = ("video", "label")
         if cfg.feature_cache:
             # Same source (for class names and epoch length); batches come from the cache.
-            paths = sorted(str(p) for p in Path(cfg.feature_cache).glob("train_view*.arrayrecord"))
+            found = epath.Path(cfg.feature_cache).glob("train_view*.arrayrecord")
+            paths = sorted(os.fspath(p) for p in found)
             if not paths:
                 raise FileNotFoundError(
                     f"config.feature_cache: no train_view*.arrayrecord in {cfg.feature_cache}"
@@ -442,20 +451,25 @@ class Trainer:
         class_emb = self.class_embeddings(class_names_of(cfg.data, info))
 
         ckpt = checkpoint.Checkpointer(
-            os.path.join(self.workdir, "checkpoints"),
+            self.workpath / "checkpoints",
             keep=cfg.keep_checkpoints,
             best_metric=None,
             async_save=cfg.async_checkpoints,
         )
         params = self.params
-        opt = {"state": opt_state, "rng": jax.random.key_data(jax.random.key(cfg.seed))}
+        # The rng is saved with the optimizer state: replicated over the mesh, as orbax cannot
+        # save a single-device array when several processes write one checkpoint.
+        rng_data = np.asarray(jax.random.key_data(jax.random.key(cfg.seed)))
+        opt = {"state": opt_state, "rng": jax.device_put(rng_data, self.replicated)}
         start_step = 0
         restored = ckpt.restore_latest(
             checkpoint.abstract_like(params), checkpoint.abstract_like(opt)
         )
         if restored is not None:
             start_step, params, opt, data_state, _ = restored
-            train_iter.set_state(data_state)
+            own_state = checkpoint.own_process_state(data_state)
+            if own_state is not None:
+                train_iter.set_state(own_state)
             logging.info("resumed from step %d in %s", start_step, self.workdir)
         opt_state, rng_data = opt["state"], opt["rng"]
         base_key = jax.random.wrap_key_data(np.asarray(rng_data))
@@ -466,7 +480,7 @@ class Trainer:
         }
 
         train_step = self.compile_train_step(tx, opt_shardings)
-        writer = make_writer(self.workdir)
+        writer = make_writer(self.workpath)
         report = periodic_actions.ReportProgress(num_train_steps=total_steps, writer=writer)
         history: dict[str, list[float]] = {"loss": [], "accuracy": [], "grad_norm": []}
         last_metrics: dict[str, Any] = {}
@@ -499,7 +513,8 @@ class Trainer:
                 save_now = step % cfg.checkpoint_every == 0 or step == stop_at
                 if save_now or preemption.requested:
                     opt = {"state": opt_state, "rng": rng_data}
-                    ckpt.save(step, params, opt, train_iter.get_state(), meta, force=True)
+                    data_state = checkpoint.gather_process_states(train_iter.get_state())
+                    ckpt.save(step, params, opt, data_state, meta, force=True)
                 if preemption.requested:
                     break
                 if cfg.eval_every and step % cfg.eval_every == 0 and step < total_steps:
@@ -517,7 +532,7 @@ class Trainer:
             **last_metrics,
         }
 
-    def alignment_picture(self, path: str, name: str | None = None) -> str:
+    def alignment_picture(self, path: str | os.PathLike, name: str | None = None) -> str:
         """Draws the entity-to-region alignment of the first video of an evaluation dataset."""
         from PIL import Image
 
@@ -542,12 +557,13 @@ class Trainer:
             entities,
             self.clip.config.vision.patch_size,
         )
-        Image.fromarray(picture).save(path)
-        return path
+        with epath.Path(path).open("wb") as f:  # PIL's own open() cannot write gs://
+            Image.fromarray(picture).save(f, format="PNG")
+        return os.fspath(path)
 
     def restore_params(self) -> int:
         """Loads the trainable parameters of the workdir's latest checkpoint; returns its step."""
-        ckpt = checkpoint.Checkpointer(os.path.join(self.workdir, "checkpoints"), best_metric=None)
+        ckpt = checkpoint.Checkpointer(self.workpath / "checkpoints", best_metric=None)
         restored = ckpt.restore_latest(checkpoint.abstract_like(self.params))
         ckpt.close()
         if restored is None:
@@ -563,7 +579,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, mode: st
     """Runs `mode` (train / eval / train_and_eval) in `workdir`; returns the final metrics."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; valid: {MODES}")
-    Path(workdir).mkdir(parents=True, exist_ok=True)
+    epath.Path(workdir).mkdir(parents=True, exist_ok=True)
     trainer = Trainer(config, workdir)
     result: dict[str, Any] = {}
     if mode == "extract_features":
@@ -584,5 +600,5 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, mode: st
         result["eval"] = trainer.evaluate(step, writer)
         writer.flush()
         if config.alignment_picture and jax.process_index() == 0:
-            result["picture"] = trainer.alignment_picture(os.path.join(workdir, "alignment.png"))
+            result["picture"] = trainer.alignment_picture(trainer.workpath / "alignment.png")
     return result
