@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import portpicker
@@ -93,3 +94,36 @@ def test_two_processes_train_like_one_process_with_eight_devices(
     restored = tiny_run.flat_params(trainer.params)
     for key in params:
         np.testing.assert_allclose(restored[key], runs[0][key], atol=0, err_msg=key)
+
+
+def test_workdir_files_go_through_epath(tmp_path):
+    """Reports and metrics are written through etils.epath: a local workdir works, and the
+    gs:// paths built on a workdir keep their scheme (pathlib would make them gs:/...)."""
+    from etils import epath
+
+    from alt_jax.train import evaluation
+    from alt_jax.train.trainer import JsonlWriter
+
+    assert str(Path("gs://bucket/run") / "eval") == "gs:/bucket/run/eval"  # what is avoided
+    assert str(epath.Path("gs://bucket/run") / "eval") == "gs://bucket/run/eval"
+
+    workdir = epath.Path(tmp_path) / "run"
+    writer = JsonlWriter(workdir / "metrics.jsonl")
+    writer.write_scalars(1, {"train/loss": 2.5})
+    writer.write_scalars(2, {"train/loss": 1.5})
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == [
+        {"step": 1, "train/loss": 2.5},
+        {"step": 2, "train/loss": 1.5},
+    ]
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    metrics = evaluation.write_reports(
+        str(workdir / "eval"), "val", 7, probs, np.array([0, 1, 1]), ["a", "b"]
+    )
+    assert metrics["top1"] == 2 / 3
+    report = json.loads((tmp_path / "run" / "eval" / "val_step7.json").read_text())
+    assert report["per_class"][1] == {"class": "b", "examples": 2, "top1": 0.5}
+    from PIL import Image
+
+    with Image.open(tmp_path / "run" / "eval" / "val_step7_confusion.png") as picture:
+        assert picture.format == "PNG" and picture.size[0] == picture.size[1] > 0
