@@ -532,8 +532,13 @@ class Trainer:
             **last_metrics,
         }
 
-    def alignment_picture(self, path: str | os.PathLike, name: str | None = None) -> str:
-        """Draws the entity-to-region alignment of the first video of an evaluation dataset."""
+    def alignment_picture(self, path: str | os.PathLike, name: str | None = None) -> str | None:
+        """Draws the entity-to-region alignment of the first video of an evaluation dataset.
+
+        Every process calls it: with several processes the parameters are gathered from all of
+        them, then process 0 alone runs the model on its host copy, draws and writes the
+        picture (the others return None).
+        """
         from PIL import Image
 
         from alt_jax import viz
@@ -543,11 +548,20 @@ class Trainer:
         cfg = self.config.evals[name]
         kwargs = dataset_kwargs(cfg, f"evals.{name}", train=False)
         kwargs.update(num_clips=1, num_crops=1, batch_size=1, workers=0)
+        kwargs.update(shard_index=0, shard_count=1)  # the same first video whatever the process
         it, info = pipeline.make_eval_iterator(**kwargs)
-        batch = next(it)
-        frames = batch["video"][0, 0]  # [T, S, S, 3] uint8
-        model = nnx.merge(self.graphdef, self.params, self.frozen)
         class_emb = self.class_embeddings(class_names_of(cfg, info))
+        params, frozen = self.params, self.frozen
+        if jax.process_count() > 1:
+            gather = jax.experimental.multihost_utils.process_allgather
+            params, frozen, class_emb = gather((params, frozen, class_emb), tiled=True)
+            if jax.process_index() > 0:
+                it.close()
+                return None
+        batch = next(it)
+        it.close()
+        frames = batch["video"][0, 0]  # [T, S, S, 3] uint8
+        model = nnx.merge(self.graphdef, params, frozen)
         out = model(normalize_clip(jnp.asarray(frames[None])), class_emb, train=False)
         entities = [e["unit"] for e in read_entities(self.config.model.corpus.path)]
         picture = viz.alignment_grid(
@@ -599,6 +613,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, mode: st
         writer = make_writer(workdir)
         result["eval"] = trainer.evaluate(step, writer)
         writer.flush()
-        if config.alignment_picture and jax.process_index() == 0:
-            result["picture"] = trainer.alignment_picture(trainer.workpath / "alignment.png")
+        if config.alignment_picture:
+            picture = trainer.alignment_picture(trainer.workpath / "alignment.png")
+            if picture is not None:
+                result["picture"] = picture
     return result
