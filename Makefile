@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo parity test install wordnet lint clean
+.PHONY: demo parity test install wordnet shellcheck lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,15 @@ wordnet:
 	  else echo "WordNet missing: install Debian's wordnet-base (sudo apt-get install wordnet-base)"; fi; \
 	fi
 
+# shellcheck for the launch scripts' test (tests/test_launch.py).
+shellcheck:
+	@if ! command -v shellcheck >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get install -y -q shellcheck >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null && apt-get install -y -q shellcheck >/dev/null)); \
+	  else echo "shellcheck missing: install it (sudo apt-get install shellcheck)"; fi; \
+	fi
+
 DEMO := demo_out
 
 # Synthetic action videos → their entity corpus → train + evaluate ALT with a small random CLIP.
@@ -40,7 +49,7 @@ demo: install wordnet
 parity: install
 	$(PY) tools/clip_parity.py --config=B/32 --config=B/16
 
-test: install wordnet
+test: install wordnet shellcheck
 	$(PY) -m pytest tests
 
 lint: install

@@ -9,6 +9,7 @@ import sys
 
 import jax
 from absl import app, flags, logging
+from jax.experimental import multihost_utils
 from ml_collections import config_flags
 
 from alt_jax.train.trainer import train_and_evaluate
@@ -25,15 +26,41 @@ flags.mark_flags_as_required(["config", "workdir"])
 FLAGS = flags.FLAGS
 
 
-def maybe_initialize_distributed() -> None:
-    """Joins the multi-process runtime when started as one of several processes."""
+def maybe_initialize_distributed() -> bool:
+    """Joins JAX's multi-process runtime when started as one of several processes; returns
+    whether it did.
+
+    Explicit: JAX_COORDINATOR_ADDRESS (host:port of process 0), JAX_NUM_PROCESSES and
+    JAX_PROCESS_ID (launch/gpu_slurm.sh sets them). jax 0.10.2's `jax.distributed.initialize()`
+    reads only the address from the environment itself, so count and id are passed here; when
+    they are absent it detects them (SLURM under srun, Cloud TPU VMs). ALT_JAX_MULTIHOST=1
+    (launch/tpu_vm.sh sets it) asks for that detection alone.
+    """
+    env = os.environ
     multi = (
-        os.environ.get("JAX_COORDINATOR_ADDRESS")
-        or int(os.environ.get("SLURM_NTASKS", "1")) > 1
-        or "," in os.environ.get("TPU_WORKER_HOSTNAMES", "")
+        env.get("JAX_COORDINATOR_ADDRESS")
+        or env.get("ALT_JAX_MULTIHOST") == "1"
+        or int(env.get("SLURM_NTASKS", "1")) > 1
+        or "," in env.get("TPU_WORKER_HOSTNAMES", "")
     )
-    if multi:
-        jax.distributed.initialize()
+    if not multi:
+        return False
+    kwargs = {}
+    if env.get("JAX_NUM_PROCESSES"):
+        kwargs["num_processes"] = int(env["JAX_NUM_PROCESSES"])
+    if env.get("JAX_PROCESS_ID"):
+        kwargs["process_id"] = int(env["JAX_PROCESS_ID"])
+    # CPU processes run their cross-process collectives over gloo (TCP); the GPU and TPU
+    # backends ignore this. Must be set before the first backend is created.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address=env.get("JAX_COORDINATOR_ADDRESS"), **kwargs)
+    return True
+
+
+def finish_distributed() -> None:
+    """Barrier: no process exits (tearing down the coordinator or a pending checkpoint write)
+    before all have finished."""
+    multihost_utils.sync_global_devices("alt_jax.main done")
 
 
 class _QuietLibraries:
@@ -62,7 +89,7 @@ def main(argv: list[str]) -> None:
             )
         if "picture" in result:
             print(f"entity-to-region alignment picture: {result['picture']}")
-    jax.experimental.multihost_utils.sync_global_devices("alt_jax.main done")
+    finish_distributed()
 
 
 def check_overrides(argv: list[str]) -> str | None:

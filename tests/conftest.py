@@ -3,11 +3,49 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the hub
 
 import numpy as np
 import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_RUN = Path(__file__).with_name("tiny_run.py")
+
+
+def cpu_env(devices: int, **extra: str) -> dict[str, str]:
+    """The environment of a subprocess on `devices` CPU devices (set before JAX starts)."""
+    return dict(
+        os.environ,
+        XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+        JAX_PLATFORMS="cpu",
+        PYTHONPATH=str(REPO),
+        **extra,
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> str:
+    """The tiny run's data (tests/tiny_run.py), shared by the trainer and multi-host tests."""
+    import tiny_run
+
+    return tiny_run.make_tiny_data(str(tmp_path_factory.mktemp("tiny_data")))
+
+
+@pytest.fixture(scope="session")
+def eight_device_run(tiny_data, tmp_path_factory) -> dict[str, np.ndarray]:
+    """3 tiny-run steps in one process with 8 CPU devices (mesh data=4 × fsdp=2): losses,
+    dataset indices per step and final parameters; the reference of several tests."""
+    out = tmp_path_factory.mktemp("eight_devices")
+    args = [str(TINY_RUN), tiny_data, str(out / "w"), str(out / "run.npz"), "data=4,fsdp=2", "3"]
+    proc = subprocess.run(
+        [sys.executable, *args], env=cpu_env(8), capture_output=True, text=True, timeout=400
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return dict(np.load(out / "run.npz"))
 
 
 def random_torch_clip(preset: str, seed: int = 0):

@@ -106,10 +106,15 @@ def test_train_batches_deterministic_and_reshuffled_per_epoch(tiny_dataset):
     assert a[0]["label"].dtype == np.int32
 
 
-@pytest.mark.parametrize("workers", [0, 2])
-def test_iterator_restore_yields_the_same_next_batches(tiny_dataset, workers):
+@pytest.mark.parametrize("workers,shard", [(0, (0, 1)), (2, (0, 1)), (0, (1, 2))])
+def test_iterator_restore_yields_the_same_next_batches(tiny_dataset, workers, shard):
     make = lambda: pipeline.make_train_iterator(
-        batch_size=2, seed=1, workers=workers, **_list_kwargs(tiny_dataset)
+        batch_size=2,
+        seed=1,
+        workers=workers,
+        shard_index=shard[0],
+        shard_count=shard[1],
+        **_list_kwargs(tiny_dataset),
     )[0]
     it = make()
     for _ in range(3):
@@ -124,6 +129,40 @@ def test_iterator_restore_yields_the_same_next_batches(tiny_dataset, workers):
         np.testing.assert_array_equal(got["index"], want["index"])
         np.testing.assert_array_equal(got["video"], want["video"])
     restored.close()
+
+
+def test_process_positions_follow_the_global_batch_layout():
+    # Written out by hand: b=2 per process, P=3 processes, global batch 6.
+    got = [batching.process_position(k, 2, 1, 3) for k in range(6)]
+    assert got == [2, 3, 8, 9, 14, 15]
+    for total in range(0, 20):
+        for p in range(3):
+            want = sum(1 for g in range(total) if (g % 6) // 2 == p)
+            assert batching.process_slice_length(total, 2, p, 3) == want, (total, p)
+
+
+def test_process_batches_together_are_the_single_process_global_batch(tiny_dataset):
+    """P=2 processes × batch 2 vs 1 process × batch 4: the same videos, epochs and pixels."""
+    common = dict(num_epochs=2, seed=7, scale=(0.5, 1.0), **_list_kwargs(tiny_dataset))
+    single, info = pipeline.make_train_iterator(batch_size=4, **common)
+    reference = _drain(single)
+    parts = []
+    for p in range(2):
+        it, part_info = pipeline.make_train_iterator(
+            batch_size=2, shard_index=p, shard_count=2, **common
+        )
+        assert part_info.num_batches == info.num_batches == 3
+        parts.append(_drain(it))
+    assert len(reference) == 6 and [len(part) for part in parts] == [6, 6]
+    for step, want in enumerate(reference):
+        for key in ("index", "epoch", "label", "video"):
+            got = np.concatenate([parts[0][step][key], parts[1][step][key]])
+            np.testing.assert_array_equal(got, want[key], err_msg=f"{key} at step {step}")
+    # Within an epoch the two processes read disjoint videos, together all 12.
+    for epoch in range(2):
+        seen = [np.concatenate([b["index"][b["epoch"] == epoch] for b in part]) for part in parts]
+        assert not set(seen[0].tolist()) & set(seen[1].tolist())
+        assert sorted(np.concatenate(seen).tolist()) == list(range(12))
 
 
 def test_eval_shards_pad_to_equal_batch_counts(tiny_dataset):

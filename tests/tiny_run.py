@@ -1,9 +1,14 @@
 """A tiny end-to-end run: its config, its data, and a subprocess entry point.
 
 Used by the trainer tests; as a script it trains a few steps on a mesh given on the command line
-(XLA_FLAGS sets the CPU device count before JAX starts) and saves the final parameters:
+(XLA_FLAGS sets the CPU device count before JAX starts) and saves the final parameters, the
+losses and the dataset indices this process read at each step:
 
     python tests/tiny_run.py DATA_ROOT WORKDIR OUT.npz data=4,fsdp=2 STEPS
+
+Started as one of several processes (JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID
+in the environment) it joins them as `python -m alt_jax.main` does, trains jointly, and each
+process writes its own OUT.npz (the parameters gathered from all processes).
 """
 
 from __future__ import annotations
@@ -94,8 +99,12 @@ def flat_params(params) -> dict[str, np.ndarray]:
 
 def main(argv: list[str]) -> None:
     root, workdir, out, mesh, steps = argv[1:6]
+    from jax.experimental import multihost_utils
+
+    from alt_jax.main import finish_distributed, maybe_initialize_distributed
     from alt_jax.train.trainer import Trainer
 
+    distributed = maybe_initialize_distributed()
     config = tiny_config(root)
     for item in mesh.split(","):
         axis, size = item.split("=")
@@ -104,7 +113,15 @@ def main(argv: list[str]) -> None:
     trainer = Trainer(config, workdir)
     trainer.train()
     losses = [float(entry["loss"]) for entry in trainer.step_log]
-    np.savez(out, losses=np.asarray(losses), **flat_params(trainer.params))
+    indices = np.stack([entry["index"] for entry in trainer.step_log])
+    # Parameters sharded over several processes are not addressable here: gather them.
+    params = (
+        multihost_utils.process_allgather(trainer.params, tiled=True)
+        if distributed
+        else trainer.params
+    )
+    np.savez(out, losses=np.asarray(losses), indices=indices, **flat_params(params))
+    finish_distributed()
 
 
 if __name__ == "__main__":

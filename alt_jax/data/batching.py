@@ -1,4 +1,5 @@
-"""A grain stage that batches samples, drops and counts skip markers, and pads eval batches.
+"""A grain stage that batches samples, drops and counts skip markers, and pads eval batches;
+and the per-process slice of a global batch stream (multi-host training).
 
 It runs in the main process, after the multiprocess prefetch, because skip markers come from
 worker processes: only here can the counts of one epoch be gathered and reported. Its state
@@ -153,3 +154,54 @@ class _SkipCountingBatchIterator(grain.DatasetIterator):
 
     def __str__(self) -> str:
         return f"SkipCountingBatchIterator(batch_size={self._batch_size}, pad={self._pad})"
+
+
+def process_slice_length(total: int, batch_size: int, shard_index: int, shard_count: int) -> int:
+    """How many of `total` stream positions fall in process `shard_index`'s slices."""
+    global_batch = batch_size * shard_count
+    full, rest = divmod(total, global_batch)
+    return full * batch_size + min(max(rest - shard_index * batch_size, 0), batch_size)
+
+
+def process_position(local: int, batch_size: int, shard_index: int, shard_count: int) -> int:
+    """The global stream position of a process's `local`-th element: g·(b·P) + p·b + j."""
+    group, offset = divmod(local, batch_size)
+    return group * batch_size * shard_count + shard_index * batch_size + offset
+
+
+class ProcessSliceMapDataset(grain.MapDataset):
+    """Process p's contiguous slice of every global batch of `parent` (a stream in global order).
+
+    Global batch g holds positions [g·b·P, (g+1)·b·P); process p of P reads its b positions
+    p·b .. p·b+b-1 of each, so the P per-process batches together are the global batch that a
+    single process with batch b·P reads, whatever P is (why: the same run on 1 or 8 hosts sees
+    the same data). Element k of this dataset is `parent[process_position(k, ...)]`.
+    """
+
+    def __init__(
+        self, parent: grain.MapDataset, batch_size: int, shard_index: int, shard_count: int
+    ):
+        super().__init__(parent)
+        if not 0 <= shard_index < shard_count:
+            raise ValueError(f"shard_index {shard_index} not in [0, {shard_count})")
+        self._batch_size = batch_size
+        self._shard_index = shard_index
+        self._shard_count = shard_count
+        self._length = process_slice_length(len(parent), batch_size, shard_index, shard_count)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return self.slice(index)
+        if not 0 <= index < self._length:
+            raise IndexError(f"index {index} out of range [0, {self._length})")
+        position = process_position(index, self._batch_size, self._shard_index, self._shard_count)
+        return self._parent[position]
+
+    def __str__(self) -> str:
+        return (
+            f"ProcessSliceMapDataset(batch_size={self._batch_size}, "
+            f"shard={self._shard_index}/{self._shard_count})"
+        )

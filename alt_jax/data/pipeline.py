@@ -1,8 +1,10 @@
 """Config-facing entry points: build a dataset's source and its grain train / eval iterators.
 
-Train: MapDataset source → process shard → seeded shuffle → epochs → decode/sample/augment
-(seeded by (seed, epoch, index)) → [worker processes] → batch, counting skipped videos →
-background prefetch of batches.
+Train: MapDataset source → seeded shuffle → epochs → decode/sample/augment (seeded by
+(seed, epoch, index)) → this process's slice of every global batch → [worker processes] →
+batch, counting skipped videos → background prefetch of batches. Every process shuffles the
+whole list with the same seed and takes a contiguous part of each global batch, so the global
+batches are the same videos whatever the number of processes.
 Eval: the same without shuffle or repeat, several views per video, the last batch padded.
 
 Batches are dicts of NumPy arrays:
@@ -37,8 +39,8 @@ class SourceInfo:
     """What a built source holds: class names, and examples / batches for this process."""
 
     class_names: list[str]
-    num_examples: int  # in this process's shard
-    num_batches: int | None = None  # per epoch for train, total for eval
+    num_examples: int  # train: in the dataset; eval: in this process's shard
+    num_batches: int | None = None  # per epoch for train (global batches), total for eval
 
 
 def load_source(
@@ -178,7 +180,13 @@ def make_train_iterator(
     strict: bool = False,
     backend: str = "pyav",
 ) -> tuple[grain.DatasetIterator, SourceInfo]:
-    """A checkpointable iterator of training batches (repeats forever unless num_epochs)."""
+    """A checkpointable iterator of training batches (repeats forever unless num_epochs).
+
+    `batch_size` is this process's part of the global batch (global = batch_size × shard_count);
+    process `shard_index` reads its contiguous slice of each global batch. Multi-process
+    training should repeat forever: with a finite `num_epochs` the processes can end with
+    different batch counts when the last global batch is partial or videos are skipped.
+    """
     elements, names = load_source(
         kind,
         root,
@@ -198,19 +206,23 @@ def make_train_iterator(
         scale=scale,
         backend=backend,
     )
-    ds = _as_map_dataset(elements)[shard_index::shard_count]
+    ds = _as_map_dataset(elements)
     epoch_length = len(ds)
-    if epoch_length < batch_size:
+    global_batch = batch_size * shard_count
+    if epoch_length < global_batch:
         raise ValueError(
-            f"shard {shard_index}/{shard_count} has {epoch_length} videos, fewer "
-            f"than batch_size={batch_size}"
+            f"the dataset has {epoch_length} videos, fewer than the global batch "
+            f"{global_batch} (batch_size={batch_size} × {shard_count} processes)"
         )
     ds = ds.shuffle(seed=seed).repeat(num_epochs)  # reshuffled every epoch
+    # Positions are global (the same on every process), so a sample's epoch and augmentation
+    # seed do not depend on the process count.
     ds = ds.map_with_index(
         functools.partial(
             _train_map, epoch_length=epoch_length, seed=seed, spec=spec, strict=strict
         )
     )
+    ds = batching.ProcessSliceMapDataset(ds, batch_size, shard_index, shard_count)
     it = _parallel(ds, workers, read_threads, worker_buffer)
     it = batching.SkipCountingBatchIterDataset(
         it, batch_size, (num_frames, image_size, image_size, 3)
@@ -218,7 +230,7 @@ def make_train_iterator(
     if prefetch_batches > 0:
         it = grain.experimental.ThreadPrefetchIterDataset(it, prefetch_buffer_size=prefetch_batches)
     info = SourceInfo(
-        class_names=names, num_examples=epoch_length, num_batches=epoch_length // batch_size
+        class_names=names, num_examples=epoch_length, num_batches=epoch_length // global_batch
     )
     return iter(it), info
 

@@ -13,6 +13,8 @@ import os
 import re
 from collections.abc import Sequence
 
+from etils import epath
+
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v")
 DEFAULT_KINETICS_PATTERN = "{label}/{youtube_id}_{time_start:06d}_{time_end:06d}.mp4"
 
@@ -26,9 +28,9 @@ class VideoRecord:
 
 
 def read_class_names(path: str | os.PathLike) -> list[str]:
-    """Class names, one per line (blank lines ignored), in label order."""
-    with open(path, encoding="utf-8") as f:
-        return [line.strip() for line in f if line.strip()]
+    """Class names, one per line (blank lines ignored), in label order; local or gs://."""
+    text = epath.Path(path).read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def write_class_names(path: str | os.PathLike, class_names: Sequence[str]) -> None:

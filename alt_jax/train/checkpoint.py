@@ -6,12 +6,16 @@ The frozen backbone is not copied: the checkpoint's `meta` item records where it
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from etils import epath
+from jax.experimental import multihost_utils
 
 _ITEMS = ("params", "opt", "data", "meta")
 
@@ -21,7 +25,7 @@ class Checkpointer:
 
     def __init__(
         self,
-        directory: str,
+        directory: str | os.PathLike,
         *,
         keep: int = 3,
         best_metric: str | None = "top1",
@@ -109,6 +113,39 @@ class Checkpointer:
         """Finishes pending saves and releases the manager."""
         self.manager.wait_until_finished()
         self.manager.close()
+
+
+def gather_process_states(state: Any) -> dict[str, list]:
+    """{"processes": [state of process 0, 1, ...]}: every process's JSON-able iterator state.
+
+    orbax's JsonSave writes what process 0 holds, but each process has its own iterator (their
+    positions differ once one of them skips an unreadable video), so all are gathered first.
+    """
+    if jax.process_count() == 1:
+        return {"processes": [state]}
+    data = np.frombuffer(json.dumps(state).encode(), np.uint8)
+    lengths = np.asarray(multihost_utils.process_allgather(np.int32(len(data)))).reshape(-1)
+    padded = np.zeros(int(lengths.max()), np.uint8)
+    padded[: len(data)] = data
+    rows = np.asarray(multihost_utils.process_allgather(padded)).reshape(len(lengths), -1)
+    return {"processes": [json.loads(bytes(r[:n])) for r, n in zip(rows, lengths)]}
+
+
+def own_process_state(saved: dict[str, Any]) -> Any | None:
+    """This process's iterator state from `gather_process_states`'s output; None (with a
+    warning) when the checkpoint was written by a different number of processes."""
+    if "processes" not in saved:  # written before states were gathered: one process
+        saved = {"processes": [saved]}
+    states = saved["processes"]
+    if len(states) != jax.process_count():
+        logging.warning(
+            "checkpoint has the data positions of %d processes, this run has %d: the input "
+            "pipeline starts from the beginning of its shuffled order",
+            len(states),
+            jax.process_count(),
+        )
+        return None
+    return states[jax.process_index()]
 
 
 def abstract_like(tree: Any) -> Any:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import os
 from typing import Sequence
 
 import numpy as np
+from etils import epath
 from PIL import Image
 
 
@@ -65,15 +66,17 @@ def confusion_picture(matrix: np.ndarray, cell: int | None = None) -> Image.Imag
 
 
 def write_reports(
-    directory: str | Path,
+    directory: str | os.PathLike,
     name: str,
     step: int,
     probs: np.ndarray,
     labels: np.ndarray,
     class_names: Sequence[str],
 ) -> dict[str, float]:
-    """Writes {name}_step{step}.json (metrics + per class) and a confusion PNG; returns metrics."""
-    directory = Path(directory)
+    """Writes {name}_step{step}.json (metrics + per class) and a confusion PNG; returns metrics.
+
+    `directory` may be local or gs:// (etils.epath; pathlib would turn gs:// into gs:/)."""
+    directory = epath.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     metrics = classification_metrics(probs, labels)
     report = {
@@ -84,5 +87,7 @@ def write_reports(
     }
     (directory / f"{name}_step{step}.json").write_text(json.dumps(report, indent=1))
     matrix = confusion_matrix(probs.argmax(axis=1), labels, len(class_names))
-    confusion_picture(matrix).save(directory / f"{name}_step{step}_confusion.png")
+    # PIL opens path names with the builtin open(): hand it a file object so gs:// works.
+    with (directory / f"{name}_step{step}_confusion.png").open("wb") as f:
+        confusion_picture(matrix).save(f, format="PNG")
     return metrics

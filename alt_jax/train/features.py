@@ -18,6 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 from array_record.python import array_record_data_source, array_record_module
 
+from alt_jax.data import batching
+
 FEATURE_KEYS = ("ln", "cls", "dest")
 
 
@@ -95,18 +97,21 @@ def train_feature_iterator(
     shard_count: int = 1,
 ) -> grain.DatasetIterator:
     """Batches of cached training features; epoch e reads augmented view e mod K of each video
-    (paths[k] holds view k of every video, in the same order)."""
+    (paths[k] holds view k of every video, in the same order). As for videos, `batch_size` is
+    this process's part of the global batch and process `shard_index` reads its slice of each."""
     views = [read_features(p) for p in paths]
     n = len(views[0])
     if any(len(v) != n for v in views):
         raise ValueError(f"feature files {paths} hold different numbers of videos")
-    ids = grain.MapDataset.range(n)[shard_index::shard_count].shuffle(seed=seed).repeat(None)
-    epoch_length = len(grain.MapDataset.range(n)[shard_index::shard_count])
+    ids = grain.MapDataset.range(n).shuffle(seed=seed).repeat(None)
 
-    def load(index: int, video: int) -> dict[str, Any]:
-        return views[(index // epoch_length) % len(views)][video]
+    def load(position: int, video: int) -> dict[str, Any]:
+        return views[(position // n) % len(views)][video]
 
-    ds = ids.map_with_index(load).batch(batch_size, drop_remainder=True, batch_fn=_stack)
+    ds = batching.ProcessSliceMapDataset(
+        ids.map_with_index(load), batch_size, shard_index, shard_count
+    )
+    ds = ds.batch(batch_size, drop_remainder=True, batch_fn=_stack)
     return iter(ds)
 
 

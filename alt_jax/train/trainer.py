@@ -1,4 +1,10 @@
-"""Training and evaluation of ALT: sharded jitted steps over `nnx.split` state, orbax resume."""
+"""Training and evaluation of ALT: sharded jitted steps over `nnx.split` state, orbax resume.
+
+The workdir (checkpoints, metrics, reports) may be local or gs://: every path on it goes through
+etils.epath (pathlib.Path would turn "gs://b/run" into "gs:/b/run"). In a multi-process run every
+process trains on its slice of each global batch and saves checkpoints jointly; only process 0
+writes metrics and reports.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,6 @@ import logging
 import os
 import signal
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 import jax
@@ -18,6 +23,7 @@ import numpy as np
 import optax
 from clu import metric_writers, periodic_actions
 from clu import metrics as clu_metrics
+from etils import epath
 from flax import nnx
 
 from alt_jax import text
@@ -39,10 +45,10 @@ def dataset_kwargs(cfg: ml_collections.ConfigDict, field: str, *, train: bool) -
     """Keyword arguments of the pipeline's iterator builders; missing paths name the field."""
     if not cfg.root:
         raise ValueError(f"config.{field}.root is not set (the folder holding the videos)")
-    if not os.path.exists(cfg.root):
+    if not epath.Path(cfg.root).exists():
         raise FileNotFoundError(f"config.{field}.root: {cfg.root} does not exist")
     for key in ("list_file", "class_names_file"):
-        if cfg[key] and not os.path.exists(cfg[key]):
+        if cfg[key] and not epath.Path(cfg[key]).exists():
             raise FileNotFoundError(f"config.{field}.{key}: {cfg[key]} does not exist")
     kwargs = {
         "kind": cfg.kind,
@@ -144,15 +150,15 @@ def make_eval_step(graphdef: nnx.GraphDef):
 
 
 class JsonlWriter(metric_writers.MetricWriter):
-    """Appends one JSON object per write_scalars call to a file (process 0 only)."""
+    """Appends one JSON object per write_scalars call to a file, local or gs:// (process 0 only)."""
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike):
+        self.path = epath.Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def write_scalars(self, step, scalars):
         record = {"step": int(step), **{k: float(v) for k, v in scalars.items()}}
-        with open(self.path, "a") as f:
+        with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")
 
     def write_images(self, step, images):
@@ -183,14 +189,15 @@ class JsonlWriter(metric_writers.MetricWriter):
         pass
 
 
-def make_writer(workdir: str) -> metric_writers.MetricWriter:
-    """TensorBoard + log lines + metrics.jsonl on process 0; log lines only elsewhere."""
+def make_writer(workdir: str | os.PathLike) -> metric_writers.MetricWriter:
+    """TensorBoard + log lines + metrics.jsonl on process 0; nothing on the other processes
+    (their metrics are the same global values, so process 0 speaks for the run)."""
     if jax.process_index() > 0:
-        return metric_writers.LoggingWriter()
+        return metric_writers.MultiWriter([])
     return metric_writers.MultiWriter(
         [
-            metric_writers.create_default_writer(workdir, asynchronous=False),
-            JsonlWriter(os.path.join(workdir, "metrics.jsonl")),
+            metric_writers.create_default_writer(os.fspath(workdir), asynchronous=False),
+            JsonlWriter(epath.Path(workdir) / "metrics.jsonl"),
         ]
     )
 
@@ -228,6 +235,7 @@ class Trainer:
 
     def __post_init__(self):
         cfg = self.config
+        self.workpath = epath.Path(self.workdir)
         self.mesh = sharding.make_mesh(cfg.mesh)
         model = self.model if self.model is not None else build_model(cfg.model, seed=cfg.seed)
         self.clip = model.clip
@@ -306,8 +314,8 @@ class Trainer:
         """The feature-cache file of evaluation dataset `name`, when the cache has one."""
         if not self.config.feature_cache:
             return None
-        path = os.path.join(self.config.feature_cache, f"eval_{name}.arrayrecord")
-        return path if os.path.exists(path) else None
+        path = epath.Path(self.config.feature_cache) / f"eval_{name}.arrayrecord"
+        return os.fspath(path) if path.exists() else None
 
     def _evaluate_videos(
         self, eval_step, class_emb, it, info
@@ -349,7 +357,7 @@ class Trainer:
     def extract_features(self, out_dir: str, train_views: int) -> dict[str, int]:
         """Writes the cache: every evaluation view of config.evals, and `train_views` augmented
         views of every training video (view k drawn with seed + k); returns records written."""
-        os.makedirs(out_dir, exist_ok=True)
+        epath.Path(out_dir).mkdir(parents=True, exist_ok=True)
         encode = self.features_fn()
         written = {}
         for name, cfg in self.config.evals.items():
@@ -390,7 +398,7 @@ class Trainer:
             names = class_names_of(cfg, info)
             if jax.process_index() == 0:
                 metrics = evaluation.write_reports(
-                    os.path.join(self.workdir, "eval"), name, step, probs, labels, names
+                    self.workpath / "eval", name, step, probs, labels, names
                 )
             else:
                 metrics = evaluation.classification_metrics(probs, labels)
@@ -431,7 +439,8 @@ class Trainer:
         batch_keys = ("video", "label")
         if cfg.feature_cache:
             # Same source (for class names and epoch length); batches come from the cache.
-            paths = sorted(str(p) for p in Path(cfg.feature_cache).glob("train_view*.arrayrecord"))
+            found = epath.Path(cfg.feature_cache).glob("train_view*.arrayrecord")
+            paths = sorted(os.fspath(p) for p in found)
             if not paths:
                 raise FileNotFoundError(
                     f"config.feature_cache: no train_view*.arrayrecord in {cfg.feature_cache}"
@@ -453,20 +462,25 @@ class Trainer:
         class_emb = self.class_embeddings(class_names_of(cfg.data, info))
 
         ckpt = checkpoint.Checkpointer(
-            os.path.join(self.workdir, "checkpoints"),
+            self.workpath / "checkpoints",
             keep=cfg.keep_checkpoints,
             best_metric="top1",
             async_save=cfg.async_checkpoints,
         )
         params = self.params
-        opt = {"state": opt_state, "rng": jax.random.key_data(jax.random.key(cfg.seed))}
+        # The rng is saved with the optimizer state: replicated over the mesh, as orbax cannot
+        # save a single-device array when several processes write one checkpoint.
+        rng_data = np.asarray(jax.random.key_data(jax.random.key(cfg.seed)))
+        opt = {"state": opt_state, "rng": jax.device_put(rng_data, self.replicated)}
         start_step = 0
         restored = ckpt.restore_latest(
             checkpoint.abstract_like(params), checkpoint.abstract_like(opt)
         )
         if restored is not None:
             start_step, params, opt, data_state, _ = restored
-            train_iter.set_state(data_state)
+            own_state = checkpoint.own_process_state(data_state)
+            if own_state is not None:
+                train_iter.set_state(own_state)
             logging.info("resumed from step %d in %s", start_step, self.workdir)
         opt_state, rng_data = opt["state"], opt["rng"]
         base_key = jax.random.wrap_key_data(np.asarray(rng_data))
@@ -477,7 +491,7 @@ class Trainer:
         }
 
         train_step = self.compile_train_step(tx, opt_shardings)
-        writer = make_writer(self.workdir)
+        writer = make_writer(self.workpath)
         report = periodic_actions.ReportProgress(num_train_steps=total_steps, writer=writer)
         accumulated = None
         last_metrics: dict[str, Any] = {}
@@ -519,9 +533,8 @@ class Trainer:
                 save_now = step % cfg.checkpoint_every == 0 or step == stop_at
                 if save_now or preemption.requested or evaluated:
                     opt = {"state": opt_state, "rng": rng_data}
-                    ckpt.save(
-                        step, params, opt, train_iter.get_state(), meta, evaluated, force=True
-                    )
+                    data_state = checkpoint.gather_process_states(train_iter.get_state())
+                    ckpt.save(step, params, opt, data_state, meta, evaluated, force=True)
                 if preemption.requested:
                     break
         ckpt.close()
@@ -536,8 +549,13 @@ class Trainer:
             **last_metrics,
         }
 
-    def alignment_picture(self, path: str, name: str | None = None) -> str:
-        """Draws the entity-to-region alignment of the first video of an evaluation dataset."""
+    def alignment_picture(self, path: str | os.PathLike, name: str | None = None) -> str | None:
+        """Draws the entity-to-region alignment of the first video of an evaluation dataset.
+
+        Every process calls it: with several processes the parameters are gathered from all of
+        them, then process 0 alone runs the model on its host copy, draws and writes the
+        picture (the others return None).
+        """
         from PIL import Image
 
         from alt_jax import viz
@@ -547,11 +565,20 @@ class Trainer:
         cfg = self.config.evals[name]
         kwargs = dataset_kwargs(cfg, f"evals.{name}", train=False)
         kwargs.update(num_clips=1, num_crops=1, batch_size=1, workers=0)
+        kwargs.update(shard_index=0, shard_count=1)  # the same first video whatever the process
         it, info = pipeline.make_eval_iterator(**kwargs)
-        batch = next(it)
-        frames = batch["video"][0, 0]  # [T, S, S, 3] uint8
-        model = nnx.merge(self.graphdef, self.params, self.frozen)
         class_emb = self.class_embeddings(class_names_of(cfg, info))
+        params, frozen = self.params, self.frozen
+        if jax.process_count() > 1:
+            gather = jax.experimental.multihost_utils.process_allgather
+            params, frozen, class_emb = gather((params, frozen, class_emb), tiled=True)
+            if jax.process_index() > 0:
+                it.close()
+                return None
+        batch = next(it)
+        it.close()
+        frames = batch["video"][0, 0]  # [T, S, S, 3] uint8
+        model = nnx.merge(self.graphdef, params, frozen)
         out = model(normalize_clip(jnp.asarray(frames[None])), class_emb, train=False)
         entities = [e["unit"] for e in read_entities(self.config.model.corpus.path)]
         picture = viz.alignment_grid(
@@ -561,12 +588,13 @@ class Trainer:
             entities,
             self.clip.config.vision.patch_size,
         )
-        Image.fromarray(picture).save(path)
-        return path
+        with epath.Path(path).open("wb") as f:  # PIL's own open() cannot write gs://
+            Image.fromarray(picture).save(f, format="PNG")
+        return os.fspath(path)
 
     def restore_params(self) -> int:
         """Loads the trainable parameters of the workdir's latest checkpoint; returns its step."""
-        ckpt = checkpoint.Checkpointer(os.path.join(self.workdir, "checkpoints"), best_metric=None)
+        ckpt = checkpoint.Checkpointer(self.workpath / "checkpoints", best_metric=None)
         restored = ckpt.restore_latest(checkpoint.abstract_like(self.params))
         ckpt.close()
         if restored is None:
@@ -582,7 +610,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, mode: st
     """Runs `mode` (train / eval / train_and_eval) in `workdir`; returns the final metrics."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; valid: {MODES}")
-    Path(workdir).mkdir(parents=True, exist_ok=True)
+    epath.Path(workdir).mkdir(parents=True, exist_ok=True)
     trainer = Trainer(config, workdir)
     result: dict[str, Any] = {}
     if mode == "extract_features":
@@ -603,6 +631,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, mode: st
         result["eval"] = trainer.evaluate(step, writer)
         writer.flush()
         # The alignment picture shows ALT's entity-to-region assignment; VicTR has none.
-        if config.alignment_picture and config.model.head == "alt" and jax.process_index() == 0:
-            result["picture"] = trainer.alignment_picture(os.path.join(workdir, "alignment.png"))
+        if config.alignment_picture and config.model.head == "alt":
+            picture = trainer.alignment_picture(trainer.workpath / "alignment.png")
+            if picture is not None:
+                result["picture"] = picture
     return result
