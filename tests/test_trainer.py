@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -106,15 +107,16 @@ def test_multi_view_evaluation_is_the_mean_over_views(tiny_data, tmp_path):
     rng = np.random.default_rng(0)
     videos = rng.integers(0, 256, (2, 3, 4, 32, 32, 3), dtype=np.uint8)  # B=2, V=3 views
     class_emb = trainer.class_embeddings(["a", "b", "c"])
-    probs = make_eval_step(trainer.graphdef)(trainer.params, trainer.frozen, class_emb, videos)
+    probs = jax.jit(make_eval_step(trainer.graphdef))(
+        trainer.params, trainer.frozen, class_emb, videos
+    )
     model = nnx.merge(trainer.graphdef, trainer.params, trainer.frozen)
     from alt_jax.data.normalize import normalize_clip
 
+    one_view = nnx.jit(lambda m, v: m(normalize_clip(v), class_emb, train=False)["logits"])
     manual = np.zeros((2, 3))
     for view in range(3):
-        logits = model(normalize_clip(jnp.asarray(videos[:, view])), class_emb, train=False)[
-            "logits"
-        ]
+        logits = one_view(model, jnp.asarray(videos[:, view]))
         logits = np.asarray(logits, np.float64)
         e = np.exp(logits - logits.max(axis=1, keepdims=True))
         manual += e / e.sum(axis=1, keepdims=True) / 3
