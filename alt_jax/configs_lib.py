@@ -180,3 +180,18 @@ def fewshot_config(dataset: str, arg: str | None) -> ml_collections.ConfigDict:
     c.optim.warmup_steps = 20
     c.checkpoint_every = 200
     return c
+
+
+def sibling_config(
+    config_file: str, name: str, arg: str | None = None
+) -> ml_collections.ConfigDict:
+    """The config of configs/`name`.py, loaded by path from beside `config_file` (config files
+    are not a package), called with `arg` when given."""
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(os.path.abspath(config_file)), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"alt_jax_config_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(arg) if arg is not None else module.get_config()

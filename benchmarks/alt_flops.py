@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+from common import machine
 from flax import nnx
 
 from alt_jax.corpus import read_entities
@@ -29,19 +28,6 @@ from alt_jax.models.alt import ALT, count_parameters, default_model_config, spli
 from alt_jax.models.clip import CLIP, get_preset
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def machine() -> str:
-    """A one-line description of this machine's processor."""
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores, jax {jax.__version__} on {jax.default_backend()}"
 
 
 def compiled_flops(fn, *args) -> float:

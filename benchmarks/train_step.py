@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from tome_speed import machine
+from common import machine
 
 from alt_jax.data.normalize import normalize_clip
 from alt_jax.models.alt import build_alt, default_model_config, split_trainable

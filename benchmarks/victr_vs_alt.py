@@ -32,7 +32,7 @@ from alt_jax.corpus import read_entities
 from alt_jax.models.alt import ALT, count_parameters, default_model_config, split_trainable
 from alt_jax.models.clip import CLIP, get_preset
 from alt_jax.models.victr import VicTR
-from benchmarks.alt_flops import machine
+from benchmarks.common import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,21 +6,11 @@ The argument is the synthetic dataset's folder, as for configs/demo.py; the demo
 the auxiliary texts. The head works at the demo CLIP's joint width (128).
 """
 
-import importlib.util
-import os
-
-
-def _demo():
-    """configs/demo.py, loaded by path (configs/ is not a package)."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo.py")
-    spec = importlib.util.spec_from_file_location("demo", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from alt_jax.configs_lib import sibling_config
 
 
 def get_config(arg: str = "demo_out/data"):
-    c = _demo().get_config(arg)
+    c = sibling_config(__file__, "demo", arg)
     c.model.head = "victr"
     c.model.victr.layers = 1
     c.model.victr.heads = 4

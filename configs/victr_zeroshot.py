@@ -14,26 +14,14 @@ embeddings are an input of the model, so nothing is retrained):
         videos under K600_ROOT/val.
 """
 
-import importlib.util
-import os
-
-from alt_jax.configs_lib import add_eval, dataset_config
+from alt_jax.configs_lib import add_eval, dataset_config, sibling_config
 
 PLACEHOLDERS = "/path/to/kinetics400,/path/to/hmdb51,/path/to/ucf101,/path/to/kinetics600"
 
 
-def _victr_k400():
-    """configs/victr_k400.py, loaded by path (configs/ is not a package)."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "victr_k400.py")
-    spec = importlib.util.spec_from_file_location("victr_k400", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def get_config(arg: str = PLACEHOLDERS):
     k400, hmdb, ucf, k600 = arg.split(",")
-    c = _victr_k400().get_config(k400)
+    c = sibling_config(__file__, "victr_k400", k400)
     common = dict(num_frames=8, image_size=224, split="test", num_clips=3)
     for name, root in (("hmdb51", hmdb), ("ucf101", ucf)):
         for fold in (1, 2, 3):

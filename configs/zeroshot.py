@@ -13,25 +13,18 @@ come from the frozen text tower; nothing in the adapter depends on them. Report 
 folds 1-3 for HMDB-51/UCF-101 and of the three K600 subsets.
 """
 
-import importlib.util
-from pathlib import Path
-
-from alt_jax.configs_lib import add_eval, dataset_config, parse_config_arg, set_backbone
-
-
-def _k400_config(arg: str):
-    """configs/k400.py's config (loaded by path: config files are not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        "k400_config", Path(__file__).with_name("k400.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(arg)
+from alt_jax.configs_lib import (
+    add_eval,
+    dataset_config,
+    parse_config_arg,
+    set_backbone,
+    sibling_config,
+)
 
 
 def get_config(arg: str = ""):
     opts = parse_config_arg(arg, fold=1, backbone="B/16", frames=8, k600_dir="")
-    c = _k400_config(f"backbone={opts.backbone},frames={opts.frames}")
+    c = sibling_config(__file__, "k400", f"backbone={opts.backbone},frames={opts.frames}")
     # Zero-shot training stays close to CLIP: fewer epochs [ours].
     c.num_epochs = 10
     with c.evals.unlocked():
