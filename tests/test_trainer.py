@@ -208,3 +208,16 @@ def test_demo_config_trains_through_main(tmp_path, tiny_data):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "synthetic_val: top-1" in proc.stdout
+
+
+def test_relative_checkpoint_directory(tmp_path, monkeypatch):
+    """A workdir given relative to the current directory (as `make demo` does) saves and restores."""
+    monkeypatch.chdir(tmp_path)
+    ckpt = checkpoint.Checkpointer("run/checkpoints", best_metric=None, async_save=True)
+    params = {"w": jnp.arange(3.0)}
+    ckpt.save(1, params, {"s": jnp.zeros(())}, {"x": 1}, {}, force=True)
+    ckpt.wait()
+    restored = ckpt.restore_latest(checkpoint.abstract_like(params))
+    ckpt.close()
+    assert restored[0] == 1 and (tmp_path / "run" / "checkpoints" / "1").is_dir()
+    np.testing.assert_array_equal(restored[1]["w"], np.arange(3.0))

@@ -31,7 +31,8 @@ class Checkpointer:
         best_metric: str | None = "top1",
         async_save: bool = True,
     ):
-        self.directory = epath.Path(directory)
+        # orbax refuses relative paths: a local workdir given as "run/" is made absolute.
+        self.directory = epath.Path(absolute(str(directory)))
         policies = [ocp.checkpoint_managers.LatestN(n=keep)]
         if best_metric:
             policies.append(
@@ -146,6 +147,11 @@ def own_process_state(saved: dict[str, Any]) -> Any | None:
         )
         return None
     return states[jax.process_index()]
+
+
+def absolute(path: str) -> str:
+    """A local path made absolute; URLs (gs://...) unchanged."""
+    return path if "://" in path else os.path.abspath(path)
 
 
 def abstract_like(tree: Any) -> Any:

@@ -235,6 +235,7 @@ class Trainer:
 
     def __post_init__(self):
         cfg = self.config
+        self.workdir = checkpoint.absolute(str(self.workdir))
         self.workpath = epath.Path(self.workdir)
         self.mesh = sharding.make_mesh(cfg.mesh)
         model = self.model if self.model is not None else build_model(cfg.model, seed=cfg.seed)
