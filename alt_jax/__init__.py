@@ -3,7 +3,7 @@
 from alt_jax.models.clip import CLIP, ClipConfig, get_preset
 from alt_jax.text import class_embeddings, encode_texts
 from alt_jax.tokenizer import tokenize
-from alt_jax.weights import load_clip
+from alt_jax.weights import load_clip, save_clip
 
 __all__ = [
     "CLIP",
@@ -12,5 +12,6 @@ __all__ = [
     "encode_texts",
     "get_preset",
     "load_clip",
+    "save_clip",
     "tokenize",
 ]

@@ -250,3 +250,22 @@ def clip_state_dict(model: CLIP) -> dict[str, np.ndarray]:
         path = _keypath_tuple(keypath)
         out[flax_path_to_torch_key(path)] = flax_to_torch_array(path, np.asarray(leaf))
     return out
+
+
+def save_clip(model: CLIP, folder: str | os.PathLike) -> Path:
+    """Writes the model as a transformers CLIP folder (config.json + model.safetensors) that
+    `CLIPModel.from_pretrained` and `load_clip` read."""
+    from safetensors.numpy import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {
+        "architectures": ["CLIPModel"],
+        "model_type": "clip",
+        **model.config.to_transformers_dict(),
+    }
+    # np.array, not np.ascontiguousarray: the latter turns the 0-d logit_scale into shape [1].
+    tensors = {k: np.array(v, np.float32, order="C") for k, v in clip_state_dict(model).items()}
+    save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    return folder

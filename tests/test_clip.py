@@ -10,7 +10,7 @@ from conftest import random_token_ids, random_torch_clip
 from safetensors.numpy import save_file
 
 from alt_jax.models.clip import bicubic_resize_matrix, get_preset
-from alt_jax.weights import CheckpointError, load_clip, read_safetensors
+from alt_jax.weights import CheckpointError, load_clip, read_safetensors, save_clip
 
 
 def torch_features(model, images: np.ndarray, ids: np.ndarray, interpolate: bool = False):
@@ -303,3 +303,23 @@ def test_tome_cap_and_region_maps(saved_clip):
     assert (dest[:, 0] == 0).all() and (size[:, 0] == 1).all()  # class token alone, first
     for item in range(2):  # sizes are the patch counts of the source map
         np.testing.assert_array_equal(np.bincount(dest[item], minlength=5), size[item])
+
+
+def test_flax_clip_exports_to_a_folder_transformers_loads(tmp_path):
+    """Flax → save_clip → CLIPModel.from_pretrained gives transformers' features equal to ours."""
+    from flax import nnx
+    from transformers import CLIPModel
+
+    from alt_jax.models.clip import CLIP
+
+    model = CLIP(get_preset("tiny"), rngs=nnx.Rngs(3))
+    folder = save_clip(model, tmp_path / "exported")
+    torch_model = CLIPModel.from_pretrained(folder).eval()
+    images, ids = inputs("tiny", seed=5)
+    ref = torch_features(torch_model, images, ids)
+    ours = flax_features(model, images, ids)
+    for name in ref:
+        assert relative_error(ours[name], ref[name]) < 1e-5, name
+    again = flax_features(load_clip(folder), images, ids)
+    for name in ref:
+        np.testing.assert_array_equal(np.asarray(again[name]), np.asarray(ours[name]))
