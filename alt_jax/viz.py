@@ -81,19 +81,19 @@ def legend(names: list[str], colors: np.ndarray, width: int, row_height: int = 1
     return np.asarray(image)
 
 
-def alignment_grid(
+def alignment_tiles(
     frames: np.ndarray,
     entity_index: np.ndarray,
     dest: np.ndarray,
     entity_names: list[str],
     patch_size: int,
     alpha: float = 0.55,
-) -> np.ndarray:
-    """Frames [T, S, S, 3] uint8 with each ToMe region filled in the colour of its aligned entity.
+) -> tuple[list[np.ndarray], tuple[list[str], np.ndarray]]:
+    """Each frame [S, S, 3] with its ToMe regions filled in the colour of their aligned entity,
+    and the legend's (names, colours [E, 3]) of the entities shown, in entity order.
 
-    entity_index [T, M] (entity of region m + 1; the class token is not a region), dest
-    [T, 1 + N] (region of each input token). Returns one row of frames over a legend naming
-    the entities shown, uint8 [H, T·S, 3].
+    frames [T, S, S, 3] uint8; entity_index [T, M] (entity of region m + 1; the class token is
+    not a region); dest [T, 1 + N] (region of each input token).
     """
     t, size = frames.shape[0], frames.shape[1]
     grid = size // patch_size
@@ -106,6 +106,74 @@ def alignment_grid(
         entity_of_region = np.concatenate([[used[0]], np.asarray(entity_index[f])])
         palette = np.stack([color_of[int(e)] for e in entity_of_region])
         tiles.append(overlay_regions(frames[f], regions, palette, alpha=alpha, borders=True))
-    row = np.concatenate(tiles, axis=1)
     names = [entity_names[e] if e < len(entity_names) else str(e) for e in used]
-    return np.concatenate([row, legend(names, colors, row.shape[1])], axis=0)
+    return tiles, (names, colors)
+
+
+def alignment_grid(
+    frames: np.ndarray,
+    entity_index: np.ndarray,
+    dest: np.ndarray,
+    entity_names: list[str],
+    patch_size: int,
+    alpha: float = 0.55,
+    columns: int | None = None,
+) -> np.ndarray:
+    """The frames' `alignment_tiles` in rows of `columns` (default: one row) over a legend naming
+    the entities shown, uint8 [rows·S + legend, columns·S, 3]; a short last row is padded white."""
+    tiles, (names, colors) = alignment_tiles(
+        frames, entity_index, dest, entity_names, patch_size, alpha
+    )
+    columns = columns or len(tiles)
+    blank = np.full_like(tiles[0], 255)
+    rows = [
+        np.concatenate(
+            [tiles[i] if i < len(tiles) else blank for i in range(r, r + columns)], axis=1
+        )
+        for r in range(0, len(tiles), columns)
+    ]
+    grid = np.concatenate(rows, axis=0)
+    return np.concatenate([grid, legend(names, colors, grid.shape[1])], axis=0)
+
+
+def alignment_animation(
+    frames: np.ndarray,
+    entity_index: np.ndarray,
+    dest: np.ndarray,
+    entity_names: list[str],
+    patch_size: int,
+    alpha: float = 0.55,
+) -> list[np.ndarray]:
+    """One picture per frame (its `alignment_tiles` tile over the shared legend), for a GIF."""
+    tiles, (names, colors) = alignment_tiles(
+        frames, entity_index, dest, entity_names, patch_size, alpha
+    )
+    # The legend is drawn at least 160 px wide so the names fit; narrow frames are centred.
+    width = max(160, tiles[0].shape[1])
+    strip = legend(names, colors, width)
+    out = []
+    for tile in tiles:
+        canvas = np.full((tile.shape[0], width, 3), 255, np.uint8)
+        left = (width - tile.shape[1]) // 2
+        canvas[:, left : left + tile.shape[1]] = tile
+        out.append(np.concatenate([canvas, strip], axis=0))
+    return out
+
+
+def write_png(picture: np.ndarray, path) -> None:
+    """Writes uint8 [H, W, 3] as PNG to a local or gs:// path."""
+    from etils import epath
+
+    with epath.Path(path).open("wb") as f:  # PIL's own open() cannot write gs://
+        Image.fromarray(picture).save(f, format="PNG")
+
+
+def write_gif(pictures: list[np.ndarray], path, frame_ms: int = 400) -> None:
+    """Writes same-sized uint8 pictures [H, W, 3] as a looping animated GIF."""
+    from etils import epath
+
+    images = [Image.fromarray(p) for p in pictures]
+    with epath.Path(path).open("wb") as f:
+        images[0].save(
+            f, format="GIF", save_all=True, append_images=images[1:], duration=frame_ms, loop=0
+        )

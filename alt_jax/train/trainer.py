@@ -557,9 +557,7 @@ class Trainer:
         them, then process 0 alone runs the model on its host copy, draws and writes the
         picture (the others return None).
         """
-        from PIL import Image
-
-        from alt_jax import viz
+        from alt_jax import explain, viz
         from alt_jax.corpus import read_entities
 
         name = name or next(iter(self.config.evals))
@@ -580,17 +578,12 @@ class Trainer:
         it.close()
         frames = batch["video"][0, 0]  # [T, S, S, 3] uint8
         model = nnx.merge(self.graphdef, params, frozen)
-        out = model(normalize_clip(jnp.asarray(frames[None])), class_emb, train=False)
+        out = explain.explain_views(model, frames[None], np.asarray(class_emb))
         entities = [e["unit"] for e in read_entities(self.config.model.corpus.path)]
         picture = viz.alignment_grid(
-            frames,
-            np.asarray(out["entity_index"][0]),
-            np.asarray(out["dest"][0]),
-            entities,
-            self.clip.config.vision.patch_size,
+            frames, out["entity_index"], out["dest"], entities, self.clip.config.vision.patch_size
         )
-        with epath.Path(path).open("wb") as f:  # PIL's own open() cannot write gs://
-            Image.fromarray(picture).save(f, format="PNG")
+        viz.write_png(picture, path)
         return os.fspath(path)
 
     def restore_params(self) -> int:

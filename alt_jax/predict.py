@@ -1,0 +1,139 @@
+"""Classifies videos with a trained ALT run and says which entities it saw in each frame.
+
+    python -m alt_jax.predict --workdir=RUN VIDEO [VIDEO ...] [--checkpoint=STEP] [--labels=FILE]
+        [--json] [--top_k=5] [--entities=3]
+
+Each video is decoded as the run's (first) evaluation set is: its frame sampling, size, clips and
+crops; the class probabilities are the softmax of the logits averaged over those views. Per frame
+it lists the entities its token-merging regions were aligned to, weighted by region size.
+`--labels` swaps in another class list (zero-shot): its class embeddings come from the frozen
+text tower with the run's prompt templates. A missing or unreadable video or workdir is named on
+stderr and the exit code is 2 (the other videos are still classified).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_BAD_INPUT = 2
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m alt_jax.predict", description=__doc__)
+    parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files")
+    parser.add_argument("--workdir", help="training workdir (python -m alt_jax.main --workdir)")
+    parser.add_argument(
+        "--checkpoint",
+        help="checkpoint step, or a checkpoint folder WORKDIR/checkpoints/STEP (default: latest)",
+    )
+    parser.add_argument("--labels", help="class names, one per line (or a shipped list: k400, ...)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--top_k", type=int, default=5, help="classes shown per video")
+    parser.add_argument("--entities", type=int, default=3, help="entities shown per frame")
+    args = parser.parse_args(argv)
+    if args.checkpoint and not args.checkpoint.isdigit():  # a checkpoint folder
+        folder = Path(args.checkpoint)
+        if not folder.name.isdigit() or folder.parent.name != "checkpoints":
+            parser.error(
+                f"--checkpoint {args.checkpoint}: expected a step or WORKDIR/checkpoints/STEP"
+            )
+        args.workdir = args.workdir or str(folder.parent.parent)
+        args.checkpoint = folder.name
+    if not args.workdir:
+        parser.error("--workdir (or --checkpoint=WORKDIR/checkpoints/STEP) is required")
+    return args
+
+
+def predict_video(run, class_emb, names, spec, path: str, top_k: int, k_entities: int) -> dict:
+    """One video's top classes and per-frame entities (raises VideoDecodeError naming it)."""
+    from alt_jax import explain
+    from alt_jax.data import samples
+
+    sample = samples.load_eval_sample(
+        {"video": path, "label": 0, "index": 0}, spec=spec, strict=True
+    )
+    out = explain.explain_views(run.model, sample["video"], class_emb)
+    return {
+        "video": path,
+        "top": [
+            {"class": name, "probability": p}
+            for name, p in explain.top_classes(out["probs"], names, top_k)
+        ],
+        "frames": [
+            [{"entity": name, "share": share} for name, share in frame]
+            for frame in explain.frame_entities(
+                out["entity_index"], out["dest"], run.entity_names, k_entities
+            )
+        ],
+    }
+
+
+def print_text(result: dict[str, Any]) -> None:
+    """The human-readable report of one video."""
+    print(result["video"])
+    for rank, entry in enumerate(result["top"], start=1):
+        print(f"  {rank}. {entry['class']:<40s} {100 * entry['probability']:6.2f}%")
+    for f, frame in enumerate(result["frames"]):
+        seen = ", ".join(f"{e['entity']} {100 * e['share']:.0f}%" for e in frame)
+        print(f"  frame {f}: {seen}")
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    missing = [v for v in args.videos if not os.path.isfile(v)]
+    errors = [f"{v}: no such video file" for v in missing]
+    for error in errors:
+        print(f"error: {error}", file=sys.stderr)
+    videos = [v for v in args.videos if v not in missing]
+    if not videos:
+        return EXIT_BAD_INPUT
+
+    from alt_jax.data import decode, samples
+    from alt_jax.labels import load_labels
+    from alt_jax.train import restore
+
+    try:
+        run = restore.load_run(args.workdir, int(args.checkpoint) if args.checkpoint else None)
+        names = load_labels(args.labels) if args.labels else run.class_names
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    class_emb = restore.class_embeddings(run, names)
+    cfg = next(iter(run.config.evals.values())) if run.config.evals else run.config.data
+    spec = samples.ClipSpec(
+        num_frames=cfg.num_frames,
+        image_size=cfg.image_size,
+        stride=cfg.stride or None,
+        num_clips=cfg.num_clips,
+        num_crops=cfg.num_crops,
+    )
+    results = []
+    for video in videos:
+        try:
+            result = predict_video(run, class_emb, names, spec, video, args.top_k, args.entities)
+        except decode.VideoDecodeError as e:
+            errors.append(str(e))
+            print(f"error: {e}", file=sys.stderr)
+            continue
+        results.append(result)
+        if not args.json:
+            print_text(result)
+    if args.json:
+        document = {
+            "workdir": os.path.abspath(args.workdir),
+            "step": run.step,
+            "classes": len(names),
+            "videos": results,
+            "errors": errors,
+        }
+        print(json.dumps(document, indent=1))
+    return EXIT_BAD_INPUT if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

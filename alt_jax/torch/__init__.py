@@ -1,0 +1,1 @@
+"""ALT in plain PyTorch (inference), converted from alt_jax checkpoints."""

@@ -1,0 +1,126 @@
+"""Flax ALT → `ALTForVideoClassification` (config dict + state dict), and a parity check.
+
+Vision tower keys come from `alt_jax.weights.clip_state_dict` (transformers' names); the
+trainable head's keys are its Flax paths with `kernel`/`scale` → `weight` and Linear kernels
+transposed (`flax_to_torch_array`), which is how the torch modules are named.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from alt_jax.models.alt import ALT, trainable_filter
+from alt_jax.weights import (
+    _keypath_tuple,
+    clip_state_dict,
+    flax_path_to_torch_key,
+    flax_to_torch_array,
+    save_clip,
+)
+
+VISION_PREFIXES = ("vision_model.", "visual_projection.")
+
+
+def torch_config(
+    model: ALT,
+    model_config: Any,
+    *,
+    image_size: int,
+    class_names: Sequence[str],
+    entity_names: Sequence[str],
+    source: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """config.json of the PyTorch model: shapes, the ToMe schedule resolved for `image_size`,
+    class and entity names, prompt templates (for recomputing class embeddings) and provenance."""
+    from alt_jax.torch.alt import MODEL_TYPE
+
+    cfg = model.clip.config
+    vision = model.clip.vision_model
+    num_tokens = (image_size // cfg.vision.patch_size) ** 2 + 1
+    adapter = model.adapter
+    return {
+        "model_type": MODEL_TYPE,
+        "vision_config": {
+            **{k: getattr(cfg.vision, k) for k in cfg.vision.__dataclass_fields__},
+            "projection_dim": cfg.projection_dim,
+        },
+        "image_size": int(image_size),
+        "tome_schedule": [int(r) for r in vision.r_schedule(num_tokens)],
+        "prop_attn": bool(vision.prop_attn),
+        "num_frames": int(adapter.temporal_embedding.shape[0]),
+        "frame_pool": model.frame_pool,
+        "adapter": {
+            "width": int(adapter.mlp_kv.fc2.kernel.shape[1]),
+            "depth": len(adapter.layers),
+            "heads": int(adapter.layers[0].cross_attn.heads),
+            "mlp_ratio": adapter.layers[0].mlp.fc1.kernel.shape[1]
+            / adapter.layers[0].mlp.fc1.kernel.shape[0],
+            "conv_kernel": int(adapter.conv_kernel.shape[0]),
+        },
+        "class_names": list(class_names),
+        "entity_names": list(entity_names),
+        "prompt_templates": list(model_config.prompt_templates),
+        "center_class_embeddings": bool(model_config.center_class_embeddings),
+        # The export computes in float32; a bfloat16 run's logits differ by bf16 rounding.
+        "backbone_dtype_in_training": model_config.backbone.dtype,
+        "source": source or {},
+    }
+
+
+def torch_state_dict(model: ALT, class_embeddings: np.ndarray) -> dict[str, np.ndarray]:
+    """Every tensor of the PyTorch model, float32 NumPy, keyed by its torch name."""
+    tensors = {
+        k: v for k, v in clip_state_dict(model.clip).items() if k.startswith(VISION_PREFIXES)
+    }
+    trainable = nnx.state(model, trainable_filter)
+    for keypath, leaf in jax.tree_util.tree_flatten_with_path(trainable)[0]:
+        path = _keypath_tuple(keypath)
+        tensors[flax_path_to_torch_key(path)] = flax_to_torch_array(path, np.asarray(leaf))
+    tensors["entities"] = np.asarray(model.entities[...])
+    tensors["class_embeddings"] = np.asarray(class_embeddings)
+    return {k: np.array(v, np.float32, order="C") for k, v in tensors.items()}
+
+
+def to_torch(model: ALT, config: dict[str, Any], class_embeddings: np.ndarray):
+    """The `ALTForVideoClassification` holding `model`'s weights (eval mode)."""
+    import torch
+
+    from alt_jax.torch.alt import ALTForVideoClassification
+
+    out = ALTForVideoClassification(config)
+    tensors = torch_state_dict(model, class_embeddings)
+    out.load_state_dict_strict({k: torch.from_numpy(v) for k, v in tensors.items()})
+    return out
+
+
+def export(
+    model: ALT, config: dict[str, Any], class_embeddings: np.ndarray, out: str | os.PathLike
+) -> Path:
+    """Writes OUT/{config.json, model.safetensors} (the PyTorch ALT) and OUT/clip/ (the
+    backbone as a transformers CLIP folder, both towers); returns OUT."""
+    out = Path(out)
+    to_torch(model, config, class_embeddings).save_pretrained(out)
+    save_clip(model.clip, out / "clip")
+    return out
+
+
+def max_logit_difference(
+    model: ALT, torch_model, class_embeddings: np.ndarray, videos: np.ndarray
+) -> float:
+    """max |logits_JAX − logits_torch| on CLIP-normalised videos float32 [B, T, S, S, 3]."""
+    import torch
+
+    jax_logits = nnx.jit(lambda m, v, c: m(v, c, train=False)["logits"])(
+        model, jnp.asarray(videos), jnp.asarray(class_embeddings)
+    )
+    with torch.no_grad():
+        pixels = torch.from_numpy(np.ascontiguousarray(videos)).movedim(-1, -3)
+        torch_logits = torch_model(pixels)["logits"].numpy()
+    return float(np.abs(np.asarray(jax_logits) - torch_logits).max())

@@ -1,0 +1,137 @@
+"""A trained run back from its workdir: config, model with trained parameters, class names.
+
+The checkpoint's `meta` item holds the run's config; the frozen backbone is rebuilt from it
+(`backbone.source`, or random weights at `backbone.preset` with the run's seed, as training
+built it) and the trainable parameters are restored on top.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+from etils import epath
+from flax import nnx
+
+from alt_jax.models.alt import ALT, split_trainable
+from alt_jax.models.build import build_model
+from alt_jax.train import checkpoint
+
+
+@dataclasses.dataclass
+class TrainedRun:
+    """What a workdir's checkpoint gives back."""
+
+    config: ml_collections.ConfigDict
+    model: ALT
+    step: int
+    class_names: list[str]
+    entity_names: list[str]
+
+
+def checkpoint_steps(workdir: str | os.PathLike) -> list[int]:
+    """The finalised checkpoint steps of a workdir; a missing workdir or none is an error."""
+    workdir = checkpoint.absolute(os.fspath(workdir))
+    if not epath.Path(workdir).exists():
+        raise FileNotFoundError(f"workdir {workdir} does not exist")
+    directory = epath.Path(workdir) / "checkpoints"
+    steps = (
+        checkpoint.Checkpointer(directory, best_metric=None).all_steps()
+        if directory.exists()
+        else []
+    )
+    if not steps:
+        raise FileNotFoundError(f"{directory}: no checkpoint (is {workdir} a training workdir?)")
+    return steps
+
+
+def read_config(workdir: str | os.PathLike, step: int) -> ml_collections.ConfigDict:
+    """The run config saved with checkpoint `step` (its `meta` item)."""
+    directory = epath.Path(checkpoint.absolute(os.fspath(workdir))) / "checkpoints"
+    manager = ocp.CheckpointManager(directory, item_names=("meta",))
+    try:
+        meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+    except Exception as e:  # noqa: BLE001 - any unreadable meta is reported with the path
+        raise ValueError(f"{directory}/{step}: cannot read the run config ({e})") from e
+    finally:
+        manager.close()
+    if "config" not in meta:
+        raise ValueError(f"{directory}/{step}/meta has no run config")
+    return ml_collections.ConfigDict(json.loads(meta["config"]))
+
+
+def run_class_names(config: ml_collections.ConfigDict) -> list[str]:
+    """The class names of the run's first evaluation dataset (its training data if none)."""
+    from alt_jax.data import pipeline, sources
+    from alt_jax.labels import load_labels
+
+    cfg = next(iter(config.evals.values())) if config.evals else config.data
+    if cfg.labels:
+        return load_labels(cfg.labels)
+    if cfg.class_names_file:
+        return sources.read_class_names(cfg.class_names_file)
+    return list(
+        pipeline.load_source(
+            cfg.kind,
+            cfg.root,
+            list_file=cfg.list_file or None,
+            split=cfg.split,
+            fold=cfg.fold,
+            filename_pattern=cfg.filename_pattern,
+            tfds_name=cfg.tfds_name or None,
+        )[1]
+    )
+
+
+def load_run(workdir: str | os.PathLike, step: int | None = None) -> TrainedRun:
+    """The ALT model of a workdir at checkpoint `step` (None: the latest)."""
+    from alt_jax.corpus import read_entities
+
+    workdir = checkpoint.absolute(os.fspath(workdir))
+    steps = checkpoint_steps(workdir)
+    if step is None:
+        step = steps[-1]
+    elif step not in steps:
+        raise ValueError(f"{workdir}/checkpoints has no step {step}; steps: {steps}")
+    config = read_config(workdir, step)
+    if config.model.head != "alt":
+        raise ValueError(
+            f"{workdir}: model.head is {config.model.head!r}; only ALT runs (head 'alt') can be "
+            "loaded for prediction and export"
+        )
+    model = build_model(config.model, seed=config.seed)
+    graphdef, params, frozen = split_trainable(model)
+    ckpt = checkpoint.Checkpointer(epath.Path(workdir) / "checkpoints", best_metric=None)
+    try:
+        restored = ckpt.manager.restore(
+            step,
+            args=ocp.args.Composite(
+                params=ocp.args.StandardRestore(checkpoint.abstract_like(params))
+            ),
+        )
+    except Exception as e:  # noqa: BLE001 - a corrupt checkpoint is reported with its path
+        raise ValueError(
+            f"{workdir}/checkpoints/{step}: cannot restore the parameters ({e})"
+        ) from e
+    finally:
+        ckpt.close()
+    model = nnx.merge(graphdef, restored["params"], frozen)
+    entities = [e["unit"] for e in read_entities(config.model.corpus.path)]
+    return TrainedRun(config, model, step, run_class_names(config), entities)
+
+
+def class_embeddings(run: TrainedRun, names: list[str] | None = None) -> np.ndarray:
+    """Prompt-ensembled class embeddings [C, d] of `names` (default: the run's classes) from
+    the frozen text tower, with the run's templates (and centring, if it trained with it)."""
+    from alt_jax import text
+
+    emb = text.class_embeddings(
+        run.model.clip,
+        names if names is not None else run.class_names,
+        tuple(run.config.model.prompt_templates),
+    )
+    return text.center(emb) if run.config.model.center_class_embeddings else emb

@@ -1,0 +1,118 @@
+"""Converts a trained ALT run into a PyTorch package and a transformers CLIP folder.
+
+    python tools/convert_to_pytorch.py --workdir=RUN --out=EXPORT [--step=N] [--check]
+
+EXPORT/config.json + EXPORT/model.safetensors load with
+`alt_jax.torch.alt.ALTForVideoClassification.from_pretrained(EXPORT)`; EXPORT/clip/ is the
+backbone (both towers) for `transformers.CLIPModel.from_pretrained`. `--check` runs the JAX
+and the PyTorch model on one random clip and prints the largest logit difference.
+
+Without --workdir, `--random=B/16` converts an ALT with random weights at that CLIP preset
+(a non-zero gate so the adapter path counts) to measure the parity at full size:
+
+    python tools/convert_to_pytorch.py --random=B/16 --tome_r=16 --num_frames=8 --out=/tmp/x --check
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+
+def random_alt(preset: str, tome_r: int, num_frames: int, num_entities: int, seed: int):
+    """(model, model config, entity names): ALT at `preset` with random weights and gate 0.5."""
+    import jax.numpy as jnp
+
+    from alt_jax.models.alt import build_alt, default_model_config
+    from alt_jax.models.clip import get_preset
+
+    config = default_model_config()
+    config.backbone.preset = preset
+    config.tome_r = tome_r
+    config.num_frames = num_frames
+    d = get_preset(preset).projection_dim
+    rng = np.random.default_rng(seed)
+    entities = rng.normal(size=(num_entities, d)).astype(np.float32)
+    entities /= np.linalg.norm(entities, axis=-1, keepdims=True)
+    model = build_alt(config, entity_embeddings=entities, seed=seed)
+    model.gate[...] = jnp.asarray(0.5, jnp.float32)
+    return model, config, [f"entity {i}" for i in range(num_entities)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", help="training workdir (python -m alt_jax.main --workdir)")
+    parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--check", action="store_true", help="print max |logit diff| JAX vs torch")
+    parser.add_argument("--random", default=None, help="CLIP preset of a random-weight ALT")
+    parser.add_argument("--tome_r", type=int, default=16, help="with --random")
+    parser.add_argument("--num_frames", type=int, default=8, help="with --random")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if bool(args.workdir) == bool(args.random):
+        parser.error("give exactly one of --workdir and --random")
+
+    from alt_jax.torch import convert
+
+    start = time.perf_counter()
+    if args.workdir:
+        from alt_jax.train import restore
+
+        try:
+            run = restore.load_run(args.workdir, args.step)
+        except (FileNotFoundError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(2)
+        model, model_config = run.model, run.config.model
+        cfg = next(iter(run.config.evals.values())) if run.config.evals else run.config.data
+        image_size, num_frames = cfg.image_size, cfg.num_frames
+        class_names, entity_names = run.class_names, run.entity_names
+        class_emb = restore.class_embeddings(run)
+        source = {"workdir": os.path.abspath(args.workdir), "step": run.step}
+    else:
+        from alt_jax.models.clip import get_preset
+
+        model, model_config, entity_names = random_alt(
+            args.random, args.tome_r, args.num_frames, 64, args.seed
+        )
+        image_size, num_frames = get_preset(args.random).vision.image_size, args.num_frames
+        d = model.clip.config.projection_dim
+        class_names = [f"class {i}" for i in range(10)]
+        class_emb = np.random.default_rng(args.seed + 1).normal(size=(10, d)).astype(np.float32)
+        source = {"random_preset": args.random, "seed": args.seed}
+    config = convert.torch_config(
+        model,
+        model_config,
+        image_size=image_size,
+        class_names=class_names,
+        entity_names=entity_names,
+        source=source,
+    )
+    out = convert.export(model, config, class_emb, args.out)
+    print(f"wrote {out}/config.json, {out}/model.safetensors and {out}/clip/ ", end="")
+    print(f"({time.perf_counter() - start:.0f} s)")
+    if args.check:
+        from alt_jax.torch.alt import ALTForVideoClassification
+
+        torch_model = ALTForVideoClassification.from_pretrained(out)
+        videos = np.random.default_rng(args.seed + 2).normal(
+            size=(1, num_frames, image_size, image_size, 3)
+        )
+        diff = convert.max_logit_difference(
+            model, torch_model, class_emb, videos.astype(np.float32)
+        )
+        print(
+            f"max |logit JAX - logit PyTorch| = {diff:.3g} on one random clip of {num_frames} "
+            f"frames at {image_size} px (ToMe schedule {config['tome_schedule']})"
+        )
+
+
+if __name__ == "__main__":
+    main()
