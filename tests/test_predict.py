@@ -96,3 +96,8 @@ def test_corrupt_video_is_named_and_others_still_classified(
     assert code == 2
     assert str(broken) in captured.err
     assert bikes_video in captured.out
+
+
+def test_unknown_checkpoint_step_lists_the_steps(tiny_workdir, bikes_video, capsys):
+    assert predict.main([f"--workdir={tiny_workdir}", "--checkpoint=5", bikes_video]) == 2
+    assert "no step 5; steps: [2]" in capsys.readouterr().err

@@ -39,11 +39,11 @@ def checkpoint_steps(workdir: str | os.PathLike) -> list[int]:
     if not epath.Path(workdir).exists():
         raise FileNotFoundError(f"workdir {workdir} does not exist")
     directory = epath.Path(workdir) / "checkpoints"
-    steps = (
-        checkpoint.Checkpointer(directory, best_metric=None).all_steps()
-        if directory.exists()
-        else []
-    )
+    steps = []
+    if directory.exists():
+        ckpt = checkpoint.Checkpointer(directory, best_metric=None)
+        steps = ckpt.all_steps()
+        ckpt.close()
     if not steps:
         raise FileNotFoundError(f"{directory}: no checkpoint (is {workdir} a training workdir?)")
     return steps
