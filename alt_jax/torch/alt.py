@@ -98,13 +98,13 @@ class MultiHeadAttention(nn.Module):
 class DecoderLayer(nn.Module):
     """Q ← Q + CrossAttn(LN(Q), LN(KV)); Q ← Q + SelfAttn(LN(Q)); Q ← Q + MLP(LN(Q))."""
 
-    def __init__(self, width: int, heads: int, mlp_ratio: float):
+    def __init__(self, width: int, heads: int, mlp_hidden: int):
         super().__init__()
         ln = lambda: nn.LayerNorm(width, eps=ADAPTER_LN_EPS)  # noqa: E731
         self.ln_q, self.ln_kv, self.ln_self, self.ln_mlp = ln(), ln(), ln(), ln()
         self.cross_attn = MultiHeadAttention(width, heads)
         self.self_attn = MultiHeadAttention(width, heads)
-        self.mlp = MLP(width, int(width * mlp_ratio), width)
+        self.mlp = MLP(width, mlp_hidden, width)
 
     def forward(self, q: torch.Tensor, kv: torch.Tensor) -> torch.Tensor:
         q = q + self.cross_attn(self.ln_q(q), self.ln_kv(kv))
@@ -117,7 +117,7 @@ class VideoAdapter(nn.Module):
     """Aligned entity texts query the frames' region tokens → a video vector [B, d]."""
 
     def __init__(
-        self, *, region_dim, text_dim, width, depth, heads, mlp_ratio, conv_kernel, frames
+        self, *, region_dim, text_dim, width, depth, heads, mlp_hidden, conv_kernel, frames
     ):
         super().__init__()
         self.mlp_kv = MLP(region_dim, width, width)
@@ -125,7 +125,7 @@ class VideoAdapter(nn.Module):
         self.temporal_embedding = nn.Parameter(torch.zeros(frames, width))
         self.conv_kernel = nn.Parameter(torch.zeros(conv_kernel, width))
         self.conv_bias = nn.Parameter(torch.zeros(width))
-        self.layers = nn.ModuleList(DecoderLayer(width, heads, mlp_ratio) for _ in range(depth))
+        self.layers = nn.ModuleList(DecoderLayer(width, heads, mlp_hidden) for _ in range(depth))
         self.out_proj = nn.Linear(width, text_dim, bias=False)
 
     def temporal_conv(self, x: torch.Tensor) -> torch.Tensor:
@@ -190,7 +190,7 @@ class ALTForVideoClassification(nn.Module):
             width=a["width"],
             depth=a["depth"],
             heads=a["heads"],
-            mlp_ratio=a["mlp_ratio"],
+            mlp_hidden=a["mlp_hidden"],
             conv_kernel=a["conv_kernel"],
             frames=config["num_frames"],
         )

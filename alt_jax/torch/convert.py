@@ -59,9 +59,11 @@ def torch_config(
         "adapter": {
             "width": int(adapter.mlp_kv.fc2.kernel.shape[1]),
             "depth": len(adapter.layers),
-            "heads": int(adapter.layers[0].cross_attn.heads),
-            "mlp_ratio": adapter.layers[0].mlp.fc1.kernel.shape[1]
-            / adapter.layers[0].mlp.fc1.kernel.shape[0],
+            # An adapter without layers has no heads or MLP to describe.
+            "heads": int(adapter.layers[0].cross_attn.heads) if len(adapter.layers) else 1,
+            "mlp_hidden": int(adapter.layers[0].mlp.fc1.kernel.shape[1])
+            if len(adapter.layers)
+            else 0,
             "conv_kernel": int(adapter.conv_kernel.shape[0]),
         },
         "class_names": list(class_names),
