@@ -134,7 +134,8 @@ def flax_to_torch_array(path: tuple[Any, ...], array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _keypath_tuple(keypath) -> tuple[Any, ...]:
+def keypath_tuple(keypath) -> tuple[Any, ...]:
+    """A pytree key path of dict keys → the tuple of its names."""
     return tuple(k.key for k in keypath if isinstance(k, jax.tree_util.DictKey))
 
 
@@ -147,7 +148,7 @@ def fill_state(
     mismatched: list[str] = []
 
     def fill(keypath, leaf):
-        path = _keypath_tuple(keypath)
+        path = keypath_tuple(keypath)
         key = flax_path_to_torch_key(path)
         if key not in tensors:
             missing.append(key)
@@ -247,7 +248,7 @@ def clip_state_dict(model: CLIP) -> dict[str, np.ndarray]:
     """The model's parameters as a transformers `CLIPModel` state dict of NumPy arrays."""
     out = {}
     for keypath, leaf in jax.tree_util.tree_flatten_with_path(nnx.state(model, nnx.Param))[0]:
-        path = _keypath_tuple(keypath)
+        path = keypath_tuple(keypath)
         out[flax_path_to_torch_key(path)] = flax_to_torch_array(path, np.asarray(leaf))
     return out
 

@@ -18,10 +18,10 @@ from flax import nnx
 
 from alt_jax.models.alt import ALT, trainable_filter
 from alt_jax.weights import (
-    _keypath_tuple,
     clip_state_dict,
     flax_path_to_torch_key,
     flax_to_torch_array,
+    keypath_tuple,
     save_clip,
 )
 
@@ -83,7 +83,7 @@ def torch_state_dict(model: ALT, class_embeddings: np.ndarray) -> dict[str, np.n
     }
     trainable = nnx.state(model, trainable_filter)
     for keypath, leaf in jax.tree_util.tree_flatten_with_path(trainable)[0]:
-        path = _keypath_tuple(keypath)
+        path = keypath_tuple(keypath)
         tensors[flax_path_to_torch_key(path)] = flax_to_torch_array(path, np.asarray(leaf))
     tensors["entities"] = np.asarray(model.entities[...])
     tensors["class_embeddings"] = np.asarray(class_embeddings)
