@@ -9,13 +9,21 @@ class embeddings that are random but fixed directions, and the adapter learns to
 them; the vision tower's random features still carry colour, shape and position per frame.
 """
 
+from pathlib import Path
+
+import alt_jax
 from alt_jax.configs_lib import add_eval, base_config, dataset_config
+
+# The small CLIP pre-trained here on captioned synthetic scenes (tools/pretrain_clip.py), found
+# next to the installed package so the demo runs from any directory.
+SYNTHCLIP = Path(alt_jax.__file__).resolve().parent / "assets" / "synthclip"
 
 
 def get_config(arg: str = "demo_out/data"):
     root = arg
     c = base_config()
-    c.model.backbone.preset = "demo"
+    c.model.backbone.preset = "synthclip"
+    c.model.backbone.source = str(SYNTHCLIP)
     # Demo choices, measured on this data (8 classes, 192 training videos, top-1 on 64 val):
     # ToMe r = 4 → 26.6 %, r = 2 → 23.4 % (300 steps) and r = 0 → 35.9 %. A random-weight
     # encoder merges by random-key similarity and blurs the moving object's position, so the
