@@ -42,31 +42,39 @@ def test_contrastive_loss_matches_numpy():
 
 
 def test_retrieval_top1_counts_matching_pairs():
-    img = np.eye(4)
-    txt = np.eye(4)[[0, 1, 3, 2]]  # pairs 2 and 3 swapped
-    txt[3] = txt[3] + 0.5 * np.eye(4)[3]  # text 3 still nearest image 2, image 3 nearest text 3
+    img = np.eye(3)
+    txt = np.array([[1.0, 0, 0], [0, 1, 0], [0, 1, 0.1]])  # text 2 is nearer image 1 than 2
     got = pretrain_clip.retrieval_top1(img, txt)
-    assert got["image_to_text_top1"] == pytest.approx(0.75)  # image 2 → text 3
-    assert got["text_to_image_top1"] == pytest.approx(0.5)
+    # Images: 0→0, 1→1 (1 > 0.995), 2→2 (the only text with a component 2). Texts: 2→1.
+    assert got["image_to_text_top1"] == pytest.approx(1.0)
+    assert got["text_to_image_top1"] == pytest.approx(2 / 3)
 
 
 @pytest.fixture(scope="module")
 def tiny_pretrained():
-    # One-object scenes and a batch of 64: the tiny CLIP leaves the chance plateau in ~50 steps.
+    # One-object scenes, batches of 64: the tiny CLIP sits at the chance loss for ~50 steps
+    # (features that tell no pair apart), then learns.
     cfg = pretrain_clip.PretrainConfig(
-        batch_size=64, steps=80, lr=2e-3, warmup_steps=10, log_every=5, max_objects=1
+        batch_size=64,
+        steps=100,
+        lr=2e-3,
+        warmup_steps=10,
+        weight_decay=0.0,
+        log_every=5,
+        max_objects=1,
     )
     return pretrain_clip.pretrain(get_preset("tiny"), cfg, log=lambda s: None)
 
 
 def test_tiny_run_learns(tiny_pretrained):
     model, summary = tiny_pretrained
-    losses = summary["logged_losses"]  # steps 1, 5, 10, ..., 80
-    assert summary["steps"] == 80
+    losses = summary["logged_losses"]  # steps 1, 5, 10, ..., 100
+    assert summary["steps"] == 100
     chance_loss = math.log(64)  # the loss of features that tell no pair apart
     assert np.mean(losses[-3:]) < chance_loss - 0.3 < losses[0], losses
-    metrics = pretrain_clip.evaluate(model, num_pairs=128, num_probe=128, max_objects=1)
-    assert metrics["image_to_text_top1"] > 2 * metrics["retrieval_chance"], metrics
+    metrics = pretrain_clip.evaluate(model, num_pairs=64, num_probe=128, max_objects=1)
+    retrieval = (metrics["image_to_text_top1"] + metrics["text_to_image_top1"]) / 2
+    assert retrieval > 2 * metrics["retrieval_chance"], metrics
     assert metrics["probe_color"] > 1.5 * metrics["probe_color_chance"], metrics
 
 
@@ -84,7 +92,7 @@ def test_saved_checkpoint_round_trips(tiny_pretrained, tmp_path):
     torch = pytest.importorskip("torch")
     hf = transformers.CLIPModel.from_pretrained(str(folder)).float().eval()
     with torch.no_grad():
-        hf_text = hf.get_text_features(input_ids=torch.from_numpy(np.asarray(ids)).long())
+        hf_text = hf.get_text_features(input_ids=torch.tensor(np.asarray(ids), dtype=torch.long))
     hf_text = getattr(hf_text, "pooler_output", hf_text)
     want = nnx.jit(lambda m, t: m.encode_text(t))(model, ids)
     np.testing.assert_allclose(hf_text.numpy(), np.asarray(want), rtol=1e-4, atol=1e-4)
