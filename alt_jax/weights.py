@@ -253,10 +253,16 @@ def clip_state_dict(model: CLIP) -> dict[str, np.ndarray]:
     return out
 
 
-def save_clip(model: CLIP, folder: str | os.PathLike) -> Path:
+def save_clip(model: CLIP, folder: str | os.PathLike, dtype: str = "float32") -> Path:
     """Writes the model as a transformers CLIP folder (config.json + model.safetensors) that
-    `CLIPModel.from_pretrained` and `load_clip` read."""
+    `CLIPModel.from_pretrained` and `load_clip` read; `dtype` is the storage dtype ("float32",
+    or "bfloat16" for half the size; `load_clip` reads either as float32)."""
+    import ml_dtypes
     from safetensors.numpy import save_file
+
+    storage = {"float32": np.float32, "bfloat16": ml_dtypes.bfloat16}
+    if dtype not in storage:
+        raise ValueError(f"save_clip: dtype must be one of {sorted(storage)}, got {dtype!r}")
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -266,7 +272,10 @@ def save_clip(model: CLIP, folder: str | os.PathLike) -> Path:
         **model.config.to_transformers_dict(),
     }
     # np.array, not np.ascontiguousarray: the latter turns the 0-d logit_scale into shape [1].
-    tensors = {k: np.array(v, np.float32, order="C") for k, v in clip_state_dict(model).items()}
+    tensors = {
+        k: np.array(np.asarray(v, np.float32).astype(storage[dtype]), order="C")
+        for k, v in clip_state_dict(model).items()
+    }
     save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     return folder

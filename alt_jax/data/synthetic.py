@@ -98,9 +98,18 @@ def _shape_distance(shape: str, x: np.ndarray, y: np.ndarray, r: float) -> np.nd
     raise ValueError(f"unknown shape {shape!r}")
 
 
+# Background textures, in the order `_background` draws them; the scene captions name them.
+BACKGROUND_KINDS = ("cloudy", "striped", "checkered")
+
+
 def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """A low-saturation texture: smooth noise, stripes or a checkerboard, float32 [H, W, 3]."""
-    kind = rng.integers(3)
+    """A low-saturation texture of a random kind, float32 [H, W, 3]."""
+    return textured_background(rng, int(rng.integers(len(BACKGROUND_KINDS))), height, width)
+
+
+def textured_background(rng: np.random.Generator, kind: int, height: int, width: int) -> np.ndarray:
+    """A low-saturation texture of BACKGROUND_KINDS[kind] (smooth noise, stripes or a
+    checkerboard), float32 [H, W, 3]."""
     base = rng.uniform(70, 170, size=3) * np.array([1.0, 1.0, 1.0])
     tint = base.mean() + 0.25 * (base - base.mean())  # pull towards grey
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -117,6 +126,34 @@ def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray
         pattern = (((xx // cell) + (yy // cell)) % 2) * 2.0 - 1.0
     contrast = rng.uniform(15, 40)
     return (tint[None, None, :] + contrast * pattern[..., None]).astype(np.float32)
+
+
+def shape_coverage(
+    shape: str, x: float, y: float, r: float, angle: float, xx: np.ndarray, yy: np.ndarray
+) -> np.ndarray:
+    """Anti-aliased coverage in [0, 1], [H, W], of a shape centred at (x, y), rotated by angle
+    (radians, clockwise on screen); xx, yy are the pixel grids (np.mgrid)."""
+    dx, dy = xx - x, yy - y
+    c, si = math.cos(angle), math.sin(angle)
+    # Shape coordinates: the frame rotated by -angle about the object centre.
+    u, v = c * dx + si * dy, -si * dx + c * dy
+    return np.clip(0.5 - _shape_distance(shape, u, v, r), 0.0, 1.0)
+
+
+def draw_shape(
+    canvas: np.ndarray,
+    shape: str,
+    color: np.ndarray,
+    x: float,
+    y: float,
+    r: float,
+    angle: float,
+    xx: np.ndarray,
+    yy: np.ndarray,
+) -> np.ndarray:
+    """canvas float32 [H, W, 3] with a solid `color` shape composited over it (a new array)."""
+    alpha = shape_coverage(shape, x, y, r, angle, xx, yy)[..., None]
+    return canvas * (1 - alpha) + color * alpha
 
 
 def render_video(
@@ -153,12 +190,9 @@ def render_video(
             angle = angle0 + s * turn
         elif motion == "rotating counterclockwise":
             angle = angle0 - s * turn
-        dx, dy = xx - x, yy - y
-        c, si = math.cos(angle), math.sin(angle)
-        # Shape coordinates: the frame rotated by -angle about the object centre.
-        u, v = c * dx + si * dy, -si * dx + c * dy
-        alpha = np.clip(0.5 - _shape_distance(cls.shape, u, v, r), 0.0, 1.0)[..., None]
-        frames[t] = np.clip(background * (1 - alpha) + color * alpha, 0, 255).astype(np.uint8)
+        frames[t] = np.clip(
+            draw_shape(background, cls.shape, color, x, y, r, angle, xx, yy), 0, 255
+        ).astype(np.uint8)
     return frames
 
 

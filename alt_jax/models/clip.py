@@ -129,6 +129,22 @@ PRESETS: dict[str, ClipConfig] = {
         ),
         projection_dim=128,
     ),
+    # The CLIP pre-trained here on synthetic scenes (tools/pretrain_clip.py): the demo's vision
+    # tower and a narrow text tower, whose 49408 × 64 token table keeps the checkpoint small.
+    "synthclip": ClipConfig(
+        vision=VisionConfig(
+            hidden_size=128,
+            intermediate_size=256,
+            num_hidden_layers=4,
+            num_attention_heads=4,
+            image_size=112,
+            patch_size=16,
+        ),
+        text=TextConfig(
+            hidden_size=64, intermediate_size=256, num_hidden_layers=3, num_attention_heads=4
+        ),
+        projection_dim=128,
+    ),
     "tiny": ClipConfig(
         vision=VisionConfig(
             hidden_size=64,
