@@ -131,6 +131,7 @@ def race(
         for i in range(warmup + rounds):
             for name in names:
                 call(name, record=i >= warmup)
+            print(f"round {i + 1 - warmup} of {rounds} done", flush=True)
         for name in names:
             stop(name)
     else:
