@@ -68,8 +68,9 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _worker(conn, builder: str, kwargs: dict[str, Any]) -> None:
+def _worker(conn, builder: str, kwargs: dict[str, Any], env: dict[str, str]) -> None:
     """Builds one contender, then runs it on request: "run" → seconds, "stop" → memory."""
+    os.environ.update(env)  # before the builder's module imports JAX (XLA_FLAGS)
     module, name = builder.split(":")
     build = getattr(importlib.import_module(module), name)
     rss_imports = peak_rss_mib()  # libraries loaded, nothing built yet
@@ -84,29 +85,38 @@ def _worker(conn, builder: str, kwargs: dict[str, Any]) -> None:
 
 
 def race(
-    contenders: dict[str, tuple[str, dict[str, Any]]],
+    contenders: dict[str, tuple],
     rounds: int,
     warmup: int = 1,
     together: bool = True,
+    parallel_build: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """Times contenders {name: (builder, kwargs)} in turn, `rounds` times after `warmup` calls.
+    """Times contenders {name: (builder, kwargs[, env])} in turn, `rounds` times after `warmup`
+    calls; env is set in the contender's process before its builder's module is imported.
 
     Each runs in its own process, so its peak RSS is its own (libraries included; the RSS after
     the imports is reported beside it). With `together`, all are built first (one at a time) and
-    then timed round after round; otherwise each is built, timed and stopped before the next
-    (one in memory at a time, for large ones). Returns {name: {info, seconds, median_s, ...}}.
+    then timed round after round (`parallel_build` builds them all at once: faster on a shared
+    machine, more memory); otherwise each is built, timed and stopped before the next (one in
+    memory at a time, for large ones). Returns {name: {info, seconds, median_s, ...}}.
     """
     context = multiprocessing.get_context("spawn")
     workers, results = {}, {}
 
-    def start(name):
-        builder, kwargs = contenders[name]
+    def launch(name):
+        builder, kwargs, *env = contenders[name]
         parent, child = context.Pipe()
-        process = context.Process(target=_worker, args=(child, builder, kwargs))
+        process = context.Process(target=_worker, args=(child, builder, kwargs, *(env or [{}])))
         process.start()
         workers[name] = (process, parent)
-        results[name] = {**parent.recv(), "seconds": []}
+
+    def ready(name):
+        results[name] = {**workers[name][1].recv(), "seconds": []}
         print(f"built {name} in {results[name]['build_seconds']:.0f} s", flush=True)
+
+    def start(name):
+        launch(name)
+        ready(name)
 
     def call(name, record):
         time.sleep(0.5)  # lets the previous contender's idle threads stop spinning
@@ -125,7 +135,12 @@ def race(
         print(f"{name}: median {r['median_s']:.2f} s of {r['seconds']}", flush=True)
 
     names = list(contenders)
-    if together:
+    if together and parallel_build:
+        for name in names:
+            launch(name)
+        for name in names:
+            ready(name)
+    elif together:
         for name in names:
             start(name)
         for i in range(warmup + rounds):
