@@ -135,14 +135,15 @@ def race(
         print(f"{name}: median {r['median_s']:.2f} s of {r['seconds']}", flush=True)
 
     names = list(contenders)
-    if together and parallel_build:
-        for name in names:
-            launch(name)
-        for name in names:
-            ready(name)
-    elif together:
-        for name in names:
-            start(name)
+    if together:
+        if parallel_build:
+            for name in names:
+                launch(name)
+            for name in names:
+                ready(name)
+        else:
+            for name in names:
+                start(name)
         for i in range(warmup + rounds):
             for name in names:
                 call(name, record=i >= warmup)

@@ -54,8 +54,8 @@ def sleeper(seconds: float) -> dict:
     return {"run": lambda: time.sleep(seconds), "info": {"seconds": seconds}}
 
 
-@pytest.mark.parametrize("together", [True, False])
-def test_race_times_each_contender_in_its_own_process(together):
+@pytest.mark.parametrize("together, parallel", [(True, False), (True, True), (False, False)])
+def test_race_times_each_contender_in_its_own_process(together, parallel):
     results = common.race(
         {
             "short": ("test_benchmarks:sleeper", {"seconds": 0.05}),
@@ -63,6 +63,7 @@ def test_race_times_each_contender_in_its_own_process(together):
         },
         rounds=3,
         together=together,
+        parallel_build=parallel,
     )
     for name, seconds in (("short", 0.05), ("long", 0.2)):
         res = results[name]
