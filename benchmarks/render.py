@@ -279,9 +279,10 @@ def render_train_peers() -> str:
         f"ToMe r = {a['r']}; alignment + adapter trained). X-CLIP: fine-tuned end to end as its "
         "authors do (vision tower, MIT, prompt generator and projections; AdamW lr 8e-6, weight "
         f"decay 0.001), cross-entropy on its logits. X-CLIP runs at batch {xclip['batch']}: at "
-        "batch 8 its activations for 64 frames would need about 10 GB and a step about 2 minutes "
-        f"on this shared 2-core machine, so ALT is given at batch {xclip['batch']} as well as 8 "
-        f"and the comparison is per clip. Warm-up call, then {a['rounds']} steps each, in turn.\n\n"
+        "batch 8 a step would take about four times the batch-2 time below and its activations "
+        "(64 frames through a fine-tuned ViT-B/16) several GB more, too much for this shared "
+        f"2-core, 24 GB machine; so ALT is given at batch {xclip['batch']} as well as 8 and the "
+        f"comparison is per clip. Warm-up call, then {a['rounds']} steps each, in turn.\n\n"
         f"    {r['command']}\n\n"
         f"Results: `benchmarks/results/train_step_peers.json` ({loads(r)}).\n\n"
     )
@@ -290,6 +291,7 @@ def render_train_peers() -> str:
             row["model"],
             str(row["batch"]),
             row["trained"],
+            ", ".join(f"{x:.0f}" for x in row["seconds_per_step"]),
             f"{row['step_s']:.2f}",
             f"{row['seconds_per_clip']:.2f}",
             f"{xclip['seconds_per_clip'] / row['seconds_per_clip']:.2f}×",
@@ -303,7 +305,8 @@ def render_train_peers() -> str:
             "model",
             "batch",
             "trained",
-            "step (s)",
+            "timed steps (s)",
+            "median step (s)",
             "s / clip",
             "speed vs X-CLIP (per clip)",
             "GFLOPs / clip (fwd + bwd)",
@@ -311,12 +314,22 @@ def render_train_peers() -> str:
         ],
         body,
     )
+    alt = next(row for row in rows if row["framework"] == "JAX")
+    text = xclip["text_tower_gflops_per_step_excluded"]
+    spread = max(max(row["seconds_per_step"]) / min(row["seconds_per_step"]) for row in rows)
     out += (
-        "\nThe X-CLIP row leaves out what its recipe also does every step: fine-tune the text "
-        f"tower on all {a['classes']} class prompts (77 tokens each). That would add "
-        f"{xclip['text_tower_gflops_per_step_excluded']:.0f} GFLOPs per step (forward + "
-        "backward, FlopCounterMode, independent of the batch), more than the video part at "
-        "these batch sizes; ALT's class embeddings come from a frozen text tower, once.\n"
+        f"\nFLOPs are exact; times are not: with the load average above, single steps of one "
+        f"contender differ by up to {spread:.1f}× between rounds, so the per-clip speed ratios "
+        "are rough. "
+        f"Per clip, ALT's training step costs {alt['gflops_per_clip']:.0f} GFLOPs against "
+        f"X-CLIP's {xclip['gflops_per_clip']:.0f} "
+        f"({xclip['gflops_per_clip'] / alt['gflops_per_clip']:.1f}× fewer): the frozen tower "
+        "needs no backward pass, and ToMe halves its forward.\n\n"
+        "The X-CLIP row leaves out what its recipe also does every step: fine-tune the text "
+        f"tower on all {a['classes']} class prompts (77 tokens each). That would add {text:.0f} "
+        "GFLOPs per step (forward + backward, FlopCounterMode, independent of the batch), "
+        f"{text / xclip['gflops_per_step']:.1f}× the batch-{xclip['batch']} video part; ALT's "
+        "class embeddings come from a frozen text tower, once.\n"
     )
     return out
 
