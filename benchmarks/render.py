@@ -209,7 +209,12 @@ def render_profile() -> str:
         f"GFLOPs above), but on this CPU transformers' CLIP runs {t['speed_vs_jax_default']:.2f}× "
         f"as fast, and XLA's own dot kernels run {e['speed_vs_jax_default']:.2f}× as fast as its "
         "default YNNPACK path. ALT's wall-time ratio to X-CLIP inherits this per-FLOP gap of "
-        "the frameworks' CPU matmuls; its FLOPs ratio does not.\n"
+        "the frameworks' CPU matmuls; its FLOPs ratio does not. Not yet measured: the "
+        "inference table with the flag set for the JAX contenders "
+        f"(`XLA_FLAGS={e['xla_flags']} PYTHONPATH=. python benchmarks/inference.py`; the "
+        "contender processes inherit the environment), which this profile suggests would lift "
+        f"ALT's speed ratio by up to {e['speed_vs_jax_default']:.2f}×. The flag is "
+        "experimental in XLA and CPU-only, so the library does not set it.\n"
     )
     return out
 
