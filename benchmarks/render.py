@@ -578,6 +578,12 @@ def render_alt_flops() -> str:
         "\nAt r = 16 on L/14 the per-layer cap leaves a single region per frame, so the L/14 "
         "configs use r = 8.\n"
     )
+    if not any(row["model"] == "ALT-L/14" and row["tome_r"] == 8 for row in r["rows"]):
+        out += (
+            "The L/14, r = 8 row is not in the result file (an earlier run printed 424.8 GMACs "
+            "per view without storing it); `PYTHONPATH=. python benchmarks/alt_flops.py "
+            "--runs=B/16:0,B/16:R,L/14:0,L/14:8,L/14:R` measures it with the others.\n"
+        )
     return out
 
 
