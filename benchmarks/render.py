@@ -414,10 +414,11 @@ def render_scaling() -> str:
     a = r["args"]
     out = head + (
         f"ALT-{a['preset']}'s training step from uint8 video (as above), C = {a['classes']}, "
-        "float32. Frames and r at batch 1: all configurations built first, then timed in turn "
-        f"({a['rounds']} rounds after a warm-up call, medians). GFLOPs per clip are the whole "
-        "training step's (frozen forward + head forward and backward), from XLA's cost "
-        "analysis. Batch: each size alone in memory, one step.\n\n"
+        f"float32; frames {a['frames']}, r {a['rs']} and batches {a['batches']}, each in its "
+        "own process. All configurations built at once, then timed in turn "
+        f"({a['rounds']} round(s) after a warm-up call, medians): with so few rounds on a shared "
+        "machine the times are rough, the GFLOPs (XLA's cost analysis of the whole step: frozen "
+        "forward + head forward and backward) exact.\n\n"
         f"    {r['command']}\n\n"
         f"Results: `benchmarks/results/scaling.json` ({loads(r)}).\n\n"
     )
