@@ -714,8 +714,8 @@ def render_demo() -> str:
     e = r["epoch_wall_s"]
     out = head + (
         "`configs/demo.py` (4-layer, 128-wide CLIP at 112 px, r = 0), 192 training videos = 12 "
-        "steps of 16, wall time of the whole command (start-up and compilation included), on "
-        f"the quiet machine ({r['source']}; `benchmarks/results/demo.json`):\n\n"
+        "steps of 16, wall time of the whole command (start-up and compilation included) "
+        f"({r['source']}; `benchmarks/results/demo.json`):\n\n"
         "    python -m alt_jax.main --config=configs/demo.py:DATA --workdir=W1 --mode=train "
         "--config.num_train_steps=12\n"
         "    python -m alt_jax.main --config=configs/demo.py:DATA --workdir=W2 "
