@@ -19,22 +19,15 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-from common import machine
 from flax import nnx
 
 from alt_jax.corpus import read_entities
 from alt_jax.models import tome
 from alt_jax.models.alt import ALT, count_parameters, default_model_config, split_trainable
 from alt_jax.models.clip import CLIP, get_preset
+from benchmarks.common import compiled_flops, machine
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def compiled_flops(fn, *args) -> float:
-    """XLA's FLOP count of fn compiled for these (abstract) arguments."""
-    cost = jax.jit(fn).lower(*args).compile().cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost
-    return float(cost["flops"])
 
 
 def measure(preset: str, r: int, frames: int, num_entities: int, num_classes: int) -> dict:

@@ -1,16 +1,28 @@
-"""What every benchmark records about the machine it ran on."""
+"""Shared benchmark helpers: the machine, FLOP counts, peak memory, and contenders timed in turn.
 
-from __future__ import annotations
+A contender is built by a `"module:function"` builder that returns {"run": callable,
+"info": dict}; `race` starts each contender in its own process (so peak memory is its own),
+then times `run` in turn, round after round, so that every contender sees the same load.
+"""
 
+import importlib
+import multiprocessing
 import os
 import platform
+import resource
+import statistics
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
-import jax
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def machine() -> str:
     """A one-line description of this machine's processor, core count and JAX backend."""
+    import jax
+
     model = platform.processor() or "unknown CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -20,3 +32,151 @@ def machine() -> str:
     except OSError:
         pass
     return f"{model}, {os.cpu_count()} cores, jax {jax.__version__} on {jax.default_backend()}"
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages, rounded."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def xla_flops(compiled) -> float:
+    """XLA's FLOP count of a compiled function (a multiply-add counts 2)."""
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    return float(cost["flops"])
+
+
+def compiled_flops(fn, *args) -> float:
+    """XLA's FLOP count of fn jitted and compiled for these (possibly abstract) arguments."""
+    import jax
+
+    return xla_flops(jax.jit(fn).lower(*args).compile())
+
+
+def torch_flops(fn) -> float:
+    """FLOPs of one call of fn by torch's FlopCounterMode (matmuls, convolutions and attention;
+    a multiply-add counts 2, as in XLA; element-wise ops are not counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return float(counter.get_total_flops())
+
+
+def peak_rss_mib() -> float:
+    """This process's resident-set high-water mark in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _worker(conn, builder: str, kwargs: dict[str, Any], env: dict[str, str]) -> None:
+    """Builds one contender, then runs it on request: "run" → seconds, "stop" → memory."""
+    os.environ.update(env)  # before the builder's module imports JAX (XLA_FLAGS)
+    module, name = builder.split(":")
+    build = getattr(importlib.import_module(module), name)
+    rss_imports = peak_rss_mib()  # libraries loaded, nothing built yet
+    start = time.perf_counter()
+    contender = build(**kwargs)
+    conn.send({"info": contender["info"], "build_seconds": time.perf_counter() - start})
+    while conn.recv() == "run":
+        start = time.perf_counter()
+        contender["run"]()
+        conn.send(time.perf_counter() - start)
+    conn.send({"peak_rss_mib": peak_rss_mib(), "rss_after_imports_mib": rss_imports})
+
+
+def race(
+    contenders: dict[str, tuple],
+    rounds: int,
+    warmup: int = 1,
+    together: bool = True,
+    parallel_build: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """Times contenders {name: (builder, kwargs[, env])} in turn, `rounds` times after `warmup`
+    calls; env is set in the contender's process before its builder's module is imported.
+
+    Each runs in its own process, so its peak RSS is its own (libraries included; the RSS after
+    the imports is reported beside it). With `together`, all are built first (one at a time) and
+    then timed round after round (`parallel_build` builds them all at once: faster on a shared
+    machine, more memory); otherwise each is built, timed and stopped before the next (one in
+    memory at a time, for large ones). Returns {name: {info, seconds, median_s, ...}}.
+    """
+    context = multiprocessing.get_context("spawn")
+    workers, results = {}, {}
+
+    def launch(name):
+        builder, kwargs, *env = contenders[name]
+        parent, child = context.Pipe()
+        process = context.Process(target=_worker, args=(child, builder, kwargs, *(env or [{}])))
+        process.start()
+        workers[name] = (process, parent)
+
+    def ready(name):
+        results[name] = {**workers[name][1].recv(), "seconds": []}
+        print(f"built {name} in {results[name]['build_seconds']:.0f} s", flush=True)
+
+    def start(name):
+        launch(name)
+        ready(name)
+
+    def call(name, record):
+        time.sleep(0.5)  # lets the previous contender's idle threads stop spinning
+        workers[name][1].send("run")
+        seconds = workers[name][1].recv()
+        if record:
+            results[name]["seconds"].append(seconds)
+
+    def stop(name):
+        process, conn = workers.pop(name)
+        conn.send("stop")
+        results[name].update(conn.recv())
+        process.join()
+        r = results[name]
+        r["median_s"] = statistics.median(r["seconds"])
+        print(f"{name}: median {r['median_s']:.2f} s of {r['seconds']}", flush=True)
+
+    names = list(contenders)
+    if together:
+        if parallel_build:
+            for name in names:
+                launch(name)
+            for name in names:
+                ready(name)
+        else:
+            for name in names:
+                start(name)
+        for i in range(warmup + rounds):
+            for name in names:
+                call(name, record=i >= warmup)
+            print(f"round {i + 1 - warmup} of {rounds} done", flush=True)
+        for name in names:
+            stop(name)
+    else:
+        for name in names:
+            start(name)
+            for i in range(warmup + rounds):
+                call(name, record=i >= warmup)
+            stop(name)
+    return results
+
+
+def run_record(args) -> dict[str, Any]:
+    """What every result file starts with: the command, the machine and the load at start."""
+    return {
+        "command": "PYTHONPATH=. python "
+        + " ".join([os.path.relpath(sys.argv[0], RESULTS.parents[1])] + sys.argv[1:]),
+        "args": {k: v for k, v in vars(args).items() if k != "out"},
+        "machine": machine(),
+        "cpu_count": os.cpu_count(),
+        "load_average_start": load_average(),
+    }
+
+
+def write_result(path: str | Path, result: dict[str, Any]) -> None:
+    """Writes a result file, adding the load average at the end of the run."""
+    import json
+
+    result["load_average_end"] = load_average()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {path}")

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-from common import machine
 from flax import nnx
 
 from alt_jax.models import tome
 from alt_jax.models.clip import CLIP, get_preset
+from benchmarks.common import machine, xla_flops
 
 
 def compiled_encoder(preset: str, r: int, batch: int):
@@ -37,12 +37,10 @@ def compiled_encoder(preset: str, r: int, batch: int):
         return nnx.merge(graphdef, state).encode_image_regions(images)["tokens"]
 
     compiled = encode.lower(state, images).compile()
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost
     num_tokens = (size // cfg.vision.patch_size) ** 2 + 1
     schedule = tome.parse_r_schedule(r, cfg.vision.num_hidden_layers, num_tokens)
     tokens_out = tome.tokens_per_layer(schedule, num_tokens)[-1]
-    return compiled, state, images, cost["flops"] / batch / 1e9, tokens_out
+    return compiled, state, images, xla_flops(compiled) / batch / 1e9, tokens_out
 
 
 def main() -> None:

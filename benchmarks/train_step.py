@@ -20,11 +20,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from common import machine
 
 from alt_jax.data.normalize import normalize_clip
 from alt_jax.models.alt import build_alt, default_model_config, split_trainable
 from alt_jax.train.trainer import make_train_step
+from benchmarks.common import machine, xla_flops
 
 
 def main() -> None:
@@ -78,12 +78,10 @@ def main() -> None:
     rows = {}
     for name in batches:
         t = statistics.median(times[name][1:])
-        cost = compiled[name].cost_analysis()
-        cost = cost[0] if isinstance(cost, list) else cost
         rows[name] = {
             "step_s": t,
             "clips_per_s": args.batch / t,
-            "gflops_per_step": cost["flops"] / 1e9,
+            "gflops_per_step": xla_flops(compiled[name]) / 1e9,
         }
     result = {
         **vars(args),

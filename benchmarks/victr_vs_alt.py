@@ -32,16 +32,9 @@ from alt_jax.corpus import read_entities
 from alt_jax.models.alt import ALT, count_parameters, default_model_config, split_trainable
 from alt_jax.models.clip import CLIP, get_preset
 from alt_jax.models.victr import VicTR
-from benchmarks.common import machine
+from benchmarks.common import machine, xla_flops
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def flops(compiled) -> float:
-    """XLA's FLOP count of a compiled function."""
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost
-    return float(cost["flops"])
 
 
 def random_like(state: nnx.State, scale: float = 0.02) -> nnx.State:
@@ -91,8 +84,8 @@ def measure(head: str, args, num_texts: int) -> dict:
     features = jax.eval_shape(
         lambda tr, fr, v: nnx.merge(graphdef, tr, fr).video_features(v), trainable, frozen, video
     )
-    head_flops = flops(jax.jit(head_only).lower(trainable, frozen, features, classes).compile())
-    total = flops(compiled)
+    head_flops = xla_flops(jax.jit(head_only).lower(trainable, frozen, features, classes).compile())
+    total = xla_flops(compiled)
     return {
         "row": {
             "model": f"{'ALT' if head == 'alt' else 'VicTR'}-{args.preset}",
