@@ -87,7 +87,7 @@ SIZES = {
     "full": dict(
         spec=synthact.SynthActSpec(train_per_class=24, val_per_class=8),
         seeds=(0, 1, 2),
-        steps=150,
+        steps=100,
         frames=8,
         preset="demo",
     ),

@@ -32,7 +32,7 @@ def get_config(arg: str = ""):
         seed=0,
         head="alt",
         queries="entities",
-        steps=150,
+        steps=100,
         frames=8,
         preset="demo",
         size=112,
@@ -46,9 +46,10 @@ def get_config(arg: str = ""):
     c.model.queries = opts.queries
     c.model.backbone.preset = opts.preset  # random weights; a CLIP folder's config.json rules
     c.model.backbone.source = opts.clip if pretrained else ""
-    # Every patch is a region: a 112 px frame has 49, and the object covers about 4 of them;
-    # merging would blur its position, which is what tells the motions apart.
-    c.model.tome_r = 0
+    # ToMe r = 10 on the 4-layer 112 px CLIP leaves 10 regions of 49 patches per frame: the
+    # adapter's cost grows with (frames × regions)², and at 49 regions one ALT step cost 8× more
+    # (2.5 s vs 0.3 s for 16 clips on this 2-core machine), more than the table's budget allows.
+    c.model.tome_r = 10
     c.model.num_frames = opts.frames
     c.model.corpus.path = f"{root}/corpus.json"
     c.model.corpus.cache_dir = f"{root}/cache"
@@ -58,10 +59,12 @@ def get_config(arg: str = ""):
     c.model.victr.layers = 1
     c.model.victr.heads = 4
     c.model.prompt_templates = ("a video of a {}.",)
-    # Pretrained: ALT as published (start from CLIP's zero-shot, g = 0). Random weights: the
-    # demo's choices (the random zero-shot start is no use; centre the near-parallel texts).
-    c.model.gate_init = 0.0 if pretrained else 1.0
-    c.model.center_class_embeddings = not pretrained
+    # The class names share most of their words ("red circle moving left" / "... right"), so their
+    # embeddings are near-parallel (cosine 0.98 with the interim synthclip): centring them is
+    # this benchmark's choice for every head, including the frame-average CLIP. The gate starts
+    # open (1.0, as the demo measured): a short schedule gives a closed gate little time to open.
+    c.model.gate_init = 1.0
+    c.model.center_class_embeddings = True
     common = dict(kind="list", root=root, num_frames=opts.frames, image_size=opts.size, flip=False)
     train_list = f"{root}/fewshot/{opts.shots}shot_seed{opts.seed}.txt" if opts.shots else ""
     c.data = dataset_config(
