@@ -24,6 +24,7 @@ Writes benchmarks/results/synthact.json (with the wall time of each part) and pr
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -109,6 +110,14 @@ def load_cache(path: str) -> dict[str, np.ndarray]:
     """Every record of a feature-cache file, stacked: ln, cls, dest, label, index."""
     records = features_lib.read_features(path)
     return {k: np.stack([records[i][k] for i in range(len(records))]) for k in records[0]}
+
+
+def clip_fingerprint(clip_source: str) -> str:
+    """The first 16 hex digits of the CLIP weights' sha256 ("random" for random weights)."""
+    if clip_source == "random":
+        return "random"
+    with open(Path(clip_source) / "model.safetensors", "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:16]
 
 
 def summary(values: list[float]) -> dict:
@@ -304,6 +313,7 @@ def run(size_name: str, clip_source: str, workdir: str, *, workers: int = 2) -> 
         "benchmark": "synthact",
         "size": size_name,
         "clip": clip_source,
+        "clip_sha256": clip_fingerprint(clip_source),
         "machine": machine(),
         "data": {
             "seen_classes": made["seen"],
