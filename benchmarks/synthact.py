@@ -200,10 +200,22 @@ def class_embeddings(config, clip, names_file: str) -> jax.Array:
     return jnp.asarray(text.center(emb) if config.model.center_class_embeddings else emb)
 
 
-def run(size_name: str, clip_source: str, workdir: str, *, workers: int = 2) -> dict:
-    """Generates SynthAct, extracts the frozen features, trains every head; returns the results."""
+def run(
+    size_name: str,
+    clip_source: str,
+    workdir: str,
+    *,
+    workers: int = 2,
+    rows_to_run: tuple[str, ...] = ("frame_average_clip", *MODELS),
+    settings: tuple[int, ...] | None = None,
+    reuse: bool = False,
+) -> dict:
+    """Generates SynthAct, extracts the frozen features, trains the heads of `rows_to_run` in
+    the `settings` (0 = supervised + zero-shot, K = K-shot; default all); returns the results.
+    `reuse` keeps the data and feature cache of an earlier run in `workdir` (same size, CLIP)."""
     size = SIZES[size_name]
     spec = size["spec"]
+    settings = (0, *spec.shots) if settings is None else settings
     if clip_source != "random" and not (Path(clip_source) / "config.json").exists():
         raise FileNotFoundError(
             f"--clip={clip_source}: no CLIP folder there (config.json + model.safetensors); "
@@ -211,17 +223,27 @@ def run(size_name: str, clip_source: str, workdir: str, *, workers: int = 2) -> 
         )
     workdir = os.path.abspath(workdir)
     data = os.path.join(workdir, "data")
-    shutil.rmtree(workdir, ignore_errors=True)
-    os.makedirs(workdir)
+    cache_dir = os.path.join(workdir, "features")
+    reuse = reuse and os.path.exists(os.path.join(cache_dir, "eval_unseen.arrayrecord"))
     wall: dict[str, float] = {}
     total = time.perf_counter()
-
-    start = time.perf_counter()
-    made = synthact.make_synthact_dataset(data, spec, workers=workers)
-    wall["data_generation"] = time.perf_counter() - start
-    start = time.perf_counter()
-    synthact.write_corpus(data)
-    wall["corpus"] = time.perf_counter() - start
+    if not reuse:
+        shutil.rmtree(workdir, ignore_errors=True)
+        os.makedirs(workdir)
+        start = time.perf_counter()
+        synthact.make_synthact_dataset(data, spec, workers=workers)
+        wall["data_generation"] = time.perf_counter() - start
+        start = time.perf_counter()
+        synthact.write_corpus(data)
+        wall["corpus"] = time.perf_counter() - start
+    made = {
+        "seen": sources.read_class_names(os.path.join(data, "classes.txt")),
+        "unseen": sources.read_class_names(os.path.join(data, "unseen_classes.txt")),
+        "num_videos": {
+            split: len(sources.read_annotation_list(os.path.join(data, f"{split}.txt"), data))
+            for split in ("train", "val", "unseen_val")
+        },
+    }
 
     # The frozen CLIP and the entity texts, shared by every run.
     start = time.perf_counter()
@@ -234,18 +256,18 @@ def run(size_name: str, clip_source: str, workdir: str, *, workers: int = 2) -> 
 
     # The frozen encoder once over every video (Trainer.extract_features), then into memory.
     start = time.perf_counter()
-    cache_dir = os.path.join(workdir, "features")
     base.feature_cache = cache_dir
-    model = build_model(base.model, clip=clip, entity_embeddings=entities)
-    extractor = Trainer(base, os.path.join(workdir, "extract"), model=model)
-    extractor.extract_features(cache_dir, base.feature_train_views)
+    if not reuse:
+        model = build_model(base.model, clip=clip, entity_embeddings=entities)
+        extractor = Trainer(base, os.path.join(workdir, "extract"), model=model)
+        extractor.extract_features(cache_dir, base.feature_train_views)
     views = [
         load_cache(os.path.join(cache_dir, f"train_view{v}.arrayrecord"))
         for v in range(base.feature_train_views)
     ]
     seen_val = load_cache(os.path.join(cache_dir, "eval_seen_val.arrayrecord"))
     unseen_val = load_cache(os.path.join(cache_dir, "eval_unseen.arrayrecord"))
-    wall["feature_extraction"] = time.perf_counter() - start
+    wall["feature_loading" if reuse else "feature_extraction"] = time.perf_counter() - start
 
     # Training rows of each setting and seed: positions in train.txt (the cache's "index").
     train_list = os.path.join(data, "train.txt")
@@ -258,30 +280,29 @@ def run(size_name: str, clip_source: str, workdir: str, *, workers: int = 2) -> 
             records = sources.read_annotation_list(shot_list, data)
             subsets[(k, seed)] = np.asarray([row_of[position[r.path]] for r in records])
 
-    # Frame-average CLIP: ALT at g = 0 is s · cos(mean_t f_t, t_c); no training.
-    start = time.perf_counter()
-    config = run_config(size, data, clip_source, model=MODELS["alt"], shots=0, seed=0)
-    config.model.gate_init = 0.0
-    runner = HeadRuns(config, clip, entities, (0,))
-    frame_avg = {
-        "seen": runner.evaluate(runner.init[0], seen_val, seen_emb),
-        "unseen": runner.evaluate(runner.init[0], unseen_val, unseen_emb),
-    }
-    wall["frame_average_clip"] = time.perf_counter() - start
-    rows = {
-        "frame_average_clip": {
-            **{col: summary([frame_avg["seen"]]) for col in columns(spec.shots)[:-1]},
-            "zeroshot": summary([frame_avg["unseen"]]),
-        }
-    }
+    rows = {}
+    if "frame_average_clip" in rows_to_run:
+        # Frame-average CLIP: ALT at g = 0 is s · cos(mean_t f_t, t_c); no training.
+        start = time.perf_counter()
+        config = run_config(size, data, clip_source, model=MODELS["alt"], shots=0, seed=0)
+        config.model.gate_init = 0.0
+        runner = HeadRuns(config, clip, entities, (0,))
+        seen = summary([runner.evaluate(runner.init[0], seen_val, seen_emb)])
+        rows["frame_average_clip"] = {col: seen for col in columns(spec.shots)[:-1]}
+        rows["frame_average_clip"]["zeroshot"] = summary(
+            [runner.evaluate(runner.init[0], unseen_val, unseen_emb)]
+        )
+        wall["frame_average_clip"] = time.perf_counter() - start
 
     runs = []
     for row, model_arg in MODELS.items():
+        if row not in rows_to_run:
+            continue
         start = time.perf_counter()
         config = run_config(size, data, clip_source, model=model_arg, shots=0, seed=0)
         runner = HeadRuns(config, clip, entities, size["seeds"])
         cells: dict[str, list[float]] = {col: [] for col in columns(spec.shots)}
-        for shots in (0, *spec.shots):
+        for shots in settings:
             for seed in size["seeds"]:
                 run_start = time.perf_counter()
                 params = runner.fit(views, subsets[(shots, seed)], seen_emb, seed)
@@ -305,7 +326,7 @@ def run(size_name: str, clip_source: str, workdir: str, *, workers: int = 2) -> 
                     f"unseen {100 * unseen:.1f} ({runs[-1]['seconds']:.1f} s)",
                     flush=True,
                 )
-        rows[row] = {col: summary(values) for col, values in cells.items()}
+        rows[row] = {col: summary(values) for col, values in cells.items() if values}
         wall[f"train_and_eval_{row}"] = time.perf_counter() - start
     wall["total"] = time.perf_counter() - total
 
@@ -345,12 +366,13 @@ def markdown_table(results: dict) -> str:
     for row, cells in results["rows"].items():
         values = []
         for col in cols:
-            cell = cells[col]
-            values.append(
-                f"{cell['mean']:.1f}"
-                if len(cell["runs"]) == 1
-                else f"{cell['mean']:.1f} ± {cell['std']:.1f}"
-            )
+            cell = cells.get(col)
+            if cell is None:
+                values.append("not run")
+            elif len(cell["runs"]) == 1:
+                values.append(f"{cell['mean']:.1f}")
+            else:
+                values.append(f"{cell['mean']:.1f} ± {cell['std']:.1f}")
         lines.append("| " + " | ".join([ROW_TITLES.get(row, row), *values]) + " |")
     return "\n".join(lines)
 
@@ -381,9 +403,37 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "synthact.json"))
     parser.add_argument("--workers", type=int, default=2, help="video encoding processes")
     parser.add_argument("--readme", action="store_true", help="write the table into README.md")
+    parser.add_argument("--rows", default=",".join(["frame_average_clip", *MODELS]))
+    parser.add_argument("--settings", default="", help="0 (supervised), K (K-shot); default all")
+    parser.add_argument("--reuse", action="store_true", help="keep the workdir's data + features")
+    parser.add_argument(
+        "--merge", action="store_true", help="add these rows' cells to the --out JSON's"
+    )
     args = parser.parse_args()
     logging.getLogger().setLevel(logging.WARNING)
-    results = run(args.size, args.clip, args.workdir, workers=args.workers)
+    rows = tuple(args.rows.split(","))
+    unknown = set(rows) - {"frame_average_clip", *MODELS}
+    if unknown:
+        parser.error(f"--rows: unknown {sorted(unknown)}")
+    settings = tuple(int(k) for k in args.settings.split(",")) if args.settings else None
+    results = run(
+        args.size,
+        args.clip,
+        args.workdir,
+        workers=args.workers,
+        rows_to_run=rows,
+        settings=settings,
+        reuse=args.reuse,
+    )
+    if args.merge and Path(args.out).exists():
+        earlier = json.loads(Path(args.out).read_text())
+        for row, cells in results["rows"].items():
+            earlier["rows"].setdefault(row, {}).update(cells)
+        done = {(r["model"], r["shots"]) for r in results["runs"]}
+        kept = [r for r in earlier["runs"] if (r["model"], r["shots"]) not in done]
+        earlier["runs"] = kept + results["runs"]
+        earlier.setdefault("wall_time_s_later_runs", []).append(results["wall_time_s"])
+        results = earlier
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
     table = markdown_table(results)
