@@ -280,3 +280,56 @@ def test_build_alt_from_a_checkpoint_folder_and_a_corpus(saved_clip, tmp_path):
     )
     assert float(model.gate[...]) == 0.0
     np.testing.assert_allclose(float(model.log_logit_scale[...]), np.log(100.0), rtol=1e-6)
+
+
+def test_learned_queries_ablation_replaces_the_alignment_by_one_query_per_region(tiny):
+    torch_model, entity_model, videos, entities, texts = tiny
+    config = tiny_config()
+    config.queries = "learned"
+    model = nnx.jit(lambda clip: ALT(clip, entities, config, rngs=nnx.Rngs(1)))(entity_model.clip)
+    graphdef, trainable, frozen = split_trainable(model)
+    paths = [p for p, _ in nnx.to_flat_state(trainable)]
+    # No alignment (W_r, τ_a): the queries are parameters, 16 regions (4 × 4 patches, r = 0).
+    assert {p[0] for p in paths} == {"learned_queries", "adapter", "gate", "log_logit_scale"}
+    assert model.learned_queries.shape == (16, 32)
+    w_r_and_tau = 64 * 32 + 1
+    assert count_parameters(trainable) == (
+        count_parameters(split_trainable(entity_model)[1]) - w_r_and_tau + 16 * 32
+    )
+
+    v, c = jnp.asarray(videos), jnp.asarray(texts)
+    out = forward(model, v, c)
+    assert "entity_index" not in out and out["logits"].shape == (B, len(CLASSES))
+    # g = 0: both query kinds give CLIP's frame-average zero-shot logits.
+    np.testing.assert_allclose(
+        np.asarray(out["logits"]), np.asarray(forward(entity_model, v, c)["logits"]), atol=1e-4
+    )
+
+    labels = jnp.asarray([0, 2])
+
+    @jax.jit
+    def grad(trainable):
+        def loss(trainable):
+            logits = nnx.merge(graphdef, trainable, frozen)(v, c, train=False)["logits"]
+            return cross_entropy(logits, labels)
+
+        return jax.grad(loss)(trainable)
+
+    trainable["gate"].set_value(jnp.asarray(0.5, jnp.float32))  # the adapter on the loss path
+    for path, leaf in nnx.to_flat_state(grad(trainable)):
+        g = np.asarray(leaf[...])
+        assert np.all(np.isfinite(g)) and np.any(g != 0), f"no gradient reaches {path}"
+
+    # Region count follows ToMe: 17 tokens, r = 2 on each of 2 layers → 12 regions.
+    merged = tiny_config(tome_r=2)
+    merged.queries = "learned"
+    shapes = nnx.eval_shape(
+        lambda: ALT(
+            CLIP(get_preset("tiny"), rngs=nnx.Rngs(0), tome_r=2), entities, merged, rngs=nnx.Rngs(1)
+        )
+    )
+    assert shapes.learned_queries.shape == (tokens_after_tome(17, 2, 2) - 1, 32)
+    bad = tiny_config()
+    bad.queries = "random"
+    with pytest.raises(ValueError, match="queries"):
+        nnx.eval_shape(lambda: ALT(entity_model.clip, entities, bad, rngs=nnx.Rngs(1)))

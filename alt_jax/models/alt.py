@@ -53,6 +53,10 @@ def default_model_config() -> ml_collections.ConfigDict:
     c.corpus.cache_dir = "~/.cache/alt_jax"
     c.corpus.batch_size = 256
     c.tau_init = 0.07  # alignment temperature τ_a
+    # The adapter's queries: "entities" (the aligned entity texts Q̂, ALT) or "learned" (the
+    # ablation without alignment: one learned query per region slot, shared by every frame and
+    # video, so the adapter and its query count stay as they are and only Q̂ is replaced).
+    c.queries = "entities"
     c.adapter = ml_collections.ConfigDict()
     c.adapter.width = 0  # 0: the CLIP joint width d
     c.adapter.depth = 4
@@ -107,6 +111,16 @@ def frozen_video_features(clip: CLIP, videos: Array) -> dict[str, Array]:
     return {key: value.reshape(b, t, *value.shape[1:]) for key, value in frames.items()}
 
 
+QUERY_KINDS = ("entities", "learned")
+
+
+def num_regions(clip: CLIP) -> int:
+    """Region tokens per frame M at the CLIP's own image size, after its ToMe merges."""
+    vision = clip.config.vision
+    tokens = 1 + (vision.image_size // vision.patch_size) ** 2
+    return tokens - sum(clip.vision_model.r_schedule(tokens)) - 1
+
+
 class ALT(nnx.Module):
     """The ALT video classifier; class embeddings are an input, so classes swap freely."""
 
@@ -120,6 +134,8 @@ class ALT(nnx.Module):
     ):
         if config.frame_pool not in ("raw", "normalized"):
             raise ValueError(f"frame_pool must be 'raw' or 'normalized', got {config.frame_pool!r}")
+        if config.queries not in QUERY_KINDS:
+            raise ValueError(f"queries must be one of {QUERY_KINDS}, got {config.queries!r}")
         cfg = clip.config
         d = cfg.projection_dim
         entities = jnp.asarray(entity_embeddings, jnp.float32)
@@ -128,9 +144,15 @@ class ALT(nnx.Module):
         self.clip = clip
         self.entities = EntityBank(entities)
         self.frame_pool = config.frame_pool
-        self.alignment = EntityAlignment(
-            clip.visual_projection.kernel[...], tau_init=config.tau_init
-        )
+        self.queries = config.queries
+        if config.queries == "entities":
+            self.alignment = EntityAlignment(
+                clip.visual_projection.kernel[...], tau_init=config.tau_init
+            )
+        else:
+            # Unit-norm rows like the entity texts, so MLP_q sees inputs of the same scale.
+            slots = jax.random.normal(rngs.params(), (num_regions(clip), d), jnp.float32)
+            self.learned_queries = nnx.Param(l2_normalize(slots))  # [M, d]
         self.adapter = VideoAdapter(
             region_dim=cfg.vision.hidden_size,
             text_dim=d,
@@ -168,26 +190,33 @@ class ALT(nnx.Module):
         if train and rng is None:
             raise ValueError("training needs an rng for the Gumbel noise")
         ln, cls = features["ln"], features["cls"]  # [B, T, 1+M, D], [B, T, d]
-        aligned = self.alignment(
-            ln[:, :, 1:], self.entities[...], rng if train else None
-        )  # Q̂ [B, T, M, d]
-        z = self.adapter(ln[:, :, 1:], ln[:, :, 0], aligned["aligned"])
+        regions = ln[:, :, 1:]
+        out = {"dest": features["dest"]}
+        if self.queries == "entities":
+            aligned = self.alignment(regions, self.entities[...], rng if train else None)
+            queries = aligned["aligned"]  # Q̂ [B, T, M, d]
+            out["entity_index"] = aligned["index"]
+        else:
+            slots = self.learned_queries[...]  # [M, d]
+            if slots.shape[0] != regions.shape[2]:
+                raise ValueError(
+                    f"{regions.shape[2]} regions per frame, but the model has "
+                    f"{slots.shape[0]} learned queries (set at the CLIP's image size and ToMe r)"
+                )
+            queries = jnp.broadcast_to(slots, (*regions.shape[:3], slots.shape[1]))
+        z = self.adapter(regions, ln[:, :, 0], queries)
         video = gated_residual(pool_frames(cls, self.frame_pool), z, self.gate[...])
         logits = jnp.exp(self.log_logit_scale[...]) * (
             l2_normalize(video) @ l2_normalize(class_embeddings.astype(jnp.float32)).T
         )
-        return {
-            "logits": logits,
-            "video_embedding": video,
-            "entity_index": aligned["index"],
-            "dest": features["dest"],
-        }
+        return {"logits": logits, "video_embedding": video, **out}
 
     def __call__(
         self, videos: Array, class_embeddings: Array, *, train: bool, rng: Array | None = None
     ) -> dict[str, Array]:
         """videos float32 [B, T, H, W, 3] (CLIP-normalised), class_embeddings [C, d] →
-        logits [B, C], video_embedding [B, d], entity_index [B, T, M], dest [B, T, 1+N]."""
+        logits [B, C], video_embedding [B, d], dest [B, T, 1+N], and with entity queries
+        entity_index [B, T, M]."""
         if train and rng is None:
             raise ValueError("training needs an rng for the Gumbel noise")
         return self.head(self.video_features(videos), class_embeddings, train=train, rng=rng)

@@ -624,8 +624,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, mode: st
         writer = make_writer(workdir)
         result["eval"] = trainer.evaluate(step, writer)
         writer.flush()
-        # The alignment picture shows ALT's entity-to-region assignment; VicTR has none.
-        if config.alignment_picture and config.model.head == "alt":
+        # The alignment picture shows ALT's entity-to-region assignment; VicTR and ALT with
+        # learned queries have none.
+        aligned = config.model.head == "alt" and config.model.queries == "entities"
+        if config.alignment_picture and aligned:
             picture = trainer.alignment_picture(trainer.workpath / "alignment.png")
             if picture is not None:
                 result["picture"] = picture
