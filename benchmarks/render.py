@@ -706,6 +706,53 @@ def render_victr() -> str:
     return out
 
 
+SYNTHACT_ROWS = {
+    "frame_average_clip": "frame-average CLIP (no training)",
+    "alt": "ALT",
+    "victr": "VicTR",
+    "alt_learned_queries": "ALT, learned queries (no entities)",
+}
+
+
+def synthact_table(results: dict) -> str:
+    """The table of `results` in markdown: one row per model, mean ± std over seeds."""
+    cols = results["columns"]
+    titles = {"supervised": "supervised (seen)", "zeroshot": "zero-shot (unseen)"}
+    header = ["model", *(titles.get(c, c.replace("shot", "-shot")) for c in cols)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row, cells in results["rows"].items():
+        values = []
+        for col in cols:
+            cell = cells.get(col)
+            if cell is None:
+                values.append("not run")
+            elif len(cell["runs"]) == 1:
+                values.append(f"{cell['mean']:.1f}")
+            else:
+                values.append(f"{cell['mean']:.1f} ± {cell['std']:.1f}")
+        lines.append("| " + " | ".join([SYNTHACT_ROWS.get(row, row), *values]) + " |")
+    return "\n".join(lines)
+
+
+def render_synthact() -> str:
+    r = load("synthact")
+    head = "## SynthAct: supervised, few-shot and zero-shot accuracy with the small CLIP (issue #12)\n\n"
+    if r is None:
+        return head + missing("synthact", "python benchmarks/synthact.py --readme")
+    wall = [[k.replace("_", " "), f"{v:.0f}"] for k, v in r["wall_time_s"].items()]
+    for i, later in enumerate(r.get("wall_time_s_later_runs", []), 1):
+        wall.append([f"later call {i} (VicTR, features reused): total", f"{later['total']:.0f}"])
+    out = head + (
+        f"`python benchmarks/synthact.py --readme` (size {r['size']}; the synthclip CLIP, weights' "
+        f"sha256 {r['clip_sha256'][:16]}; {r['machine']}). Top-1 %, mean ± std over the "
+        "seeds; the frame-average CLIP has no training, so it is one number. The data, protocol "
+        "and what the table says are in the README's SynthAct section.\n\n"
+    )
+    out += synthact_table(r) + "\n"
+    out += "\nWall time of each part:\n\n" + table(["part", "seconds"], wall)
+    return out
+
+
 def render_demo() -> str:
     r = load("demo")
     head = "## The demo: one epoch from video and from the cache, and accuracy (issues #6, #10)\n\n"
@@ -802,6 +849,7 @@ def render() -> str:
         render_alt_flops(),
         render_train_cache(),
         render_victr(),
+        render_synthact(),
         render_demo(),
     ]
     return wrap("\n".join(sections))

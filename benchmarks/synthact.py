@@ -50,6 +50,7 @@ from alt_jax.train import features as features_lib
 from alt_jax.train import trainer as trainer_lib
 from alt_jax.train.trainer import Trainer
 from benchmarks.common import machine
+from benchmarks.render import synthact_table
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = str(ROOT / "configs" / "synthact.py")
@@ -59,12 +60,6 @@ MODELS = {
     "alt": "head=alt,queries=entities",
     "victr": "head=victr",
     "alt_learned_queries": "head=alt,queries=learned",
-}
-ROW_TITLES = {
-    "frame_average_clip": "frame-average CLIP (no training)",
-    "alt": "ALT",
-    "victr": "VicTR",
-    "alt_learned_queries": "ALT, learned queries (no entities)",
 }
 
 SIZES = {
@@ -357,26 +352,6 @@ def run(
     }
 
 
-def markdown_table(results: dict) -> str:
-    """The table of `results` in markdown: one row per model, mean ± std over seeds."""
-    cols = results["columns"]
-    titles = {"supervised": "supervised (seen)", "zeroshot": "zero-shot (unseen)"}
-    header = ["model", *(titles.get(c, c.replace("shot", "-shot")) for c in cols)]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row, cells in results["rows"].items():
-        values = []
-        for col in cols:
-            cell = cells.get(col)
-            if cell is None:
-                values.append("not run")
-            elif len(cell["runs"]) == 1:
-                values.append(f"{cell['mean']:.1f}")
-            else:
-                values.append(f"{cell['mean']:.1f} ± {cell['std']:.1f}")
-        lines.append("| " + " | ".join([ROW_TITLES.get(row, row), *values]) + " |")
-    return "\n".join(lines)
-
-
 README_BEGIN = "<!-- synthact-table:begin -->"
 README_END = "<!-- synthact-table:end -->"
 
@@ -436,7 +411,7 @@ def main() -> None:
         results = earlier
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
-    table = markdown_table(results)
+    table = synthact_table(results)
     print(table)
     print(json.dumps(results["wall_time_s"], indent=1))
     if args.readme:
