@@ -73,7 +73,7 @@ SIZES = {
             val_per_class=2,
             num_frames=4,
             size=32,
-            shots=(2, 4),
+            shots=(2,),
             shot_seeds=(0, 1),
         ),
         seeds=(0, 1),

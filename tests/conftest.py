@@ -8,6 +8,12 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the hub
+# One persistent XLA compilation cache for the session's workers and their subprocesses: many
+# tests (and the runs they start) compile the same tiny programs. Set before JAX is imported.
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "jax")
+)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 
 import numpy as np
 import pytest
@@ -25,6 +31,19 @@ def cpu_env(devices: int, **extra: str) -> dict[str, str]:
         PYTHONPATH=str(REPO),
         **extra,
     )
+
+
+# Tests that share an expensive fixture run on one xdist worker (`--dist loadgroup`), so the
+# fixture is built once rather than once per worker.
+SHARED_FIXTURE_GROUPS = {"tiny_workdir": "tiny_workdir", "tiny_pretrained": "tiny_pretrained"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for fixture, group in SHARED_FIXTURE_GROUPS.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group(group))
+                break
 
 
 @pytest.fixture(scope="session")
