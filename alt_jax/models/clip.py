@@ -108,22 +108,24 @@ def _l(image: int = 224) -> ClipConfig:
     )
 
 
+# Small enough to train the demo in minutes on 2 CPU cores: 112 px, 7 × 7 patches of 16.
+_DEMO_VISION = VisionConfig(
+    hidden_size=128,
+    intermediate_size=256,
+    num_hidden_layers=4,
+    num_attention_heads=4,
+    image_size=112,
+    patch_size=16,
+)
+
 # The OpenAI CLIP shapes, and a tiny one for tests and demos.
 PRESETS: dict[str, ClipConfig] = {
     "B/32": _b(32),
     "B/16": _b(16),
     "L/14": _l(224),
     "L/14@336": _l(336),
-    # Small enough to train the demo in minutes on 2 CPU cores: 112 px, 7 × 7 patches of 16.
     "demo": ClipConfig(
-        vision=VisionConfig(
-            hidden_size=128,
-            intermediate_size=256,
-            num_hidden_layers=4,
-            num_attention_heads=4,
-            image_size=112,
-            patch_size=16,
-        ),
+        vision=_DEMO_VISION,
         text=TextConfig(
             hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4
         ),
@@ -132,14 +134,7 @@ PRESETS: dict[str, ClipConfig] = {
     # The CLIP pre-trained here on synthetic scenes (tools/pretrain_clip.py): the demo's vision
     # tower and a narrow text tower, whose 49408 × 64 token table keeps the checkpoint small.
     "synthclip": ClipConfig(
-        vision=VisionConfig(
-            hidden_size=128,
-            intermediate_size=256,
-            num_hidden_layers=4,
-            num_attention_heads=4,
-            image_size=112,
-            patch_size=16,
-        ),
+        vision=_DEMO_VISION,
         text=TextConfig(
             hidden_size=64, intermediate_size=256, num_hidden_layers=3, num_attention_heads=4
         ),
