@@ -13,7 +13,6 @@ Writes benchmarks/results/alt_flops.json.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from alt_jax.corpus import read_entities
 from alt_jax.models import tome
 from alt_jax.models.alt import ALT, count_parameters, default_model_config, split_trainable
 from alt_jax.models.clip import CLIP, get_preset
-from benchmarks.common import compiled_flops, machine
+from benchmarks.common import compiled_flops, machine, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -133,20 +132,14 @@ def main() -> None:
             f"| {row['head_gflops_per_view']:.2f} | {row['params_trainable'] / 1e6:.2f} M "
             f"| {row['params_frozen_clip'] / 1e6:.2f} M ({row['params_frozen_clip_vision'] / 1e6:.2f} M) |"
         )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {
-                "machine": machine(),
-                "note": "FLOPs from XLA cost analysis (a multiply-add counts 2); GMACs = GFLOPs / 2",
-                "rows": rows,
-            },
-            indent=1,
-        )
-        + "\n"
+    write_json(
+        args.out,
+        {
+            "machine": machine(),
+            "note": "FLOPs from XLA cost analysis (a multiply-add counts 2); GMACs = GFLOPs / 2",
+            "rows": rows,
+        },
     )
-    print(f"\nwrote {out}")
 
 
 if __name__ == "__main__":

@@ -171,12 +171,17 @@ def run_record(args) -> dict[str, Any]:
     }
 
 
-def write_result(path: str | Path, result: dict[str, Any]) -> None:
-    """Writes a result file, adding the load average at the end of the run."""
+def write_json(path: str | Path, result: dict[str, Any]) -> None:
+    """Writes a result file (indented JSON), making its folder."""
     import json
 
-    result["load_average_end"] = load_average()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {path}")
+
+
+def write_result(path: str | Path, result: dict[str, Any]) -> None:
+    """Writes a result file, adding the load average at the end of the run."""
+    result["load_average_end"] = load_average()
+    write_json(path, result)

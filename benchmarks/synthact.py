@@ -49,7 +49,7 @@ from alt_jax.train import evaluation, optim
 from alt_jax.train import features as features_lib
 from alt_jax.train import trainer as trainer_lib
 from alt_jax.train.trainer import Trainer
-from benchmarks.common import machine
+from benchmarks.common import machine, write_json
 from benchmarks.render import synthact_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -409,8 +409,7 @@ def main() -> None:
         earlier["runs"] = kept + results["runs"]
         earlier.setdefault("wall_time_s_later_runs", []).append(results["wall_time_s"])
         results = earlier
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
+    write_json(args.out, results)
     table = synthact_table(results)
     print(table)
     print(json.dumps(results["wall_time_s"], indent=1))

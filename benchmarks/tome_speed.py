@@ -10,10 +10,8 @@ round after round, and the median is reported. Writes benchmarks/results/tome_sp
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -21,7 +19,7 @@ from flax import nnx
 
 from alt_jax.models import tome
 from alt_jax.models.clip import CLIP, get_preset
-from benchmarks.common import machine, xla_flops
+from benchmarks.common import machine, write_json, xla_flops
 
 
 def compiled_encoder(preset: str, r: int, batch: int):
@@ -83,8 +81,7 @@ def main() -> None:
         "machine": machine(),
         "rows": rows,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
+    write_json(args.out, result)
     print(f"{args.preset}, batch {args.batch}, {result['machine']}")
     print("| r | tokens after last layer | GFLOPs / image | vs r=0 | images/s | speed-up |")
     print("|---|---|---|---|---|---|")

@@ -11,10 +11,8 @@ The two are timed in turn, round after round; medians. Writes benchmarks/results
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -24,7 +22,7 @@ import optax
 from alt_jax.data.normalize import normalize_clip
 from alt_jax.models.alt import build_alt, default_model_config, split_trainable
 from alt_jax.train.trainer import make_train_step
-from benchmarks.common import machine, xla_flops
+from benchmarks.common import machine, write_json, xla_flops
 
 
 def main() -> None:
@@ -89,8 +87,7 @@ def main() -> None:
         "rows": rows,
         "speedup_cache_vs_video": rows["video"]["step_s"] / rows["cache"]["step_s"],
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
+    write_json(args.out, result)
     print(
         f"ALT-{args.preset}, {args.frames} frames, batch {args.batch}, r={args.r}; {result['machine']}"
     )

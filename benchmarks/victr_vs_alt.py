@@ -16,7 +16,6 @@ Writes benchmarks/results/victr_vs_alt.json and prints a markdown table.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -32,7 +31,7 @@ from alt_jax.corpus import read_entities
 from alt_jax.models.alt import ALT, count_parameters, default_model_config, split_trainable
 from alt_jax.models.clip import CLIP, get_preset
 from alt_jax.models.victr import VicTR
-from benchmarks.common import machine, xla_flops
+from benchmarks.common import machine, write_json, xla_flops
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -168,26 +167,18 @@ def main() -> None:
             f"| {row['params_trainable'] / 1e6:.2f} M | {row['params_frozen'] / 1e6:.2f} M "
             f"| {row['clips_per_s']:.3f} |"
         )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {
-                "machine": where,
-                "command": "PYTHONPATH=. python benchmarks/victr_vs_alt.py "
-                + " ".join(
-                    f"--{k}={v}" for k, v in vars(args).items() if k not in ("out", "corpus")
-                ),
-                "note": "FLOPs from XLA cost analysis (a multiply-add counts 2); GMACs = GFLOPs / 2; "
-                "frozen = CLIP towers + text bank (ALT entities / VicTR auxiliary texts); "
-                "throughput on random weights, runs alternating the two models",
-                "rows": rows,
-            },
-            indent=1,
-        )
-        + "\n"
+    write_json(
+        args.out,
+        {
+            "machine": where,
+            "command": "PYTHONPATH=. python benchmarks/victr_vs_alt.py "
+            + " ".join(f"--{k}={v}" for k, v in vars(args).items() if k not in ("out", "corpus")),
+            "note": "FLOPs from XLA cost analysis (a multiply-add counts 2); GMACs = GFLOPs / 2; "
+            "frozen = CLIP towers + text bank (ALT entities / VicTR auxiliary texts); "
+            "throughput on random weights, runs alternating the two models",
+            "rows": rows,
+        },
     )
-    print(f"\nwrote {out}")
 
 
 if __name__ == "__main__":
