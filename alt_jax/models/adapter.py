@@ -1,11 +1,15 @@
-"""The video adapter (SPEC §5): aligned entity texts query the frames' region tokens.
+"""The video adapters (SPEC §5): aligned entity texts query the frames' region tokens.
 
-Keys/values are the frozen frames' region tokens (MLP_kv), with a temporal embedding and a
-depthwise temporal convolution over the frame class tokens as temporal context. Queries are the
-aligned entity text embeddings Q̂ (MLP_q) of every region of every frame. A few decoder layers
-(cross-attention, self-attention, MLP; pre-LN) and a mean over queries give a vector, projected
-by W_o into the joint space; the caller adds it to CLIP's frame average through a zero-initialised
-gate, so training starts from CLIP zero-shot.
+`OrderedVideoAdapter` (`adapter.kind='ordered'`, the default) sees where and when: keys and
+queries carry each region's position read from the ToMe map; the queries of frame t attend to the
+regions of frame t (and optionally of a window of frames around it); each frame's queries are
+summarised, and a temporal transformer with temporal position embeddings runs over the ordered
+frame summaries; the readout keeps frame order. `GlobalVideoAdapter` (`adapter.kind='global'`) is
+the first version, kept for the ablation: every query attends to all T·M regions, regions carry no
+position, and the mean over all queries cannot tell a motion from its reverse.
+
+Both give a vector projected by W_o into the joint space; the caller adds it to CLIP's frame
+average through a gate, so g = 0 is exactly CLIP's zero-shot.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from alt_jax.models.clip import dot_product_attention
+from alt_jax.models.region_position import POSITION_KINDS, RegionPositionEncoder
 
 Array = jax.Array
 
@@ -62,11 +67,11 @@ class MultiHeadAttention(nnx.Module):
         self.v_proj = nnx.Linear(width, width, rngs=rngs)
         self.out_proj = nnx.Linear(width, width, rngs=rngs)
 
-    def __call__(self, q: Array, kv: Array) -> Array:
-        """q [B, Nq, W], kv [B, Nk, W] → [B, Nq, W]."""
-        split = lambda t: t.reshape(*t.shape[:2], self.heads, -1)
+    def __call__(self, q: Array, kv: Array, bias: Array | None = None) -> Array:
+        """q [B, Nq, W], kv [B, Nk, W], bias broadcastable to [B, H, Nq, Nk] → [B, Nq, W]."""
+        split = lambda t: t.reshape(*t.shape[:2], self.heads, -1)  # noqa: E731
         out = dot_product_attention(
-            split(self.q_proj(q)), split(self.k_proj(kv)), split(self.v_proj(kv)), None
+            split(self.q_proj(q)), split(self.k_proj(kv)), split(self.v_proj(kv)), bias
         )
         return self.out_proj(out.reshape(q.shape))
 
@@ -83,16 +88,189 @@ class DecoderLayer(nnx.Module):
         self.ln_mlp = nnx.LayerNorm(width, rngs=rngs)
         self.mlp = MLP(width, int(width * mlp_ratio), width, rngs=rngs)
 
-    def __call__(self, q: Array, kv: Array) -> Array:
-        """q [B, Nq, W], kv [B, Nk, W] → [B, Nq, W]."""
-        q = q + self.cross_attn(self.ln_q(q), self.ln_kv(kv))
+    def __call__(self, q: Array, kv: Array, bias: Array | None = None) -> Array:
+        """q [B, Nq, W], kv [B, Nk, W], cross-attention bias [B, 1, 1, Nk] or None → [B, Nq, W]."""
+        q = q + self.cross_attn(self.ln_q(q), self.ln_kv(kv), bias)
         h = self.ln_self(q)
         q = q + self.self_attn(h, h)
         return q + self.mlp(self.ln_mlp(q))
 
 
-class VideoAdapter(nnx.Module):
-    """Entity queries over frame regions → a video vector [B, d] (before the gated residual)."""
+class EncoderLayer(nnx.Module):
+    """x ← x + SelfAttn(LN(x)); x ← x + MLP(LN(x)) (the temporal transformer's layer)."""
+
+    def __init__(self, width: int, heads: int, mlp_ratio: float, *, rngs: nnx.Rngs):
+        self.ln_attn = nnx.LayerNorm(width, rngs=rngs)
+        self.attn = MultiHeadAttention(width, heads, rngs=rngs)
+        self.ln_mlp = nnx.LayerNorm(width, rngs=rngs)
+        self.mlp = MLP(width, int(width * mlp_ratio), width, rngs=rngs)
+
+    def __call__(self, x: Array) -> Array:
+        """x [B, N, W] → [B, N, W]."""
+        h = self.ln_attn(x)
+        x = x + self.attn(h, h)
+        return x + self.mlp(self.ln_mlp(x))
+
+
+def identity_conv_kernel(size: int, width: int, key: Array) -> Array:
+    """A depthwise kernel [size, width] that is the identity on the centre tap plus N(0, 0.02²)."""
+    if size % 2 != 1:
+        raise ValueError(f"temporal conv kernel size must be odd, got {size}")
+    kernel = 0.02 * jax.random.normal(key, (size, width), jnp.float32)
+    return kernel.at[size // 2].add(1.0)
+
+
+def sinusoidal_embedding(length: int, width: int) -> Array:
+    """Transformer sinusoids [length, width]: sin on the first half of the channels, cos on the
+    second, wavelengths 2π·10000^(i/(W/2)); RMS 1/√2, comparable to a layer-normed token."""
+    half = width // 2
+    inv = 1.0 / (10000.0 ** (jnp.arange(half, dtype=jnp.float32) / max(half, 1)))
+    angles = jnp.arange(length, dtype=jnp.float32)[:, None] * inv[None]
+    table = jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1)
+    return jnp.pad(table, ((0, 0), (0, width - 2 * half)))
+
+
+def frame_windows(kv: Array, window: int) -> tuple[Array, Array | None]:
+    """kv [B, T, M, W] → (keys of frames t−w … t+w for every t [B·T, (2w+1)·M, W], additive
+    bias [B·T, 1, 1, (2w+1)·M] that masks the frames beyond the clip's ends, or None if w = 0)."""
+    b, t, m, w_ = kv.shape
+    if window == 0:
+        return kv.reshape(b * t, m, w_), None
+    padded = jnp.pad(kv, ((0, 0), (window, window), (0, 0), (0, 0)))
+    offsets = range(2 * window + 1)
+    stacked = jnp.stack([padded[:, j : j + t] for j in offsets], axis=2)  # [B, T, 2w+1, M, W]
+    frame = jnp.arange(t)[:, None] + jnp.arange(-window, window + 1)[None]  # [T, 2w+1]
+    valid = (frame >= 0) & (frame < t)
+    bias = jnp.where(valid, 0.0, jnp.finfo(jnp.float32).min)  # [T, 2w+1]
+    bias = jnp.broadcast_to(jnp.repeat(bias, m, axis=1)[None], (b, t, (2 * window + 1) * m))
+    keys = stacked.reshape(b * t, (2 * window + 1) * m, w_)
+    return keys, bias.reshape(b * t, 1, 1, -1)
+
+
+READOUTS = ("ordered", "video_token", "mean")
+
+
+class OrderedVideoAdapter(nnx.Module):
+    """Frame-local entity queries over positioned regions → ordered temporal module → z [B, d].
+
+    Per frame t (SPEC §5): KV = MLP_kv(regions) + pos + conv_t(MLP_kv(cls)); Q = MLP_q(Q̂) + pos,
+    pos = the region position encoding from the ToMe map. Decoder layers over the regions of
+    frame t (± `frame_window` frames). Frame summary s_t = mean of frame t's queries; the
+    temporal transformer sees LN(s_t) + P_t (P sinusoidal at init, learnable) and, with the
+    `video_token` readout, a learned video token first. Readouts: `ordered` (the T outputs
+    concatenated in frame order, then W_o; needs exactly `num_frames` frames), `video_token`,
+    or `mean` (order-blind unless P is on).
+    """
+
+    def __init__(
+        self,
+        *,
+        region_dim: int,
+        text_dim: int,
+        width: int,
+        depth: int,
+        heads: int,
+        mlp_ratio: float,
+        conv_kernel: int,
+        num_frames: int,
+        position: str = "fourier",
+        fourier_bands: int = 4,
+        frame_window: int = 0,
+        temporal_depth: int = 1,
+        temporal_position: bool = True,
+        readout: str = "ordered",
+        temporal_center: bool = True,
+        rngs: nnx.Rngs,
+    ):
+        if position not in POSITION_KINDS:
+            raise ValueError(f"adapter.position must be one of {POSITION_KINDS}, got {position!r}")
+        if readout not in READOUTS:
+            raise ValueError(f"adapter.readout must be one of {READOUTS}, got {readout!r}")
+        if frame_window < 0:
+            raise ValueError(f"adapter.frame_window must be >= 0, got {frame_window}")
+        self.num_frames = num_frames
+        self.frame_window = frame_window
+        self.temporal_center = temporal_center
+        self.readout = readout
+        self.mlp_kv = MLP(region_dim, width, width, rngs=rngs)
+        self.mlp_q = MLP(text_dim, width, width, rngs=rngs)
+        self.region_position = (
+            RegionPositionEncoder(width, fourier_bands, rngs=rngs) if position == "fourier" else None
+        )
+        if frame_window:
+            # Which neighbour frame a key comes from (offsets −w … w).
+            self.window_embedding = nnx.Param(
+                0.02 * jax.random.normal(rngs.params(), (2 * frame_window + 1, width), jnp.float32)
+            )
+        self.conv_kernel = nnx.Param(identity_conv_kernel(conv_kernel, width, rngs.params()))
+        self.conv_bias = nnx.Param(jnp.zeros((width,), jnp.float32))
+        self.layers = nnx.List(
+            [DecoderLayer(width, heads, mlp_ratio, rngs=rngs) for _ in range(depth)]
+        )
+        self.ln_frame = nnx.LayerNorm(width, rngs=rngs)
+        # Sinusoids of RMS 1/√2 against layer-normed summaries (RMS 1): order is visible from the
+        # first step; a 0.02-scale table would be drowned by the summaries.
+        self.temporal_position = (
+            nnx.Param(sinusoidal_embedding(num_frames, width)) if temporal_position else None
+        )
+        if readout == "video_token":
+            self.video_token = nnx.Param(jnp.zeros((width,), jnp.float32))
+        self.temporal_layers = nnx.List(
+            [EncoderLayer(width, heads, mlp_ratio, rngs=rngs) for _ in range(temporal_depth)]
+        )
+        self.ln_out = nnx.LayerNorm(width, rngs=rngs)
+        readout_width = width * num_frames if readout == "ordered" else width
+        self.out_proj = nnx.Linear(readout_width, text_dim, use_bias=False, rngs=rngs)  # W_o
+
+    def __call__(self, regions: Array, cls: Array, queries: Array, dest: Array) -> Array:
+        """regions [B, T, M, D] (LN'd region tokens), cls [B, T, D] (LN'd class tokens),
+        queries [B, T, M, d] (aligned entity texts Q̂), dest [B, T, 1 + N] (ToMe map) → z [B, d]."""
+        b, t, m, _ = regions.shape
+        if t > self.num_frames or (self.readout == "ordered" and t != self.num_frames):
+            need = "exactly" if self.readout == "ordered" else "at most"
+            raise ValueError(
+                f"{t} frames, but the adapter was built for {need} {self.num_frames} "
+                f"(adapter.readout={self.readout!r}, model.num_frames)"
+            )
+        context = depthwise_temporal_conv(
+            self.mlp_kv(cls), self.conv_kernel[...], self.conv_bias[...]
+        )  # [B, T, W]
+        kv = self.mlp_kv(regions) + context[:, :, None]  # [B, T, M, W]
+        q = self.mlp_q(queries)  # [B, T, M, W]
+        if self.region_position is not None:
+            pos = self.region_position(dest, m)  # [B, T, M, W]
+            kv, q = kv + pos, q + pos
+        keys, bias = frame_windows(kv, self.frame_window)  # [B·T, (2w+1)·M, W]
+        if self.frame_window:
+            offset = jnp.repeat(self.window_embedding[...], m, axis=0)  # [(2w+1)·M, W]
+            keys = keys + offset
+        q = q.reshape(b * t, m, -1)
+        for layer in self.layers:
+            q = layer(q, keys, bias)
+        summary = q.reshape(b, t, m, -1).mean(axis=2)  # [B, T, W] frame summaries
+        if self.temporal_center:
+            summary = summary - summary.mean(axis=1, keepdims=True)
+        x = self.ln_frame(summary)
+        if self.temporal_position is not None:
+            x = x + self.temporal_position[...][:t]
+        if self.readout == "video_token":
+            token = jnp.broadcast_to(self.video_token[...], (b, 1, x.shape[-1]))
+            x = jnp.concatenate([token, x], axis=1)
+        for layer in self.temporal_layers:
+            x = layer(x)
+        x = self.ln_out(x)
+        if self.readout == "ordered":
+            pooled = x.reshape(b, -1)  # frame order kept: frame t owns channels [tW, (t+1)W)
+        elif self.readout == "video_token":
+            pooled = x[:, 0]
+        else:
+            pooled = x.mean(axis=1)
+        return self.out_proj(pooled)
+
+
+class GlobalVideoAdapter(nnx.Module):
+    """The first adapter (`adapter.kind='global'`): all T·M queries over all T·M regions, no
+    region position, mean over queries → a video vector [B, d]."""
 
     def __init__(
         self,
@@ -116,17 +294,18 @@ class VideoAdapter(nnx.Module):
         )
         # Depthwise conv starts as the identity on the centre tap plus small noise elsewhere,
         # so the temporal context at init is each frame's own class token.
-        kernel = 0.02 * jax.random.normal(rngs.params(), (conv_kernel, width), jnp.float32)
-        self.conv_kernel = nnx.Param(kernel.at[conv_kernel // 2].add(1.0))
+        self.conv_kernel = nnx.Param(identity_conv_kernel(conv_kernel, width, rngs.params()))
         self.conv_bias = nnx.Param(jnp.zeros((width,), jnp.float32))
         self.layers = nnx.List(
             [DecoderLayer(width, heads, mlp_ratio, rngs=rngs) for _ in range(depth)]
         )
         self.out_proj = nnx.Linear(width, text_dim, use_bias=False, rngs=rngs)  # W_o
 
-    def __call__(self, regions: Array, cls: Array, queries: Array) -> Array:
+    def __call__(
+        self, regions: Array, cls: Array, queries: Array, dest: Array | None = None
+    ) -> Array:
         """regions [B, T, M, D] (LN'd region tokens), cls [B, T, D] (LN'd class tokens),
-        queries [B, T, M, d] (aligned entity texts Q̂) → z [B, d]."""
+        queries [B, T, M, d] (aligned entity texts Q̂) → z [B, d]; `dest` is not used."""
         b, t, m, _ = regions.shape
         if t > self.temporal_embedding.shape[0]:
             raise ValueError(

@@ -23,7 +23,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from alt_jax.models.adapter import VideoAdapter, gated_residual
+from alt_jax.models.adapter import GlobalVideoAdapter, OrderedVideoAdapter, gated_residual
 from alt_jax.models.alignment import EntityAlignment, l2_normalize
 from alt_jax.models.clip import CLIP, get_preset
 
@@ -58,11 +58,22 @@ def default_model_config() -> ml_collections.ConfigDict:
     # video, so the adapter and its query count stay as they are and only Q̂ is replaced).
     c.queries = "entities"
     c.adapter = ml_collections.ConfigDict()
+    # "ordered": frame-local attention over positioned regions, then a temporal transformer over
+    # the ordered frame summaries (SPEC §5); "global": the first version (no region position, all
+    # T·M queries over all T·M regions, mean readout), kept for the ablation.
+    c.adapter.kind = "ordered"
     c.adapter.width = 0  # 0: the CLIP joint width d
     c.adapter.depth = 4
     c.adapter.heads = 8
     c.adapter.mlp_ratio = 4.0
     c.adapter.conv_kernel = 3
+    # The knobs below are the ordered adapter's.
+    c.adapter.position = "fourier"  # region positions from the ToMe map; "none" for the ablation
+    c.adapter.fourier_bands = 4  # centroid frequencies π·2^k, k < bands
+    c.adapter.frame_window = 0  # queries of frame t see the regions of frames t ± w
+    c.adapter.temporal_depth = 1  # layers of the temporal transformer over frame summaries
+    c.adapter.temporal_position = True  # temporal position embeddings on the frame summaries
+    c.adapter.readout = "ordered"  # "ordered" (frames concatenated in order), "video_token", "mean"
     c.gate_init = 0.0
     c.logit_scale_init = 100.0  # stored as its log
     c.frame_pool = "raw"  # "raw" or "normalized" per-frame class features in mean_t(cls_t)
@@ -112,6 +123,7 @@ def frozen_video_features(clip: CLIP, videos: Array) -> dict[str, Array]:
 
 
 QUERY_KINDS = ("entities", "learned")
+ADAPTER_KINDS = ("ordered", "global")
 
 
 def num_regions(clip: CLIP) -> int:
@@ -119,6 +131,35 @@ def num_regions(clip: CLIP) -> int:
     vision = clip.config.vision
     tokens = 1 + (vision.image_size // vision.patch_size) ** 2
     return tokens - sum(clip.vision_model.r_schedule(tokens)) - 1
+
+
+def build_adapter(
+    config: ml_collections.ConfigDict, *, region_dim: int, text_dim: int, num_frames: int,
+    rngs: nnx.Rngs,
+) -> OrderedVideoAdapter | GlobalVideoAdapter:
+    """The video adapter of `model.adapter` (kind "ordered" or "global")."""
+    common = dict(
+        region_dim=region_dim,
+        text_dim=text_dim,
+        width=config.width or text_dim,
+        depth=config.depth,
+        heads=config.heads,
+        mlp_ratio=config.mlp_ratio,
+        conv_kernel=config.conv_kernel,
+        num_frames=num_frames,
+        rngs=rngs,
+    )
+    if config.kind == "global":
+        return GlobalVideoAdapter(**common)
+    return OrderedVideoAdapter(
+        position=config.position,
+        fourier_bands=config.fourier_bands,
+        frame_window=config.frame_window,
+        temporal_depth=config.temporal_depth,
+        temporal_position=config.temporal_position,
+        readout=config.readout,
+        **common,
+    )
 
 
 class ALT(nnx.Module):
@@ -136,6 +177,10 @@ class ALT(nnx.Module):
             raise ValueError(f"frame_pool must be 'raw' or 'normalized', got {config.frame_pool!r}")
         if config.queries not in QUERY_KINDS:
             raise ValueError(f"queries must be one of {QUERY_KINDS}, got {config.queries!r}")
+        if config.adapter.kind not in ADAPTER_KINDS:
+            raise ValueError(
+                f"adapter.kind must be one of {ADAPTER_KINDS}, got {config.adapter.kind!r}"
+            )
         cfg = clip.config
         d = cfg.projection_dim
         entities = jnp.asarray(entity_embeddings, jnp.float32)
@@ -153,14 +198,10 @@ class ALT(nnx.Module):
             # Unit-norm rows like the entity texts, so MLP_q sees inputs of the same scale.
             slots = jax.random.normal(rngs.params(), (num_regions(clip), d), jnp.float32)
             self.learned_queries = nnx.Param(l2_normalize(slots))  # [M, d]
-        self.adapter = VideoAdapter(
+        self.adapter = build_adapter(
+            config.adapter,
             region_dim=cfg.vision.hidden_size,
             text_dim=d,
-            width=config.adapter.width or d,
-            depth=config.adapter.depth,
-            heads=config.adapter.heads,
-            mlp_ratio=config.adapter.mlp_ratio,
-            conv_kernel=config.adapter.conv_kernel,
             num_frames=config.num_frames,
             rngs=rngs,
         )
@@ -204,7 +245,7 @@ class ALT(nnx.Module):
                     f"{slots.shape[0]} learned queries (set at the CLIP's image size and ToMe r)"
                 )
             queries = jnp.broadcast_to(slots, (*regions.shape[:3], slots.shape[1]))
-        z = self.adapter(regions, ln[:, :, 0], queries)
+        z = self.adapter(regions, ln[:, :, 0], queries, features["dest"])
         video = gated_residual(pool_frames(cls, self.frame_pool), z, self.gate[...])
         logits = jnp.exp(self.log_logit_scale[...]) * (
             l2_normalize(video) @ l2_normalize(class_embeddings.astype(jnp.float32)).T

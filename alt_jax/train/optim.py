@@ -9,8 +9,22 @@ import ml_collections
 import optax
 
 # Leaf names that never get weight decay: norms, biases, scales, temperatures, gates, embeddings
-# of positions/time (regularising them towards 0 has no meaning).
-NO_DECAY_NAMES = ("bias", "scale", "log_tau", "log_logit_scale", "gate", "temporal_embedding")
+# of positions/time (regularising them towards 0 has no meaning), and parameters initialised to
+# something meaningful, which decay toward zero would pull away from it: the temporal conv
+# (identity at init) and W_r (CLIP's visual projection at init).
+NO_DECAY_NAMES = (
+    "bias",
+    "scale",
+    "log_tau",
+    "log_logit_scale",
+    "gate",
+    "temporal_embedding",
+    "temporal_position",
+    "window_embedding",
+    "video_token",
+    "conv_kernel",
+    "w_r",
+)
 
 
 def decay_mask(params: Any) -> Any:
