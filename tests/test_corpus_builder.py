@@ -6,7 +6,14 @@ from pathlib import Path
 import pytest
 
 from alt_jax import labels as labels_lib
-from alt_jax.corpus_builder import corpus, fixed_entities, label_parse, lesk, wordnet_reader
+from alt_jax.corpus_builder import (
+    attributes,
+    corpus,
+    fixed_entities,
+    label_parse,
+    lesk,
+    wordnet_reader,
+)
 
 REPO = Path(__file__).parents[1]
 
@@ -163,6 +170,11 @@ def test_shipped_corpus_is_reproducible(wn):
     assert shipped.read_text(encoding="utf-8") == rebuilt
     entries = corpus.load_corpus(shipped)
     assert {"guitar", "horse", "hand", "head", "torso"} <= {e["unit"] for e in entries}
+    # The Kinetics/UCF/HMDB labels hold no colour or material adjective; their two
+    # adjective–noun phrases are "riding mechanical bull" and "still rings".
+    phrases = {e["unit"] for e in entries if e["source"] == "phrase"}
+    assert phrases == {"mechanical bull", "still ring"}
+    assert not [e for e in entries if e["source"] == "attribute"]
 
 
 def test_load_corpus_rejects_bad_entries(tmp_path):
@@ -174,3 +186,114 @@ def test_load_corpus_rejects_bad_entries(tmp_path):
     )
     with pytest.raises(ValueError, match="bad.json: entry 0 has source 'magic'"):
         corpus.load_corpus(path)
+
+
+# Attributes (alt_jax/corpus_builder/attributes.py). Expectations are WordNet 3.0 facts: red.s.01 "of
+# a color at the end of the color spectrum ... resembling the color of blood", a satellite of
+# chromatic.a.03 whose attribute is hue.n.01; blue.s.02 is the Union side of the Civil War.
+
+
+def _by_unit(entries):
+    by_unit = {}
+    for entry in entries:
+        by_unit.setdefault(entry["unit"], []).append(entry)
+    return by_unit
+
+
+def test_attribute_kinds_follow_wordnet_domains(wn):
+    # Colours: chromatic (hue) and achromatic (lightness value) senses.
+    for sense in ("red.s.01", "blue.s.01", "green.s.01", "yellow.s.01", "white.a.01", "black.a.01"):
+        assert attributes.attribute_kind(wn, sense) == "colour", sense
+    # Materials: "made ... of" a substance or fabric (wood, gold via metallic.a.01, wool).
+    for sense in ("wooden.s.01", "gold.s.01", "woolen.a.01", "metallic.a.01"):
+        assert attributes.attribute_kind(wn, sense) == "material", sense
+    # Other adjectives, and other senses of colour words, are neither.
+    for sense in ("mechanical.a.01", "large.a.01", "left.a.01", "blue.s.02", "crimson.s.02"):
+        assert attributes.attribute_kind(wn, sense) is None, sense
+    # Linked to a substance but not made of it: "containing or filled with salt".
+    assert attributes.attribute_kind(wn, "salty.a.02") is None
+    assert attributes.attribute_kind(wn, "salt.n.01") is None  # nouns are not attributes
+
+
+def test_colours_and_phrases_of_synthact_names(wn):
+    entries = corpus.build_corpus(wn, ["red circle moving left", "blue square moving up"])
+    by_unit = _by_unit(entries)
+    assert {"red", "blue", "red circle", "blue square", "circle", "square"} <= set(by_unit)
+    (red,) = by_unit["red"]
+    assert (red["source"], red["sense"], red["labels"]) == (
+        "attribute",
+        "red.s.01",
+        ["red circle moving left"],
+    )
+    # The colour sense, not the political one ("red" the communist is a noun; the adjective's
+    # other senses are bloodshed and a flushed face).
+    assert "color" in red["description"] and "blood" in red["description"]
+    (blue,) = by_unit["blue"]
+    assert blue["sense"] == "blue.s.01" and "color" in blue["description"]
+    assert "Union" not in blue["description"]
+    (red_circle,) = by_unit["red circle"]
+    assert (red_circle["source"], red_circle["sense"]) == ("phrase", "red.s.01 circle.n.01")
+    assert red_circle["description"].startswith("red: of a color at the end of the color spectrum")
+    assert (
+        "; circle: ellipse in which the two axes are of equal length" in red_circle["description"]
+    )
+    (blue_square,) = by_unit["blue square"]
+    assert blue_square["sense"] == "blue.s.01 square.n.01"
+    assert (
+        "square: (geometry) a plane rectangle with four equal sides" in blue_square["description"]
+    )
+    # No crossed compositions: the phrases are the labels' own.
+    assert "red square" not in by_unit and "blue circle" not in by_unit
+    assert all(e["description"].strip() for e in entries)
+
+
+def test_material_and_modifier_nouns(wn):
+    assert _entities(wn, "carrying wooden box") == {
+        ("box", "box.n.01", "label"),
+        ("wooden", "wooden.s.01", "attribute"),
+        ("wooden box", "wooden.s.01 box.n.01", "phrase"),
+    }
+    (wooden,) = [e for e in corpus.label_entities(wn, "carrying wooden box") if e.unit == "wooden"]
+    assert wooden.description == "made or consisting of (entirely or in part) or employing wood"
+    # "orange" is more often a noun (SemCor), but before a noun it is the colour, not the fruit.
+    orange = {e.unit: e for e in corpus.label_entities(wn, "orange circle moving left")}
+    assert orange["orange"].sense == "orange.s.01" and orange["orange"].source == "attribute"
+    assert "orange circle" in orange
+    # The colour word of a WordNet compound naming a visible thing ("blue star", a plant).
+    assert ("blue", "blue.s.01", "attribute") in _entities(wn, "blue star moving up")
+
+
+def test_other_adjectives_make_phrases_not_attributes(wn):
+    # mechanical.a.01 "using (or as if using) mechanisms ..." is neither colour nor material.
+    assert _entities(wn, "riding mechanical bull") == {
+        ("bull", "bull.n.01", "label"),
+        ("mechanical bull", "mechanical.a.01 bull.n.01", "phrase"),
+    }
+    # A size adjective beside a colour: one phrase for the run, only the colour as an attribute.
+    assert _entities(wn, "big red ball") == {
+        ("ball", "ball.n.01", "label"),
+        ("red", "red.s.01", "attribute"),
+        ("big red ball", "large.a.01 red.s.01 ball.n.01", "phrase"),
+    }
+
+
+def test_without_attributes_only_nouns(wn):
+    # Before attributes, the SynthAct names gave the fixed lists plus circle, square and left.
+    labels = ["red circle moving left", "blue square moving up"]
+    entries = corpus.build_corpus(wn, labels, with_attributes=False)
+    fixed = fixed_entities.BODY_PARTS + fixed_entities.SCENES + fixed_entities.ROLES
+    assert {e["unit"] for e in entries} == {u for u, _ in fixed} | {"circle", "square", "left"}
+    assert {e["source"] for e in entries} <= {"bodypart", "scene", "label"}
+
+
+def test_cli_attributes_flag():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "build_corpus", REPO / "tools" / "build_corpus.py"
+    )
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    base = ["--labels=k400", "--output=/tmp/x.json"]
+    assert tool.parse_args(base).attributes is True
+    assert tool.parse_args([*base, "--no-attributes"]).attributes is False

@@ -37,6 +37,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=wordnet_reader.DEFAULT_WORDNET_DIR,
         help="WordNet 3.0 dict directory (Debian wordnet-base)",
     )
+    parser.add_argument(
+        "--attributes",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also extract colour/material words and adjective-noun phrases of the labels "
+        "(configs/corpus/README.md); --no-attributes gives nouns and compounds only",
+    )
     parser.add_argument("--llm-url", help="OpenAI-compatible base URL; no language model if unset")
     parser.add_argument("--llm-model", help="model name sent to the endpoint")
     parser.add_argument(
@@ -82,7 +89,7 @@ def main(argv: list[str]) -> None:
         _LOGGER.info(
             "Language model %s at %s, cache %s", args.llm_model, args.llm_url, args.llm_cache_dir
         )
-    entries = corpus.build_corpus(wn, all_labels, llm_config)
+    entries = corpus.build_corpus(wn, all_labels, llm_config, with_attributes=args.attributes)
     corpus.write_corpus(entries, args.output)
     _LOGGER.info(
         "%d entities from %d labels (%s) -> %s",

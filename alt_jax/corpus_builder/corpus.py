@@ -7,12 +7,22 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from alt_jax.corpus_builder import fixed_entities, label_parse, lesk, lexicon, llm, wordnet_reader
+from alt_jax.corpus_builder import (
+    attributes,
+    fixed_entities,
+    label_parse,
+    lesk,
+    lexicon,
+    llm,
+    wordnet_reader,
+)
 
 # Where an entity came from, highest precedence first: an entity found several ways reports the
 # first. label: a noun of a label; wordnet: a noun compound of a label that WordNet lists as one
-# lemma ("golf club"); llm: named by the language model; bodypart / scene: the fixed lists.
-SOURCES = ("bodypart", "scene", "wordnet", "label", "llm")
+# lemma ("golf club"); attribute: a colour or material adjective of a label ("red", "wooden");
+# phrase: an adjective–noun phrase of a label ("red circle"); llm: named by the language model;
+# bodypart / scene: the fixed lists.
+SOURCES = ("bodypart", "scene", "wordnet", "label", "attribute", "phrase", "llm")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,7 +32,8 @@ class Entity:
     unit: str
     description: str
     source: str
-    sense: str | None  # WordNet synset name, None for language-model descriptions
+    # WordNet synset name; a phrase's words' synset names, space-separated; None for model text.
+    sense: str | None
     label: str | None  # the label it was found in (None for the fixed lists)
 
 
@@ -45,19 +56,40 @@ def fixed_list_entities(wn: wordnet_reader.WordNet) -> list[Entity]:
     return entities
 
 
-def label_entities(wn: wordnet_reader.WordNet, label: str) -> list[Entity]:
-    """Visible nouns and noun compounds of one label, each with its Lesk-chosen sense's gloss."""
+def label_entities(
+    wn: wordnet_reader.WordNet, label: str, with_attributes: bool = True
+) -> list[Entity]:
+    """Visible nouns and noun compounds of one label, each with its Lesk-chosen sense's gloss;
+    with `with_attributes`, also its colour/material words and adjective–noun phrases."""
     spans = label_parse.parse_label(wn, label)
+    found = attributes.label_attributes(wn, spans) if with_attributes else None
     entities = []
-    for span in spans:
+    for index, span in enumerate(spans):
         if span.role not in ("noun", "compound"):
             continue
+        if found is not None and index in found.modifier_nouns:
+            continue  # "orange circle": the colour (below), not the fruit
         choice = lesk.choose_sense(wn, span.key, label_parse.context_words(wn, spans, span))
         # Activity compounds ("ice skating") and abstract nouns name no region: not entities.
         if choice is None or not lexicon.is_visual(choice.synset):
             continue
         source = "wordnet" if span.role == "compound" else "label"
         entities.append(_gloss_entity(choice.synset, choice.lemma, source, label))
+    if found is not None:
+        for modifier in found.attributes:
+            entities.append(
+                _gloss_entity(modifier.choice.synset, modifier.choice.lemma, "attribute", label)
+            )
+        for phrase in found.phrases:
+            entities.append(
+                Entity(
+                    phrase.unit,
+                    attributes.phrase_description(phrase),
+                    "phrase",
+                    attributes.phrase_sense(phrase),
+                    label,
+                )
+            )
     return entities
 
 
@@ -127,12 +159,15 @@ def merge_entities(entities: Iterable[Entity]) -> list[dict]:
 
 
 def build_corpus(
-    wn: wordnet_reader.WordNet, labels: Sequence[str], llm_config: llm.LLMConfig | None = None
+    wn: wordnet_reader.WordNet,
+    labels: Sequence[str],
+    llm_config: llm.LLMConfig | None = None,
+    with_attributes: bool = True,
 ) -> list[dict]:
     """The corpus entries for the given action labels (SPEC §3), without a model when none is set."""
     entities = fixed_list_entities(wn)
     for label in sorted(set(labels)):
-        entities += label_entities(wn, label)
+        entities += label_entities(wn, label, with_attributes)
         if llm_config is not None:
             entities += llm_entities(wn, label, llm_config)
     return merge_entities(entities)
