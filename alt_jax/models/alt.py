@@ -74,6 +74,11 @@ def default_model_config() -> ml_collections.ConfigDict:
     c.adapter.temporal_depth = 1  # layers of the temporal transformer over frame summaries
     c.adapter.temporal_position = True  # temporal position embeddings on the frame summaries
     c.adapter.readout = "ordered"  # "ordered" (frames concatenated in order), "video_token", "mean"
+    # Subtract each video's mean frame summary before the temporal module: the summaries share a
+    # large component (the same background, the same entities), and a normalised classifier sees
+    # what changes between frames only at (change / shared) scale; without this the demo does
+    # not learn direction in 150 steps (23 %, against 100 % with it).
+    c.adapter.temporal_center = True
     c.gate_init = 0.0
     c.logit_scale_init = 100.0  # stored as its log
     c.frame_pool = "raw"  # "raw" or "normalized" per-frame class features in mean_t(cls_t)
@@ -158,6 +163,7 @@ def build_adapter(
         temporal_depth=config.temporal_depth,
         temporal_position=config.temporal_position,
         readout=config.readout,
+        temporal_center=config.temporal_center,
         **common,
     )
 
