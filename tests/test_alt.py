@@ -208,12 +208,29 @@ def torch_clip_parameter_count(preset: str) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def adapter_parameter_count(D, d, W, depth, mlp_ratio, frames, kernel):
+def adapter_parameter_count(D, d, W, depth, mlp_ratio, frames, kernel, kind="global"):
     """Closed form of the trainable parameters for one configuration (SPEC §4-5)."""
     hidden = int(W * mlp_ratio)
     linear = lambda i, o, bias=True: i * o + (o if bias else 0)
     mlp = lambda i, h, o: linear(i, h) + linear(h, o)
     layer = 4 * 2 * W + 2 * 4 * linear(W, W) + mlp(W, hidden, W)
+    if kind == "ordered":  # defaults: Fourier positions (4 bands), 1 temporal layer, ordered W_o
+        position_features = 2 * (1 + 2 * 4) + 3  # centroid + sin/cos of 4 bands, spread, area
+        temporal_layer = 2 * 2 * W + 4 * linear(W, W) + mlp(W, hidden, W)
+        return (
+            D * d + 1  # W_r, log τ
+            + mlp(D, W, W)  # MLP_kv
+            + mlp(d, W, W)  # MLP_q
+            + mlp(position_features, W, W)  # region position encoder
+            + kernel * W + W  # depthwise conv
+            + depth * layer
+            + 2 * W  # LN of the frame summaries
+            + frames * W  # temporal position embedding
+            + temporal_layer
+            + 2 * W  # LN before the readout
+            + frames * W * d  # W_o over the frames in order
+            + 2  # g, log s
+        )  # fmt: skip
     return (
         D * d + 1  # W_r, log τ
         + mlp(D, W, W)  # MLP_kv
@@ -226,8 +243,10 @@ def adapter_parameter_count(D, d, W, depth, mlp_ratio, frames, kernel):
     )  # fmt: skip
 
 
-def test_b16_eight_frames_shapes_and_parameter_counts():
+@pytest.mark.parametrize("kind", ["ordered", "global"])
+def test_b16_eight_frames_shapes_and_parameter_counts(kind):
     config = default_model_config()  # B/16, 8 frames, r = 16
+    config.adapter.kind = kind
     k, c = 240, 400
     model = nnx.eval_shape(
         lambda: ALT(
@@ -239,7 +258,7 @@ def test_b16_eight_frames_shapes_and_parameter_counts():
     )
     graphdef, trainable, frozen = split_trainable(model)
     assert count_parameters(trainable) == adapter_parameter_count(
-        768, 512, 512, config.adapter.depth, config.adapter.mlp_ratio, 8, 3
+        768, 512, 512, config.adapter.depth, config.adapter.mlp_ratio, 8, 3, kind
     )
     assert count_parameters(frozen) == torch_clip_parameter_count("B/16") + k * 512
 

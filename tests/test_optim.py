@@ -31,10 +31,16 @@ def test_decay_mask_spares_norms_biases_scales_and_scalars():
         "gate": jnp.ones(()),
         "log_logit_scale": jnp.ones(()),
         "temporal_embedding": jnp.ones((8, 4)),
+        "conv_kernel": jnp.ones((3, 4)),
+        "temporal_position": jnp.ones((8, 4)),
     }
     mask = decay_mask(params)
-    assert mask["adapter"]["fc1"]["kernel"] and mask["alignment"]["w_r"]
+    assert mask["adapter"]["fc1"]["kernel"]
+    # Initialised to something meaningful (W_r = CLIP's projection, the conv = identity):
+    # decay toward zero would pull them away from it (SPEC §5).
+    assert not mask["alignment"]["w_r"] and not mask["conv_kernel"]
     for leaf in (
+        mask["temporal_position"],
         mask["adapter"]["fc1"]["bias"],
         mask["adapter"]["ln"]["scale"],
         mask["alignment"]["log_tau"],
