@@ -711,6 +711,7 @@ SYNTHACT_ROWS = {
     "alt": "ALT",
     "victr": "VicTR",
     "alt_learned_queries": "ALT, learned queries (no entities)",
+    "alt_global_adapter": "ALT, first (global) adapter",
 }
 
 

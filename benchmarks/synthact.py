@@ -60,6 +60,7 @@ MODELS = {
     "alt": "head=alt,queries=entities",
     "victr": "head=victr",
     "alt_learned_queries": "head=alt,queries=learned",
+    "alt_global_adapter": "head=alt,queries=entities,adapter=global",
 }
 
 SIZES = {
@@ -195,6 +196,28 @@ def class_embeddings(config, clip, names_file: str) -> jax.Array:
     return jnp.asarray(text.center(emb) if config.model.center_class_embeddings else emb)
 
 
+def text_separability(emb: jax.Array, names: list[str]) -> dict:
+    """How far the frozen text tower tells class names apart, as the classifier sees them: mean
+    cosine between names that differ only in the motion and between names that differ in the
+    object, and the top-1 of a head that gets the object right and must guess the motion among
+    the names sharing that object (the zero-shot ceiling when motion words carry nothing)."""
+    e = np.asarray(emb, np.float64)
+    e /= np.linalg.norm(e, axis=-1, keepdims=True)
+    cos = e @ e.T
+    objects = [name.split(" moving ")[0] for name in names]
+    same_object, other_object = [], []
+    for i in range(len(names)):
+        for j in range(i + 1, len(names)):
+            (same_object if objects[i] == objects[j] else other_object).append(cos[i, j])
+    shared = [objects.count(o) for o in objects]
+    return {
+        "cosine_same_object_other_motion": float(np.mean(same_object)) if same_object else None,
+        "cosine_other_object": float(np.mean(other_object)) if other_object else None,
+        "max_cosine_same_object": float(np.max(same_object)) if same_object else None,
+        "object_only_top1_ceiling": 100.0 * float(np.mean([1.0 / k for k in shared])),
+    }
+
+
 def run(
     size_name: str,
     clip_source: str,
@@ -248,6 +271,10 @@ def run(
     seen_emb = class_embeddings(base, clip, os.path.join(data, "classes.txt"))
     unseen_emb = class_embeddings(base, clip, os.path.join(data, "unseen_classes.txt"))
     wall["clip_and_text_encoding"] = time.perf_counter() - start
+    separability = {
+        "seen": text_separability(seen_emb, made["seen"]),
+        "unseen": text_separability(unseen_emb, made["unseen"]),
+    }
 
     # The frozen encoder once over every video (Trainer.extract_features), then into memory.
     start = time.perf_counter()
@@ -345,6 +372,7 @@ def run(
             "feature_train_views": base.feature_train_views,
             "metric": "top-1 % (mean, population std, min, max over seeds)",
         },
+        "text_separability": separability,
         "columns": columns(spec.shots),
         "rows": rows,
         "runs": runs,

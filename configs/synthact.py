@@ -11,6 +11,7 @@ Arguments (key=value, comma-separated):
   shots    0: every training video of the seen classes; K: fewshot/{K}shot_seed{seed}.txt
   seed     run seed (data order, initialisation, noise) and K-shot list seed
   head     alt / victr;  queries: entities / learned (ALT's ablation without alignment)
+  adapter  ordered / global (ALT's first adapter, for the ablation)
   steps    training steps;  frames: frames per clip
   preset, size   the random CLIP's shapes and the frame size (tests: preset=tiny,size=32)
 """
@@ -32,6 +33,7 @@ def get_config(arg: str = ""):
         seed=0,
         head="alt",
         queries="entities",
+        adapter="ordered",
         steps=100,
         frames=8,
         preset="demo",
@@ -44,6 +46,7 @@ def get_config(arg: str = ""):
     c.seed = opts.seed
     c.model.head = opts.head
     c.model.queries = opts.queries
+    c.model.adapter.kind = opts.adapter
     c.model.backbone.preset = opts.preset  # random weights; a CLIP folder's config.json rules
     c.model.backbone.source = opts.clip if pretrained else ""
     # ToMe r = 10 on the 4-layer 112 px CLIP leaves 10 regions of 49 patches per frame: the
