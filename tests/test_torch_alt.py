@@ -241,3 +241,24 @@ def test_converted_run_matches_jax_on_a_real_clip(tiny_workdir, bikes_video, tmp
     np.testing.assert_allclose(got.numpy(), np.asarray(want), atol=1e-4)
     assert torch_model.config["class_names"] == run.class_names
     assert jax.device_get(want).argmax() == got.numpy().argmax()
+
+
+def test_convert_tool_checks_a_random_ordered_variant(tmp_path):
+    """tools/convert_to_pytorch.py --random --adapter=… --check exports the knobs it was given
+    and reports a parity within 1e-4."""
+    import json
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    command = [sys.executable, str(root / "tools" / "convert_to_pytorch.py"), "--random=tiny"]
+    command += ["--tome_r=2", "--num_frames=2", f"--out={tmp_path}", "--check"]
+    command += ["--adapter=frame_window=1", "--adapter=readout=mean", "--adapter=depth=1"]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    diff = float(re.search(r"\| = (\S+) on one random clip", run.stdout).group(1))
+    assert diff <= 1e-4
+    adapter = json.loads((tmp_path / "config.json").read_text())["adapter"]
+    assert (adapter["kind"], adapter["frame_window"], adapter["readout"]) == ("ordered", 1, "mean")
