@@ -20,10 +20,30 @@ from alt_jax.torch.alt import ALTForVideoClassification
 FRAMES, SIZE, CLASSES, ENTITIES = 3, 32, 5, 7
 
 
+# Adapter variants the export must reproduce: the default ordered adapter, the first (global)
+# one, and an ordered one with every optional part switched the other way.
+ADAPTERS = {
+    "ordered": (),
+    "global": (("kind", "global"),),
+    "ordered-window-token-nopos": (
+        ("frame_window", 1),
+        ("readout", "video_token"),
+        ("position", "none"),
+    ),
+    "ordered-mean-nocenter": (
+        ("readout", "mean"),
+        ("temporal_position", False),
+        ("temporal_center", False),
+        ("fourier_bands", 2),
+        ("temporal_depth", 2),
+    ),
+}
+
+
 @functools.cache
-def tiny_alt(tome_r: int, seed: int = 0):
+def tiny_alt(tome_r: int, seed: int = 0, adapter: tuple = ()):
     """A tiny ALT with random entities, a non-zero gate (the adapter path counts) and its
-    class embeddings (built once per r; the tests only read it)."""
+    class embeddings (built once per r and adapter knobs; the tests only read it)."""
     config = default_model_config()
     config.backbone.preset = "tiny"
     config.tome_r = tome_r
@@ -31,11 +51,17 @@ def tiny_alt(tome_r: int, seed: int = 0):
     config.adapter.depth = 1
     config.adapter.heads = 2
     config.adapter.width = 32
+    for key, value in adapter:
+        config.adapter[key] = value
     rng = np.random.default_rng(seed)
     entities = rng.normal(size=(ENTITIES, 32)).astype(np.float32)
     entities /= np.linalg.norm(entities, axis=-1, keepdims=True)
     model = build_alt(config, entity_embeddings=entities, seed=seed)
     model.gate[...] = jnp.asarray(0.7, jnp.float32)
+    if getattr(model.adapter, "video_token", None) is not None:
+        # Zero at init; a random token checks that the readout really takes it.
+        token = np.random.default_rng(seed + 5).normal(size=model.adapter.video_token.shape)
+        model.adapter.video_token[...] = jnp.asarray(token, jnp.float32)
     class_emb = rng.normal(size=(CLASSES, 32)).astype(np.float32)
     torch_config = convert.torch_config(
         model,
@@ -64,11 +90,12 @@ def test_torch_tome_merges_as_jax():
     assert torch_tome.capped_schedule([4, 4, 4], 9) == list(jax_tome.parse_r_schedule(4, 3, 9))
 
 
+@pytest.mark.parametrize("adapter", list(ADAPTERS))
 @pytest.mark.parametrize("tome_r", [0, 3])
-def test_exported_model_matches_jax(tome_r, tmp_path):
+def test_exported_model_matches_jax(tome_r, adapter, tmp_path):
     """Logits within 1e-4, the same entity per region and the same regions, after a round trip
     through the saved folder."""
-    model, class_emb, config = tiny_alt(tome_r)
+    model, class_emb, config = tiny_alt(tome_r, adapter=ADAPTERS[adapter])
     convert.to_torch(model, config, class_emb).save_pretrained(tmp_path)
     torch_model = ALTForVideoClassification.from_pretrained(tmp_path)
     videos = np.random.default_rng(1).normal(size=(2, FRAMES, SIZE, SIZE, 3)).astype(np.float32)
@@ -81,6 +108,77 @@ def test_exported_model_matches_jax(tome_r, tmp_path):
     np.testing.assert_array_equal(got["dest"].numpy(), np.asarray(want["dest"]))
     assert got["entity_index"].shape[2] == (SIZE // 8) ** 2 - 2 * tome_r  # merged regions
     assert float(model.gate[...]) != 0 and torch_model.gate.item() == pytest.approx(0.7)
+    # The adapter moves the logits (so the match above covers it): gate 0 changes them.
+    torch_model.gate.data.zero_()
+    clip_only = torch_model(torch.from_numpy(videos).movedim(-1, -3))["logits"].numpy()
+    assert np.abs(clip_only - got["logits"].numpy()).max() > 1e-3
+
+
+def test_exported_config_records_the_adapter_knobs():
+    """Every knob of the ordered variant reaches config.json, with the optional parameters
+    present or absent as in the JAX model."""
+    model, class_emb, config = tiny_alt(0, adapter=ADAPTERS["ordered-window-token-nopos"])
+    assert config["adapter"] == {
+        "kind": "ordered",
+        "width": 32,
+        "depth": 1,
+        "heads": 2,
+        "mlp_hidden": 128,
+        "conv_kernel": 3,
+        "position": "none",
+        "fourier_bands": 4,
+        "frame_window": 1,
+        "temporal_depth": 1,
+        "temporal_position": True,
+        "readout": "video_token",
+        "temporal_center": True,
+    }
+    keys = set(convert.torch_state_dict(model, class_emb))
+    assert {"adapter.window_embedding", "adapter.video_token", "adapter.temporal_position"} <= keys
+    assert not any(k.startswith("adapter.region_position.") for k in keys)
+    _, _, other = tiny_alt(0, adapter=ADAPTERS["ordered-mean-nocenter"])
+    assert other["adapter"]["fourier_bands"] == 2 and other["adapter"]["temporal_depth"] == 2
+    assert (other["adapter"]["temporal_position"], other["adapter"]["temporal_center"]) == (
+        False,
+        False,
+    )
+    _, _, old = tiny_alt(0, adapter=ADAPTERS["global"])
+    assert old["adapter"]["kind"] == "global" and "readout" not in old["adapter"]
+
+
+def test_strict_loader_names_a_missing_or_misshapen_adapter_key():
+    model, class_emb, config = tiny_alt(0)
+    tensors = {
+        k: torch.from_numpy(v) for k, v in convert.torch_state_dict(model, class_emb).items()
+    }
+    torch_model = ALTForVideoClassification(config)
+    del tensors["adapter.region_position.fc1.weight"]
+    tensors["adapter.temporal_position"] = tensors["adapter.temporal_position"][:2]
+    tensors["adapter.video_token"] = torch.zeros(32)
+    with pytest.raises(ValueError) as err:
+        torch_model.load_state_dict_strict(tensors)
+    message = str(err.value)
+    assert "missing ['adapter.region_position.fc1.weight']" in message
+    assert "unexpected ['adapter.video_token']" in message
+    assert "adapter.temporal_position: (2, 32) vs model (3, 32)" in message
+
+
+def test_a_folder_exported_before_the_ordered_adapter_loads_as_global(tmp_path):
+    """A config.json without adapter.kind (the first export format) is the global adapter."""
+    import json
+
+    model, class_emb, config = tiny_alt(3, adapter=ADAPTERS["global"])
+    convert.to_torch(model, config, class_emb).save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    saved["adapter"] = {
+        k: saved["adapter"][k] for k in ("width", "depth", "heads", "mlp_hidden", "conv_kernel")
+    }
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    torch_model = ALTForVideoClassification.from_pretrained(tmp_path)
+    assert type(torch_model.adapter).__name__ == "GlobalVideoAdapter"
+    videos = np.random.default_rng(1).normal(size=(2, FRAMES, SIZE, SIZE, 3)).astype(np.float32)
+    diff = convert.max_logit_difference(model, torch_model, class_emb, videos)
+    assert diff <= 1e-4
 
 
 def test_normalize_matches_the_data_pipeline():
@@ -143,3 +241,24 @@ def test_converted_run_matches_jax_on_a_real_clip(tiny_workdir, bikes_video, tmp
     np.testing.assert_allclose(got.numpy(), np.asarray(want), atol=1e-4)
     assert torch_model.config["class_names"] == run.class_names
     assert jax.device_get(want).argmax() == got.numpy().argmax()
+
+
+def test_convert_tool_checks_a_random_ordered_variant(tmp_path):
+    """tools/convert_to_pytorch.py --random --adapter=… --check exports the knobs it was given
+    and reports a parity within 1e-4."""
+    import json
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    command = [sys.executable, str(root / "tools" / "convert_to_pytorch.py"), "--random=tiny"]
+    command += ["--tome_r=2", "--num_frames=2", f"--out={tmp_path}", "--check"]
+    command += ["--adapter=frame_window=1", "--adapter=readout=mean", "--adapter=depth=1"]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    diff = float(re.search(r"\| = (\S+) on one random clip", run.stdout).group(1))
+    assert diff <= 1e-4
+    adapter = json.loads((tmp_path / "config.json").read_text())["adapter"]
+    assert (adapter["kind"], adapter["frame_window"], adapter["readout"]) == ("ordered", 1, "mean")

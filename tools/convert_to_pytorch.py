@@ -11,11 +11,15 @@ Without --workdir, `--random=B/16` converts an ALT with random weights at that C
 (a non-zero gate so the adapter path counts) to measure the parity at full size:
 
     python tools/convert_to_pytorch.py --random=B/16 --tome_r=16 --num_frames=8 --out=/tmp/x --check
+
+`--adapter=KEY=VALUE` (repeatable) sets a `model.adapter` knob of the random ALT, e.g.
+`--adapter=kind=global` or `--adapter=readout=video_token --adapter=frame_window=1`.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import sys
 import time
@@ -25,8 +29,30 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 
 
-def random_alt(preset: str, tome_r: int, num_frames: int, num_entities: int, seed: int):
-    """(model, model config, entity names): ALT at `preset` with random weights and gate 0.5."""
+def parse_knobs(items: list[str]) -> dict[str, object]:
+    """["readout=mean", "frame_window=1"] → {"readout": "mean", "frame_window": 1}."""
+    knobs: dict[str, object] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ValueError(f"--adapter takes KEY=VALUE, got {item!r}")
+        try:
+            knobs[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            knobs[key] = text  # a bare word is a string (kind=global)
+    return knobs
+
+
+def random_alt(
+    preset: str,
+    tome_r: int,
+    num_frames: int,
+    num_entities: int,
+    seed: int,
+    adapter: dict[str, object] | None = None,
+):
+    """(model, model config, entity names): ALT at `preset` with random weights and gate 0.5,
+    `adapter` overriding `model.adapter` knobs."""
     import jax.numpy as jnp
 
     from alt_jax.models.alt import build_alt, default_model_config
@@ -36,6 +62,10 @@ def random_alt(preset: str, tome_r: int, num_frames: int, num_entities: int, see
     config.backbone.preset = preset
     config.tome_r = tome_r
     config.num_frames = num_frames
+    for key, value in (adapter or {}).items():
+        if key not in config.adapter:
+            raise ValueError(f"unknown adapter knob {key!r}; known: {sorted(config.adapter)}")
+        config.adapter[key] = value
     d = get_preset(preset).projection_dim
     rng = np.random.default_rng(seed)
     entities = rng.normal(size=(num_entities, d)).astype(np.float32)
@@ -55,9 +85,18 @@ def main() -> None:
     parser.add_argument("--tome_r", type=int, default=16, help="with --random")
     parser.add_argument("--num_frames", type=int, default=8, help="with --random")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--adapter", action="append", default=[], help="with --random: KEY=VALUE adapter knob"
+    )
     args = parser.parse_args()
     if bool(args.workdir) == bool(args.random):
         parser.error("give exactly one of --workdir and --random")
+    if args.adapter and not args.random:
+        parser.error("--adapter goes with --random (a run's adapter is in its checkpoint)")
+    try:
+        knobs = parse_knobs(args.adapter)
+    except ValueError as e:
+        parser.error(str(e))
 
     from alt_jax.torch import convert
 
@@ -80,7 +119,7 @@ def main() -> None:
         from alt_jax.models.clip import get_preset
 
         model, model_config, entity_names = random_alt(
-            args.random, args.tome_r, args.num_frames, 64, args.seed
+            args.random, args.tome_r, args.num_frames, 64, args.seed, knobs
         )
         image_size, num_frames = get_preset(args.random).vision.image_size, args.num_frames
         d = model.clip.config.projection_dim

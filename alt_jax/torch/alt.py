@@ -2,9 +2,10 @@
 
 transformers' CLIP vision tower (its modules, our loop: token merging sits between each block's
 attention and MLP, with proportional attention) → entity alignment (hard argmax, no Gumbel
-noise) → video adapter → gated residual → cosine classifier. Class names, class embeddings,
-entity names and the entity matrix S travel with the weights, so a saved folder classifies on
-its own:
+noise) → video adapter (kind 'ordered': region positions from the ToMe map `dest`, frame-local
+attention, a temporal transformer; kind 'global': the first adapter) → gated residual → cosine
+classifier. Class names, class embeddings, entity names and the entity matrix S travel with the
+weights, so a saved folder classifies on its own:
 
     model = ALTForVideoClassification.from_pretrained("export/")
     out = model(ALTForVideoClassification.normalize(frames_uint8))  # [B, T, H, W, 3]
@@ -17,6 +18,7 @@ transposed), so the converter maps a checkpoint mechanically.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -85,14 +87,19 @@ class MultiHeadAttention(nn.Module):
         self.v_proj = nn.Linear(width, width)
         self.out_proj = nn.Linear(width, width)
 
-    def forward(self, q: torch.Tensor, kv: torch.Tensor) -> torch.Tensor:
-        """q [B, Nq, W], kv [B, Nk, W] → [B, Nq, W]."""
+    def forward(self, q: torch.Tensor, kv: torch.Tensor, bias=None) -> torch.Tensor:
+        """q [B, Nq, W], kv [B, Nk, W], bias broadcastable to [B, H, Nq, Nk] → [B, Nq, W]."""
 
         def split(t):
             return t.reshape(*t.shape[:2], self.heads, -1)
 
-        out = attention(split(self.q_proj(q)), split(self.k_proj(kv)), split(self.v_proj(kv)))
+        out = attention(split(self.q_proj(q)), split(self.k_proj(kv)), split(self.v_proj(kv)), bias)
         return self.out_proj(out.reshape(q.shape))
+
+
+def adapter_layer_norm(width: int) -> nn.LayerNorm:
+    """A LayerNorm with nnx.LayerNorm's epsilon."""
+    return nn.LayerNorm(width, eps=ADAPTER_LN_EPS)
 
 
 class DecoderLayer(nn.Module):
@@ -100,21 +107,228 @@ class DecoderLayer(nn.Module):
 
     def __init__(self, width: int, heads: int, mlp_hidden: int):
         super().__init__()
-        ln = lambda: nn.LayerNorm(width, eps=ADAPTER_LN_EPS)  # noqa: E731
-        self.ln_q, self.ln_kv, self.ln_self, self.ln_mlp = ln(), ln(), ln(), ln()
+        self.ln_q = adapter_layer_norm(width)
+        self.ln_kv = adapter_layer_norm(width)
+        self.ln_self = adapter_layer_norm(width)
+        self.ln_mlp = adapter_layer_norm(width)
         self.cross_attn = MultiHeadAttention(width, heads)
         self.self_attn = MultiHeadAttention(width, heads)
         self.mlp = MLP(width, mlp_hidden, width)
 
-    def forward(self, q: torch.Tensor, kv: torch.Tensor) -> torch.Tensor:
-        q = q + self.cross_attn(self.ln_q(q), self.ln_kv(kv))
+    def forward(self, q: torch.Tensor, kv: torch.Tensor, bias=None) -> torch.Tensor:
+        """q [B, Nq, W], kv [B, Nk, W], cross-attention bias [B, 1, 1, Nk] or None → [B, Nq, W]."""
+        q = q + self.cross_attn(self.ln_q(q), self.ln_kv(kv), bias)
         h = self.ln_self(q)
         q = q + self.self_attn(h, h)
         return q + self.mlp(self.ln_mlp(q))
 
 
-class VideoAdapter(nn.Module):
-    """Aligned entity texts query the frames' region tokens → a video vector [B, d]."""
+class EncoderLayer(nn.Module):
+    """x ← x + SelfAttn(LN(x)); x ← x + MLP(LN(x)) (the temporal transformer's layer)."""
+
+    def __init__(self, width: int, heads: int, mlp_hidden: int):
+        super().__init__()
+        self.ln_attn = adapter_layer_norm(width)
+        self.attn = MultiHeadAttention(width, heads)
+        self.ln_mlp = adapter_layer_norm(width)
+        self.mlp = MLP(width, mlp_hidden, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [B, N, W] → [B, N, W]."""
+        h = self.ln_attn(x)
+        x = x + self.attn(h, h)
+        return x + self.mlp(self.ln_mlp(x))
+
+
+def temporal_conv(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Depthwise conv over time, zero padded: x [B, T, C], kernel [k, C] → [B, T, C]
+    (cross-correlation, as `depthwise_temporal_conv`)."""
+    k, t = kernel.shape[0], x.shape[1]
+    padded = F.pad(x, (0, 0, k // 2, k // 2))
+    return sum(padded[:, j : j + t] * kernel[j] for j in range(k)) + bias
+
+
+# -- region positions from the ToMe map (alt_jax.models.region_position) ----------------------------
+
+
+def patch_grid(num_patches: int) -> torch.Tensor:
+    """Patch-centre (row, col) positions on [-1, 1] of a square grid: → [N, 2], row-major."""
+    side = math.isqrt(num_patches)
+    if side * side != num_patches:
+        raise ValueError(f"{num_patches} patches do not form a square grid")
+    centres = (torch.arange(side, dtype=torch.float32) + 0.5) / side * 2.0 - 1.0
+    rows, cols = torch.meshgrid(centres, centres, indexing="ij")
+    return torch.stack([rows.reshape(-1), cols.reshape(-1)], dim=-1)
+
+
+def region_geometry(dest: torch.Tensor, num_regions: int) -> torch.Tensor:
+    """dest [..., 1 + N] int (output token of each input token; 0 = class token) → per region
+    [..., M, 5]: centroid (row, col), spread (std of rows, std of cols), area (fraction of N)."""
+    lead, n = dest.shape[:-1], dest.shape[-1] - 1
+    patches = dest[..., 1:].reshape(-1, n).long()  # [F, N]
+    # Column 0 of the one-hot (the class token) is never a patch's region.
+    member = F.one_hot(patches, num_regions + 1)[..., 1:].float()  # [F, N, M]
+    grid = patch_grid(n).to(dest.device)  # [N, 2]
+    count = member.sum(dim=1)[..., None]  # [F, M, 1]
+    safe = torch.clamp(count, min=1.0)
+    mean = torch.einsum("fnm,nc->fmc", member, grid) / safe
+    second = torch.einsum("fnm,nc->fmc", member, grid * grid) / safe
+    spread = torch.sqrt(torch.clamp(second - mean * mean, min=0.0))
+    out = torch.cat([mean, spread, count / n], dim=-1)  # [F, M, 5]
+    return out.reshape(*lead, num_regions, 5)
+
+
+def fourier_features(x: torch.Tensor, bands: int) -> torch.Tensor:
+    """x [..., C] on [-1, 1] → [..., C·(1 + 2·bands)]: x, sin(π·2^k·x), cos(π·2^k·x), k < bands."""
+    freqs = math.pi * (2.0 ** torch.arange(bands, dtype=torch.float32, device=x.device))
+    angles = x[..., None] * freqs  # [..., C, F]
+    flat = angles.reshape(*x.shape[:-1], -1)
+    return torch.cat([x, torch.sin(flat), torch.cos(flat)], dim=-1)
+
+
+def position_feature_width(bands: int) -> int:
+    """Width of the region position features: Fourier features of the centroid, spread, area."""
+    return 2 * (1 + 2 * bands) + 3
+
+
+class RegionPositionEncoder(nn.Module):
+    """Region geometry from the ToMe map → Fourier features → Linear → GELU → Linear [.., M, W]."""
+
+    def __init__(self, width: int, bands: int):
+        super().__init__()
+        self.bands = bands
+        self.fc1 = nn.Linear(position_feature_width(bands), width)
+        self.fc2 = nn.Linear(width, width)
+
+    def forward(self, dest: torch.Tensor, num_regions: int) -> torch.Tensor:
+        """dest [..., 1 + N] → position encodings [..., M, W] of the M regions."""
+        geometry = region_geometry(dest, num_regions)
+        features = torch.cat(
+            [fourier_features(geometry[..., :2], self.bands), geometry[..., 2:]], -1
+        )
+        return self.fc2(F.gelu(self.fc1(features), approximate="tanh"))
+
+
+def frame_windows(kv: torch.Tensor, window: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """kv [B, T, M, W] → (keys of frames t−w … t+w for every t [B·T, (2w+1)·M, W], additive
+    bias [B·T, 1, 1, (2w+1)·M] masking the frames beyond the clip's ends, or None if w = 0)."""
+    b, t, m, width = kv.shape
+    if window == 0:
+        return kv.reshape(b * t, m, width), None
+    padded = F.pad(kv, (0, 0, 0, 0, window, window))
+    stacked = torch.stack([padded[:, j : j + t] for j in range(2 * window + 1)], dim=2)
+    frame = torch.arange(t)[:, None] + torch.arange(-window, window + 1)[None]  # [T, 2w+1]
+    valid = (frame >= 0) & (frame < t)
+    bias = torch.where(valid, 0.0, torch.finfo(torch.float32).min).to(kv.device)
+    bias = bias.repeat_interleave(m, dim=1)[None].expand(b, t, -1)
+    keys = stacked.reshape(b * t, (2 * window + 1) * m, width)
+    return keys, bias.reshape(b * t, 1, 1, -1)
+
+
+ADAPTER_KINDS = ("ordered", "global")
+READOUTS = ("ordered", "video_token", "mean")
+
+
+class OrderedVideoAdapter(nn.Module):
+    """Frame-local entity queries over positioned regions → ordered temporal module → z [B, d]
+    (`alt_jax.models.adapter.OrderedVideoAdapter`; the temporal position table is a plain
+    parameter here, its sinusoidal values come with the weights)."""
+
+    def __init__(
+        self,
+        *,
+        region_dim: int,
+        text_dim: int,
+        width: int,
+        depth: int,
+        heads: int,
+        mlp_hidden: int,
+        conv_kernel: int,
+        frames: int,
+        position: str = "fourier",
+        fourier_bands: int = 4,
+        frame_window: int = 0,
+        temporal_depth: int = 1,
+        temporal_position: bool = True,
+        readout: str = "ordered",
+        temporal_center: bool = True,
+    ):
+        super().__init__()
+        if position not in ("fourier", "none"):
+            raise ValueError(f"adapter position must be 'fourier' or 'none', got {position!r}")
+        if readout not in READOUTS:
+            raise ValueError(f"adapter readout must be one of {READOUTS}, got {readout!r}")
+        self.num_frames = frames
+        self.frame_window = frame_window
+        self.temporal_center = temporal_center
+        self.readout = readout
+        self.mlp_kv = MLP(region_dim, width, width)
+        self.mlp_q = MLP(text_dim, width, width)
+        self.region_position = (
+            RegionPositionEncoder(width, fourier_bands) if position == "fourier" else None
+        )
+        self.window_embedding = (
+            nn.Parameter(torch.zeros(2 * frame_window + 1, width)) if frame_window else None
+        )
+        self.conv_kernel = nn.Parameter(torch.zeros(conv_kernel, width))
+        self.conv_bias = nn.Parameter(torch.zeros(width))
+        self.layers = nn.ModuleList(DecoderLayer(width, heads, mlp_hidden) for _ in range(depth))
+        self.ln_frame = adapter_layer_norm(width)
+        self.temporal_position = (
+            nn.Parameter(torch.zeros(frames, width)) if temporal_position else None
+        )
+        self.video_token = nn.Parameter(torch.zeros(width)) if readout == "video_token" else None
+        self.temporal_layers = nn.ModuleList(
+            EncoderLayer(width, heads, mlp_hidden) for _ in range(temporal_depth)
+        )
+        self.ln_out = adapter_layer_norm(width)
+        readout_width = width * frames if readout == "ordered" else width
+        self.out_proj = nn.Linear(readout_width, text_dim, bias=False)
+
+    def forward(self, regions, cls, queries, dest) -> torch.Tensor:
+        """regions [B, T, M, D], cls [B, T, D], queries [B, T, M, d], dest [B, T, 1 + N] → z [B, d]."""
+        b, t, m, _ = regions.shape
+        if t > self.num_frames or (self.readout == "ordered" and t != self.num_frames):
+            need = "exactly" if self.readout == "ordered" else "at most"
+            raise ValueError(
+                f"{t} frames, but the adapter was built for {need} {self.num_frames} "
+                f"(adapter readout {self.readout!r})"
+            )
+        context = temporal_conv(self.mlp_kv(cls), self.conv_kernel, self.conv_bias)  # [B, T, W]
+        kv = self.mlp_kv(regions) + context[:, :, None]  # [B, T, M, W]
+        q = self.mlp_q(queries)
+        if self.region_position is not None:
+            pos = self.region_position(dest, m)
+            kv, q = kv + pos, q + pos
+        keys, bias = frame_windows(kv, self.frame_window)
+        if self.window_embedding is not None:
+            keys = keys + self.window_embedding.repeat_interleave(m, dim=0)
+        q = q.reshape(b * t, m, -1)
+        for layer in self.layers:
+            q = layer(q, keys, bias)
+        summary = q.reshape(b, t, m, -1).mean(dim=2)  # [B, T, W] frame summaries
+        if self.temporal_center:
+            summary = summary - summary.mean(dim=1, keepdim=True)
+        x = self.ln_frame(summary)
+        if self.temporal_position is not None:
+            x = x + self.temporal_position[:t]
+        if self.video_token is not None:
+            x = torch.cat([self.video_token.expand(b, 1, -1), x], dim=1)
+        for layer in self.temporal_layers:
+            x = layer(x)
+        x = self.ln_out(x)
+        if self.readout == "ordered":
+            pooled = x.reshape(b, -1)  # frame t owns channels [tW, (t+1)W)
+        elif self.readout == "video_token":
+            pooled = x[:, 0]
+        else:
+            pooled = x.mean(dim=1)
+        return self.out_proj(pooled)
+
+
+class GlobalVideoAdapter(nn.Module):
+    """The first adapter (kind 'global'): all T·M queries over all T·M regions, no region
+    position, mean over queries → a video vector [B, d]."""
 
     def __init__(
         self, *, region_dim, text_dim, width, depth, heads, mlp_hidden, conv_kernel, frames
@@ -128,14 +342,8 @@ class VideoAdapter(nn.Module):
         self.layers = nn.ModuleList(DecoderLayer(width, heads, mlp_hidden) for _ in range(depth))
         self.out_proj = nn.Linear(width, text_dim, bias=False)
 
-    def temporal_conv(self, x: torch.Tensor) -> torch.Tensor:
-        """Depthwise conv over time, zero padded: x [B, T, C] → [B, T, C] (cross-correlation)."""
-        k, t = self.conv_kernel.shape[0], x.shape[1]
-        padded = F.pad(x, (0, 0, k // 2, k // 2))
-        return sum(padded[:, j : j + t] * self.conv_kernel[j] for j in range(k)) + self.conv_bias
-
-    def forward(self, regions, cls, queries) -> torch.Tensor:
-        """regions [B, T, M, D], cls [B, T, D], queries [B, T, M, d] → z [B, d]."""
+    def forward(self, regions, cls, queries, dest=None) -> torch.Tensor:
+        """regions [B, T, M, D], cls [B, T, D], queries [B, T, M, d] → z [B, d]; `dest` unused."""
         b, t, m, _ = regions.shape
         if t > self.temporal_embedding.shape[0]:
             raise ValueError(
@@ -143,13 +351,45 @@ class VideoAdapter(nn.Module):
                 f"{self.temporal_embedding.shape[0]}"
             )
         temb = self.temporal_embedding[:t]
-        context = self.temporal_conv(self.mlp_kv(cls))  # [B, T, W]
+        context = temporal_conv(self.mlp_kv(cls), self.conv_kernel, self.conv_bias)  # [B, T, W]
         kv = self.mlp_kv(regions) + (temb + context)[:, :, None]
         q = self.mlp_q(queries) + temb[None, :, None]
         kv, q = kv.reshape(b, t * m, -1), q.reshape(b, t * m, -1)
         for layer in self.layers:
             q = layer(q, kv)
         return self.out_proj(q.mean(dim=1))
+
+
+def build_adapter(
+    a: dict[str, Any], *, region_dim: int, text_dim: int, frames: int
+) -> OrderedVideoAdapter | GlobalVideoAdapter:
+    """The adapter of an exported config's `adapter` entry; without `kind` (folders exported
+    before the ordered adapter) it is the global one."""
+    kind = a.get("kind", "global")
+    if kind not in ADAPTER_KINDS:
+        raise ValueError(f"adapter kind must be one of {ADAPTER_KINDS}, got {kind!r}")
+    common = dict(
+        region_dim=region_dim,
+        text_dim=text_dim,
+        width=a["width"],
+        depth=a["depth"],
+        heads=a["heads"],
+        mlp_hidden=a["mlp_hidden"],
+        conv_kernel=a["conv_kernel"],
+        frames=frames,
+    )
+    if kind == "global":
+        return GlobalVideoAdapter(**common)
+    return OrderedVideoAdapter(
+        position=a["position"],
+        fourier_bands=a["fourier_bands"],
+        frame_window=a["frame_window"],
+        temporal_depth=a["temporal_depth"],
+        temporal_position=a["temporal_position"],
+        readout=a["readout"],
+        temporal_center=a["temporal_center"],
+        **common,
+    )
 
 
 class EntityAlignment(nn.Module):
@@ -183,16 +423,8 @@ class ALTForVideoClassification(nn.Module):
         self.vision_model = CLIPVisionModel(vcfg)
         self.visual_projection = nn.Linear(vcfg.hidden_size, d, bias=False)
         self.alignment = EntityAlignment(vcfg.hidden_size, d)
-        a = config["adapter"]
-        self.adapter = VideoAdapter(
-            region_dim=vcfg.hidden_size,
-            text_dim=d,
-            width=a["width"],
-            depth=a["depth"],
-            heads=a["heads"],
-            mlp_hidden=a["mlp_hidden"],
-            conv_kernel=a["conv_kernel"],
-            frames=config["num_frames"],
+        self.adapter = build_adapter(
+            config["adapter"], region_dim=vcfg.hidden_size, text_dim=d, frames=config["num_frames"]
         )
         self.gate = nn.Parameter(torch.zeros(()))
         self.log_logit_scale = nn.Parameter(torch.zeros(()))
@@ -244,8 +476,9 @@ class ALTForVideoClassification(nn.Module):
         frames = self.frame_tokens(pixel_values.reshape(b * t, *pixel_values.shape[2:]))
         ln = frames["ln"].reshape(b, t, *frames["ln"].shape[1:])
         cls = frames["cls"].reshape(b, t, -1)
+        dest = frames["dest"].reshape(b, t, -1)
         index, aligned = self.alignment(ln[:, :, 1:], self.entities)
-        z = self.adapter(ln[:, :, 1:], ln[:, :, 0], aligned)
+        z = self.adapter(ln[:, :, 1:], ln[:, :, 0], aligned, dest)
         pool = l2_normalize(cls) if self.config["frame_pool"] == "normalized" else cls
         video = pool.mean(dim=1) + self.gate * z
         classes = self.class_embeddings if class_embeddings is None else class_embeddings
@@ -254,7 +487,7 @@ class ALTForVideoClassification(nn.Module):
             "logits": logits,
             "video_embedding": video,
             "entity_index": index,
-            "dest": frames["dest"].reshape(b, t, -1),
+            "dest": dest,
         }
 
     @staticmethod

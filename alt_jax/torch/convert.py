@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from alt_jax.models.adapter import GlobalVideoAdapter, OrderedVideoAdapter
 from alt_jax.models.alt import ALT, trainable_filter
 from alt_jax.weights import (
     clip_state_dict,
@@ -26,6 +27,52 @@ from alt_jax.weights import (
 )
 
 VISION_PREFIXES = ("vision_model.", "visual_projection.")
+
+
+def adapter_frames(adapter: OrderedVideoAdapter | GlobalVideoAdapter) -> int:
+    """The number of frames the adapter was built for."""
+    if isinstance(adapter, GlobalVideoAdapter):
+        return int(adapter.temporal_embedding.shape[0])
+    return int(adapter.num_frames)
+
+
+def adapter_config(
+    adapter: OrderedVideoAdapter | GlobalVideoAdapter, knobs: Any = None
+) -> dict[str, Any]:
+    """Every knob of the adapter's kind, read off the built module (so the export describes the
+    weights, whatever the run's config says); `knobs` (model.adapter) only fills in
+    `fourier_bands` when the module has no region position to read it from."""
+    # Heads and MLP width from whichever transformer layers exist (an adapter may have none).
+    layers = [*adapter.layers] + [*getattr(adapter, "temporal_layers", [])]
+    out = {
+        "kind": "global" if isinstance(adapter, GlobalVideoAdapter) else "ordered",
+        "width": int(adapter.mlp_kv.fc2.kernel.shape[1]),
+        "depth": len(adapter.layers),
+        "heads": _heads(layers[0]) if layers else 1,
+        "mlp_hidden": int(layers[0].mlp.fc1.kernel.shape[1]) if layers else 0,
+        "conv_kernel": int(adapter.conv_kernel.shape[0]),
+    }
+    if isinstance(adapter, GlobalVideoAdapter):
+        return out
+    position = adapter.region_position
+    return {
+        **out,
+        "position": "fourier" if position is not None else "none",
+        "fourier_bands": int(
+            position.bands if position is not None else getattr(knobs, "fourier_bands", 4)
+        ),
+        "frame_window": int(adapter.frame_window),
+        "temporal_depth": len(adapter.temporal_layers),
+        "temporal_position": adapter.temporal_position is not None,
+        "readout": adapter.readout,
+        "temporal_center": bool(adapter.temporal_center),
+    }
+
+
+def _heads(layer: Any) -> int:
+    """Attention heads of a decoder or encoder layer."""
+    attn = layer.cross_attn if hasattr(layer, "cross_attn") else layer.attn
+    return int(attn.heads)
 
 
 def torch_config(
@@ -44,7 +91,6 @@ def torch_config(
     cfg = model.clip.config
     vision = model.clip.vision_model
     num_tokens = (image_size // cfg.vision.patch_size) ** 2 + 1
-    adapter = model.adapter
     return {
         "model_type": MODEL_TYPE,
         "vision_config": {
@@ -54,18 +100,9 @@ def torch_config(
         "image_size": int(image_size),
         "tome_schedule": [int(r) for r in vision.r_schedule(num_tokens)],
         "prop_attn": bool(vision.prop_attn),
-        "num_frames": int(adapter.temporal_embedding.shape[0]),
+        "num_frames": adapter_frames(model.adapter),
         "frame_pool": model.frame_pool,
-        "adapter": {
-            "width": int(adapter.mlp_kv.fc2.kernel.shape[1]),
-            "depth": len(adapter.layers),
-            # An adapter without layers has no heads or MLP to describe.
-            "heads": int(adapter.layers[0].cross_attn.heads) if len(adapter.layers) else 1,
-            "mlp_hidden": int(adapter.layers[0].mlp.fc1.kernel.shape[1])
-            if len(adapter.layers)
-            else 0,
-            "conv_kernel": int(adapter.conv_kernel.shape[0]),
-        },
+        "adapter": adapter_config(model.adapter, model_config.get("adapter")),
         "class_names": list(class_names),
         "entity_names": list(entity_names),
         "prompt_templates": list(model_config.prompt_templates),
