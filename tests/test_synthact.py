@@ -115,7 +115,9 @@ def test_table_command_at_its_smallest_size_writes_every_cell(tmp_path):
     results = json.loads(out.read_text())
     assert results["columns"] == ["supervised", "2shot", "zeroshot"]
     rows = results["rows"]
-    assert set(rows) == {"frame_average_clip", "alt", "victr", "alt_learned_queries"}
+    assert set(rows) == {
+        "frame_average_clip", "alt", "victr", "alt_learned_queries", "alt_global_adapter"
+    }
     for row, cells in rows.items():
         assert set(cells) == set(results["columns"]), row
         for cell in cells.values():
@@ -127,7 +129,10 @@ def test_table_command_at_its_smallest_size_writes_every_cell(tmp_path):
     # 2 seen val videos per class: top-1 is a multiple of 1 / (2 × 4 classes).
     for run in results["runs"]:
         assert (8 * run["seen_val_top1"]).is_integer() and (8 * run["unseen_top1"]).is_integer()
-    assert len(results["runs"]) == 3 * 2 * 2  # models × (supervised, 2 shots) × seeds
+    assert len(results["runs"]) == 4 * 2 * 2  # models × (supervised, 2 shots) × seeds
+    # Names of one object differ only in the motion: the text tower's cosines are recorded.
+    unseen = results["text_separability"]["unseen"]
+    assert -1.0 <= unseen["cosine_same_object_other_motion"] <= 1.0
     wall = results["wall_time_s"]
     for part in ("data_generation", "feature_extraction", "frame_average_clip", "total"):
         assert wall[part] > 0
