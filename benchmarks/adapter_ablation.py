@@ -25,7 +25,7 @@ from alt_jax.configs_lib import sibling_config
 from alt_jax.models.alt import build_clip, corpus_embeddings
 from alt_jax.models.build import build_model
 from alt_jax.train.trainer import Trainer
-from benchmarks.common import machine, write_json
+from benchmarks.common import load_average, machine, write_json
 from benchmarks.synthact import HeadRuns, class_embeddings, load_cache, summary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,7 +116,7 @@ def main() -> None:
         parser.error(f"--variants: unknown {unknown}; valid: {sorted(VARIANTS)}")
     rs = [int(r) for r in args.rs.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
-    start = time.perf_counter()
+    start, load_start = time.perf_counter(), load_average()
     results = run(args.data, args.workdir, rs, seeds, args.views, variants)
     results.update(
         benchmark="adapter_ablation",
@@ -130,6 +130,8 @@ def main() -> None:
             "train_views": args.views,
         },
         variants={name: VARIANTS[name] for name in variants},
+        load_average_start=load_start,
+        load_average_end=load_average(),
     )
     results["wall_time_s"]["total"] = time.perf_counter() - start
     write_json(args.out, results)

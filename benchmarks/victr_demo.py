@@ -26,7 +26,7 @@ from alt_jax.models.alt import build_clip, corpus_embeddings
 from alt_jax.models.build import build_model
 from alt_jax.models.victr import boost_tokens
 from alt_jax.train.trainer import Trainer
-from benchmarks.common import machine, write_json
+from benchmarks.common import load_average, machine, write_json
 from benchmarks.synthact import HeadRuns, class_embeddings, load_cache, summary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "victr_demo.json"))
     args = parser.parse_args()
     logging.getLogger().setLevel(logging.WARNING)
-    start = time.perf_counter()
+    start, load_start = time.perf_counter(), load_average()
     data = os.path.abspath(args.data)
     seeds = [int(s) for s in args.seeds.split(",")]
     config = sibling_config(str(ROOT / "configs" / "demo.py"), "demo_victr", data)
@@ -54,7 +54,9 @@ def main() -> None:
         Trainer(config, os.path.join(args.workdir, "extract"), model=model).extract_features(
             cache, args.views
         )
-    views = [load_cache(os.path.join(cache, f"train_view{v}.arrayrecord")) for v in range(args.views)]
+    views = [
+        load_cache(os.path.join(cache, f"train_view{v}.arrayrecord")) for v in range(args.views)
+    ]
     val = load_cache(os.path.join(cache, "eval_synthetic_val.arrayrecord"))
     emb = class_embeddings(config, clip, os.path.join(data, "classes.txt"))
     runner = HeadRuns(config, clip, entities, tuple(seeds))
@@ -86,6 +88,8 @@ def main() -> None:
             "uniform_share": 1.0 / int(texts.shape[0]),
         },
         "wall_time_s": time.perf_counter() - start,
+        "load_average_start": load_start,
+        "load_average_end": load_average(),
     }
     write_json(args.out, result)
     print(result)

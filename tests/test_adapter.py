@@ -170,7 +170,13 @@ def test_sinusoidal_embedding_closed_form():
 
 def ordered_adapter(**kwargs):
     args = dict(
-        region_dim=12, text_dim=8, width=16, depth=1, heads=4, mlp_ratio=2.0, conv_kernel=3,
+        region_dim=12,
+        text_dim=8,
+        width=16,
+        depth=1,
+        heads=4,
+        mlp_ratio=2.0,
+        conv_kernel=3,
         num_frames=4,
     )
     return nnx.jit(lambda: OrderedVideoAdapter(**args, **kwargs, rngs=nnx.Rngs(0)))()
@@ -232,7 +238,9 @@ def test_ordered_readout_needs_exactly_its_frames_and_bad_knobs_are_refused():
     regions, cls, queries, dest = random_clip(t=3)
     with pytest.raises(ValueError, match="exactly 4"):
         adapter(*(jnp.asarray(x) for x in (regions, cls, queries, dest)))
-    z = ordered_adapter(readout="video_token")(*(jnp.asarray(x) for x in (regions, cls, queries, dest)))
+    z = ordered_adapter(readout="video_token")(
+        *(jnp.asarray(x) for x in (regions, cls, queries, dest))
+    )
     assert z.shape == (2, 8)  # fewer frames are fine for a video token
     for bad, match in [
         ({"readout": "max"}, "readout"),
@@ -241,8 +249,16 @@ def test_ordered_readout_needs_exactly_its_frames_and_bad_knobs_are_refused():
     ]:
         with pytest.raises(ValueError, match=match):
             OrderedVideoAdapter(
-                region_dim=4, text_dim=4, width=8, depth=1, heads=2, mlp_ratio=1.0,
-                conv_kernel=1, num_frames=2, rngs=nnx.Rngs(0), **bad,
+                region_dim=4,
+                text_dim=4,
+                width=8,
+                depth=1,
+                heads=2,
+                mlp_ratio=1.0,
+                conv_kernel=1,
+                num_frames=2,
+                rngs=nnx.Rngs(0),
+                **bad,
             )
 
 
@@ -301,7 +317,11 @@ def train_on_features(kind: str, steps: int = 120, batch: int = 32) -> float:
     for s in range(steps):
         rows = order.choice(512, batch, replace=False)
         params, opt_state, _ = step(
-            params, frozen, opt_state, classes, {k: v[rows] for k, v in train.items()},
+            params,
+            frozen,
+            opt_state,
+            classes,
+            {k: v[rows] for k, v in train.items()},
             jax.random.key(s),
         )
     val = left_right_features(128, seed=3)

@@ -33,7 +33,11 @@ def numpy_geometry(dest: np.ndarray, num_regions: int) -> np.ndarray:
                     cols.append((p % side + 0.5) / side * 2 - 1)
             if rows:
                 out[f, region - 1] = [
-                    np.mean(rows), np.mean(cols), np.std(rows), np.std(cols), len(rows) / n
+                    np.mean(rows),
+                    np.mean(cols),
+                    np.std(rows),
+                    np.std(cols),
+                    len(rows) / n,
                 ]
     return out
 

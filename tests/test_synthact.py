@@ -116,7 +116,11 @@ def test_table_command_at_its_smallest_size_writes_every_cell(tmp_path):
     assert results["columns"] == ["supervised", "2shot", "zeroshot"]
     rows = results["rows"]
     assert set(rows) == {
-        "frame_average_clip", "alt", "victr", "alt_learned_queries", "alt_global_adapter"
+        "frame_average_clip",
+        "alt",
+        "victr",
+        "alt_learned_queries",
+        "alt_global_adapter",
     }
     for row, cells in rows.items():
         assert set(cells) == set(results["columns"]), row

@@ -195,7 +195,9 @@ class OrderedVideoAdapter(nnx.Module):
         self.mlp_kv = MLP(region_dim, width, width, rngs=rngs)
         self.mlp_q = MLP(text_dim, width, width, rngs=rngs)
         self.region_position = (
-            RegionPositionEncoder(width, fourier_bands, rngs=rngs) if position == "fourier" else None
+            RegionPositionEncoder(width, fourier_bands, rngs=rngs)
+            if position == "fourier"
+            else None
         )
         if frame_window:
             # Which neighbour frame a key comes from (offsets −w … w).

@@ -139,7 +139,11 @@ def num_regions(clip: CLIP) -> int:
 
 
 def build_adapter(
-    config: ml_collections.ConfigDict, *, region_dim: int, text_dim: int, num_frames: int,
+    config: ml_collections.ConfigDict,
+    *,
+    region_dim: int,
+    text_dim: int,
+    num_frames: int,
     rngs: nnx.Rngs,
 ) -> OrderedVideoAdapter | GlobalVideoAdapter:
     """The video adapter of `model.adapter` (kind "ordered" or "global")."""
