@@ -352,3 +352,39 @@ def test_learned_queries_ablation_replaces_the_alignment_by_one_query_per_region
     bad.queries = "random"
     with pytest.raises(ValueError, match="queries"):
         nnx.eval_shape(lambda: ALT(entity_model.clip, entities, bad, rngs=nnx.Rngs(1)))
+
+
+@pytest.mark.parametrize("kind", ["ordered", "global"])
+def test_closed_gate_is_exactly_the_frame_average_zero_shot_whatever_the_adapter(kind):
+    config = default_model_config()
+    config.backbone.preset, config.tome_r, config.num_frames = "tiny", 0, 4
+    config.adapter.kind, config.adapter.depth, config.adapter.width = kind, 1, 32
+    config.adapter.heads = 4
+    model = build_alt(config, entity_embeddings=np.eye(5, 32, dtype=np.float32))
+    rng = np.random.default_rng(0)
+    # A far-from-init adapter, so that z is large: the gate alone must hide it.
+    graphdef, trainable, frozen = split_trainable(model)
+    trainable = jax.tree_util.tree_map(
+        lambda x: x + jnp.asarray(rng.normal(0, 1, x.shape), x.dtype), trainable
+    )
+    trainable["gate"].set_value(jnp.asarray(0.0, jnp.float32))
+    trainable["log_logit_scale"].set_value(jnp.log(jnp.asarray(100.0, jnp.float32)))
+    model = nnx.merge(graphdef, trainable, frozen)
+    features = {
+        "ln": jnp.asarray(rng.standard_normal((3, 4, 17, 64)), jnp.float32),
+        "cls": jnp.asarray(rng.standard_normal((3, 4, 32)) + 2.0, jnp.float32),
+        "dest": jnp.asarray(np.broadcast_to(np.arange(17), (3, 4, 17)), jnp.int32),
+    }
+    classes = rng.standard_normal((6, 32)).astype(np.float32)
+    out = model.head(features, jnp.asarray(classes), train=False)
+    video = np.asarray(features["cls"], np.float64).mean(1)
+    cos = (video / np.linalg.norm(video, axis=-1, keepdims=True)) @ (
+        classes / np.linalg.norm(classes, axis=-1, keepdims=True)
+    ).T
+    np.testing.assert_allclose(np.asarray(out["logits"]) / 100.0, cos, atol=1e-5)
+    # And the adapter is not silent: the same model with g = 1 gives other logits.
+    trainable["gate"].set_value(jnp.asarray(1.0, jnp.float32))
+    open_gate = nnx.merge(graphdef, trainable, frozen).head(
+        features, jnp.asarray(classes), train=False
+    )
+    assert np.abs(np.asarray(open_gate["logits"]) / 100.0 - cos).max() > 1e-2
