@@ -436,6 +436,8 @@ def main() -> None:
         kept = [r for r in earlier["runs"] if (r["model"], r["shots"]) not in done]
         earlier["runs"] = kept + results["runs"]
         earlier.setdefault("wall_time_s_later_runs", []).append(results["wall_time_s"])
+        # Facts of this call's data and text, not of one row: the latest call's stand.
+        earlier["text_separability"] = results["text_separability"]
         results = earlier
     write_json(args.out, results)
     table = synthact_table(results)
