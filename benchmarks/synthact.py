@@ -97,7 +97,8 @@ def run_config(size: dict, data: str, clip: str, *, model: str, shots: int, seed
     """The configs/synthact.py config of one run."""
     arg = (
         f"root={data},clip={clip},shots={shots},seed={seed},{model},steps={size['steps']},"
-        f"frames={size['frames']},preset={size['preset']},size={size['spec'].size}"
+        f"frames={size['frames']},preset={size['preset']},size={size['spec'].size},"
+        f"r={size.get('r', 10)}"
     )
     return sibling_config(CONFIG, "synthact", arg)
 
@@ -227,11 +228,12 @@ def run(
     rows_to_run: tuple[str, ...] = ("frame_average_clip", *MODELS),
     settings: tuple[int, ...] | None = None,
     reuse: bool = False,
+    overrides: dict | None = None,
 ) -> dict:
     """Generates SynthAct, extracts the frozen features, trains the heads of `rows_to_run` in
     the `settings` (0 = supervised + zero-shot, K = K-shot; default all); returns the results.
     `reuse` keeps the data and feature cache of an earlier run in `workdir` (same size, CLIP)."""
-    size = SIZES[size_name]
+    size = {**SIZES[size_name], **(overrides or {})}
     spec = size["spec"]
     settings = (0, *spec.shots) if settings is None else settings
     if clip_source != "random" and not (Path(clip_source) / "config.json").exists():
@@ -369,6 +371,7 @@ def run(
             "train_steps": size["steps"],
             "batch_size": base.batch_size,
             "frames": size["frames"],
+            "tome_r": size.get("r", 10),
             "feature_train_views": base.feature_train_views,
             "metric": "top-1 % (mean, population std, min, max over seeds)",
         },
@@ -409,6 +412,8 @@ def main() -> None:
     parser.add_argument("--rows", default=",".join(["frame_average_clip", *MODELS]))
     parser.add_argument("--settings", default="", help="0 (supervised), K (K-shot); default all")
     parser.add_argument("--reuse", action="store_true", help="keep the workdir's data + features")
+    parser.add_argument("--steps", type=int, default=0, help="training steps (0: the size's)")
+    parser.add_argument("--r", type=int, default=-1, help="ToMe r (-1: the size's, 10)")
     parser.add_argument(
         "--merge", action="store_true", help="add these rows' cells to the --out JSON's"
     )
@@ -427,6 +432,10 @@ def main() -> None:
         rows_to_run=rows,
         settings=settings,
         reuse=args.reuse,
+        overrides={
+            **({"steps": args.steps} if args.steps else {}),
+            **({"r": args.r} if args.r >= 0 else {}),
+        },
     )
     if args.merge and Path(args.out).exists():
         earlier = json.loads(Path(args.out).read_text())

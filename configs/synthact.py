@@ -12,7 +12,7 @@ Arguments (key=value, comma-separated):
   seed     run seed (data order, initialisation, noise) and K-shot list seed
   head     alt / victr;  queries: entities / learned (ALT's ablation without alignment)
   adapter  ordered / global (ALT's first adapter, for the ablation)
-  steps    training steps;  frames: frames per clip
+  steps    training steps;  frames: frames per clip;  r: ToMe merges per layer
   preset, size   the random CLIP's shapes and the frame size (tests: preset=tiny,size=32)
 """
 
@@ -36,6 +36,7 @@ def get_config(arg: str = ""):
         adapter="ordered",
         steps=100,
         frames=8,
+        r=10,
         preset="demo",
         size=112,
     )
@@ -52,7 +53,7 @@ def get_config(arg: str = ""):
     # ToMe r = 10 on the 4-layer 112 px CLIP leaves 10 regions of 49 patches per frame: the
     # adapter's cost grows with (frames × regions)², and at 49 regions one ALT step cost 8× more
     # (2.5 s vs 0.3 s for 16 clips on this 2-core machine), more than the table's budget allows.
-    c.model.tome_r = 10
+    c.model.tome_r = opts.r
     c.model.num_frames = opts.frames
     c.model.corpus.path = f"{root}/corpus.json"
     c.model.corpus.cache_dir = f"{root}/cache"
