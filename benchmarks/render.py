@@ -742,7 +742,9 @@ def render_synthact() -> str:
         return head + missing("synthact", "python benchmarks/synthact.py --readme")
     wall = [[k.replace("_", " "), f"{v:.0f}"] for k, v in r["wall_time_s"].items()]
     for i, later in enumerate(r.get("wall_time_s_later_runs", []), 1):
-        wall.append([f"later call {i} (VicTR, features reused): total", f"{later['total']:.0f}"])
+        rows = [k.removeprefix("train_and_eval_") for k in later if k.startswith("train_and_eval")]
+        label = ", ".join(rows) or "no training"
+        wall.append([f"later call {i} ({label}, features reused): total", f"{later['total']:.0f}"])
     out = head + (
         f"`python benchmarks/synthact.py --readme` (size {r['size']}; the synthclip CLIP, weights' "
         f"sha256 {r['clip_sha256'][:16]}; {r['machine']}). Top-1 %, mean ± std over the "
@@ -846,7 +848,8 @@ def render_adapter_ablation() -> str:
         for k in rs:
             c = cells.get(k)
             row.append(
-                "not run" if c is None
+                "not run"
+                if c is None
                 else f"{c['mean']:.1f} ± {c['std']:.1f} ({c['min']:.1f}–{c['max']:.1f})"
             )
         rows.append(row)
