@@ -50,7 +50,7 @@ def main() -> None:
     entities = corpus_embeddings(config.model, clip)
     cache = os.path.join(args.workdir, "features")
     if not os.path.exists(os.path.join(cache, "eval_synthetic_val.arrayrecord")):
-        model = build_model(config.model, clip=clip, entity_embeddings=entities)
+        model = build_model(config.model, clip=clip, auxiliary_embeddings=entities)
         Trainer(config, os.path.join(args.workdir, "extract"), model=model).extract_features(
             cache, args.views
         )
