@@ -19,14 +19,18 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
-
 from alt_jax.configs_lib import sibling_config
 from alt_jax.models.alt import build_clip, corpus_embeddings
 from alt_jax.models.build import build_model
 from alt_jax.train.trainer import Trainer
 from benchmarks.common import load_average, machine, write_json
-from benchmarks.synthact import HeadRuns, class_embeddings, load_cache, summary
+from benchmarks.synthact import (
+    HeadRuns,
+    class_embeddings,
+    load_cache,
+    summary,
+    top1_over_seeds,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = str(ROOT / "configs" / "demo.py")
@@ -86,12 +90,7 @@ def run(data: str, workdir: str, rs: list[int], seeds: list[int], views: int, va
             start = time.perf_counter()
             config = variant_config(data, r, VARIANTS[name])
             runner = HeadRuns(config, clip, entities, tuple(seeds))
-            subset = np.arange(len(train_views[0]["label"]))
-            top1 = []
-            for seed in seeds:
-                params = runner.fit(train_views, subset, emb, seed)
-                top1.append(runner.evaluate(params, val, emb))
-                print(f"r={r} {name} seed={seed}: top-1 {100 * top1[-1]:.1f}", flush=True)
+            top1 = top1_over_seeds(runner, train_views, val, emb, f"r={r} {name}")
             results["rows"].setdefault(name, {})[str(r)] = summary(top1)
             results["wall_time_s"][f"{name}_r{r}"] = time.perf_counter() - start
     return results

@@ -190,6 +190,18 @@ class HeadRuns:
         return evaluation.classification_metrics(probs, cache["label"])["top1"]
 
 
+def top1_over_seeds(runner: HeadRuns, views: list[dict], val: dict, class_emb, label: str) -> list:
+    """Trains `runner`'s head from each of its seeds on every cached training video of `views`
+    and returns the top-1 on `val` per seed (printed with `label` as it goes)."""
+    subset = np.arange(len(views[0]["label"]))
+    top1 = []
+    for seed in runner.init:
+        params = runner.fit(views, subset, class_emb, seed)
+        top1.append(runner.evaluate(params, val, class_emb))
+        print(f"{label} seed={seed}: top-1 {100 * top1[-1]:.1f}", flush=True)
+    return top1
+
+
 def class_embeddings(config, clip, names_file: str) -> jax.Array:
     """The config's prompt-ensembled (and, if set, centred) class embeddings [C, d]."""
     names = sources.read_class_names(names_file)

@@ -27,7 +27,13 @@ from alt_jax.models.build import build_model
 from alt_jax.models.victr import boost_tokens
 from alt_jax.train.trainer import Trainer
 from benchmarks.common import load_average, machine, write_json
-from benchmarks.synthact import HeadRuns, class_embeddings, load_cache, summary
+from benchmarks.synthact import (
+    HeadRuns,
+    class_embeddings,
+    load_cache,
+    summary,
+    top1_over_seeds,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,13 +65,7 @@ def main() -> None:
     ]
     val = load_cache(os.path.join(cache, "eval_synthetic_val.arrayrecord"))
     emb = class_embeddings(config, clip, os.path.join(data, "classes.txt"))
-    runner = HeadRuns(config, clip, entities, tuple(seeds))
-    subset = np.arange(len(views[0]["label"]))
-    top1 = []
-    for seed in seeds:
-        params = runner.fit(views, subset, emb, seed)
-        top1.append(runner.evaluate(params, val, emb))
-        print(f"VicTR seed={seed}: top-1 {100 * top1[-1]:.1f}", flush=True)
+    top1 = top1_over_seeds(HeadRuns(config, clip, entities, tuple(seeds)), views, val, emb, "VicTR")
     # Token boosting on the validation clips' frames (first view): classes + auxiliary texts.
     cls = jnp.asarray(val["cls"][:, 0])  # [B, T, d]
     texts = jnp.concatenate([emb, jnp.asarray(entities)], axis=0)
