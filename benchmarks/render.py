@@ -864,7 +864,8 @@ def render_victr_demo() -> str:
     t, n = r["top1"], r["boosted_token_norms"]
     return head + (
         f"`{r['command']}` ({r['machine']}): top-1 {t['mean']:.1f} ± {t['std']:.1f} % "
-        f"({t['min']:.1f}–{t['max']:.1f}) on the 64 validation videos over seeds {t['runs']} "
+        f"({t['min']:.1f}–{t['max']:.1f}; per seed "
+        f"{', '.join(f'{v:.1f}' for v in t['runs'])}) on the 64 validation videos "
         "(chance 12.5 %). VicTR sees the frames' class tokens only. Its boosted text tokens "
         f"u = a·w with τ = {n['temperature']} over {n['texts_per_frame']} texts per frame: "
         f"{100 * n['fraction_below_1e-3']:.1f} % of the affinities a are below 1e-3 "
