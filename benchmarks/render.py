@@ -712,6 +712,8 @@ SYNTHACT_ROWS = {
     "victr": "VicTR",
     "alt_learned_queries": "ALT, learned queries (no entities)",
     "alt_global_adapter": "ALT, first (global) adapter",
+    "alt_no_region_position": "ALT, ordered adapter without region positions",
+    "alt_no_temporal_order": "ALT, ordered adapter without temporal order",
 }
 
 

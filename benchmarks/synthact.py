@@ -62,6 +62,11 @@ MODELS = {
     "alt_learned_queries": "head=alt,queries=learned",
     "alt_global_adapter": "head=alt,queries=entities,adapter=global",
 }
+# Adapter ablations, run only when named in --rows.
+ABLATIONS = {
+    "alt_no_region_position": "head=alt,queries=entities,adapter=ordered_no_position",
+    "alt_no_temporal_order": "head=alt,queries=entities,adapter=ordered_no_order",
+}
 
 SIZES = {
     # Seconds on 2 CPU cores: the whole pipeline at toy scale (tests/test_synthact.py).
@@ -331,7 +336,7 @@ def run(
         wall["frame_average_clip"] = time.perf_counter() - start
 
     runs = []
-    for row, model_arg in MODELS.items():
+    for row, model_arg in {**MODELS, **ABLATIONS}.items():
         if row not in rows_to_run:
             continue
         start = time.perf_counter()
@@ -432,7 +437,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.getLogger().setLevel(logging.WARNING)
     rows = tuple(args.rows.split(","))
-    unknown = set(rows) - {"frame_average_clip", *MODELS}
+    unknown = set(rows) - {"frame_average_clip", *MODELS, *ABLATIONS}
     if unknown:
         parser.error(f"--rows: unknown {sorted(unknown)}")
     settings = tuple(int(k) for k in args.settings.split(",")) if args.settings else None

@@ -11,7 +11,9 @@ Arguments (key=value, comma-separated):
   shots    0: every training video of the seen classes; K: fewshot/{K}shot_seed{seed}.txt
   seed     run seed (data order, initialisation, noise) and K-shot list seed
   head     alt / victr;  queries: entities / learned (ALT's ablation without alignment)
-  adapter  ordered / global (ALT's first adapter, for the ablation)
+  adapter  ordered / global (ALT's first adapter, for the ablation);
+           ordered_no_position / ordered_no_order: the ordered adapter without region positions /
+           without temporal order (no temporal position, mean readout, conv kernel 1)
   steps    training steps;  frames: frames per clip;  r: ToMe merges per layer
   preset, size   the random CLIP's shapes and the frame size (tests: preset=tiny,size=32)
 """
@@ -47,7 +49,18 @@ def get_config(arg: str = ""):
     c.seed = opts.seed
     c.model.head = opts.head
     c.model.queries = opts.queries
-    c.model.adapter.kind = opts.adapter
+    c.model.adapter.kind = "global" if opts.adapter == "global" else "ordered"
+    if opts.adapter == "ordered_no_position":
+        c.model.adapter.position = "none"
+    elif opts.adapter == "ordered_no_order":
+        c.model.adapter.temporal_position = False
+        c.model.adapter.readout = "mean"
+        c.model.adapter.conv_kernel = 1
+    elif opts.adapter not in ("ordered", "global"):
+        raise ValueError(
+            f"adapter must be ordered, global, ordered_no_position or ordered_no_order, "
+            f"got {opts.adapter!r}"
+        )
     c.model.backbone.preset = opts.preset  # random weights; a CLIP folder's config.json rules
     c.model.backbone.source = opts.clip if pretrained else ""
     # ToMe r = 10 on the 4-layer 112 px CLIP leaves 10 regions of 49 patches per frame: the
