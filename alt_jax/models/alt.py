@@ -147,6 +147,8 @@ def build_adapter(
     rngs: nnx.Rngs,
 ) -> OrderedVideoAdapter | GlobalVideoAdapter:
     """The video adapter of `model.adapter` (kind "ordered" or "global")."""
+    if config.kind not in ADAPTER_KINDS:
+        raise ValueError(f"adapter.kind must be one of {ADAPTER_KINDS}, got {config.kind!r}")
     common = dict(
         region_dim=region_dim,
         text_dim=text_dim,
@@ -187,10 +189,6 @@ class ALT(nnx.Module):
             raise ValueError(f"frame_pool must be 'raw' or 'normalized', got {config.frame_pool!r}")
         if config.queries not in QUERY_KINDS:
             raise ValueError(f"queries must be one of {QUERY_KINDS}, got {config.queries!r}")
-        if config.adapter.kind not in ADAPTER_KINDS:
-            raise ValueError(
-                f"adapter.kind must be one of {ADAPTER_KINDS}, got {config.adapter.kind!r}"
-            )
         cfg = clip.config
         d = cfg.projection_dim
         entities = jnp.asarray(entity_embeddings, jnp.float32)

@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from alt_jax.models import tome
+
 Array = jax.Array
 
 POSITION_KINDS = ("fourier", "none")
@@ -37,16 +39,15 @@ def region_geometry(dest: Array, num_regions: int) -> Array:
     [..., M, 5]: centroid (row, col), spread (std of rows, std of cols), area (fraction of N)."""
     lead, n = dest.shape[:-1], dest.shape[-1] - 1
     patches = dest[..., 1:].reshape(-1, n)  # [F, N]; the class token's entry is dropped
-    # One-hot membership [F, N, 1 + M]; column 0 (the class token) is never a patch's region.
-    member = jax.nn.one_hot(patches, num_regions + 1, dtype=jnp.float32)[..., 1:]  # [F, N, M]
     grid = patch_grid(n)  # [N, 2]
-    count = member.sum(axis=1)[..., None]  # [F, M, 1]
-    safe = jnp.maximum(count, 1.0)
-    hi = jax.lax.Precision.HIGHEST
-    mean = jnp.einsum("fnm,nc->fmc", member, grid, precision=hi) / safe
-    second = jnp.einsum("fnm,nc->fmc", member, grid * grid, precision=hi) / safe
+    moments = jnp.broadcast_to(
+        jnp.concatenate([grid, grid * grid], axis=-1), (patches.shape[0], n, 4)
+    )
+    # Output token 0 is the class token, never a patch's region: drop it after pooling.
+    pooled = tome.region_mean(moments, patches, num_regions + 1)[:, 1:]  # [F, M, 4]
+    mean, second = pooled[..., :2], pooled[..., 2:]
     spread = jnp.sqrt(jnp.maximum(second - mean * mean, 0.0))
-    area = count / n
+    area = tome.region_sizes(patches, num_regions + 1)[:, 1:, None] / n
     out = jnp.concatenate([mean, spread, area], axis=-1)  # [F, M, 5]
     return out.reshape(*lead, num_regions, 5)
 
