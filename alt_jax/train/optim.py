@@ -51,10 +51,24 @@ def learning_rate_schedule(config: ml_collections.ConfigDict, total_steps: int) 
     )
 
 
+def num_updates(micro_steps: int, accum_steps: int) -> int:
+    """Optimizer updates in `micro_steps` train steps when each update accumulates
+    `accum_steps` micro-batches (the schedule counts updates, not micro-steps)."""
+    if accum_steps < 1:
+        raise ValueError(f"config.optim.accum_steps must be >= 1, got {accum_steps}")
+    return micro_steps // accum_steps
+
+
+def learning_rate_at(schedule: optax.Schedule, micro_step: int, accum_steps: int) -> float:
+    """The learning rate of the last update applied by micro-step `micro_step` (1-based)."""
+    return float(schedule(max(micro_step // accum_steps - 1, 0)))
+
+
 def make_optimizer(
     config: ml_collections.ConfigDict, total_steps: int
 ) -> tuple[optax.GradientTransformation, optax.Schedule]:
-    """(optimizer, schedule) from `config.optim`-style fields; `total_steps` counts updates."""
+    """(optimizer, schedule) from `config.optim`-style fields; `total_steps` counts updates
+    (with `accum_steps` = k, a run of N train steps makes N // k updates: `num_updates`)."""
     schedule = learning_rate_schedule(config, total_steps)
     chain = []
     if config.grad_clip > 0:

@@ -455,7 +455,23 @@ class Trainer:
             )
             batch_keys = (*features_lib.FEATURE_KEYS, "label")
         total_steps = cfg.num_train_steps or cfg.num_epochs * max(1, info.num_batches)
-        tx, schedule = optim.make_optimizer(cfg.optim, total_steps)
+        # Steps count micro-batches; the optimizer (and so its schedule) counts updates.
+        accum = int(cfg.optim.accum_steps)
+        updates = optim.num_updates(total_steps, accum)
+        if updates < 1:
+            raise ValueError(
+                f"{total_steps} train steps make no update with config.optim.accum_steps={accum}"
+            )
+        if total_steps % accum:
+            logging.warning(
+                "%d train steps are not a multiple of config.optim.accum_steps=%d: the last %d "
+                "micro-batches are accumulated but never applied",
+                total_steps,
+                accum,
+                total_steps % accum,
+            )
+        tx, schedule = optim.make_optimizer(cfg.optim, updates)
+        self.schedule = schedule
         opt_shardings = sharding.state_shardings(
             jax.eval_shape(tx.init, self.params), self.mesh, tuple(cfg.sharding_rules)
         )
@@ -517,7 +533,7 @@ class Trainer:
                 )
                 if step % cfg.log_every == 0 or step == stop_at:
                     scalars = {k: float(v) for k, v in accumulated.compute().items()}
-                    scalars["learning_rate"] = float(schedule(step - 1))
+                    scalars["learning_rate"] = optim.learning_rate_at(schedule, step, accum)
                     if not cfg.feature_cache:
                         skipped = sum(batching.skipped_per_epoch(train_iter))
                         scalars["skipped_videos"] = float(skipped)
@@ -546,6 +562,7 @@ class Trainer:
         return {
             "step": step,
             "total_steps": total_steps,
+            "updates": optim.num_updates(step, accum),
             "preempted": preemption.requested,
             **last_metrics,
         }
