@@ -38,7 +38,9 @@ class Checkpointer:
             policies.append(
                 ocp.checkpoint_managers.BestN(
                     get_metric_fn=lambda metrics: metrics[best_metric],
-                    reverse=True,
+                    # BestN sorts ascending (descending when reversed) and keeps the tail:
+                    # not reversed, the tail holds the highest values.
+                    reverse=False,
                     n=1,
                     keep_checkpoints_without_metrics=False,
                 )
