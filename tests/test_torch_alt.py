@@ -182,6 +182,28 @@ def test_export_at_a_non_native_image_size_matches_jax(size, tmp_path):
     np.testing.assert_array_equal(got["dest"].numpy(), np.asarray(want["dest"]))
 
 
+def test_export_with_learned_queries_matches_jax(tmp_path):
+    """queries='learned' (no alignment): the learned query slots travel with the weights and
+    the adapter reads them, as in JAX; there is no entity per region to report."""
+    model, class_emb, config = tiny_alt(3, model=(("queries", "learned"),))
+    num_queries = (SIZE // 8) ** 2 - 2 * 3  # regions per frame after the merges
+    assert (config["queries"], config["num_queries"]) == ("learned", num_queries)
+    keys = set(convert.torch_state_dict(model, class_emb))
+    assert "learned_queries" in keys and not any(k.startswith("alignment.") for k in keys)
+    torch_model, got, want = export_and_run(model, class_emb, config, tmp_path)
+    np.testing.assert_allclose(got["logits"].numpy(), np.asarray(want["logits"]), atol=1e-4)
+    np.testing.assert_array_equal(got["dest"].numpy(), np.asarray(want["dest"]))
+    assert "entity_index" not in got and "entity_index" not in want
+    # The slots move the logits, so the match above covers them.
+    saved = torch_model.learned_queries.data.clone()
+    torch_model.learned_queries.data.zero_()
+    assert np.abs(torch_logits(torch_model) - got["logits"].numpy()).max() > 1e-3
+    # One slot per region at the exported size: another size is an error, as in JAX.
+    torch_model.learned_queries.data.copy_(saved)
+    with pytest.raises(ValueError, match="learned queries"):
+        torch_logits(torch_model, size=48)
+
+
 def test_exported_config_records_the_adapter_knobs():
     """Every knob of the ordered variant reaches config.json, with the optional parameters
     present or absent as in the JAX model."""
@@ -232,7 +254,8 @@ def test_strict_loader_names_a_missing_or_misshapen_adapter_key():
 
 
 def test_a_folder_exported_before_the_ordered_adapter_loads_as_global(tmp_path):
-    """A config.json without adapter.kind (the first export format) is the global adapter."""
+    """A config.json without adapter.kind and queries (the first export format) is the global
+    adapter on entity queries."""
     import json
 
     model, class_emb, config = tiny_alt(3, adapter=ADAPTERS["global"])
@@ -241,9 +264,11 @@ def test_a_folder_exported_before_the_ordered_adapter_loads_as_global(tmp_path):
     saved["adapter"] = {
         k: saved["adapter"][k] for k in ("width", "depth", "heads", "mlp_hidden", "conv_kernel")
     }
+    del saved["queries"]
     (tmp_path / "config.json").write_text(json.dumps(saved))
     torch_model = ALTForVideoClassification.from_pretrained(tmp_path)
     assert type(torch_model.adapter).__name__ == "GlobalVideoAdapter"
+    assert torch_model.queries == "entities"
     videos = np.random.default_rng(1).normal(size=(2, FRAMES, SIZE, SIZE, 3)).astype(np.float32)
     diff = convert.max_logit_difference(model, torch_model, class_emb, videos)
     assert diff <= 1e-4
