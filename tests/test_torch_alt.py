@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -12,7 +13,7 @@ import torch
 from flax import nnx
 
 from alt_jax.models import tome as jax_tome
-from alt_jax.models.alt import build_alt, default_model_config
+from alt_jax.models.alt import ALT, build_alt, default_model_config
 from alt_jax.torch import convert
 from alt_jax.torch import tome as torch_tome
 from alt_jax.torch.alt import ALTForVideoClassification
@@ -41,9 +42,12 @@ ADAPTERS = {
 
 
 @functools.cache
-def tiny_alt(tome_r: int, seed: int = 0, adapter: tuple = ()):
+def tiny_alt(
+    tome_r: int, seed: int = 0, adapter: tuple = (), model: tuple = (), image_size: int = SIZE
+):
     """A tiny ALT with random entities, a non-zero gate (the adapter path counts) and its
-    class embeddings (built once per r and adapter knobs; the tests only read it)."""
+    class embeddings (built once per r, adapter knobs, model knobs and image size; the tests
+    only read it)."""
     config = default_model_config()
     config.backbone.preset = "tiny"
     config.tome_r = tome_r
@@ -53,6 +57,8 @@ def tiny_alt(tome_r: int, seed: int = 0, adapter: tuple = ()):
     config.adapter.width = 32
     for key, value in adapter:
         config.adapter[key] = value
+    for key, value in model:
+        config[key] = value
     rng = np.random.default_rng(seed)
     entities = rng.normal(size=(ENTITIES, 32)).astype(np.float32)
     entities /= np.linalg.norm(entities, axis=-1, keepdims=True)
@@ -66,7 +72,7 @@ def tiny_alt(tome_r: int, seed: int = 0, adapter: tuple = ()):
     torch_config = convert.torch_config(
         model,
         config,
-        image_size=SIZE,
+        image_size=image_size,
         class_names=[f"c{i}" for i in range(CLASSES)],
         entity_names=[f"e{i}" for i in range(ENTITIES)],
     )
@@ -112,6 +118,90 @@ def test_exported_model_matches_jax(tome_r, adapter, tmp_path):
     torch_model.gate.data.zero_()
     clip_only = torch_model(torch.from_numpy(videos).movedim(-1, -3))["logits"].numpy()
     assert np.abs(clip_only - got["logits"].numpy()).max() > 1e-3
+
+
+def random_videos(size: int = SIZE) -> np.ndarray:
+    """The same two random CLIP-normalised videos float32 [2, T, size, size, 3] every call."""
+    return np.random.default_rng(1).normal(size=(2, FRAMES, size, size, 3)).astype(np.float32)
+
+
+def export_and_run(
+    model: ALT, class_emb: np.ndarray, config: dict, folder: Path, size: int = SIZE
+) -> tuple[ALTForVideoClassification, dict, dict]:
+    """(the torch model loaded back from `folder`, its outputs, the JAX model's outputs) on
+    `random_videos(size)`."""
+    convert.to_torch(model, config, class_emb).save_pretrained(folder)
+    torch_model = ALTForVideoClassification.from_pretrained(folder)
+    videos = random_videos(size)
+    want = nnx.jit(lambda m, v, c: m(v, c, train=False))(
+        model, jnp.asarray(videos), jnp.asarray(class_emb)
+    )
+    got = torch_model(torch.from_numpy(videos).movedim(-1, -3))
+    return torch_model, got, want
+
+
+def torch_logits(torch_model: ALTForVideoClassification, size: int = SIZE) -> np.ndarray:
+    """The torch model's logits on `random_videos(size)` (to rerun it after a change)."""
+    return torch_model(torch.from_numpy(random_videos(size)).movedim(-1, -3))["logits"].numpy()
+
+
+def test_export_without_proportional_attention_matches_jax(tmp_path):
+    """prop_attn=False with merges: neither model adds log(size) to the attention logits."""
+    model, class_emb, config = tiny_alt(3, model=(("prop_attn", False),))
+    assert config["prop_attn"] is False and config["tome_schedule"] == [3, 3]
+    torch_model, got, want = export_and_run(model, class_emb, config, tmp_path)
+    np.testing.assert_allclose(got["logits"].numpy(), np.asarray(want["logits"]), atol=1e-4)
+    np.testing.assert_array_equal(got["dest"].numpy(), np.asarray(want["dest"]))
+    # The second layer sees merged tokens, so the bias would move the logits: the match above
+    # covers the branch.
+    torch_model.config["prop_attn"] = True
+    assert np.abs(torch_logits(torch_model) - got["logits"].numpy()).max() > 1e-3
+
+
+def test_export_with_normalized_frame_pool_matches_jax(tmp_path):
+    """frame_pool='normalized': the residual base is the mean of unit class features."""
+    model, class_emb, config = tiny_alt(3, model=(("frame_pool", "normalized"),))
+    assert config["frame_pool"] == "normalized"
+    torch_model, got, want = export_and_run(model, class_emb, config, tmp_path)
+    np.testing.assert_allclose(got["logits"].numpy(), np.asarray(want["logits"]), atol=1e-4)
+    # Raw pooling gives other logits, so the match above covers the branch.
+    torch_model.config["frame_pool"] = "raw"
+    assert np.abs(torch_logits(torch_model) - got["logits"].numpy()).max() > 1e-3
+
+
+@pytest.mark.parametrize("size", [24, 48])
+def test_export_at_a_non_native_image_size_matches_jax(size, tmp_path):
+    """Away from the CLIP's own 32 px both models resize the position table (bicubic, the
+    class row kept): same logits, entities and regions at that size."""
+    model, class_emb, config = tiny_alt(3, image_size=size)
+    assert model.clip.config.vision.image_size == SIZE != config["image_size"]
+    _, got, want = export_and_run(model, class_emb, config, tmp_path, size)
+    assert got["dest"].shape == (2, FRAMES, (size // 8) ** 2 + 1)
+    np.testing.assert_allclose(got["logits"].numpy(), np.asarray(want["logits"]), atol=1e-4)
+    np.testing.assert_array_equal(got["entity_index"].numpy(), np.asarray(want["entity_index"]))
+    np.testing.assert_array_equal(got["dest"].numpy(), np.asarray(want["dest"]))
+
+
+def test_export_with_learned_queries_matches_jax(tmp_path):
+    """queries='learned' (no alignment): the learned query slots travel with the weights and
+    the adapter reads them, as in JAX; there is no entity per region to report."""
+    model, class_emb, config = tiny_alt(3, model=(("queries", "learned"),))
+    num_queries = (SIZE // 8) ** 2 - 2 * 3  # regions per frame after the merges
+    assert (config["queries"], config["num_queries"]) == ("learned", num_queries)
+    keys = set(convert.torch_state_dict(model, class_emb))
+    assert "learned_queries" in keys and not any(k.startswith("alignment.") for k in keys)
+    torch_model, got, want = export_and_run(model, class_emb, config, tmp_path)
+    np.testing.assert_allclose(got["logits"].numpy(), np.asarray(want["logits"]), atol=1e-4)
+    np.testing.assert_array_equal(got["dest"].numpy(), np.asarray(want["dest"]))
+    assert "entity_index" not in got and "entity_index" not in want
+    # The slots move the logits, so the match above covers them.
+    saved = torch_model.learned_queries.data.clone()
+    torch_model.learned_queries.data.zero_()
+    assert np.abs(torch_logits(torch_model) - got["logits"].numpy()).max() > 1e-3
+    # One slot per region at the exported size: another size is an error, as in JAX.
+    torch_model.learned_queries.data.copy_(saved)
+    with pytest.raises(ValueError, match="learned queries"):
+        torch_logits(torch_model, size=48)
 
 
 def test_exported_config_records_the_adapter_knobs():
@@ -164,7 +254,8 @@ def test_strict_loader_names_a_missing_or_misshapen_adapter_key():
 
 
 def test_a_folder_exported_before_the_ordered_adapter_loads_as_global(tmp_path):
-    """A config.json without adapter.kind (the first export format) is the global adapter."""
+    """A config.json without adapter.kind and queries (the first export format) is the global
+    adapter on entity queries."""
     import json
 
     model, class_emb, config = tiny_alt(3, adapter=ADAPTERS["global"])
@@ -173,9 +264,11 @@ def test_a_folder_exported_before_the_ordered_adapter_loads_as_global(tmp_path):
     saved["adapter"] = {
         k: saved["adapter"][k] for k in ("width", "depth", "heads", "mlp_hidden", "conv_kernel")
     }
+    del saved["queries"]
     (tmp_path / "config.json").write_text(json.dumps(saved))
     torch_model = ALTForVideoClassification.from_pretrained(tmp_path)
     assert type(torch_model.adapter).__name__ == "GlobalVideoAdapter"
+    assert torch_model.queries == "entities"
     videos = np.random.default_rng(1).normal(size=(2, FRAMES, SIZE, SIZE, 3)).astype(np.float32)
     diff = convert.max_logit_difference(model, torch_model, class_emb, videos)
     assert diff <= 1e-4
@@ -250,7 +343,6 @@ def test_convert_tool_checks_a_random_ordered_variant(tmp_path):
     import re
     import subprocess
     import sys
-    from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
     command = [sys.executable, str(root / "tools" / "convert_to_pytorch.py"), "--random=tiny"]

@@ -2,10 +2,11 @@
 
 transformers' CLIP vision tower (its modules, our loop: token merging sits between each block's
 attention and MLP, with proportional attention) → entity alignment (hard argmax, no Gumbel
-noise) → video adapter (kind 'ordered': region positions from the ToMe map `dest`, frame-local
-attention, a temporal transformer; kind 'global': the first adapter) → gated residual → cosine
-classifier. Class names, class embeddings, entity names and the entity matrix S travel with the
-weights, so a saved folder classifies on its own:
+noise; with `queries: "learned"` one learned query per region slot instead) → video adapter
+(kind 'ordered': region positions from the ToMe map `dest`, frame-local attention, a temporal
+transformer; kind 'global': the first adapter) → gated residual → cosine classifier. Class
+names, class embeddings, entity names and the entity matrix S travel with the weights, so a
+saved folder classifies on its own:
 
     model = ALTForVideoClassification.from_pretrained("export/")
     out = model(ALTForVideoClassification.normalize(frames_uint8))  # [B, T, H, W, 3]
@@ -226,6 +227,7 @@ def frame_windows(kv: torch.Tensor, window: int) -> tuple[torch.Tensor, torch.Te
 
 
 ADAPTER_KINDS = ("ordered", "global")
+QUERY_KINDS = ("entities", "learned")
 READOUTS = ("ordered", "video_token", "mean")
 
 
@@ -422,7 +424,14 @@ class ALTForVideoClassification(nn.Module):
         d = vcfg.projection_dim
         self.vision_model = CLIPVisionModel(vcfg)
         self.visual_projection = nn.Linear(vcfg.hidden_size, d, bias=False)
-        self.alignment = EntityAlignment(vcfg.hidden_size, d)
+        # Folders exported before learned queries have no `queries`: entity queries.
+        self.queries = config.get("queries", "entities")
+        if self.queries not in QUERY_KINDS:
+            raise ValueError(f"queries must be one of {QUERY_KINDS}, got {self.queries!r}")
+        if self.queries == "entities":
+            self.alignment = EntityAlignment(vcfg.hidden_size, d)
+        else:
+            self.learned_queries = nn.Parameter(torch.zeros(config["num_queries"], d))
         self.adapter = build_adapter(
             config["adapter"], region_dim=vcfg.hidden_size, text_dim=d, frames=config["num_frames"]
         )
@@ -466,8 +475,9 @@ class ALTForVideoClassification(nn.Module):
         self, pixel_values: torch.Tensor, class_embeddings: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
         """pixel_values float [B, T, 3, H, W] (CLIP-normalised) → logits [B, C], video_embedding
-        [B, d], entity_index [B, T, M] (the entity of each region) and dest [B, T, 1+N] (the region
-        of each input token). `class_embeddings` [C, d] replaces the stored classes."""
+        [B, d], entity_index [B, T, M] (the entity of each region; entity queries only) and dest
+        [B, T, 1+N] (the region of each input token). `class_embeddings` [C, d] replaces the
+        stored classes."""
         if pixel_values.ndim != 5:
             raise ValueError(
                 f"pixel_values must be [B, T, 3, H, W], got {tuple(pixel_values.shape)}"
@@ -477,18 +487,24 @@ class ALTForVideoClassification(nn.Module):
         ln = frames["ln"].reshape(b, t, *frames["ln"].shape[1:])
         cls = frames["cls"].reshape(b, t, -1)
         dest = frames["dest"].reshape(b, t, -1)
-        index, aligned = self.alignment(ln[:, :, 1:], self.entities)
-        z = self.adapter(ln[:, :, 1:], ln[:, :, 0], aligned, dest)
+        regions = ln[:, :, 1:]
+        out = {}
+        if self.queries == "entities":
+            out["entity_index"], queries = self.alignment(regions, self.entities)
+        else:
+            m = regions.shape[2]
+            if self.learned_queries.shape[0] != m:
+                raise ValueError(
+                    f"{m} regions per frame, but the model has {self.learned_queries.shape[0]} "
+                    f"learned queries (set at the CLIP's image size and ToMe r)"
+                )
+            queries = self.learned_queries.expand(b, t, m, -1)
+        z = self.adapter(regions, ln[:, :, 0], queries, dest)
         pool = l2_normalize(cls) if self.config["frame_pool"] == "normalized" else cls
         video = pool.mean(dim=1) + self.gate * z
         classes = self.class_embeddings if class_embeddings is None else class_embeddings
         logits = torch.exp(self.log_logit_scale) * (l2_normalize(video) @ l2_normalize(classes).T)
-        return {
-            "logits": logits,
-            "video_embedding": video,
-            "entity_index": index,
-            "dest": dest,
-        }
+        return {"logits": logits, "video_embedding": video, **out, "dest": dest}
 
     @staticmethod
     def normalize(frames: torch.Tensor) -> torch.Tensor:

@@ -75,6 +75,13 @@ def _heads(layer: Any) -> int:
     return int(attn.heads)
 
 
+def learned_query_count(model: ALT) -> dict[str, int]:
+    """{"num_queries": M} for a model with learned queries (one per region slot), else {}."""
+    if model.queries != "learned":
+        return {}
+    return {"num_queries": int(model.learned_queries.shape[0])}
+
+
 def torch_config(
     model: ALT,
     model_config: Any,
@@ -85,7 +92,8 @@ def torch_config(
     source: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """config.json of the PyTorch model: shapes, the ToMe schedule resolved for `image_size`,
-    class and entity names, prompt templates (for recomputing class embeddings) and provenance."""
+    the query kind (and with learned queries their count), class and entity names, prompt
+    templates (for recomputing class embeddings) and provenance."""
     from alt_jax.torch.alt import MODEL_TYPE
 
     cfg = model.clip.config
@@ -102,6 +110,8 @@ def torch_config(
         "prop_attn": bool(vision.prop_attn),
         "num_frames": adapter_frames(model.adapter),
         "frame_pool": model.frame_pool,
+        "queries": model.queries,
+        **learned_query_count(model),
         "adapter": adapter_config(model.adapter, model_config.get("adapter")),
         "class_names": list(class_names),
         "entity_names": list(entity_names),
