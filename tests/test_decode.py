@@ -74,6 +74,48 @@ def test_long_gop_video_seeks_correctly(tmp_path):
     assert num_decoded < 150
 
 
+class _ForwardSeekingContainer:
+    """A container whose demuxer ignores the backward hint: seeks land on the keyframe at or
+    after the timestamp (as some demuxers do), so a seek can overshoot the wanted frame."""
+
+    def __init__(self, container: av.container.InputContainer):
+        self._container = container
+        self.seeks: list[tuple[int, bool]] = []
+
+    def seek(self, offset: int, **kwargs) -> None:
+        self.seeks.append((offset, kwargs.get("backward", True)))
+        self._container.seek(offset, **{**kwargs, "backward": False})
+
+    def __getattr__(self, name: str):
+        return getattr(self._container, name)
+
+
+def test_seek_overshoot_restarts_and_matches_sequential_decode(tmp_path, monkeypatch):
+    """A seek landing past the target restarts from the start: the frames are still exact."""
+    rng = np.random.default_rng(2)
+    frames = rng.integers(0, 255, (300, 48, 64, 3), dtype=np.uint8)
+    path = str(tmp_path / "long.mp4")
+    synthetic.write_mp4(path, frames, gop=30)  # keyframes at 0, 30, 60, ...
+    with av.open(path) as container:
+        reference = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    opened: list[_ForwardSeekingContainer] = []
+    real_open = decode._open
+
+    def forward_open(source):
+        opened.append(_ForwardSeekingContainer(real_open(source)))
+        return opened[-1]
+
+    monkeypatch.setattr(decode, "_open", forward_open)
+    indices = [2, 77, 260]  # 77 lies between keyframes 60 and 90: the seek lands on 90
+    out, num_decoded = decode.pyav_decode(path, indices)
+    for got, i in zip(out, indices, strict=True):
+        np.testing.assert_array_equal(got, reference[i])
+    # One seek towards 77, then the restart from the start; no further seeks after restarting.
+    (container,) = opened
+    assert len(container.seeks) == 2 and container.seeks[1][0] == 0
+    assert num_decoded == 3 + 1 + 261  # frames 0..2, the overshooting keyframe, then 0..260
+
+
 def test_count_by_decoding_when_container_has_no_count(tmp_path):
     """Matroska stores no frame count: the count comes from decoding."""
     frames = np.zeros((21, 48, 64, 3), np.uint8)
