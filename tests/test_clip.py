@@ -261,17 +261,35 @@ def test_tome_tower_matches_torch_reference(saved_clip, tome_r, prop_attn):
     assert relative_error(ours, ref) <= 1e-4
 
 
-def test_tome_r0_is_plain_clip(saved_clip):
+def test_tome_r0_matches_transformers_vision_tower(saved_clip):
+    """tome_r=0 through the merging code path gives transformers' dense vision outputs."""
+    from transformers import CLIPVisionModelWithProjection
+
     _, folder = saved_clip("B/16")
-    images, _ = inputs("B/16", seed=8, batch=1)
-    plain = load_clip(folder)
-    merged0 = load_clip(folder, tome_r=0)
-    np.testing.assert_array_equal(
-        np.asarray(plain.encode_image_dense(jnp.asarray(images))),
-        np.asarray(merged0.encode_image_dense(jnp.asarray(images))),
-    )
-    regions = merged0.encode_image_regions(jnp.asarray(images))
-    np.testing.assert_array_equal(np.asarray(regions["dest"])[0], np.arange(197))
+    images, _ = inputs("B/16", seed=8, batch=2)
+    pixels = torch.tensor(images).permute(0, 3, 1, 2)
+    # Read from the folder by transformers' own vision class, apart from the fixture's CLIPModel.
+    tower = CLIPVisionModelWithProjection.from_pretrained(folder).eval()
+    with torch.no_grad():
+        plain = tower.vision_model(pixel_values=pixels)
+        projected = tower(pixel_values=pixels)
+        dense = tower.visual_projection(tower.vision_model.post_layernorm(plain.last_hidden_state))
+    model = load_clip(folder, tome_r=0)
+    x = jnp.asarray(images)
+    regions = model.encode_image_regions(x)
+    hidden = model.vision_model(x)
+    checks = {
+        "last_hidden_state": (hidden, plain.last_hidden_state),
+        "pooler_output": (model.vision_model.post_layernorm(hidden[:, 0]), plain.pooler_output),
+        "image_embeds": (model.encode_image(x), projected.image_embeds),
+        "dense": (model.encode_image_dense(x), dense),
+        "region_tokens": (regions["tokens"], dense),
+    }
+    for name, (ours, ref) in checks.items():
+        assert ours.shape == tuple(ref.shape), name
+        assert relative_error(ours, ref.numpy()) <= 1e-4, name
+    # No merging: every token is its own region of size 1.
+    np.testing.assert_array_equal(np.asarray(regions["dest"]), np.tile(np.arange(197), (2, 1)))
     np.testing.assert_array_equal(np.asarray(regions["size"]), 1.0)
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
+import sys
 
 import av
 import numpy as np
@@ -74,6 +74,48 @@ def test_long_gop_video_seeks_correctly(tmp_path):
     assert num_decoded < 150
 
 
+class _ForwardSeekingContainer:
+    """A container whose demuxer ignores the backward hint: seeks land on the keyframe at or
+    after the timestamp (as some demuxers do), so a seek can overshoot the wanted frame."""
+
+    def __init__(self, container: av.container.InputContainer):
+        self._container = container
+        self.seeks: list[tuple[int, bool]] = []
+
+    def seek(self, offset: int, **kwargs) -> None:
+        self.seeks.append((offset, kwargs.get("backward", True)))
+        self._container.seek(offset, **{**kwargs, "backward": False})
+
+    def __getattr__(self, name: str):
+        return getattr(self._container, name)
+
+
+def test_seek_overshoot_restarts_and_matches_sequential_decode(tmp_path, monkeypatch):
+    """A seek landing past the target restarts from the start: the frames are still exact."""
+    rng = np.random.default_rng(2)
+    frames = rng.integers(0, 255, (300, 48, 64, 3), dtype=np.uint8)
+    path = str(tmp_path / "long.mp4")
+    synthetic.write_mp4(path, frames, gop=30)  # keyframes at 0, 30, 60, ...
+    with av.open(path) as container:
+        reference = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    opened: list[_ForwardSeekingContainer] = []
+    real_open = decode._open
+
+    def forward_open(source):
+        opened.append(_ForwardSeekingContainer(real_open(source)))
+        return opened[-1]
+
+    monkeypatch.setattr(decode, "_open", forward_open)
+    indices = [2, 77, 260]  # 77 lies between keyframes 60 and 90: the seek lands on 90
+    out, num_decoded = decode.pyav_decode(path, indices)
+    for got, i in zip(out, indices, strict=True):
+        np.testing.assert_array_equal(got, reference[i])
+    # One seek towards 77, then the restart from the start; no further seeks after restarting.
+    (container,) = opened
+    assert len(container.seeks) == 2 and container.seeks[1][0] == 0
+    assert num_decoded == 3 + 1 + 261  # frames 0..2, the overshooting keyframe, then 0..260
+
+
 def test_count_by_decoding_when_container_has_no_count(tmp_path):
     """Matroska stores no frame count: the count comes from decoding."""
     frames = np.zeros((21, 48, 64, 3), np.uint8)
@@ -114,18 +156,68 @@ def test_damaged_tail_reports_frame_count_mismatch(tmp_path):
     np.testing.assert_array_equal(decode.decode_frames(cut, [0])[0], first)
 
 
-def test_unreadable_files_raise_naming_the_file(tmp_path, bikes):
+@pytest.mark.parametrize("backend", ["pyav", "decord"])
+def test_unreadable_files_raise_naming_the_file(tmp_path, bikes, backend):
+    if backend == "decord":
+        pytest.importorskip("decord")
     for kind, path in write_bad_videos(str(tmp_path), bikes[0]).items():
         with pytest.raises(decode.VideoDecodeError, match=os.path.basename(path)):
-            decode.decode_frames(path, [0])
+            decode.decode_frames(path, [0], backend=backend)
         assert kind
 
 
-def test_decord_backend_needs_decord(bikes):
-    if importlib.util.find_spec("decord") is None:
-        with pytest.raises(ImportError, match="decord"):
-            decode.decode_frames(bikes[0], [0], backend="decord")
-    else:
-        np.testing.assert_array_equal(
-            decode.decode_frames(bikes[0], [7], backend="decord")[0], bikes[1][7]
+def test_decord_backend_without_decord_says_how_to_install(bikes, monkeypatch):
+    monkeypatch.setitem(sys.modules, "decord", None)  # import decord now raises ImportError
+    with pytest.raises(ImportError, match="pip install decord"):
+        decode.decode_frames(bikes[0], [0], backend="decord")
+
+
+def test_unknown_backend_is_refused(bikes):
+    with pytest.raises(ValueError, match="'pyav' or 'decord'"):
+        decode.decode_frames(bikes[0], [0], backend="opencv")
+
+
+def test_decord_counts_and_frames_equal_pyav(bikes, tmp_path):
+    """Both backends wrap FFmpeg's decoder and convert to RGB the same way: exact equality."""
+    pytest.importorskip("decord")
+    rng = np.random.default_rng(3)
+    long_gop = str(tmp_path / "long.mp4")
+    synthetic.write_mp4(long_gop, rng.integers(0, 255, (300, 48, 64, 3), dtype=np.uint8), gop=30)
+    cases = {bikes[0]: [0, 17, 123, 249, 17, 3], long_gop: [299, 3, 77, 150, 151, 260]}
+    for path, indices in cases.items():
+        count = decode.count_frames(path)
+        assert (
+            decode.count_frames(path, backend="decord")
+            == count
+            == decode.count_frames(path, exact=True)
         )
+        reference = decode.decode_frames(path, indices)
+        np.testing.assert_array_equal(
+            decode.decode_frames(path, indices, backend="decord"), reference
+        )
+        with open(path, "rb") as f:
+            data = f.read()
+        np.testing.assert_array_equal(
+            decode.decode_frames(data, indices, backend="decord"), reference
+        )
+        with pytest.raises(decode.FrameCountMismatch):
+            decode.decode_frames(path, [count], backend="decord")
+
+
+def test_decord_eval_views_equal_pyav(bikes):
+    """The evaluation sample (clips, resize, crops) is the same whichever backend decodes."""
+    pytest.importorskip("decord")
+    from alt_jax.data import samples
+
+    element = {"video": bikes[0], "label": 1, "index": 0}
+    views = {
+        backend: samples.load_eval_sample(
+            element,
+            spec=samples.ClipSpec(
+                num_frames=8, image_size=64, num_clips=2, num_crops=3, backend=backend
+            ),
+        )["video"]
+        for backend in ("pyav", "decord")
+    }
+    assert views["pyav"].shape == (6, 8, 64, 64, 3)
+    np.testing.assert_array_equal(views["decord"], views["pyav"])

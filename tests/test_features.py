@@ -79,3 +79,18 @@ def test_training_and_evaluation_from_the_cache(tiny_data, tmp_path):
 
     metrics = trainer.evaluate(6, metric_writers.LoggingWriter())["val"]
     assert metrics["num_examples"] == 8 and metrics["skipped_videos"] == 0
+
+
+def test_first_cached_step_equals_the_video_step(tiny_data, tmp_path):
+    """Step 1 from the cache (view 0, drawn with the run's seed) is step 1 from the videos:
+    the same videos in the same order, the same augmented view, so the same loss."""
+    config = tiny_run.tiny_config(tiny_data)
+    from_videos = Trainer(config, str(tmp_path / "videos"))
+    from_videos.train(max_steps=1)
+    config.feature_cache = str(tmp_path / "cache")
+    Trainer(config, str(tmp_path / "extract")).extract_features(config.feature_cache, 1)
+    from_cache = Trainer(config, str(tmp_path / "cached"))
+    from_cache.train(max_steps=1)
+    (video_step,), (cache_step,) = from_videos.step_log, from_cache.step_log
+    np.testing.assert_array_equal(cache_step["index"], video_step["index"])
+    np.testing.assert_allclose(float(cache_step["loss"]), float(video_step["loss"]), rtol=1e-5)

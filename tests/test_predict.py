@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from alt_jax import predict
@@ -101,3 +102,36 @@ def test_corrupt_video_is_named_and_others_still_classified(
 def test_unknown_checkpoint_step_lists_the_steps(tiny_workdir, bikes_video, capsys):
     assert predict.main([f"--workdir={tiny_workdir}", "--checkpoint=5", bikes_video]) == 2
     assert "no step 5; steps: [2]" in capsys.readouterr().err
+
+
+def test_probabilities_equal_the_evaluation_step(
+    tiny_workdir, loaded_run, tmp_path, capsys, reuse_run
+):
+    """predict's probabilities of a validation video are the trainer's evaluation probabilities."""
+    from alt_jax.data import pipeline
+    from alt_jax.train.trainer import Trainer, class_names_of, dataset_kwargs
+
+    # The evaluation path of training: the run's own eval dataset, pipeline and jitted eval step.
+    config = loaded_run.config
+    cfg = config.evals.val
+    trainer = Trainer(config, str(tmp_path / "eval"), model=loaded_run.model)
+    it, info = pipeline.make_eval_iterator(**dataset_kwargs(cfg, "evals.val", train=False))
+    names = class_names_of(cfg, info)
+    probs, labels, skipped = trainer._evaluate_videos(
+        trainer.compile_eval_step(), trainer.class_embeddings(names), it, info
+    )
+    assert skipped == 0 and len(probs) == 8
+    elements, _ = pipeline.load_source(
+        cfg.kind, cfg.root, list_file=cfg.list_file, class_names_file=cfg.class_names_file
+    )
+    # Rows come back in list order (one process, no shuffling); labels confirm it.
+    np.testing.assert_array_equal(labels, [e["label"] for e in elements])
+    # One video per class, so different rows (and different argmaxes) are compared.
+    rows = [next(i for i, e in enumerate(elements) if e["label"] == c) for c in range(4)]
+    videos = [str(elements[i]["video"]) for i in rows]
+    code = predict.main([f"--workdir={tiny_workdir}", "--json", "--top_k=4", *videos])
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0
+    for row, result in zip(rows, document["videos"], strict=True):
+        ours = {entry["class"]: entry["probability"] for entry in result["top"]}
+        np.testing.assert_allclose([ours[n] for n in names], probs[row], rtol=0, atol=1e-5)

@@ -171,6 +171,7 @@ def make_train_iterator(
     scale: tuple[float, float] = (0.08, 1.0),
     seed: int = 0,
     num_epochs: int | None = None,
+    shuffle: bool = True,
     shard_index: int = 0,
     shard_count: int = 1,
     workers: int = 0,
@@ -181,6 +182,9 @@ def make_train_iterator(
     backend: str = "pyav",
 ) -> tuple[grain.DatasetIterator, SourceInfo]:
     """A checkpointable iterator of training batches (repeats forever unless num_epochs).
+
+    Without `shuffle` the videos come in dataset order (the feature cache is written so); a
+    video's augmentation depends only on (seed, epoch, index), not on its position.
 
     `batch_size` is this process's part of the global batch (global = batch_size × shard_count);
     process `shard_index` reads its contiguous slice of each global batch. Multi-process
@@ -214,7 +218,9 @@ def make_train_iterator(
             f"the dataset has {epoch_length} videos, fewer than the global batch "
             f"{global_batch} (batch_size={batch_size} × {shard_count} processes)"
         )
-    ds = ds.shuffle(seed=seed).repeat(num_epochs)  # reshuffled every epoch
+    if shuffle:
+        ds = ds.shuffle(seed=seed)  # reshuffled in every epoch of the repeat
+    ds = ds.repeat(num_epochs)
     # Positions are global (the same on every process), so a sample's epoch and augmentation
     # seed do not depend on the process count.
     ds = ds.map_with_index(

@@ -97,8 +97,10 @@ def train_feature_iterator(
     shard_count: int = 1,
 ) -> grain.DatasetIterator:
     """Batches of cached training features; epoch e reads augmented view e mod K of each video
-    (paths[k] holds view k of every video, in the same order). As for videos, `batch_size` is
-    this process's part of the global batch and process `shard_index` reads its slice of each."""
+    (paths[k] holds view k of every video, in dataset order). The videos come in the order the
+    video path reads them with the same seed, so epoch 0 from view 0 (drawn with the run's seed)
+    is the video path's epoch 0. As for videos, `batch_size` is this process's part of the
+    global batch and process `shard_index` reads its slice of each."""
     views = [read_features(p) for p in paths]
     n = len(views[0])
     if any(len(v) != n for v in views):

@@ -357,7 +357,8 @@ class Trainer:
 
     def extract_features(self, out_dir: str, train_views: int) -> dict[str, int]:
         """Writes the cache: every evaluation view of config.evals, and `train_views` augmented
-        views of every training video (view k drawn with seed + k); returns records written."""
+        views of every training video (view k drawn with seed + k, the augmentation the video
+        path draws in epoch 0 with that seed), in dataset order; returns records written."""
         epath.Path(out_dir).mkdir(parents=True, exist_ok=True)
         encode = self.features_fn()
         written = {}
@@ -372,7 +373,7 @@ class Trainer:
         kwargs = dataset_kwargs(self.config.data, "data", train=True)
         for view in range(train_views):
             it, info = pipeline.make_train_iterator(
-                **kwargs, batch_size=1, seed=self.config.seed + view, num_epochs=1
+                **kwargs, batch_size=1, seed=self.config.seed + view, num_epochs=1, shuffle=False
             )
             path = os.path.join(out_dir, f"train_view{view}.arrayrecord")
             written[path] = features_lib.write_features(
