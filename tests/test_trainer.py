@@ -59,6 +59,12 @@ def test_eight_devices_match_one(tiny_data, eight_device_run, tmp_path):
     assert set(out[8]) == set(out[1])
     for key in out[1]:
         np.testing.assert_allclose(out[8][key], out[1][key], atol=1e-5, err_msg=key)
+    # Both trained (an optimizer that does nothing would also agree): every trainable leaf
+    # moved from its initial value, and the frozen state is bit-identical.
+    params = [key for key in out[1] if key.startswith("[")]
+    for run in out.values():
+        assert not [k for k in params if np.array_equal(run[k], run[f"initial{k}"])]
+        assert run["frozen_changed"] == 0
 
 
 def train_set_nll(trainer: Trainer) -> float:

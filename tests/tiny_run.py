@@ -8,7 +8,8 @@ losses and the dataset indices this process read at each step:
 
 Started as one of several processes (JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID
 in the environment) it joins them as `python -m alt_jax.main` does, trains jointly, and each
-process writes its own OUT.npz (the parameters gathered from all processes).
+process writes its own OUT.npz (the parameters gathered from all processes, their initial
+values under "initial<path>", and how many frozen arrays changed: "frozen_changed").
 """
 
 from __future__ import annotations
@@ -111,16 +112,27 @@ def main(argv: list[str]) -> None:
         config.mesh[axis] = int(size)
     config.num_train_steps = int(steps)
     trainer = Trainer(config, workdir)
+
+    def gathered(state):
+        # Sharded over several processes, arrays are not addressable here: gather them.
+        if distributed:
+            state = multihost_utils.process_allgather(state, tiled=True)
+        return flat_params(state)
+
+    initial, frozen = gathered(trainer.params), gathered(trainer.frozen)
     trainer.train()
     losses = [float(entry["loss"]) for entry in trainer.step_log]
     indices = np.stack([entry["index"] for entry in trainer.step_log])
-    # Parameters sharded over several processes are not addressable here: gather them.
-    params = (
-        multihost_utils.process_allgather(trainer.params, tiled=True)
-        if distributed
-        else trainer.params
+    after = gathered(trainer.frozen)
+    frozen_changed = sum(not np.array_equal(after[key], frozen[key]) for key in frozen)
+    np.savez(
+        out,
+        losses=np.asarray(losses),
+        indices=indices,
+        frozen_changed=np.int64(frozen_changed),
+        **{f"initial{key}": value for key, value in initial.items()},
+        **gathered(trainer.params),
     )
-    np.savez(out, losses=np.asarray(losses), indices=indices, **flat_params(params))
     finish_distributed()
 
 
