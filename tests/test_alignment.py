@@ -94,3 +94,41 @@ def test_module_holds_w_r_copy_and_log_tau():
     np.testing.assert_array_equal(np.asarray(module.w_r[...]), np.asarray(w))
     np.testing.assert_allclose(float(module.log_tau[...]), np.log(0.07), rtol=1e-6)
     assert module.w_r[...] is not w
+
+
+def test_straight_through_with_fixed_noise_worked_by_hand():
+    # The noise G the key draws is read first, and the logits are set to log p − G, so that
+    # softmax(logits + G) must come out as p exactly: p = (.5, .25, .25) and (.25, .25, .5).
+    key = jax.random.key(5, impl="rbg")
+    noise = np.asarray(jax.random.gumbel(key, (2, 3), jnp.float32))
+    p = np.array([[0.5, 0.25, 0.25], [0.25, 0.25, 0.5]])
+    logits = jnp.asarray(np.log(p) - noise, jnp.float32)
+    hard, soft, index = straight_through_one_hot(logits, key)
+    np.testing.assert_allclose(np.asarray(soft), p, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(index), [0, 2])
+    np.testing.assert_array_equal(np.asarray(hard), [[1, 0, 0], [0, 0, 1]])
+    # f = Σ c ⊙ Â with c = e_0 (row 0), e_1 (row 1); ∂f/∂l = A ⊙ (c − ⟨A, c⟩):
+    # row 0: (.5 · .5, .25 · −.5, .25 · −.5) = (.25, −.125, −.125);
+    # row 1: (.25 · −.25, .25 · .75, .5 · −.25) = (−.0625, .1875, −.125).
+    c = jnp.asarray([[1.0, 0, 0], [0, 1.0, 0]])
+    grad = jax.grad(lambda lg: jnp.sum(c * straight_through_one_hot(lg, key)[0]))(logits)
+    expected = [[0.25, -0.125, -0.125], [-0.0625, 0.1875, -0.125]]
+    np.testing.assert_allclose(np.asarray(grad), expected, atol=1e-6)
+
+
+def test_align_regions_worked_by_hand():
+    # W_r = diag(2, 1): region (1.5, 4) → (3, 4) → unit (.6, .8); region (−.5, −1) → (−1, −1) →
+    # (−1, −1)/√2. Entities e0 = (1, 0), e1 = (0, 1), e2 = (−1, 0); τ = .5 divides the cosines:
+    # row 0: (.6, .8, −.6) / .5 = (1.2, 1.6, −1.2) → e1; row 1: (−1, −1, 1) / (.5 √2) → e2.
+    regions = jnp.asarray([[1.5, 4.0], [-0.5, -1.0]])
+    w_r = jnp.asarray([[2.0, 0.0], [0.0, 1.0]])
+    entities = jnp.asarray([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    out = align_regions(regions, w_r, entities, jnp.log(0.5))
+    r = 1 / np.sqrt(2)
+    np.testing.assert_allclose(np.asarray(out["features"]), [[0.6, 0.8], [-r, -r]], atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(out["logits"]), [[1.2, 1.6, -1.2], [-2 * r, -2 * r, 2 * r]], atol=1e-5
+    )
+    np.testing.assert_array_equal(np.asarray(out["index"]), [1, 2])
+    np.testing.assert_array_equal(np.asarray(out["assignment"]), [[0, 1, 0], [0, 0, 1]])
+    np.testing.assert_array_equal(np.asarray(out["aligned"]), [[0, 1], [-1, 0]])

@@ -1,6 +1,7 @@
 """Benchmarks: the document matches its data, the peers' inference paths match transformers,
 and contenders timed in turn report their own times and memory."""
 
+import statistics
 import time
 from pathlib import Path
 
@@ -59,15 +60,21 @@ def test_race_times_each_contender_in_its_own_process(together, parallel):
     results = common.race(
         {
             "short": ("test_benchmarks:sleeper", {"seconds": 0.05}),
-            "long": ("test_benchmarks:sleeper", {"seconds": 0.2}),
+            "long": ("test_benchmarks:sleeper", {"seconds": 0.3}),
         },
         rounds=3,
         together=together,
         parallel_build=parallel,
     )
-    for name, seconds in (("short", 0.05), ("long", 0.2)):
+    for name, seconds in (("short", 0.05), ("long", 0.3)):
         res = results[name]
         assert res["info"] == {"seconds": seconds}
         assert len(res["seconds"]) == 3
-        assert seconds <= res["median_s"] < seconds + 0.1
+        # A sleep never returns early, whatever the load; the median is of the recorded rounds.
+        assert min(res["seconds"]) >= seconds
+        assert res["median_s"] == statistics.median(res["seconds"])
         assert res["peak_rss_mib"] >= res["rss_after_imports_mib"] > 0
+    # No absolute upper bound (a loaded machine delays wake-ups): the ratio of the two, timed in
+    # the same run, is 6 when only the call is timed. Load adding up to 0.2 s to every call
+    # keeps it above 2; timing the 0.5 s pause before each call as well would give 0.8 / 0.55.
+    assert results["long"]["median_s"] / results["short"]["median_s"] > 2

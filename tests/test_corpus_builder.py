@@ -89,6 +89,77 @@ def test_lesk_senses(wn):
     assert (teeth.synset.name(), teeth.lemma) == ("tooth.n.01", "tooth")
 
 
+# The four noun senses of "kite" in WordNet 3.0 and what Lesk compares the context with: the
+# sense's and its hypernyms' glosses (and examples), and the lemma names of the sense, its
+# hypernyms and its hyponyms.
+#   kite.n.01  "a bank check that has been fraudulently altered to increase its face value";
+#              hypernym check.n.01 (check, bank check, cheque) "a written order directing a bank
+#              to pay money", example "he paid all his bills by check"; no hyponyms.
+#   kite.n.02  "a bank check drawn on insufficient funds at another bank in order to take
+#              advantage of the float"; hypernym check.n.01 as above; no hyponyms.
+#   kite.n.03  "plaything consisting of a light frame covered with tissue paper; flown in wind at
+#              end of a string"; hypernym plaything.n.01 (plaything, toy) "an artifact designed to
+#              be played with"; hyponyms sport kite, stunt kite, box kite.
+#   kite.n.04  "any of several small graceful hawks of the family Accipitridae having long pointed
+#              wings and feeding on insects and small animals"; hypernym hawk.n.01 "diurnal bird
+#              of prey typically having short rounded wings and a long tail"; hyponyms
+#              white-tailed kite, black kite, swallow-tailed kite, ... (and Latin names).
+# Context words match in any inflection (flying ~ flown: both "fly"; insects ~ insect).
+KITE_CONTEXT = ["feeding", "insects", "flying", "playing", "box", "cheque", "tail"]
+# By hand, per sense, which context words occur where:
+#   n.01: cheque (hypernym lemma)                                                   → 1
+#   n.02: cheque (hypernym lemma)                                                   → 1
+#   n.03: flying (own gloss: flown), playing (hypernym gloss: played), box (hyponym) → 3
+#   n.04: feeding, insects (own gloss), tail (hypernym gloss: long tail)            → 3
+KITE_OVERLAPS = {"kite.n.01": 1, "kite.n.02": 1, "kite.n.03": 3, "kite.n.04": 3}
+
+
+def test_lesk_overlap_counts_worked_by_hand(wn):
+    overlaps = {s.name(): lesk.lesk_overlap(wn, s, KITE_CONTEXT) for s in wn.synsets("kite", "n")}
+    assert overlaps == KITE_OVERLAPS
+    # A context word counts once however often it occurs.
+    hawk = wn.synset("kite.n.04")
+    assert lesk.lesk_overlap(wn, hawk, ["insects", "insects", "flying"]) == 1
+    # Overlap decides against WordNet's order: feeding on insects is the hawk (2 vs 0 each).
+    choice = lesk.choose_sense(wn, "kite", ["feeding", "insects"])
+    assert (choice.synset.name(), choice.overlap) == ("kite.n.04", 2)
+    # One word each for the toy and the hawk: a tie; every kite lemma has SemCor count 0 and both
+    # are visible things, so WordNet's order decides: the toy (n.03) before the hawk (n.04). A
+    # repeated "insects" must not break the tie.
+    choice = lesk.choose_sense(wn, "kite", ["insects", "insects", "flying"])
+    assert (choice.synset.name(), choice.overlap) == ("kite.n.03", 1)
+
+
+def test_shipped_bow_and_kite_are_the_senses_worked_by_hand(wn):
+    # "shoot bow" gives bow the context {shoot}. Of bow's nine noun senses only bow.n.04 "a
+    # weapon for shooting arrows, ..." has a form of it (in its own gloss: overlap 1). The others,
+    # with their hypernyms' glosses and neighbours' names, have none: n.01 knot (knot: "...
+    # looping and tying a rope ..."), n.02 violin bow (stick; fiddlestick), n.03 front of a
+    # vessel (front), n.05 something curved (curve; rainbow), n.06 bending the head (gesture,
+    # reverence; salaam, kowtow, ...), n.07 curtain call (thanks), n.08 interlacing of ribbons
+    # (decoration), n.09 a stroke with a bow (stroke; down-bow, up-bow). Without Lesk the SemCor
+    # count would pick n.01 (count 4 against n.04's 1).
+    # "flying kite" gives kite {fly}: only kite.n.03's gloss ("flown") has it (see above).
+    shipped = corpus.load_corpus(REPO / "configs" / "corpus" / "actions_wordnet.json")
+    by_unit = {e["unit"]: e for e in shipped if e["unit"] in ("bow", "kite")}
+    assert by_unit["bow"] == {
+        "unit": "bow",
+        "sense": "bow.n.04",
+        "source": "label",
+        "labels": ["shoot bow"],
+        "description": "a weapon for shooting arrows, composed of a curved piece of resilient "
+        "wood with a taut cord to propel the arrow",
+    }
+    assert by_unit["kite"] == {
+        "unit": "kite",
+        "sense": "kite.n.03",
+        "source": "label",
+        "labels": ["flying kite"],
+        "description": "plaything consisting of a light frame covered with tissue paper; "
+        "flown in wind at end of a string",
+    }
+
+
 def _entities(wn, label):
     return {(e.unit, e.sense, e.source) for e in corpus.label_entities(wn, label)}
 

@@ -72,3 +72,44 @@ def test_multi_clip_eval_covers_the_video():
 def test_eval_indices_closed_form():
     # Segment centres for one clip: floor((k + 0.5) * n / T).
     np.testing.assert_array_equal(sampling.eval_indices(16, 4, 1)[0], [2, 6, 10, 14])
+
+
+class FixedDraws:
+    """Stands in for a np.random.Generator: returns given offsets and start, records bounds."""
+
+    def __init__(self, offsets: list[float] | None = None, start: int = 0) -> None:
+        self.offsets, self.start, self.bounds = offsets, start, None
+
+    def random(self, n: int) -> np.ndarray:
+        assert n == len(self.offsets)
+        return np.asarray(self.offsets)
+
+    def integers(self, low: int, high: int) -> int:
+        self.bounds = (low, high)
+        return self.start
+
+
+def test_indices_worked_by_hand():
+    # Segment training, 10 frames in 4 segments of 2.5: floor((k + u_k) · 2.5) for offsets
+    # u = (0, .5, .999, .2): floor(0), floor(3.75), floor(7.4975), floor(8.0) = 0, 3, 7, 8.
+    idx = sampling.segment_train_indices(10, 4, FixedDraws([0.0, 0.5, 0.999, 0.2]))
+    np.testing.assert_array_equal(idx, [0, 3, 7, 8])
+    # Segment evaluation, 2 clips: offsets 1/4 and 3/4 of each 2.5-frame segment:
+    # floor(.625, 3.125, 5.625, 8.125) and floor(1.875, 4.375, 6.875, 9.375).
+    np.testing.assert_array_equal(sampling.eval_indices(10, 4, 2), [[0, 3, 5, 8], [1, 4, 6, 9]])
+    # Dense training, 20 frames, T = 4, stride 3: the clip spans 10 frames, so a start in
+    # 0..10, i.e. integers(0, 11); start 2 gives 2, 5, 8, 11.
+    draws = FixedDraws(start=2)
+    np.testing.assert_array_equal(sampling.dense_train_indices(20, 4, 3, draws), [2, 5, 8, 11])
+    assert draws.bounds == (0, 11)
+    # Dense evaluation: 10 frames of room, 3 clips start at 0, 5, 10; one clip at 10 // 2 = 5.
+    np.testing.assert_array_equal(
+        sampling.eval_indices(20, 4, 3, stride=3),
+        [[0, 3, 6, 9], [5, 8, 11, 14], [10, 13, 16, 19]],
+    )
+    np.testing.assert_array_equal(sampling.eval_indices(20, 4, 1, stride=3), [[5, 8, 11, 14]])
+    # Too short for stride 4 (span 29 > 3 frames): uniform cover floor((k + .5) · 3 / 8) =
+    # floor(.1875, .5625, .9375, 1.3125, 1.6875, 2.0625, 2.4375, 2.8125).
+    np.testing.assert_array_equal(
+        sampling.train_indices(3, 8, FixedDraws(), stride=4), [0, 0, 0, 1, 1, 2, 2, 2]
+    )

@@ -97,6 +97,34 @@ def test_merge_matches_reference(n, r, class_token):
     np.testing.assert_allclose(np.asarray(s_out), rs, rtol=1e-6)
 
 
+# Five scalar tokens worked by hand. A = even positions (0, 2, 4), B = odd (1, 3). Metric
+# directions: 0 → (1, 0), 1 → (1, 0), 2 → (.6, .8), 3 → (0, 1), 4 → (2, 0) (length must not
+# matter). Scores A×B: pos 0: (1, 0); pos 2: (.6, .8) → best B 3 at .8; pos 4: (1, 0) → best B 1.
+HAND_X = np.array([[[10.0], [20.0], [30.0], [40.0], [50.0]]], np.float32)
+HAND_SIZE = np.array([[[1.0], [1.0], [2.0], [1.0], [3.0]]], np.float32)
+HAND_METRIC = np.array([[[1, 0], [1, 0], [0.6, 0.8], [0, 1], [2, 0]]], np.float32)
+
+
+@pytest.mark.parametrize(
+    "r, class_token, x, size, dest",
+    [
+        # Class token at 0 protected. r = 1: the best A (pos 4, score 1) joins pos 1:
+        # (1·20 + 3·50) / (1 + 3) = 42.5, size 4. Outputs: kept A (0, 2), then B (1, 3).
+        (1, True, [10, 30, 42.5, 40], [1, 2, 4, 1], [0, 2, 1, 3, 2]),
+        # r = 2: pos 2 (score .8) also joins pos 3: (1·40 + 2·30) / (1 + 2) = 100/3, size 3.
+        (2, True, [10, 42.5, 100 / 3], [1, 4, 3], [0, 1, 2, 2, 1]),
+        # No class token: pos 0 and 4 both score 1 with pos 1 and both join it (the tie between
+        # them does not matter at r = 2): (1·10 + 1·20 + 3·50) / (1 + 1 + 3) = 36, size 5.
+        (2, False, [30, 36, 40], [2, 5, 1], [1, 1, 0, 2, 1]),
+    ],
+)
+def test_merge_worked_by_hand(r, class_token, x, size, dest):
+    x_out, s_out, d = merge_jit(HAND_X, HAND_SIZE, HAND_METRIC, r, class_token)
+    np.testing.assert_allclose(np.asarray(x_out)[0, :, 0], x, rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(s_out)[0, :, 0], size)
+    np.testing.assert_array_equal(np.asarray(d)[0], dest)
+
+
 def test_max_r():
     # With a class token: (N - 1) // 2 (SPEC); without: all ceil(N / 2) A tokens.
     assert [tome.max_r(n) for n in (1, 2, 3, 4, 197)] == [0, 0, 1, 1, 98]

@@ -249,9 +249,9 @@ def test_train_and_eval_writes_reports(tiny_data, tmp_path):
     result = train_and_evaluate(config, str(tmp_path / "run"), "train_and_eval")
     assert result["train"]["step"] == 2
     metrics = result["eval"]["val"]
-    assert metrics["num_examples"] == 8 and 0 <= metrics["top1"] <= metrics["top5"] <= 1
-    assert (tmp_path / "run" / "eval" / "val_step2.json").exists()
-    assert (tmp_path / "run" / "eval" / "val_step2_confusion.png").exists()
+    assert metrics["num_examples"] == 8
+    # Two steps learn next to nothing: check the metrics against what the reports hold instead.
+    tiny_run.check_val_report(tmp_path / "run" / "eval", 2, metrics)
     assert (tmp_path / "run" / "alignment.png").exists()
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert any("train/loss" in line for line in lines)

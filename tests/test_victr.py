@@ -248,6 +248,8 @@ def test_trains_end_to_end_and_evaluates(tmp_path_factory):
     assert len(losses) == 15 and np.all(np.isfinite(losses))
     assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.05, losses
     metrics = result["eval"]["val"]
-    assert metrics["num_examples"] == 8 and 0 <= metrics["top1"] <= metrics["top5"] <= 1
-    assert (workdir / "eval" / "val_step15.json").exists()
+    assert metrics["num_examples"] == 8
+    # 15 steps lower the loss but not reliably the val error (top-1 over seeds 0-5: .25, 0, 0,
+    # .25, .75, .25; chance .25): check the metrics against the written reports instead.
+    tiny_run.check_val_report(workdir / "eval", 15, metrics)
     assert "picture" not in result  # ALT's alignment picture is skipped for VicTR

@@ -15,6 +15,7 @@ values under "initial<path>", and how many frozen arrays changed: "frozen_change
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 
@@ -96,6 +97,30 @@ def flat_params(params) -> dict[str, np.ndarray]:
         jax.tree_util.keystr(path): np.asarray(leaf)
         for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]
     }
+
+
+def check_val_report(eval_dir: str | os.PathLike, step: int, metrics: dict) -> None:
+    """Recomputes the tiny val set's metrics (4 classes × 2 videos) from the per-class report and
+    the confusion picture written at `step`, and compares them with the returned `metrics`."""
+    from PIL import Image
+
+    eval_dir = os.fspath(eval_dir)
+    with open(os.path.join(eval_dir, f"val_step{step}.json")) as f:
+        report = json.load(f)
+    per_class = [c["top1"] for c in report["per_class"]]
+    assert [c["examples"] for c in report["per_class"]] == [2, 2, 2, 2], report
+    assert report["top1"] == metrics["top1"] and report["num_examples"] == 8
+    # Two videos per class: top-1 is the hits over 8, and as every class has as many videos,
+    # the mean class accuracy equals it.
+    assert math.isclose(metrics["top1"], sum(2 * a for a in per_class) / 8), (metrics, report)
+    assert math.isclose(metrics["mean_class_accuracy"], sum(per_class) / 4), (metrics, report)
+    assert metrics["top5"] == 1.0  # 4 classes: the top 5 hold every class
+    # The confusion picture (cells of 400 // 4 px) draws a row-normalised count v with red
+    # 255 - 247 v: its diagonal is each class's top-1.
+    png = os.path.join(eval_dir, f"val_step{step}_confusion.png")
+    red = np.asarray(Image.open(png).convert("RGB"))[50::100, 50::100, 0].astype(np.float64)
+    np.testing.assert_allclose((255 - np.diag(red)) / 247, per_class, atol=0.01)
+    np.testing.assert_allclose(((255 - red) / 247).sum(axis=1), 1.0, atol=0.02)
 
 
 def main(argv: list[str]) -> None:
