@@ -311,6 +311,27 @@ def test_unreadable_latest_checkpoint_falls_back(tmp_path):
     ckpt.close()
 
 
+def test_damaged_latest_checkpoint_is_moved_aside_and_training_finishes(tiny_data, tmp_path):
+    """Steps 3 and 6 saved, step 6's parameters damaged: the next run resumes from 3, moves 6
+    to damaged_checkpoints/, trains 4-6, saves 6 again and ends with the first run's weights."""
+    first = Trainer(tiny_run.tiny_config(tiny_data), str(tmp_path / "run"))
+    first.train()
+    reference = tiny_run.flat_params(first.params)
+    chunks = [f for f in (tmp_path / "run" / "checkpoints" / "6" / "params" / "d").iterdir()]
+    for f in chunks:
+        f.write_bytes(f.read_bytes()[:10])
+    second = Trainer(tiny_run.tiny_config(tiny_data), str(tmp_path / "run"))
+    result = second.train()
+    assert [e["step"] for e in second.step_log] == [4, 5, 6] and result["step"] == 6
+    assert (tmp_path / "run" / "damaged_checkpoints" / "6" / "params").is_dir()
+    ours = tiny_run.flat_params(second.params)
+    for key in reference:
+        np.testing.assert_array_equal(ours[key], reference[key], err_msg=key)
+    ckpt = checkpoint.Checkpointer(tmp_path / "run" / "checkpoints", best_metric=None)
+    assert ckpt.all_steps() == [3, 6]
+    ckpt.close()
+
+
 def test_demo_config_trains_through_main(tmp_path, tiny_data):
     proc = run_subprocess(
         [

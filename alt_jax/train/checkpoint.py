@@ -20,6 +20,10 @@ from jax.experimental import multihost_utils
 _ITEMS = ("params", "opt", "data", "meta")
 
 
+class CheckpointError(RuntimeError):
+    """No checkpoint of a run could be restored."""
+
+
 class Checkpointer:
     """Keeps the last `keep` checkpoints and the best one by `best_metric` (higher is better)."""
 
@@ -77,36 +81,72 @@ class Checkpointer:
         return self.manager.save(step, args=args, metrics=metrics, force=force)
 
     def restore_latest(
-        self, abstract_params: Any, abstract_opt: Any | None = None
+        self, abstract_params: Any, abstract_opt: Any | None = None, *, move_damaged: bool = False
     ) -> tuple[int, Any, Any, dict, dict] | None:
-        """(step, params, opt, data_state, meta) of the newest readable checkpoint, or None;
-        opt is None when `abstract_opt` is (evaluation needs the parameters only).
+        """(step, params, opt, data_state, meta) of the newest readable checkpoint, or None when
+        there is no checkpoint; opt is None when `abstract_opt` is (evaluation needs the
+        parameters only).
 
-        A checkpoint that cannot be read (left incomplete by a crash) is skipped with a warning
-        in favour of the one before it.
+        A newer checkpoint that cannot be read (damaged by a crash or a disk) is skipped in
+        favour of the one before it; with `move_damaged` (training) it is moved aside to
+        `damaged_checkpoints/` next to the checkpoint folder, kept for inspection, so that the
+        run can save that step again. When no checkpoint is readable nothing is moved and the
+        error is raised: that is a mismatch (another model config), not damage.
         """
-        for step in reversed(self.all_steps()):
+        steps = self.all_steps()
+        damaged: list[tuple[int, Exception]] = []
+        for step in reversed(steps):
             try:
-                items = {
-                    "params": ocp.args.StandardRestore(abstract_params),
-                    "data": ocp.args.JsonRestore(),
-                    "meta": ocp.args.JsonRestore(),
-                }
-                if abstract_opt is not None:
-                    items["opt"] = ocp.args.StandardRestore(abstract_opt)
-                restored = self.manager.restore(step, args=ocp.args.Composite(**items))
+                restored = self._restore(step, abstract_params, abstract_opt)
             except Exception as e:  # noqa: BLE001 - any unreadable checkpoint is skipped
                 logging.warning(
                     "checkpoint %s/%d is unreadable (%s: %s); trying the previous one",
                     self.directory,
                     step,
                     type(e).__name__,
-                    e,
+                    str(e)[:500],
                 )
+                damaged.append((step, e))
                 continue
-            opt = restored["opt"] if abstract_opt is not None else None
-            return step, restored["params"], opt, restored["data"], restored["meta"]
+            if damaged and move_damaged:
+                self._move_aside([s for s, _ in damaged])
+            return restored
+        if damaged:
+            step, error = damaged[0]
+            raise CheckpointError(
+                f"no checkpoint in {self.directory} is readable (steps {steps}); the newest, "
+                f"{step}, fails with {type(error).__name__}: {str(error)[:300]}. If the model "
+                "config changed, use a new workdir; if the files are damaged, move them away"
+            ) from error
         return None
+
+    def _restore(self, step: int, abstract_params: Any, abstract_opt: Any | None):
+        items = {
+            "params": ocp.args.StandardRestore(abstract_params),
+            "data": ocp.args.JsonRestore(),
+            "meta": ocp.args.JsonRestore(),
+        }
+        if abstract_opt is not None:
+            items["opt"] = ocp.args.StandardRestore(abstract_opt)
+        restored = self.manager.restore(step, args=ocp.args.Composite(**items))
+        opt = restored["opt"] if abstract_opt is not None else None
+        return step, restored["params"], opt, restored["data"], restored["meta"]
+
+    def _move_aside(self, steps: list[int]) -> None:
+        """Renames damaged step folders into `damaged_checkpoints/` (process 0; all wait)."""
+        if jax.process_index() == 0:
+            aside = self.directory.parent / "damaged_checkpoints"
+            aside.mkdir(parents=True, exist_ok=True)
+            for step in steps:
+                target = aside / str(step)
+                n = 1
+                while target.exists():
+                    target, n = aside / f"{step}.{n}", n + 1
+                (self.directory / str(step)).rename(target)
+                logging.warning("moved the unreadable checkpoint %d to %s", step, target)
+        if jax.process_count() > 1:
+            multihost_utils.sync_global_devices("checkpoint_move_aside")
+        self.manager.reload()
 
     def wait(self) -> None:
         """Blocks until pending asynchronous saves are written."""

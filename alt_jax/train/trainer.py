@@ -492,7 +492,7 @@ class Trainer:
         opt = {"state": opt_state, "rng": jax.device_put(rng_data, self.replicated)}
         start_step = 0
         restored = ckpt.restore_latest(
-            checkpoint.abstract_like(params), checkpoint.abstract_like(opt)
+            checkpoint.abstract_like(params), checkpoint.abstract_like(opt), move_damaged=True
         )
         if restored is not None:
             start_step, params, opt, data_state, _ = restored
