@@ -330,6 +330,10 @@ def test_damaged_latest_checkpoint_is_moved_aside_and_training_finishes(tiny_dat
     ckpt = checkpoint.Checkpointer(tmp_path / "run" / "checkpoints", best_metric=None)
     assert ckpt.all_steps() == [3, 6]
     ckpt.close()
+    # One record per step although steps 4-6 ran twice (a cut last line is kept as it is).
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    steps = [json.loads(line)["step"] for line in lines if "train/loss" in line]
+    assert steps == [1, 2, 3, 4, 5, 6]
 
 
 def test_demo_config_trains_through_main(tmp_path, tiny_data):

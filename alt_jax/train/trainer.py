@@ -189,6 +189,30 @@ class JsonlWriter(metric_writers.MetricWriter):
         pass
 
 
+def drop_records_after(path: str | os.PathLike, step: int) -> int:
+    """Removes the records of steps after `step` from a metrics.jsonl (a resumed run redoes
+    them, so each step keeps one record); returns how many were removed. Written to a temporary
+    file and renamed, so a crash leaves the old file or the new one."""
+    path = epath.Path(path)
+    if not path.exists():
+        return 0
+    kept, dropped = [], 0
+    for line in path.read_text().splitlines():
+        try:
+            later = json.loads(line)["step"] > step
+        except (ValueError, KeyError, TypeError):
+            later = False  # a line cut by a crash, or foreign: kept as it is
+        if later:
+            dropped += 1
+        else:
+            kept.append(line)
+    if dropped:
+        tmp = path.parent / (path.name + ".tmp")
+        tmp.write_text("".join(line + "\n" for line in kept))
+        tmp.replace(path)
+    return dropped
+
+
 def make_writer(workdir: str | os.PathLike) -> metric_writers.MetricWriter:
     """TensorBoard + log lines + metrics.jsonl on process 0; nothing on the other processes
     (their metrics are the same global values, so process 0 speaks for the run)."""
@@ -500,6 +524,10 @@ class Trainer:
             if own_state is not None:
                 train_iter.set_state(own_state)
             logging.info("resumed from step %d in %s", start_step, self.workdir)
+        if jax.process_index() == 0:
+            dropped = drop_records_after(self.workpath / "metrics.jsonl", start_step)
+            if dropped:
+                logging.info("metrics.jsonl: %d records after step %d removed", dropped, start_step)
         opt_state, rng_data = opt["state"], opt["rng"]
         base_key = jax.random.wrap_key_data(np.asarray(rng_data))
         meta = {
