@@ -294,6 +294,39 @@ def test_missing_dataset_path_names_the_field(tmp_path):
         dataset_kwargs(config.data, "data", train=True)
 
 
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("evals.val.root", "/nonexistent/videos", r"config\.evals\.val\.root: /nonexistent"),
+        ("evals.val.num_crops", 2, r"config\.evals\.val\.num_crops=2; valid: 1 \(centre\), 3"),
+        ("evals.val.num_clips", 0, r"config\.evals\.val\.num_clips=0 must be at least 1"),
+        ("evals.val.class_names_file", "/nope.txt", r"config\.evals\.val\.class_names_file"),
+        ("data.root", "", r"config\.data\.root is not set"),
+        ("data.list_file", "EMPTY", r"config\.data: no videos listed"),
+    ],
+)
+def test_every_dataset_is_checked_before_the_backbone_is_built(
+    tiny_data, tmp_path, monkeypatch, field, value, message
+):
+    """A wrong evaluation path or view setting fails before the model is built (at K400 scale
+    it used to fail after all the training steps)."""
+    from alt_jax.train import trainer as trainer_lib
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the backbone was built before the config was checked")
+
+    monkeypatch.setattr(trainer_lib, "build_model", no_model)
+    config = tiny_run.tiny_config(tiny_data)
+    if value == "EMPTY":
+        value = str(tmp_path / "empty.txt")
+        (tmp_path / "empty.txt").write_text("")
+    section, *rest = field.split(".")
+    target = config[section] if section == "data" else config.evals[rest.pop(0)]
+    target[rest[0]] = value
+    with pytest.raises((ValueError, FileNotFoundError), match=message):
+        trainer_lib.train_and_evaluate(config, str(tmp_path / "run"), "train_and_eval")
+
+
 def test_unreadable_latest_checkpoint_falls_back(tmp_path):
     ckpt = checkpoint.Checkpointer(str(tmp_path), keep=5, best_metric=None, async_save=False)
     params = {"w": jnp.arange(4.0)}

@@ -74,6 +74,56 @@ def dataset_kwargs(cfg: ml_collections.ConfigDict, field: str, *, train: bool) -
     return kwargs
 
 
+def check_dataset(cfg: ml_collections.ConfigDict, field: str, *, train: bool) -> int:
+    """Validates one dataset of a run before anything expensive: paths, view settings, the list
+    itself (read once) and the label list; returns its number of videos. Errors name the field."""
+    kwargs = dataset_kwargs(cfg, field, train=train)
+    if cfg.kind not in pipeline.SOURCE_KINDS:
+        raise ValueError(f"config.{field}.kind={cfg.kind!r}; valid: {pipeline.SOURCE_KINDS}")
+    positive = ["num_frames", "image_size"] + ([] if train else ["num_clips", "batch_size"])
+    for key in positive:
+        if cfg[key] < 1:
+            raise ValueError(f"config.{field}.{key}={cfg[key]} must be at least 1")
+    if cfg.stride < 0:
+        raise ValueError(f"config.{field}.stride={cfg.stride} must be 0 (segments) or positive")
+    if not train and cfg.num_crops not in (1, 3):
+        raise ValueError(f"config.{field}.num_crops={cfg.num_crops}; valid: 1 (centre), 3")
+    if train and not 0 < cfg.scale_min <= 1:
+        raise ValueError(f"config.{field}.scale_min={cfg.scale_min} must be in (0, 1]")
+    try:
+        elements, names = pipeline.load_source(
+            kwargs["kind"],
+            kwargs["root"],
+            list_file=kwargs["list_file"],
+            class_names_file=kwargs["class_names_file"],
+            split=kwargs["split"],
+            fold=kwargs["fold"],
+            filename_pattern=kwargs["filename_pattern"],
+            tfds_name=kwargs["tfds_name"],
+        )
+    except (OSError, ValueError, KeyError) as e:
+        raise (FileNotFoundError if isinstance(e, OSError) else ValueError)(
+            f"config.{field}: {e}"
+        ) from e
+    if len(elements) == 0:
+        raise ValueError(f"config.{field}: no videos listed ({cfg.list_file or cfg.root})")
+    if cfg.labels:
+        from alt_jax.labels import load_labels
+
+        load_labels(cfg.labels)
+    return len(elements)
+
+
+def check_run_config(config: ml_collections.ConfigDict, mode: str) -> None:
+    """Validates every dataset `mode` will read (training data, every evaluation) before the
+    backbone is loaded, so that a wrong evaluation path fails in seconds, not after training."""
+    if mode in ("train", "train_and_eval", "extract_features"):
+        check_dataset(config.data, "data", train=True)
+    if mode in ("eval", "train_and_eval", "extract_features"):
+        for name, cfg in config.evals.items():
+            check_dataset(cfg, f"evals.{name}", train=False)
+
+
 def class_names_of(cfg: ml_collections.ConfigDict, info: pipeline.SourceInfo) -> list[str]:
     """The dataset's class names: a shipped/label-file list when configured, else the source's."""
     if cfg.labels:
@@ -650,6 +700,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, mode: st
     """Runs `mode` (train / eval / train_and_eval) in `workdir`; returns the final metrics."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; valid: {MODES}")
+    check_run_config(config, mode)
     epath.Path(workdir).mkdir(parents=True, exist_ok=True)
     trainer = Trainer(config, workdir)
     result: dict[str, Any] = {}
