@@ -23,6 +23,9 @@ import dataclasses
 import functools
 import math
 import os
+import signal
+import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -134,6 +137,23 @@ def _train_map(
     )
 
 
+def worker_init(worker_index: int, worker_count: int) -> None:
+    """Runs first in each data-loading worker process: ignore SIGTERM (schedulers signal the
+    whole process group; the trainer decides when to stop and must still get batches while it
+    saves) and exit when the parent is gone, even after a SIGKILL left no time to clean up."""
+    del worker_index, worker_count
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    parent = os.getppid()
+
+    def watch_parent() -> None:
+        # Reparented (to init or a subreaper) means the trainer died.
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch_parent, name="watch-parent", daemon=True).start()
+
+
 def _parallel(
     ds: grain.MapDataset, workers: int, read_threads: int, worker_buffer: int
 ) -> grain.IterDataset:
@@ -147,7 +167,8 @@ def _parallel(
             # not use absl.app (google/grain#1355, fixed upstream later): take flag defaults.
             flags.FLAGS.mark_as_parsed()
         it = it.mp_prefetch(
-            grain.MultiprocessingOptions(num_workers=workers, per_worker_buffer_size=worker_buffer)
+            grain.MultiprocessingOptions(num_workers=workers, per_worker_buffer_size=worker_buffer),
+            worker_init_fn=worker_init,
         )
     return it
 

@@ -8,11 +8,11 @@ writes metrics and reports.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import os
-import signal
 import time
 from typing import Any, Callable
 
@@ -33,6 +33,7 @@ from alt_jax.models.alt import ALT, count_parameters, cross_entropy, split_train
 from alt_jax.models.build import build_model
 from alt_jax.train import checkpoint, evaluation, optim, sharding
 from alt_jax.train import features as features_lib
+from alt_jax.train.preemption import Preempted, Preemption
 
 Batch = dict[str, Any]
 
@@ -280,25 +281,6 @@ def make_writer(workdir: str | os.PathLike) -> metric_writers.MetricWriter:
 # The trainer.
 
 
-class Preemption:
-    """Turns SIGTERM (TPU preemption, SLURM) into a flag the training loop checks each step."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous = None
-
-    def __enter__(self):
-        self._previous = signal.signal(signal.SIGTERM, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        logging.warning("SIGTERM received: saving a checkpoint and stopping")
-        self.requested = True
-
-    def __exit__(self, *exc):
-        signal.signal(signal.SIGTERM, self._previous or signal.SIG_DFL)
-
-
 @dataclasses.dataclass
 class Trainer:
     """Holds the split model, shardings and compiled steps of one run."""
@@ -496,11 +478,14 @@ class Trainer:
 
     # -- training --------------------------------------------------------------------------------
 
-    def train(self, *, max_steps: int | None = None) -> dict[str, Any]:
+    def train(
+        self, *, max_steps: int | None = None, preemption: Preemption | None = None
+    ) -> dict[str, Any]:
         """Trains (resuming from the workdir's latest checkpoint); returns the final metrics.
 
         `max_steps` stops early after that many steps of this call (tests use it to simulate a
-        killed process); the schedule still follows config.num_train_steps.
+        killed process); the schedule still follows config.num_train_steps. `preemption`: the
+        run's SIGTERM policy when the caller installed one (else this call installs its own).
         """
         cfg = self.config
         data_kwargs = dataset_kwargs(cfg.data, "data", train=True)
@@ -591,48 +576,66 @@ class Trainer:
         report = periodic_actions.ReportProgress(num_train_steps=total_steps, writer=writer)
         accumulated = None
         last_metrics: dict[str, Any] = {}
-        step = start_step
+        step = last_saved = start_step
         stop_at = total_steps if max_steps is None else min(total_steps, start_step + max_steps)
-        with Preemption() as preemption:
-            while step < stop_at:
-                batch = next(train_iter)
-                gbatch = sharding.global_batch({k: batch[k] for k in batch_keys}, self.mesh)
-                rng = jax.random.fold_in(base_key, step)
-                params, opt_state, metrics = train_step(
-                    params, self.frozen, opt_state, class_emb, gbatch, rng
-                )
-                step += 1
-                self.step_log.append(
-                    {"step": step, "loss": metrics["loss"], "index": np.asarray(batch["index"])}
-                )
-                report(step)
-                step_metrics = TrainMetrics.single_from_model_output(**metrics)
-                accumulated = (
-                    step_metrics if accumulated is None else accumulated.merge(step_metrics)
-                )
-                if step % cfg.log_every == 0 or step == stop_at:
-                    scalars = {k: float(v) for k, v in accumulated.compute().items()}
-                    scalars["learning_rate"] = optim.learning_rate_at(schedule, step, accum)
-                    if not cfg.feature_cache:
-                        skipped = sum(batching.skipped_per_epoch(train_iter))
-                        scalars["skipped_videos"] = float(skipped)
-                    writer.write_scalars(step, {f"train/{k}": v for k, v in scalars.items()})
-                    last_metrics = scalars
-                    accumulated = None
-                evaluated = None
-                eval_now = cfg.eval_every and step % cfg.eval_every == 0 and step < total_steps
-                if eval_now and cfg.evals and not preemption.requested:
-                    self.params = params
-                    results = self.evaluate(step, writer)
-                    # The first evaluation dataset ranks checkpoints for "keep the best".
-                    evaluated = {"top1": next(iter(results.values()))["top1"]}
-                save_now = step % cfg.checkpoint_every == 0 or step == stop_at
-                if save_now or preemption.requested or evaluated:
-                    opt = {"state": opt_state, "rng": rng_data}
-                    data_state = checkpoint.gather_process_states(train_iter.get_state())
-                    ckpt.save(step, params, opt, data_state, meta, evaluated, force=True)
-                if preemption.requested:
-                    break
+        data_state = train_iter.get_state()  # the position after the last completed step
+
+        def save(metrics: dict[str, float] | None = None) -> None:
+            opt = {"state": opt_state, "rng": rng_data}
+            states = checkpoint.gather_process_states(data_state)
+            ckpt.save(step, params, opt, states, meta, metrics, force=True)
+
+        own = preemption is None
+        preemption = Preemption() if own else preemption
+        with preemption if own else contextlib.nullcontext():
+            try:
+                while step < stop_at:
+                    with preemption.interruptible():  # the input pipeline may stall
+                        batch = next(train_iter)
+                    gbatch = sharding.global_batch({k: batch[k] for k in batch_keys}, self.mesh)
+                    rng = jax.random.fold_in(base_key, step)
+                    params, opt_state, metrics = train_step(
+                        params, self.frozen, opt_state, class_emb, gbatch, rng
+                    )
+                    step += 1
+                    data_state = train_iter.get_state()
+                    self.step_log.append(
+                        {"step": step, "loss": metrics["loss"], "index": np.asarray(batch["index"])}
+                    )
+                    report(step)
+                    step_metrics = TrainMetrics.single_from_model_output(**metrics)
+                    accumulated = (
+                        step_metrics if accumulated is None else accumulated.merge(step_metrics)
+                    )
+                    if step % cfg.log_every == 0 or step == stop_at:
+                        scalars = {k: float(v) for k, v in accumulated.compute().items()}
+                        scalars["learning_rate"] = optim.learning_rate_at(schedule, step, accum)
+                        if not cfg.feature_cache:
+                            skipped = sum(batching.skipped_per_epoch(train_iter))
+                            scalars["skipped_videos"] = float(skipped)
+                        writer.write_scalars(step, {f"train/{k}": v for k, v in scalars.items()})
+                        last_metrics = scalars
+                        accumulated = None
+                    stop = preemption.should_stop(step)
+                    evaluated = None
+                    eval_now = cfg.eval_every and step % cfg.eval_every == 0 and step < total_steps
+                    if eval_now and cfg.evals and not stop:
+                        self.params = params
+                        with preemption.interruptible():
+                            results = self.evaluate(step, writer)
+                        # The first evaluation dataset ranks checkpoints for "keep the best".
+                        evaluated = {"top1": next(iter(results.values()))["top1"]}
+                    if step % cfg.checkpoint_every == 0 or step == stop_at or stop or evaluated:
+                        save(evaluated)
+                        last_saved = step
+                    if stop:
+                        break
+            except Preempted:
+                # Raised while waiting for data or evaluating: params, optimizer state and data
+                # position are those after `step`, which is saved unless it already was.
+                if step > last_saved:
+                    save()
+                logging.warning("stopped by SIGTERM after step %d", step)
         ckpt.close()
         self.params = params
         self.opt_state = opt_state
@@ -697,35 +700,61 @@ MODES = ("train", "eval", "train_and_eval", "extract_features")
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
-    """Runs `mode` (train / eval / train_and_eval) in `workdir`; returns the final metrics."""
+    """Runs `mode` (train / eval / train_and_eval) in `workdir`; returns the final metrics.
+
+    A SIGTERM at any point ends it cleanly: during training the last completed step is saved;
+    during start-up or the final evaluation there is nothing to save. The result then says
+    {"preempted": phase}.
+    """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; valid: {MODES}")
     check_run_config(config, mode)
     epath.Path(workdir).mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(config, workdir)
     result: dict[str, Any] = {}
-    if mode == "extract_features":
-        if not config.feature_cache:
-            raise ValueError(
-                "mode extract_features writes to config.feature_cache, which is not set"
-            )
-        return {
-            "written": trainer.extract_features(config.feature_cache, config.feature_train_views)
-        }
-    if mode in ("train", "train_and_eval"):
-        result["train"] = trainer.train()
-        if result["train"]["preempted"]:
-            return result
-    if mode in ("eval", "train_and_eval") and config.evals:
-        step = trainer.restore_params() if mode == "eval" else trainer.step
-        writer = make_writer(workdir)
-        result["eval"] = trainer.evaluate(step, writer)
-        writer.flush()
-        # The alignment picture shows ALT's entity-to-region assignment; VicTR and ALT with
-        # learned queries have none.
-        aligned = config.model.head == "alt" and config.model.queries == "entities"
-        if config.alignment_picture and aligned:
-            picture = trainer.alignment_picture(trainer.workpath / "alignment.png")
-            if picture is not None:
-                result["picture"] = picture
+    phase = "start-up"
+    with Preemption() as preemption:
+        try:
+            with preemption.interruptible():
+                trainer = Trainer(config, workdir)
+            if mode == "extract_features":
+                if not config.feature_cache:
+                    raise ValueError(
+                        "mode extract_features writes to config.feature_cache, which is not set"
+                    )
+                phase = "feature extraction"
+                with preemption.interruptible():
+                    written = trainer.extract_features(
+                        config.feature_cache, config.feature_train_views
+                    )
+                return {"written": written}
+            if mode in ("train", "train_and_eval"):
+                phase = "training"
+                result["train"] = trainer.train(preemption=preemption)
+                if result["train"]["preempted"]:
+                    return {**result, "preempted": phase}
+            if mode in ("eval", "train_and_eval") and config.evals:
+                phase = "evaluation"
+                with preemption.interruptible():
+                    result.update(_final_evaluation(trainer, config, workdir, mode))
+        except Preempted:
+            logging.warning("stopped by SIGTERM during %s", phase)
+            return {**result, "preempted": phase}
+    return result
+
+
+def _final_evaluation(trainer: Trainer, config, workdir: str, mode: str) -> dict[str, Any]:
+    """Evaluates every config.evals dataset after training (or the latest checkpoint) and draws
+    the alignment picture."""
+    result: dict[str, Any] = {}
+    step = trainer.restore_params() if mode == "eval" else trainer.step
+    writer = make_writer(workdir)
+    result["eval"] = trainer.evaluate(step, writer)
+    writer.flush()
+    # The alignment picture shows ALT's entity-to-region assignment; VicTR and ALT with
+    # learned queries have none.
+    aligned = config.model.head == "alt" and config.model.queries == "entities"
+    if config.alignment_picture and aligned:
+        picture = trainer.alignment_picture(trainer.workpath / "alignment.png")
+        if picture is not None:
+            result["picture"] = picture
     return result
