@@ -27,6 +27,7 @@ from etils import epath
 from flax import nnx
 
 from alt_jax import text
+from alt_jax.configs_lib import validate_config
 from alt_jax.data import batching, pipeline
 from alt_jax.data.normalize import normalize_clip
 from alt_jax.models.alt import ALT, count_parameters, cross_entropy, split_trainable
@@ -235,6 +236,7 @@ class Trainer:
 
     def __post_init__(self):
         cfg = self.config
+        validate_config(cfg)  # before the backbone is built: a bad value fails in a second
         self.workdir = checkpoint.absolute(str(self.workdir))
         self.workpath = epath.Path(self.workdir)
         self.mesh = sharding.make_mesh(cfg.mesh)
@@ -622,6 +624,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, mode: st
     """Runs `mode` (train / eval / train_and_eval) in `workdir`; returns the final metrics."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; valid: {MODES}")
+    validate_config(config)
     epath.Path(workdir).mkdir(parents=True, exist_ok=True)
     trainer = Trainer(config, workdir)
     result: dict[str, Any] = {}
