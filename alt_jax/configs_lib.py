@@ -70,6 +70,30 @@ def base_config() -> ml_collections.ConfigDict:
     return c
 
 
+class ConfigError(ValueError):
+    """A config value no run can use; the message names the key (`config.x.y`)."""
+
+
+# Counts that must be at least 1: batch sizes and views divide the data, the periods divide steps.
+_POSITIVE_TOP = ("batch_size", "log_every", "checkpoint_every")
+_POSITIVE_DATASET = ("batch_size", "num_clips", "num_crops")
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+    """Raises ConfigError naming the first key whose value no run can use (a batch size < 1, ...).
+
+    Cheap: meant to run before the backbone is built or any data is read.
+    """
+    checks = [(f"config.{key}", config[key]) for key in _POSITIVE_TOP]
+    datasets = [("config.data", config.data)]
+    datasets += [(f"config.evals.{name}", cfg) for name, cfg in config.evals.items()]
+    for where, cfg in datasets:
+        checks += [(f"{where}.{key}", cfg[key]) for key in _POSITIVE_DATASET]
+    for key, value in checks:
+        if value < 1:
+            raise ConfigError(f"{key} must be >= 1, got {value}")
+
+
 def add_eval(
     config: ml_collections.ConfigDict, name: str, dataset: ml_collections.ConfigDict
 ) -> None:

@@ -26,16 +26,41 @@ DEFAULT_CACHE_DIR = Path(os.environ.get("ALT_JAX_CACHE", "~/.cache/alt_jax")).ex
 
 def read_entities(path: str | os.PathLike) -> list[dict]:
     """Reads a corpus JSON: a list of entries with string `unit` and `description` (other
-    fields, as `corpus_builder` writes them, are allowed and ignored here)."""
+    fields, as `corpus_builder` writes them, are allowed and ignored here).
+
+    A malformed file is a ValueError naming it and the place: line and column of a syntax error,
+    index of a bad entry.
+    """
     path = Path(path)
-    entries = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(entries, list) or not entries:
-        raise ValueError(f"{path}: expected a non-empty JSON list of corpus entries")
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text ({e})") from e
+    except json.JSONDecodeError as e:
+        raise ValueError(
+            f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}"
+        ) from e
+    if not isinstance(entries, list):
+        raise ValueError(f"{path}: expected a JSON list of entries, not a {type(entries).__name__}")
+    if not entries:
+        raise ValueError(f"{path}: the corpus is empty (expected a non-empty JSON list)")
     for i, entry in enumerate(entries):
-        if not isinstance(entry, dict) or not all(
-            isinstance(entry.get(k), str) and entry[k].strip() for k in ("unit", "description")
-        ):
-            raise ValueError(f"{path}: entry {i} needs non-empty string unit and description")
+        if not isinstance(entry, dict):
+            raise ValueError(f"{path}: entry {i}: a {type(entry).__name__}, not an object")
+        unit = entry.get("unit")
+        where = f"entry {i} ({unit!r})" if isinstance(unit, str) and unit.strip() else f"entry {i}"
+        for key in ("unit", "description"):
+            if key not in entry:
+                problem = f"no {key!r}"
+            elif not isinstance(entry[key], str):
+                problem = f"{key!r} is {type(entry[key]).__name__}"
+            elif not entry[key].strip():
+                problem = f"{key!r} is empty"
+            else:
+                continue
+            raise ValueError(
+                f"{path}: {where}: {problem} (needs non-empty string unit and description)"
+            )
     return entries
 
 

@@ -12,6 +12,7 @@ from absl import app, flags, logging
 from jax.experimental import multihost_utils
 from ml_collections import config_flags
 
+from alt_jax.configs_lib import ConfigError, validate_config
 from alt_jax.train.trainer import train_and_evaluate
 
 config_flags.DEFINE_config_file("config", None, "Config file (get_config()).", lock_config=True)
@@ -74,6 +75,12 @@ class _QuietLibraries:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    try:
+        validate_config(FLAGS.config)
+    except ConfigError as e:
+        # A user error: one line naming the key, no traceback (exit 2, as for a bad flag).
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
     logging.get_absl_handler().addFilter(_QuietLibraries())
     maybe_initialize_distributed()
     if jax.process_index() > 0:

@@ -17,13 +17,30 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 EXIT_BAD_INPUT = 2
 
 
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an int >= `minimum` (argparse names the flag in its error)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Command-line flags; a bad value exits 2 with argparse's one-line error."""
     parser = argparse.ArgumentParser(prog="python -m alt_jax.predict", description=__doc__)
     parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files")
     parser.add_argument("--workdir", help="training workdir (python -m alt_jax.main --workdir)")
@@ -33,8 +50,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--labels", help="class names, one per line (or a shipped list: k400, ...)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
-    parser.add_argument("--top_k", type=int, default=5, help="classes shown per video")
-    parser.add_argument("--entities", type=int, default=3, help="entities shown per frame")
+    parser.add_argument(
+        "--top_k", type=_int_at_least(1), default=5, help="classes shown per video (>= 1)"
+    )
+    parser.add_argument(
+        "--entities", type=_int_at_least(0), default=3, help="entities shown per frame (>= 0)"
+    )
     args = parser.parse_args(argv)
     if args.checkpoint and not args.checkpoint.isdigit():  # a checkpoint folder
         folder = Path(args.checkpoint)

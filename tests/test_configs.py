@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from alt_jax.configs_lib import base_config, parse_config_arg
+from alt_jax.configs_lib import (
+    ConfigError,
+    add_eval,
+    base_config,
+    dataset_config,
+    parse_config_arg,
+    validate_config,
+)
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -38,6 +45,7 @@ def test_config_builds_with_every_field_known(name):
     assert set(config.keys()) == set(reference.keys())
     assert set(config.model.keys()) == set(reference.model.keys())
     assert config.evals, "every config evaluates something"
+    validate_config(config)
     for dataset in [config.data, *config.evals.values()]:
         assert set(dataset.keys()) == set(reference.data.keys())
         assert dataset.num_frames == config.model.num_frames
@@ -72,3 +80,28 @@ def test_config_arguments_are_checked():
         parse_config_arg("c=1", a=1, b="y")
     with pytest.raises(ValueError, match="key=value"):
         parse_config_arg("a", a=1)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("batch_size", 0, r"config\.batch_size must be >= 1, got 0"),
+        ("batch_size", -4, r"config\.batch_size must be >= 1, got -4"),
+        ("evals.val.batch_size", 0, r"config\.evals\.val\.batch_size must be >= 1, got 0"),
+        ("data.num_clips", 0, r"config\.data\.num_clips must be >= 1, got 0"),
+        ("evals.val.num_crops", 0, r"config\.evals\.val\.num_crops must be >= 1, got 0"),
+        ("log_every", 0, r"config\.log_every must be >= 1, got 0"),
+        ("checkpoint_every", 0, r"config\.checkpoint_every must be >= 1, got 0"),
+    ],
+)
+def test_counts_below_one_are_refused_by_key(field, value, message):
+    config = base_config()
+    add_eval(config, "val", dataset_config())
+    validate_config(config)  # the defaults pass
+    node = config
+    *parents, last = field.split(".")
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    with pytest.raises(ConfigError, match=f"^{message}$"):
+        validate_config(config)

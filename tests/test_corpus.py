@@ -86,3 +86,30 @@ def test_reads_the_shipped_corpus_and_refuses_malformed_entries(tmp_path):
     assert texts[0] == f"{entries[0]['unit']}: {entries[0]['description']}"
     with pytest.raises(ValueError, match="entry 1"):
         corpus.read_entities(write(tmp_path / "bad.json", [ENTRIES[0], {"unit": "x"}]))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[{"unit": "ball", "description": "a ball"},\n {"unit": "bat",}]', r"line 2 column 17"),
+        ("", r"line 1 column 1"),
+        ('{"unit": "ball", "description": "a ball"}', r"a JSON list of entries, not a dict"),
+        ("[]", r"empty"),
+        ('[{"unit": "ball", "description": "a ball"}, "bat"]', r"entry 1: a str, not an object"),
+        ('[{"unit": "ball", "description": 3}]', r"entry 0 \('ball'\): 'description' is int"),
+        ('[{"unit": " ", "description": "x"}]', r"entry 0: 'unit' is empty"),
+    ],
+)
+def test_malformed_corpus_names_file_and_place(tmp_path, text, expected):
+    path = tmp_path / "corpus.json"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=expected) as info:
+        corpus.read_entities(path)
+    assert str(info.value).startswith(f"{path}: ") and "\n" not in str(info.value)
+
+
+def test_corpus_that_is_not_utf8_names_the_file(tmp_path):
+    path = tmp_path / "corpus.json"
+    path.write_bytes(b'[{"unit": "caf\xe9", "description": "x"}]')
+    with pytest.raises(ValueError, match=rf"^{path}: not UTF-8 text"):
+        corpus.read_entities(path)

@@ -188,3 +188,157 @@ def test_build_corpus_with_llm_then_rerun_from_cache(stub, tmp_path):
     again = corpus.build_corpus(wn, ["playing guitar"], config)
     assert corpus.corpus_json(again) == corpus.corpus_json(entries)
     assert len(stub.requests) == 2
+
+
+class _FaultHandler(http.server.BaseHTTPRequestHandler):
+    """Records every request's headers; answers with the server's `reply(handler)`."""
+
+    def _handle(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        self.server.seen.append({"method": self.command, "headers": dict(self.headers)})
+        code, headers, body = self.server.reply(self)
+        encoded = body.encode("utf-8")
+        self.send_response(code)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(encoded)))
+        self.end_headers()
+        self.wfile.write(encoded)
+
+    do_GET = do_POST = _handle  # noqa: N815 (http.server's naming)
+
+    def log_message(self, *args):
+        del args
+
+
+@pytest.fixture
+def fault_servers():
+    """Two servers: `first` on 127.0.0.1, `second` on localhost (another origin)."""
+    servers = []
+    for host in ("127.0.0.1", "localhost"):
+        server = http.server.ThreadingHTTPServer((host, 0), _FaultHandler)
+        server.daemon_threads = True
+        server.seen = []
+        server.reply = lambda handler: (200, {}, _ANSWER)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+    yield servers
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+_ANSWER = json.dumps({"choices": [{"message": {"role": "assistant", "content": "Objects: ball"}}]})
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_redirect_to_another_origin_never_gets_the_key(fault_servers, tmp_path, monkeypatch, code):
+    monkeypatch.setenv("ALT_JAX_TEST_KEY", "sk-secret-redirect")
+    first, second = fault_servers
+    target = f"http://localhost:{second.server_address[1]}/v1/chat/completions"
+    first.reply = lambda handler: (code, {"Location": target}, "")
+    config = _config(first, tmp_path)
+    with pytest.raises(llm.LLMError, match="another origin") as info:
+        llm.complete(config, "redirected prompt")
+    assert "localhost" in str(info.value) and "\n" not in str(info.value)
+    assert [r["headers"].get("Authorization") for r in first.seen] == ["Bearer sk-secret-redirect"]
+    assert not second.seen  # refused before any request to the other origin
+    assert not (tmp_path / "cache").exists()
+
+
+def test_redirect_within_the_origin_is_followed(fault_servers, tmp_path, monkeypatch):
+    monkeypatch.setenv("ALT_JAX_TEST_KEY", "sk-secret-redirect")
+    first, _ = fault_servers
+    port = first.server_address[1]
+
+    def reply(handler):
+        if handler.path == "/old/chat/completions":
+            return 302, {"Location": f"http://127.0.0.1:{port}/v1/chat/completions"}, ""
+        return 200, {}, _ANSWER
+
+    first.reply = reply
+    config = _config(first, tmp_path, url=f"http://127.0.0.1:{port}/old")
+    assert llm.complete(config, "moved prompt") == "Objects: ball"
+    assert len(first.seen) == 2
+
+
+@pytest.mark.parametrize("code", [400, 401, 500])
+def test_error_replies_echoing_the_key_are_redacted(
+    fault_servers, tmp_path, monkeypatch, caplog, code
+):
+    key = "sk-secret-" + "x" * 300  # longer than any quoted snippet: cut keys must not leak either
+    monkeypatch.setenv("ALT_JAX_TEST_KEY", key)
+    first, _ = fault_servers
+    first.reply = lambda handler: (code, {}, "You sent: " + json.dumps(dict(handler.headers)))
+    config = _config(first, tmp_path)
+    with caplog.at_level("DEBUG"), pytest.raises(llm.LLMError) as info:
+        llm.complete(config, "echo prompt")
+    message = str(info.value)
+    assert "sk-secret" not in message and "sk-secret" not in caplog.text
+    assert "***" in message  # the reply is still quoted, with the key blanked
+    assert f"HTTP {code}" in message
+
+
+def test_malformed_reply_echoing_the_key_is_redacted(fault_servers, tmp_path, monkeypatch):
+    monkeypatch.setenv("ALT_JAX_TEST_KEY", "sk-secret-echo")
+    first, _ = fault_servers
+    first.reply = lambda handler: (200, {}, "oops " + handler.headers["Authorization"])
+    with pytest.raises(llm.LLMError, match=r"Malformed.*\*\*\*") as info:
+        llm.complete(_config(first, tmp_path), "echo prompt")
+    assert "sk-secret" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("", "Expecting value"),
+        ('{"model": "stub-model", "prompt": "p", "answer": ""}', "empty"),
+        ('{"model": "stub-model", "prompt": "p", "answer": 7}', "'answer' is int"),
+        ('{"model": "stub-model", "prompt": "p", "answer": null}', "'answer' is NoneType"),
+        ('{"model": "stub-model", "prompt": "p"}', "no 'answer'"),
+        ('["stub-model", "p", "x"]', "not a JSON object"),
+        ('{"model": "stub-model", "prompt": "p", "answer": "..."}', "no entity names"),
+    ],
+)
+def test_bad_cache_entries_are_clear(stub, tmp_path, content, problem):
+    config = _config(stub, tmp_path)
+    path = tmp_path / "cache" / (llm.cache_key("stub-model", "p") + ".json")
+    path.parent.mkdir()
+    path.write_text(content)
+    with pytest.raises(llm.LLMError) as info:
+        llm.complete(config, "p", validate=llm.parse_listed_units)
+    message = str(info.value)
+    assert str(path) in message and problem in message and "delete it" in message
+    assert "\n" not in message
+    assert not stub.requests  # a bad entry is reported, not silently re-asked
+
+
+def test_build_corpus_tool_reports_llm_errors_in_one_line(fault_servers, tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "build_corpus", Path(__file__).parents[1] / "tools" / "build_corpus.py"
+    )
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    first, second = fault_servers
+    target = f"http://localhost:{second.server_address[1]}/v1/chat/completions"
+    first.reply = lambda handler: (302, {"Location": target}, "")
+    labels = tmp_path / "labels.txt"
+    labels.write_text("playing guitar\n")
+    with pytest.raises(SystemExit) as info:
+        tool.main(
+            [
+                f"--labels={labels}",
+                f"--output={tmp_path / 'corpus.json'}",
+                f"--llm-url=http://127.0.0.1:{first.server_address[1]}/v1",
+                "--llm-model=m",
+                f"--llm-cache-dir={tmp_path / 'cache'}",
+            ]
+        )
+    assert info.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("build_corpus: error: ") and "another origin" in err[-1]
+    assert not (tmp_path / "corpus.json").exists()

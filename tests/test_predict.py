@@ -87,6 +87,26 @@ def test_missing_workdir_message(tmp_path, capsys):
     assert f"{tmp_path / 'no_run'}" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        ("--top_k=-1", "argument --top_k: must be at least 1, got -1"),
+        ("--top_k=0", "argument --top_k: must be at least 1, got 0"),
+        ("--entities=-1", "argument --entities: must be at least 0, got -1"),
+        ("--top_k=x", "argument --top_k: invalid int value: 'x'"),
+    ],
+)
+def test_bad_counts_are_refused_like_flags(tmp_path, capsys, flag, message):
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"x")
+    with pytest.raises(SystemExit) as info:
+        predict.main([f"--workdir={tmp_path / 'no_run'}", flag, str(video)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1].endswith(f"error: {message}")
+    assert "no_run" not in err  # refused before the run is looked at
+
+
 def test_corrupt_video_is_named_and_others_still_classified(
     tiny_workdir, bikes_video, tmp_path, capsys, reuse_run
 ):

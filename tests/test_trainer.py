@@ -244,6 +244,44 @@ def test_misspelled_override_is_refused_by_main(tiny_data, tmp_path):
     assert "lrate" in proc.stderr and "warmup_steps" in proc.stderr
 
 
+def test_batch_size_zero_is_refused_before_the_backbone_is_built(tmp_path, monkeypatch):
+    from alt_jax.configs_lib import ConfigError
+    from alt_jax.train import trainer as trainer_lib
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("the backbone was built before the config was checked")
+
+    monkeypatch.setattr(trainer_lib, "build_model", no_build)
+    for field in ("batch_size", "evals.val.batch_size"):
+        config = tiny_run.tiny_config(str(tmp_path / "data"))
+        if field == "batch_size":
+            config.batch_size = 0
+        else:
+            config.evals.val.batch_size = 0
+        with pytest.raises(ConfigError, match=rf"config\.{field} must be >= 1, got 0"):
+            trainer_lib.train_and_evaluate(config, str(tmp_path / "run"), "train")
+        with pytest.raises(ConfigError, match=rf"config\.{field}"):
+            Trainer(config, str(tmp_path / "run"))
+
+
+def test_main_refuses_batch_size_zero_in_one_line(tmp_path):
+    proc = run_subprocess(
+        [
+            "-m",
+            "alt_jax.main",
+            f"--config={REPO}/tests/tiny_config_file.py:{tmp_path / 'no_data'}",
+            f"--workdir={tmp_path / 'run'}",
+            "--config.batch_size=0",
+        ],
+        1,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == "error: config.batch_size must be >= 1, got 0"
+    assert not (tmp_path / "run").exists()
+
+
 def test_missing_dataset_path_names_the_field(tmp_path):
     config = base_config()
     with pytest.raises(ValueError, match=r"config\.data\.root"):
@@ -262,7 +300,7 @@ def test_missing_dataset_path_names_the_field(tmp_path):
     [
         ("evals.val.root", "/nonexistent/videos", r"config\.evals\.val\.root: /nonexistent"),
         ("evals.val.num_crops", 2, r"config\.evals\.val\.num_crops=2; valid: 1 \(centre\), 3"),
-        ("evals.val.num_clips", 0, r"config\.evals\.val\.num_clips=0 must be at least 1"),
+        ("evals.val.num_clips", 0, r"config\.evals\.val\.num_clips must be >= 1, got 0"),
         ("evals.val.class_names_file", "/nope.txt", r"config\.evals\.val\.class_names_file"),
         ("data.root", "", r"config\.data\.root is not set"),
         ("data.list_file", "EMPTY", r"config\.data: no videos listed"),

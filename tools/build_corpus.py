@@ -89,7 +89,12 @@ def main(argv: list[str]) -> None:
         _LOGGER.info(
             "Language model %s at %s, cache %s", args.llm_model, args.llm_url, args.llm_cache_dir
         )
-    entries = corpus.build_corpus(wn, all_labels, llm_config, with_attributes=args.attributes)
+    try:
+        entries = corpus.build_corpus(wn, all_labels, llm_config, with_attributes=args.attributes)
+    except llm.LLMError as e:
+        # The message names the endpoint or cache file at fault; a traceback would add nothing.
+        print(f"build_corpus: error: {e}", file=sys.stderr)
+        sys.exit(1)
     corpus.write_corpus(entries, args.output)
     _LOGGER.info(
         "%d entities from %d labels (%s) -> %s",

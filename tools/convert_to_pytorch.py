@@ -23,10 +23,42 @@ import ast
 import os
 import sys
 import time
+from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
+
+# What an export writes into --out: rewriting a folder holding only these is expected.
+EXPORT_NAMES = {"config.json": "file", "model.safetensors": "file", "clip": "folder"}
+
+
+def check_out_folder(out: str | os.PathLike) -> None:
+    """ValueError unless `out` can take an export: a new folder, an empty one, or an earlier
+    export (only config.json, model.safetensors, clip/), which is overwritten.
+
+    Other folders are refused so an export never overwrites someone's config.json.
+    """
+    out = Path(out)
+    for path in (out, *out.parents):  # the nearest existing path must be a folder
+        if path.is_dir():
+            break
+        if path.exists():
+            if path == out:
+                raise ValueError(f"--out={out} is a file; give a folder (new, empty or an export)")
+            raise ValueError(f"--out={out} cannot be created: {path} is a file")
+    if not out.is_dir():
+        return
+    contents = sorted(out.iterdir())
+    foreign = [
+        p.name for p in contents if EXPORT_NAMES.get(p.name) != ("folder" if p.is_dir() else "file")
+    ]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise ValueError(
+            f"--out={out} is a non-empty folder and not an earlier export (it holds {shown}); "
+            "give a new or empty folder"
+        )
 
 
 def parse_knobs(items: list[str]) -> dict[str, object]:
@@ -75,7 +107,8 @@ def random_alt(
     return model, config, [f"entity {i}" for i in range(num_entities)]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Converts (see the module docstring); a bad flag or --out exits 2 with one line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", help="training workdir (python -m alt_jax.main --workdir)")
     parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
@@ -88,7 +121,7 @@ def main() -> None:
     parser.add_argument(
         "--adapter", action="append", default=[], help="with --random: KEY=VALUE adapter knob"
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if bool(args.workdir) == bool(args.random):
         parser.error("give exactly one of --workdir and --random")
     if args.adapter and not args.random:
@@ -97,6 +130,11 @@ def main() -> None:
         knobs = parse_knobs(args.adapter)
     except ValueError as e:
         parser.error(str(e))
+    try:  # before the run is loaded: a bad --out costs nothing
+        check_out_folder(args.out)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
 
     from alt_jax.torch import convert
 

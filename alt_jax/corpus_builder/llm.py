@@ -2,7 +2,9 @@
 
 Standard library only (urllib). Each answer is cached under the hash of (model, prompt) in its
 own file, written atomically, so a rerun makes no request and an interrupted run loses nothing.
-The API key is read from the environment at request time and never logged or cached.
+The API key is read from the environment at request time and never logged or cached: it is not
+sent across a redirect to another origin (scheme, host, port), and a server reply quoted in an
+error has it blanked as ***.
 """
 
 import dataclasses
@@ -16,6 +18,7 @@ import socket
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -80,17 +83,36 @@ def _cache_path(config: LLMConfig, prompt: str) -> Path:
 
 
 def read_cached(config: LLMConfig, prompt: str) -> str | None:
-    """The cached answer to `prompt`, or None."""
+    """The cached answer to `prompt`, or None; LLMError naming the file when the entry is bad.
+
+    A bad entry is reported rather than re-asked: the cache is what makes reruns reproducible, so
+    replacing an entry is the user's decision.
+    """
     path = _cache_path(config, prompt)
     if not path.is_file():
         return None
+
+    def bad(problem: str) -> LLMError:
+        return LLMError(
+            f"Bad cached answer {path} (prompt {prompt[:80]!r}): {problem}; "
+            "delete it to ask the model again."
+        )
+
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-        answer = record["answer"]
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise LLMError(f"Corrupt cache file {path} ({e}); delete it to ask again.") from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise bad(f"not JSON ({e})") from e
+    if not isinstance(record, dict):
+        raise bad(f"not a JSON object but {type(record).__name__}")
+    if "answer" not in record:
+        raise bad("no 'answer'")
+    answer = record["answer"]
+    if not isinstance(answer, str):
+        raise bad(f"'answer' is {type(answer).__name__}, not text")
+    if not answer.strip():
+        raise bad("'answer' is empty")
     if record.get("model") != config.model or record.get("prompt") != prompt:
-        raise LLMError(f"Cache file {path} belongs to another (model, prompt); delete it.")
+        raise bad("it belongs to another (model, prompt)")
     return answer
 
 
@@ -112,19 +134,59 @@ class _Retryable(Exception):
     """A failure worth another attempt: timeout, connection trouble, 408/429/5xx."""
 
 
-def chat_answer(response_body: bytes, url: str) -> str:
-    """The assistant message of an OpenAI chat-completions response; LLMError when malformed."""
+def redact(text: str, secret: str | None) -> str:
+    """`text` with every occurrence of `secret` replaced by ***."""
+    return text.replace(secret, "***") if secret else text
+
+
+def _quote_body(body: bytes, secret: str | None, limit: int = 200) -> str:
+    # Redact before cutting, so a key split by the cut cannot leak its first half.
+    return repr(redact(body.decode("utf-8", errors="replace"), secret)[:limit])
+
+
+def chat_answer(response_body: bytes, url: str, secret: str | None = None) -> str:
+    """The assistant message of an OpenAI chat-completions response; LLMError when malformed.
+
+    `secret` (the API key) is blanked in any part of the response quoted in the error.
+    """
     try:
         response = json.loads(response_body)
         content = response["choices"][0]["message"]["content"]
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, IndexError, TypeError) as e:
         raise LLMError(
-            f"Malformed chat-completions response from {url} ({type(e).__name__}: {e}); "
-            f"body starts {response_body[:200]!r}"
+            f"Malformed chat-completions response from {url} ({type(e).__name__}: "
+            f"{redact(str(e), secret)}); body starts {_quote_body(response_body, secret)}"
         ) from e
     if not isinstance(content, str) or not content.strip():
-        raise LLMError(f"Empty or non-text answer from {url}: {content!r}")
+        raise LLMError(f"Empty or non-text answer from {url}: {redact(repr(content), secret)}")
     return content.strip()
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of `url`, the port defaulted from the scheme."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or ""), parts.port or {"http": 80, "https": 443}.get(scheme)
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects within the endpoint's origin only.
+
+    urllib copies the Authorization header onto the redirected request wherever it points, so a
+    redirect to another origin would hand it the API key; such a redirect is refused instead.
+    """
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D102
+        if origin(newurl) != origin(req.full_url):
+            fp.close()
+            raise LLMError(
+                f"{req.full_url} redirects (HTTP {code}) to another origin, {newurl}; not followed, "
+                "so the API key is not sent there. Point the endpoint URL at the server itself."
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_SameOriginRedirects)
 
 
 def _post_chat(config: LLMConfig, prompt: str) -> str:
@@ -143,21 +205,22 @@ def _post_chat(config: LLMConfig, prompt: str) -> str:
         headers["Authorization"] = f"Bearer {api_key}"
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=config.timeout_s) as response:
+        with _OPENER.open(request, timeout=config.timeout_s) as response:
             response_body = response.read()
     except urllib.error.HTTPError as e:
-        detail = f"HTTP {e.code} from {url}"
+        # A server may echo the request (headers included) in its error page: quote it redacted.
+        detail = f"HTTP {e.code} from {url}: {_quote_body(e.read(), api_key)}"
         if e.code in _RETRYABLE_STATUS:
             raise _Retryable(detail) from e
-        raise LLMError(f"{detail}: {e.read()[:200]!r}") from e
+        raise LLMError(detail) from e
     except TimeoutError as e:
         raise _Retryable(f"no answer from {url} within {config.timeout_s} s") from e
     except (urllib.error.URLError, ConnectionError, http.client.HTTPException) as e:
         reason = getattr(e, "reason", e)
         if isinstance(reason, (TimeoutError, socket.timeout)):
             raise _Retryable(f"no answer from {url} within {config.timeout_s} s") from e
-        raise _Retryable(f"cannot reach {url}: {reason}") from e
-    return chat_answer(response_body, url)
+        raise _Retryable(f"cannot reach {url}: {redact(str(reason), api_key)}") from e
+    return chat_answer(response_body, url, api_key)
 
 
 def complete(
@@ -170,6 +233,14 @@ def complete(
     """
     cached = read_cached(config, prompt)
     if cached is not None:
+        if validate is not None:
+            try:
+                validate(cached)
+            except ValueError as e:
+                raise LLMError(
+                    f"Bad cached answer {_cache_path(config, prompt)} (prompt {prompt[:80]!r}): "
+                    f"{e}; delete it to ask the model again."
+                ) from e
         return cached
     failure = None
     for attempt in range(1, config.max_attempts + 1):
@@ -190,7 +261,8 @@ def complete(
         try:
             validate(answer)
         except ValueError as e:
-            raise LLMError(f"Unusable answer from model {config.model!r} to {prompt!r}: {e}") from e
+            message = f"Unusable answer from model {config.model!r} to {prompt!r}: {e}"
+            raise LLMError(redact(message, os.environ.get(config.api_key_env))) from e
     write_cached(config, prompt, answer)
     return answer
 

@@ -27,6 +27,7 @@ from etils import epath
 from flax import nnx
 
 from alt_jax import text
+from alt_jax.configs_lib import validate_config
 from alt_jax.data import batching, pipeline
 from alt_jax.data.normalize import normalize_clip
 from alt_jax.models.alt import ALT, count_parameters, cross_entropy, split_trainable
@@ -81,8 +82,7 @@ def check_dataset(cfg: ml_collections.ConfigDict, field: str, *, train: bool) ->
     kwargs = dataset_kwargs(cfg, field, train=train)
     if cfg.kind not in pipeline.SOURCE_KINDS:
         raise ValueError(f"config.{field}.kind={cfg.kind!r}; valid: {pipeline.SOURCE_KINDS}")
-    positive = ["num_frames", "image_size"] + ([] if train else ["num_clips", "batch_size"])
-    for key in positive:
+    for key in ("num_frames", "image_size"):  # batch and view counts: validate_config
         if cfg[key] < 1:
             raise ValueError(f"config.{field}.{key}={cfg[key]} must be at least 1")
     if cfg.stride < 0:
@@ -291,6 +291,7 @@ class Trainer:
 
     def __post_init__(self):
         cfg = self.config
+        validate_config(cfg)  # before the backbone is built: a bad value fails in a second
         self.workdir = checkpoint.absolute(str(self.workdir))
         self.workpath = epath.Path(self.workdir)
         self.mesh = sharding.make_mesh(cfg.mesh)
@@ -708,6 +709,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, mode: st
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; valid: {MODES}")
+    validate_config(config)
     check_run_config(config, mode)
     epath.Path(workdir).mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {}
