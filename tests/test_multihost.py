@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +19,9 @@ from alt_jax.train.trainer import Trainer
 PROCESSES = 2
 
 
-def run_processes(tiny_data: str, workdir: str, outs: list[str], timeout: int = 500) -> None:
+def start_processes(tiny_data: str, workdir: str, outs: list[str], steps: int) -> list:
     """Starts tests/tiny_run.py as PROCESSES processes of one run (a localhost coordinator, the
-    environment launch/gpu_slurm.sh sets) and waits for all of them."""
+    environment launch/gpu_slurm.sh sets)."""
     port = portpicker.pick_unused_port()
     procs = []
     for i, out in enumerate(outs):
@@ -29,12 +31,23 @@ def run_processes(tiny_data: str, workdir: str, outs: list[str], timeout: int = 
             JAX_NUM_PROCESSES=str(PROCESSES),
             JAX_PROCESS_ID=str(i),
         )
-        args = [sys.executable, str(TINY_RUN), tiny_data, workdir, out, "data=4,fsdp=2", "3"]
+        args = [sys.executable, str(TINY_RUN), tiny_data, workdir, out, "data=4,fsdp=2", str(steps)]
         procs.append(
             subprocess.Popen(
                 args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
             )
         )
+    return procs
+
+
+def run_processes(tiny_data: str, workdir: str, outs: list[str], timeout: int = 500) -> None:
+    """Runs 3 steps in PROCESSES processes and waits for all of them."""
+    procs = start_processes(tiny_data, workdir, outs, 3)
+    wait_all(procs, timeout)
+
+
+def wait_all(procs: list, timeout: int) -> None:
+    """Waits for every process; kills the rest when one fails; asserts they all exited 0."""
     try:
         errors = [proc.communicate(timeout=timeout)[1] for proc in procs]
     finally:
@@ -97,6 +110,34 @@ def test_two_processes_train_like_one_process_with_eight_devices(
     restored = tiny_run.flat_params(trainer.params)
     for key in params:
         np.testing.assert_allclose(restored[key], runs[0][key], atol=0, err_msg=key)
+
+
+def test_sigterm_on_one_host_stops_all_at_the_same_step(tiny_data, tmp_path):
+    """A preemption notice reaches one host only: JAX's preemption service tells the other,
+    both stop at the same step, save it jointly and exit 0 (with a flag per process they
+    would save at different steps and hang in each other's collectives)."""
+    workdir = tmp_path / "run"
+    outs = [str(tmp_path / f"process{i}.npz") for i in range(PROCESSES)]
+    procs = start_processes(tiny_data, str(workdir), outs, 100000)
+    metrics = workdir / "metrics.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and all(p.poll() is None for p in procs):
+        if (
+            metrics.exists()
+            and sum("train/loss" in x for x in metrics.read_text().splitlines()) >= 3
+        ):
+            break
+        time.sleep(0.3)
+    procs[1].send_signal(signal.SIGTERM)
+    wait_all(procs, 200)
+    steps = [len(np.load(out)["losses"]) for out in outs]
+    assert steps[0] == steps[1] and 3 <= steps[0] < 100000, steps
+    checkpoints = sorted(
+        int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()
+    )
+    assert checkpoints[-1] == steps[0]
+    trainer = Trainer(tiny_run.tiny_config(tiny_data), str(workdir))
+    assert trainer.restore_params() == steps[0]
 
 
 def test_workdir_files_go_through_epath(tmp_path):

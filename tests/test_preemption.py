@@ -171,3 +171,24 @@ def test_no_worker_outlives_a_sigkilled_trainer(tiny_data, tmp_path):
     finally:
         if group_alive(proc.pid):
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_sigterm_during_the_final_evaluation_ends_the_run_cleanly(tiny_data, tmp_path, monkeypatch):
+    """Training finished and was saved; a SIGTERM during the (hung) evaluation returns at once
+    saying where it stopped."""
+    from alt_jax.train import trainer as trainer_lib
+
+    def hung_evaluation(self, step, writer):
+        sigterm_self_after(0.5)
+        while True:
+            time.sleep(0.05)
+
+    monkeypatch.setattr(trainer_lib.Trainer, "evaluate", hung_evaluation)
+    config = tiny_run.tiny_config(tiny_data)
+    config.num_train_steps = 2
+    result = trainer_lib.train_and_evaluate(config, str(tmp_path / "run"), "train_and_eval")
+    assert result["preempted"] == "evaluation" and result["train"]["step"] == 2
+    assert "eval" not in result
+    ckpt = checkpoint.Checkpointer(tmp_path / "run" / "checkpoints", best_metric=None)
+    assert ckpt.all_steps() == [2]
+    ckpt.close()
