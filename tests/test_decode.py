@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 
 import av
@@ -221,3 +222,27 @@ def test_decord_eval_views_equal_pyav(bikes):
     }
     assert views["pyav"].shape == (6, 8, 64, 64, 3)
     np.testing.assert_array_equal(views["decord"], views["pyav"])
+
+
+def test_fifo_is_refused_before_opening_it(tmp_path):
+    fifo = str(tmp_path / "pipe.mp4")
+    os.mkfifo(fifo)
+    code = f"""
+import pytest
+from alt_jax.data import decode
+for call in (lambda: decode.count_frames({fifo!r}), lambda: decode.decode_frames({fifo!r}, [0])):
+    with pytest.raises(decode.VideoDecodeError, match="pipe.mp4: not a regular file .FIFO."):
+        call()
+print("ok")
+"""
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("opening a FIFO hung (it waits for a writer)")
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 from collections.abc import Sequence
 from fractions import Fraction
 
@@ -41,11 +42,36 @@ def describe_source(source: VideoSource) -> str:
     return os.fspath(source)
 
 
+_FILE_KINDS = (
+    (stat.S_ISDIR, "directory"),
+    (stat.S_ISFIFO, "FIFO"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+)
+
+
+def check_regular_file(path: str | os.PathLike) -> None:
+    """Refuses a path that is missing or not a regular file (FIFO, device, directory)."""
+    # Opening a FIFO or a character device for reading blocks until a writer comes, forever
+    # in a data loader: look at the file type (stat does not block) before opening anything.
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise VideoDecodeError(f"missing file {os.fspath(path)}") from None
+    except OSError as e:
+        raise VideoDecodeError(f"cannot stat {os.fspath(path)}: {e}") from e
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _FILE_KINDS if test(mode)), "special file")
+        raise VideoDecodeError(f"{os.fspath(path)}: not a regular file ({kind})")
+
+
 def _open(source: VideoSource) -> av.container.InputContainer:
     """Opens a container from a path or bytes, with errors wrapped as VideoDecodeError."""
     try:
         if isinstance(source, bytes):
             return av.open(io.BytesIO(source), mode="r")
+        check_regular_file(source)
         return av.open(os.fspath(source), mode="r")
     except (av.FFmpegError, OSError, ValueError) as e:
         raise VideoDecodeError(f"cannot open {describe_source(source)}: {e}") from e
@@ -199,6 +225,8 @@ def _decord_reader(source: VideoSource):
         import decord  # optional dependency, imported only when asked for
     except ImportError as e:
         raise ImportError("backend='decord' needs the decord package (pip install decord)") from e
+    if not isinstance(source, bytes):
+        check_regular_file(source)
     try:
         data = io.BytesIO(source) if isinstance(source, bytes) else os.fspath(source)
         return decord.VideoReader(data, num_threads=1)
