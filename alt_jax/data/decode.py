@@ -11,7 +11,6 @@ import io
 import os
 import stat
 from collections.abc import Sequence
-from fractions import Fraction
 
 import av
 import numpy as np
@@ -115,28 +114,38 @@ def count_frames(source: VideoSource, *, exact: bool = False, backend: str = "py
         container.close()
 
 
-def _frame_rate(stream) -> Fraction | None:
-    """Frames per second when the stream declares a usable one."""
-    rate = stream.average_rate or stream.guessed_rate
-    if rate is None or rate <= 0:
-        return None
-    return Fraction(rate)
-
-
-def _pts_to_index(pts: int, start_pts: int, time_base: Fraction, rate: Fraction) -> int:
-    """Frame index of a presentation timestamp for a constant-frame-rate stream."""
-    return int(round((pts - start_pts) * time_base * rate))
-
-
-def _index_to_pts(index: int, start_pts: int, time_base: Fraction, rate: Fraction) -> int:
-    """Presentation timestamp of a frame index for a constant-frame-rate stream."""
-    return start_pts + int(index / (rate * time_base))
+def frame_timestamps(source: VideoSource) -> list[int] | None:
+    """Each frame's pts in display order, from a demux pass (no decoding); None if unknown."""
+    container = _open(source)
+    try:
+        stream = _video_stream(container, source)
+        pts = []
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue  # the demuxer's end-of-stream flush packet
+            if packet.pts is None:
+                return None
+            pts.append(int(packet.pts))
+    except av.FFmpegError:
+        return None  # a damaged file: decode sequentially, which reports where it fails
+    finally:
+        container.close()
+    pts.sort()  # packets come in decode order; B-frames make it differ from display order
+    if len(set(pts)) != len(pts):
+        return None  # repeated timestamps cannot name a frame
+    return pts
 
 
 def pyav_decode(
     source: VideoSource, indices: Sequence[int], *, seek_gap: int = DEFAULT_SEEK_GAP
 ) -> tuple[np.ndarray, int]:
-    """Decodes frames `indices` with PyAV; returns them and how many frames were decoded."""
+    """Decodes frames `indices` with PyAV; returns them and how many frames were decoded.
+
+    A jump of more than `seek_gap` frames seeks to the keyframe before the target. Frame
+    indices are mapped to timestamps by a demux pass over the packets, not by the frame rate,
+    so that variable-frame-rate videos seek to the right frame; every frame decoded after a
+    seek is identified by its timestamp.
+    """
     indices = [int(i) for i in indices]
     if not indices:
         raise ValueError("no frame indices requested")
@@ -146,10 +155,9 @@ def pyav_decode(
     container = _open(source)
     try:
         stream = _video_stream(container, source)
-        rate = _frame_rate(stream)
-        time_base = Fraction(stream.time_base) if stream.time_base else None
-        # Seeking needs timestamps that map to frame indices (constant frame rate).
-        can_seek = rate is not None and time_base is not None and seek_gap > 0
+        can_seek = seek_gap > 0
+        timestamps: list[int] | None = None  # frame index → pts, built at the first seek
+        index_of: dict[int, int] = {}
         start_pts = stream.start_time or 0
         got: dict[int, np.ndarray] = {}
         num_decoded = 0
@@ -163,12 +171,21 @@ def pyav_decode(
                 target = wanted[pointer]
                 # One seek per target: the keyframe before it may still be more than seek_gap away.
                 if can_seek and target - position > seek_gap and target != last_seek_target:
+                    if timestamps is None:
+                        timestamps = frame_timestamps(source)
+                        if timestamps is None:
+                            can_seek = False
+                            continue
+                        index_of = {pts: i for i, pts in enumerate(timestamps)}
+                    if target >= len(timestamps):
+                        raise FrameCountMismatch(
+                            f"{describe_source(source)} has {len(timestamps)} frames; frame "
+                            f"{target} was requested",
+                            frames_seen=len(timestamps),
+                        )
                     last_seek_target = target
                     container.seek(
-                        _index_to_pts(target, start_pts, time_base, rate),
-                        stream=stream,
-                        backward=True,
-                        any_frame=False,
+                        timestamps[target], stream=stream, backward=True, any_frame=False
                     )
                     frames = container.decode(stream)
                     after_seek = True
@@ -181,13 +198,10 @@ def pyav_decode(
                     )
                 num_decoded += 1
                 if after_seek:
-                    if frame.pts is None:
-                        raise VideoDecodeError(
-                            f"no timestamps after seeking in {describe_source(source)}"
-                        )
-                    index = _pts_to_index(frame.pts, start_pts, time_base, rate)
-                    if index > target:
-                        # The seek overshot (no keyframe before the target): decode from the start.
+                    index = index_of.get(frame.pts, -1) if frame.pts is not None else -1
+                    if index < 0 or index > target:
+                        # The seek overshot (no keyframe before the target), or the frame's
+                        # timestamp is not a packet's: decode from the start, counting frames.
                         container.seek(start_pts, stream=stream, backward=True, any_frame=False)
                         frames = container.decode(stream)
                         can_seek = False
