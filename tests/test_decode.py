@@ -293,3 +293,47 @@ def test_variable_frame_rate_seeks_return_the_asked_frames(tmp_path):
     for got, i in zip(out, indices, strict=True):
         np.testing.assert_array_equal(got, reference[i])
     assert num_decoded < 150  # it did seek
+
+
+@pytest.mark.parametrize(
+    "degrees, hflip, vflip",
+    [
+        (90, False, False),
+        (-90, False, False),
+        (180, False, False),
+        (0, True, False),
+        (0, False, True),
+        (90, True, False),
+    ],
+)
+def test_display_matrix_turns_frames_upright(tmp_path, degrees, hflip, vflip):
+    """A phone clip's rotation (and mirror) metadata is applied as players do."""
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 255, (60, 32, 48, 3), dtype=np.uint8)
+    path = str(tmp_path / "phone.mp4")
+    with av.open(path, mode="w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 48, 32, "yuv420p"
+        stream.codec_context.gop_size = 10
+        stream.set_display_rotation(degrees, hflip=hflip, vflip=vflip)
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    with av.open(path) as container:
+        stored = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    # FFmpeg's convention: rotate counter-clockwise by `degrees`, then mirror.
+    upright = [np.rot90(f, k=degrees // 90) for f in stored]
+    upright = [np.fliplr(f) if hflip else f for f in upright]
+    upright = [np.flipud(f) if vflip else f for f in upright]
+    indices = [0, 7, 45, 3]
+    outputs = [decode.decode_frames(path, indices, seek_gap=gap) for gap in (0, 4)]
+    try:
+        import decord  # noqa: F401 - optional backend
+    except ImportError:
+        pass
+    else:
+        outputs.append(decode.decode_frames(path, indices, backend="decord"))
+    for out in outputs:  # sequential, seeking, decord
+        assert out.shape == (4, *upright[0].shape)
+        for got, i in zip(out, indices, strict=True):
+            np.testing.assert_array_equal(got, upright[i])

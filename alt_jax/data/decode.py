@@ -2,7 +2,8 @@
 
 A video source is a filesystem path or the encoded bytes of a whole file (as stored in the
 array_record shards). Frames come back as uint8 [T, H, W, 3] RGB, one per requested index,
-in the order requested (indices may repeat).
+in the order requested (indices may repeat), turned upright when the stream carries a display
+matrix (the rotation phones record).
 """
 
 from __future__ import annotations
@@ -114,6 +115,60 @@ def count_frames(source: VideoSource, *, exact: bool = False, backend: str = "py
         container.close()
 
 
+def apply_display_matrix(image: np.ndarray, matrix: Sequence[int]) -> np.ndarray:
+    """Turns a decoded [H, W, C] image upright per a 3×3 display matrix (FFmpeg's layout).
+
+    The matrix maps a stored pixel (x, y) to its displayed place (a·x + c·y, b·x + d·y) with
+    [a, b, u, c, d, v, ...] = matrix (y pointing down); only multiples of 90° (with mirrors)
+    occur in phone videos, other matrices leave the image as stored.
+    """
+    a, b, _, c, d = (int(m) for m in matrix[:5])
+    if a and d and not b and not c:
+        out = image
+        row_sign, col_sign = d, a  # displayed row from y, column from x
+    elif b and c and not a and not d:
+        out = np.swapaxes(image, 0, 1)
+        row_sign, col_sign = b, c  # displayed row from x, column from y
+    else:
+        return image
+    if row_sign < 0:
+        out = out[::-1]
+    if col_sign < 0:
+        out = out[:, ::-1]
+    return out
+
+
+def _display_matrix(frame: av.VideoFrame) -> np.ndarray | None:
+    """A decoded frame's display matrix (9 int32), None when absent or the identity."""
+    side = frame.side_data.get(av.sidedata.sidedata.Type.DISPLAYMATRIX)
+    if side is None:
+        return None
+    matrix = np.frombuffer(bytes(side), dtype=np.int32)
+    return None if np.array_equal(matrix[:5], [1 << 16, 0, 0, 0, 1 << 16]) else matrix
+
+
+def has_display_transform(source: VideoSource) -> bool:
+    """Whether the first frame carries a rotation or mirror (decodes that one frame)."""
+    container = _open(source)
+    try:
+        stream = _video_stream(container, source)
+        frame = next(container.decode(stream), None)
+        return frame is not None and _display_matrix(frame) is not None
+    except av.FFmpegError as e:
+        raise VideoDecodeError(f"cannot decode {describe_source(source)}: {e}") from e
+    finally:
+        container.close()
+
+
+def _upright(frame: av.VideoFrame) -> np.ndarray:
+    """A decoded frame as RGB uint8, turned by its display matrix (phone videos' rotation)."""
+    image = frame.to_ndarray(format="rgb24")
+    matrix = _display_matrix(frame)
+    if matrix is None:
+        return image
+    return np.ascontiguousarray(apply_display_matrix(image, matrix))
+
+
 def frame_timestamps(source: VideoSource) -> list[int] | None:
     """Each frame's pts in display order, from a demux pass (no decoding); None if unknown."""
     container = _open(source)
@@ -212,7 +267,7 @@ def pyav_decode(
                     index = position
                 position = index + 1
                 if index == target:
-                    got[index] = frame.to_ndarray(format="rgb24")
+                    got[index] = _upright(frame)
                     pointer += 1
         except av.FFmpegError as e:
             if num_decoded > 0:
@@ -257,7 +312,8 @@ def decode_frames(
 ) -> np.ndarray:
     """Decodes the frames at `indices` (any order, repeats allowed) to uint8 [T, H, W, 3]."""
     _check_backend(backend)
-    if backend == "decord":
+    # decord ignores rotation metadata (and fails on 90° turns): such clips go through PyAV.
+    if backend == "decord" and not has_display_transform(source):
         reader = _decord_reader(source)
         if max(indices) >= len(reader):
             raise FrameCountMismatch(
