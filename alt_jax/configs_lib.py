@@ -33,7 +33,9 @@ DATASET_DEFAULTS: dict[str, Any] = {
     "num_crops": 1,
     "batch_size": 8,  # evaluation batch (training uses config.batch_size)
     "workers": 0,
-    "strict": False,
+    "strict": False,  # True: the first unreadable video raises instead of being skipped
+    # A pass over the list that skips more than this share of its videos (or all) raises.
+    "max_skip_fraction": 0.5,
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grain
 import numpy as np
+import pytest
 
 from alt_jax.data import batching
 
@@ -13,7 +14,7 @@ def _elements(num_epochs=2, per_epoch=7, bad=(2, 5)) -> list[dict]:
     for epoch in range(num_epochs):
         for i in range(per_epoch):
             if i in bad:
-                out.append({"skipped": f"v{i}.mp4", "index": i, "epoch": epoch, "error": "x"})
+                out.append({"skipped": f"v{i}.mp4", "index": i, "epoch": epoch, "error": f"x{i}"})
             else:
                 out.append(
                     {
@@ -61,3 +62,51 @@ def test_state_round_trip():
     for a, b in zip(rest, list(again), strict=True):
         np.testing.assert_array_equal(a["index"], b["index"])
     assert batching.skipped_per_epoch(again) == [2, 2]
+
+
+def test_a_pass_with_no_readable_video_raises_naming_count_and_first_paths():
+    # 5 epochs of nothing readable: the error comes at the end of the first, not after all.
+    elements = _elements(num_epochs=5, per_epoch=7, bad=range(7))
+    it = _iterate(elements, where=" under /data/k400", hint="check config.data.root")
+    with pytest.raises(batching.TooManySkipped) as raised:
+        next(it)
+    message = str(raised.value)
+    assert message == (
+        "no readable video in 7 listed under /data/k400 (first: v0.mp4, v1.mp4, v2.mp4; "
+        "error: x0); check config.data.root"
+    )
+    assert batching.skipped_per_epoch(it) == [7]
+
+
+def test_skip_fraction_above_the_limit_raises_after_a_full_pass():
+    bad = (0, 2, 4, 5)  # 4 of 7 unreadable
+    it = _iterate(_elements(num_epochs=3, bad=bad), where=" under /r")
+    batches = [next(it)]  # the first batch comes before the epoch is over
+    with pytest.raises(
+        batching.TooManySkipped,
+        match=r"^4 of 7 videos unreadable under /r in "
+        r"input epoch 0 \(57%, above max_skip_fraction 0.5\) \(first: v0.mp4, "
+        r"v2.mp4, v4.mp4; error: x0\)",
+    ):
+        batches += list(it)
+    assert np.concatenate([b["index"] for b in batches]).tolist() == [1, 3]
+    # A looser limit lets the same stream through, counted as before.
+    loose = _iterate(_elements(num_epochs=3, bad=bad), max_skip_fraction=0.6)
+    assert len(list(loose)) == 4 and batching.skipped_per_epoch(loose) == [4, 4, 4]
+
+
+def test_eval_with_no_readable_video_raises_instead_of_padding():
+    it = _iterate(_elements(num_epochs=1, bad=range(7)), pad=True, num_batches=4)
+    with pytest.raises(batching.TooManySkipped, match="no readable video in 7 listed"):
+        next(it)
+
+
+def test_skip_checks_survive_a_state_round_trip():
+    # Restored mid-epoch, the counts of the epoch so far still add up to a full pass.
+    elements = _elements(num_epochs=2, per_epoch=8, bad=(1, 2, 3, 4, 5))
+    it = _iterate(elements)
+    next(it)  # indices 0, 6: seen 7 elements, 5 skipped
+    again = _iterate(elements)
+    again.set_state(it.get_state())
+    with pytest.raises(batching.TooManySkipped, match=r"^5 of 8 videos unreadable.*first: v1.mp4"):
+        list(again)

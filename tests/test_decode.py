@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+from fractions import Fraction
 
 import av
 import numpy as np
@@ -111,8 +113,9 @@ def test_seek_overshoot_restarts_and_matches_sequential_decode(tmp_path, monkeyp
     for got, i in zip(out, indices, strict=True):
         np.testing.assert_array_equal(got, reference[i])
     # One seek towards 77, then the restart from the start; no further seeks after restarting.
-    (container,) = opened
-    assert len(container.seeks) == 2 and container.seeks[1][0] == 0
+    # (The other container opened is the demux pass that maps frame indices to timestamps.)
+    (container,) = [c for c in opened if c.seeks]
+    assert len(opened) == 2 and len(container.seeks) == 2 and container.seeks[1][0] == 0
     assert num_decoded == 3 + 1 + 261  # frames 0..2, the overshooting keyframe, then 0..260
 
 
@@ -221,3 +224,116 @@ def test_decord_eval_views_equal_pyav(bikes):
     }
     assert views["pyav"].shape == (6, 8, 64, 64, 3)
     np.testing.assert_array_equal(views["decord"], views["pyav"])
+
+
+def test_fifo_is_refused_before_opening_it(tmp_path):
+    fifo = str(tmp_path / "pipe.mp4")
+    os.mkfifo(fifo)
+    code = f"""
+import pytest
+from alt_jax.data import decode
+for call in (lambda: decode.count_frames({fifo!r}), lambda: decode.decode_frames({fifo!r}, [0])):
+    with pytest.raises(decode.VideoDecodeError, match="pipe.mp4: not a regular file .FIFO."):
+        call()
+print("ok")
+"""
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("opening a FIFO hung (it waits for a writer)")
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def _index_pattern(index: int, height: int = 32) -> np.ndarray:
+    """A frame showing `index` in binary: 8 blocks of 16 columns, white for a set bit."""
+    frame = np.zeros((height, 128, 3), np.uint8)
+    for bit in range(8):
+        if index >> bit & 1:
+            frame[:, 16 * bit : 16 * bit + 16] = 255
+    return frame
+
+
+def _read_index(frame: np.ndarray) -> int:
+    """The index a frame made by _index_pattern shows (robust to compression noise)."""
+    return sum(1 << bit for bit in range(8) if frame[:, 16 * bit : 16 * bit + 16].mean() > 128)
+
+
+def _write_vfr_mp4(path: str, num_frames: int = 200, gop: int = 12) -> None:
+    """H.264 with B-frames, ms timestamps, 25 frames 10 ms apart then 25 frames 70 ms apart..."""
+    with av.open(path, mode="w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 128, 32, "yuv420p"
+        stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
+        stream.codec_context.gop_size = gop
+        stream.options = {"bf": "2", "crf": "10"}
+        pts = 0
+        for i in range(num_frames):
+            frame = av.VideoFrame.from_ndarray(_index_pattern(i), format="rgb24")
+            frame.pts, frame.time_base = pts, Fraction(1, 1000)
+            pts += 10 if (i // 25) % 2 == 0 else 70
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+
+
+def test_variable_frame_rate_seeks_return_the_asked_frames(tmp_path):
+    path = str(tmp_path / "vfr.mp4")
+    _write_vfr_mp4(path)
+    with av.open(path) as container:
+        reference = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert [_read_index(f) for f in reference] == list(range(200))  # the clip reads back
+    indices = [5, 30, 60, 61, 100, 140, 175, 199]
+    out, num_decoded = decode.pyav_decode(path, indices, seek_gap=4)
+    assert [_read_index(f) for f in out] == indices
+    for got, i in zip(out, indices, strict=True):
+        np.testing.assert_array_equal(got, reference[i])
+    assert num_decoded < 150  # it did seek
+
+
+@pytest.mark.parametrize(
+    "degrees, hflip, vflip",
+    [
+        (90, False, False),
+        (-90, False, False),
+        (180, False, False),
+        (0, True, False),
+        (0, False, True),
+        (90, True, False),
+    ],
+)
+def test_display_matrix_turns_frames_upright(tmp_path, degrees, hflip, vflip):
+    """A phone clip's rotation (and mirror) metadata is applied as players do."""
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 255, (60, 32, 48, 3), dtype=np.uint8)
+    path = str(tmp_path / "phone.mp4")
+    with av.open(path, mode="w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 48, 32, "yuv420p"
+        stream.codec_context.gop_size = 10
+        stream.set_display_rotation(degrees, hflip=hflip, vflip=vflip)
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    with av.open(path) as container:
+        stored = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    # FFmpeg's convention: rotate counter-clockwise by `degrees`, then mirror.
+    upright = [np.rot90(f, k=degrees // 90) for f in stored]
+    upright = [np.fliplr(f) if hflip else f for f in upright]
+    upright = [np.flipud(f) if vflip else f for f in upright]
+    indices = [0, 7, 45, 3]
+    outputs = [decode.decode_frames(path, indices, seek_gap=gap) for gap in (0, 4)]
+    try:
+        import decord  # noqa: F401 - optional backend
+    except ImportError:
+        pass
+    else:
+        outputs.append(decode.decode_frames(path, indices, backend="decord"))
+    for out in outputs:  # sequential, seeking, decord
+        assert out.shape == (4, *upright[0].shape)
+        for got, i in zip(out, indices, strict=True):
+            np.testing.assert_array_equal(got, upright[i])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -216,3 +217,54 @@ def test_folder_and_tfds_kinds_match_the_list_kind(tiny_dataset, tmp_path):
     assert info.num_examples == 18 and sorted(info.class_names) == sorted(
         n.replace(" ", "_") for n in names
     )
+
+
+def _stop_after(seconds: int):
+    """Raises TimeoutError in the main thread after `seconds` (guards an endless loop)."""
+
+    def on_alarm(signum, frame):
+        raise TimeoutError(f"still iterating after {seconds} s")
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(seconds)
+
+
+def test_wrong_root_stops_after_one_pass_naming_count_and_paths(tiny_dataset, tmp_path):
+    wrong = str(tmp_path / "not_the_root")
+    kwargs = dict(_list_kwargs(tiny_dataset), root=wrong)
+    with open(kwargs["list_file"]) as f:
+        listed = [os.path.join(wrong, line.split()[0]) for line in f]
+    # Repeats forever, in this thread (no prefetch thread) so that the alarm can stop it.
+    it, _ = pipeline.make_train_iterator(
+        batch_size=4, shuffle=False, prefetch_batches=0, hint="check config.data.root", **kwargs
+    )
+    _stop_after(60)
+    try:
+        with pytest.raises(batching.TooManySkipped) as raised:
+            next(it)
+    finally:
+        signal.alarm(0)
+    assert str(raised.value) == (
+        f"no readable video in 12 listed under {wrong} (first: {', '.join(listed[:3])}; "
+        f"error: missing file {listed[0]}); check config.data.root"
+    )
+
+
+def test_eval_and_prefetched_train_raise_on_nothing_readable(tiny_dataset, tmp_path):
+    kwargs = dict(_list_kwargs(tiny_dataset, "val.txt"), root=str(tmp_path / "nowhere"))
+    it, _ = pipeline.make_eval_iterator(batch_size=4, **kwargs)
+    with pytest.raises(batching.TooManySkipped, match="no readable video in 6 listed"):
+        _drain(it)
+    it, _ = pipeline.make_train_iterator(batch_size=4, num_epochs=3, **kwargs)
+    with pytest.raises(batching.TooManySkipped, match="no readable video in 6 listed"):
+        _drain(it)
+
+
+def test_max_skip_fraction_limits_the_share_of_bad_files(dataset_with_bad_files):
+    list_file, root, bad_paths = dataset_with_bad_files  # 5 of 17 unreadable
+    kwargs = dict(_list_kwargs(root), root="", list_file=list_file)
+    it, _ = pipeline.make_eval_iterator(batch_size=4, max_skip_fraction=0.25, **kwargs)
+    with pytest.raises(batching.TooManySkipped, match=r"^5 of 17 videos unreadable .*first: "):
+        _drain(it)
+    it, _ = pipeline.make_eval_iterator(batch_size=4, max_skip_fraction=0.3, **kwargs)
+    assert sum(b["valid"].sum() for b in _drain(it)) == 12

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import av
 import numpy as np
@@ -57,3 +59,40 @@ def test_bad_videos_become_markers_or_raise_in_strict_mode(tiny_dataset, tmp_pat
         assert marker["skipped"] == path and marker["epoch"] == 2
         with pytest.raises(decode.VideoDecodeError, match=path):
             samples.load_eval_sample(element, spec=spec, strict=True)
+
+
+def _run_with_timeout(code: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    """Runs `code` in a fresh Python; a hang (opening a FIFO blocks) fails instead of stalling."""
+    try:
+        return subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"hung for {timeout} s (a FIFO opened for reading waits for a writer)")
+
+
+def test_fifo_and_directory_are_skipped_or_refused_without_hanging(tmp_path):
+    fifo, folder = str(tmp_path / "pipe.mp4"), str(tmp_path / "dir.mp4")
+    os.mkfifo(fifo)
+    os.mkdir(folder)
+    code = f"""
+import pytest
+from alt_jax.data import decode, samples
+spec = samples.ClipSpec(num_frames=4, image_size=32)
+for path, kind in (({fifo!r}, "FIFO"), ({folder!r}, "directory")):
+    element = {{"video": path, "label": 0, "index": 5, "path": path}}
+    marker = samples.load_train_sample(element, epoch=1, seed=0, spec=spec)
+    assert samples.is_skip_marker(marker), marker
+    assert marker["skipped"] == path and "not a regular file" in marker["error"], marker
+    assert kind in marker["error"], marker
+    with pytest.raises(decode.VideoDecodeError, match=f"{{path}}.*not a regular file"):
+        samples.load_eval_sample(element, spec=spec, strict=True)
+print("ok")
+"""
+    result = _run_with_timeout(code)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]

@@ -140,3 +140,49 @@ def test_humanize_class_name():
     assert sources.humanize_class_name("ApplyEyeMakeup") == "apply eye makeup"
     assert sources.humanize_class_name("brush_hair") == "brush hair"
     assert sources.humanize_class_name("YoYo") == "yo yo"
+
+
+def _latin1_line3(path) -> None:
+    """A list whose third line is Latin-1 (b'\\xe9' is not UTF-8), the others ASCII."""
+    path.write_bytes(b"a.mp4 0\nb.mp4 1\ncaf\xe9.mp4 0\nd.mp4 1\n")
+
+
+def test_non_utf8_annotation_list_names_file_and_line(tmp_path):
+    lst = tmp_path / "latin1.txt"
+    _latin1_line3(lst)
+    with pytest.raises(ValueError, match=rf"^{lst}:3: not UTF-8 text \(byte 0xe9 at column 4\)"):
+        sources.read_annotation_list(lst, "", num_classes=2)
+
+
+def test_non_utf8_csv_and_split_files_name_file_and_line(tmp_path):
+    csv = tmp_path / "k.csv"
+    csv.write_bytes(b"label,youtube_id,time_start,time_end\nbike,a,0,10\ncaf\xe9,b,0,10\n")
+    with pytest.raises(ValueError, match=rf"^{csv}:3: not UTF-8"):
+        sources.read_kinetics_csv(csv, "/k")
+    root, splits = _ucf_tree(tmp_path)
+    with open(os.path.join(splits, "testlist01.txt"), "ab") as f:
+        f.write(b"YoYo/v_\xff.avi\n")
+    lineno = len(open(os.path.join(splits, "testlist01.txt"), "rb").read().splitlines())
+    with pytest.raises(ValueError, match=rf"testlist01.txt:{lineno}: not UTF-8"):
+        sources.read_ucf101_split(root, splits, fold=1, subset="test")
+    hmdb = tmp_path / "hmdb_splits"
+    hmdb.mkdir()
+    (hmdb / "run_test_split1.txt").write_bytes(b"ok.avi 1\n\xff.avi 2\n")
+    with pytest.raises(ValueError, match=r"run_test_split1.txt:2: not UTF-8"):
+        sources.read_hmdb51_split(tmp_path, hmdb, fold=1)
+
+
+def test_non_utf8_class_names_file_names_file_and_line(tmp_path):
+    names = tmp_path / "classes.txt"
+    names.write_bytes(b"run\n\nwalk\n\xe9t\xe9\n")
+    with pytest.raises(ValueError, match=rf"^{names}:4: not UTF-8"):
+        sources.read_class_names(names)
+
+
+def test_duplicate_class_name_is_refused_naming_both_lines(tmp_path):
+    names = tmp_path / "classes.txt"
+    names.write_text("run\nwalk\n\n  run \njump\n")
+    with pytest.raises(ValueError, match=rf"^{names}:4: class name 'run' repeats line 1"):
+        sources.read_class_names(names)
+    names.write_text("run\n\nwalk\njump\n")
+    assert sources.read_class_names(names) == ["run", "walk", "jump"]

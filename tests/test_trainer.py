@@ -328,6 +328,17 @@ def test_every_dataset_is_checked_before_the_backbone_is_built(
         trainer_lib.train_and_evaluate(config, str(tmp_path / "run"), "train_and_eval")
 
 
+def test_skip_limit_and_hint_reach_the_pipeline(tmp_path):
+    config = base_config()
+    config.data.root = str(tmp_path)
+    config.data.max_skip_fraction = 0.2
+    kwargs = dataset_kwargs(config.data, "data", train=True)
+    assert kwargs["max_skip_fraction"] == 0.2
+    assert "config.data.root" in kwargs["hint"]
+    evals = dataset_kwargs(dataset_config(root=str(tmp_path)), "evals.val", train=False)
+    assert evals["max_skip_fraction"] == 0.5 and "config.evals.val.root" in evals["hint"]
+
+
 def test_unreadable_latest_checkpoint_falls_back(tmp_path):
     ckpt = checkpoint.Checkpointer(str(tmp_path), keep=5, best_metric=None, async_save=False)
     params = {"w": jnp.arange(4.0)}

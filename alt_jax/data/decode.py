@@ -2,15 +2,16 @@
 
 A video source is a filesystem path or the encoded bytes of a whole file (as stored in the
 array_record shards). Frames come back as uint8 [T, H, W, 3] RGB, one per requested index,
-in the order requested (indices may repeat).
+in the order requested (indices may repeat), turned upright when the stream carries a display
+matrix (the rotation phones record).
 """
 
 from __future__ import annotations
 
 import io
 import os
+import stat
 from collections.abc import Sequence
-from fractions import Fraction
 
 import av
 import numpy as np
@@ -41,11 +42,36 @@ def describe_source(source: VideoSource) -> str:
     return os.fspath(source)
 
 
+_FILE_KINDS = (
+    (stat.S_ISDIR, "directory"),
+    (stat.S_ISFIFO, "FIFO"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+)
+
+
+def check_regular_file(path: str | os.PathLike) -> None:
+    """Refuses a path that is missing or not a regular file (FIFO, device, directory)."""
+    # Opening a FIFO or a character device for reading blocks until a writer comes, forever
+    # in a data loader: look at the file type (stat does not block) before opening anything.
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise VideoDecodeError(f"missing file {os.fspath(path)}") from None
+    except OSError as e:
+        raise VideoDecodeError(f"cannot stat {os.fspath(path)}: {e}") from e
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _FILE_KINDS if test(mode)), "special file")
+        raise VideoDecodeError(f"{os.fspath(path)}: not a regular file ({kind})")
+
+
 def _open(source: VideoSource) -> av.container.InputContainer:
     """Opens a container from a path or bytes, with errors wrapped as VideoDecodeError."""
     try:
         if isinstance(source, bytes):
             return av.open(io.BytesIO(source), mode="r")
+        check_regular_file(source)
         return av.open(os.fspath(source), mode="r")
     except (av.FFmpegError, OSError, ValueError) as e:
         raise VideoDecodeError(f"cannot open {describe_source(source)}: {e}") from e
@@ -89,28 +115,92 @@ def count_frames(source: VideoSource, *, exact: bool = False, backend: str = "py
         container.close()
 
 
-def _frame_rate(stream) -> Fraction | None:
-    """Frames per second when the stream declares a usable one."""
-    rate = stream.average_rate or stream.guessed_rate
-    if rate is None or rate <= 0:
+def apply_display_matrix(image: np.ndarray, matrix: Sequence[int]) -> np.ndarray:
+    """Turns a decoded [H, W, C] image upright per a 3×3 display matrix (FFmpeg's layout).
+
+    The matrix maps a stored pixel (x, y) to its displayed place (a·x + c·y, b·x + d·y) with
+    [a, b, u, c, d, v, ...] = matrix (y pointing down); only multiples of 90° (with mirrors)
+    occur in phone videos, other matrices leave the image as stored.
+    """
+    a, b, _, c, d = (int(m) for m in matrix[:5])
+    if a and d and not b and not c:
+        out = image
+        row_sign, col_sign = d, a  # displayed row from y, column from x
+    elif b and c and not a and not d:
+        out = np.swapaxes(image, 0, 1)
+        row_sign, col_sign = b, c  # displayed row from x, column from y
+    else:
+        return image
+    if row_sign < 0:
+        out = out[::-1]
+    if col_sign < 0:
+        out = out[:, ::-1]
+    return out
+
+
+def _display_matrix(frame: av.VideoFrame) -> np.ndarray | None:
+    """A decoded frame's display matrix (9 int32), None when absent or the identity."""
+    side = frame.side_data.get(av.sidedata.sidedata.Type.DISPLAYMATRIX)
+    if side is None:
         return None
-    return Fraction(rate)
+    matrix = np.frombuffer(bytes(side), dtype=np.int32)
+    return None if np.array_equal(matrix[:5], [1 << 16, 0, 0, 0, 1 << 16]) else matrix
 
 
-def _pts_to_index(pts: int, start_pts: int, time_base: Fraction, rate: Fraction) -> int:
-    """Frame index of a presentation timestamp for a constant-frame-rate stream."""
-    return int(round((pts - start_pts) * time_base * rate))
+def has_display_transform(source: VideoSource) -> bool:
+    """Whether the first frame carries a rotation or mirror (decodes that one frame)."""
+    container = _open(source)
+    try:
+        stream = _video_stream(container, source)
+        frame = next(container.decode(stream), None)
+        return frame is not None and _display_matrix(frame) is not None
+    except av.FFmpegError as e:
+        raise VideoDecodeError(f"cannot decode {describe_source(source)}: {e}") from e
+    finally:
+        container.close()
 
 
-def _index_to_pts(index: int, start_pts: int, time_base: Fraction, rate: Fraction) -> int:
-    """Presentation timestamp of a frame index for a constant-frame-rate stream."""
-    return start_pts + int(index / (rate * time_base))
+def _upright(frame: av.VideoFrame) -> np.ndarray:
+    """A decoded frame as RGB uint8, turned by its display matrix (phone videos' rotation)."""
+    image = frame.to_ndarray(format="rgb24")
+    matrix = _display_matrix(frame)
+    if matrix is None:
+        return image
+    return np.ascontiguousarray(apply_display_matrix(image, matrix))
+
+
+def frame_timestamps(source: VideoSource) -> list[int] | None:
+    """Each frame's pts in display order, from a demux pass (no decoding); None if unknown."""
+    container = _open(source)
+    try:
+        stream = _video_stream(container, source)
+        pts = []
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue  # the demuxer's end-of-stream flush packet
+            if packet.pts is None:
+                return None
+            pts.append(int(packet.pts))
+    except av.FFmpegError:
+        return None  # a damaged file: decode sequentially, which reports where it fails
+    finally:
+        container.close()
+    pts.sort()  # packets come in decode order; B-frames make it differ from display order
+    if len(set(pts)) != len(pts):
+        return None  # repeated timestamps cannot name a frame
+    return pts
 
 
 def pyav_decode(
     source: VideoSource, indices: Sequence[int], *, seek_gap: int = DEFAULT_SEEK_GAP
 ) -> tuple[np.ndarray, int]:
-    """Decodes frames `indices` with PyAV; returns them and how many frames were decoded."""
+    """Decodes frames `indices` with PyAV; returns them and how many frames were decoded.
+
+    A jump of more than `seek_gap` frames seeks to the keyframe before the target. Frame
+    indices are mapped to timestamps by a demux pass over the packets, not by the frame rate,
+    so that variable-frame-rate videos seek to the right frame; every frame decoded after a
+    seek is identified by its timestamp.
+    """
     indices = [int(i) for i in indices]
     if not indices:
         raise ValueError("no frame indices requested")
@@ -120,10 +210,9 @@ def pyav_decode(
     container = _open(source)
     try:
         stream = _video_stream(container, source)
-        rate = _frame_rate(stream)
-        time_base = Fraction(stream.time_base) if stream.time_base else None
-        # Seeking needs timestamps that map to frame indices (constant frame rate).
-        can_seek = rate is not None and time_base is not None and seek_gap > 0
+        can_seek = seek_gap > 0
+        timestamps: list[int] | None = None  # frame index → pts, built at the first seek
+        index_of: dict[int, int] = {}
         start_pts = stream.start_time or 0
         got: dict[int, np.ndarray] = {}
         num_decoded = 0
@@ -137,12 +226,21 @@ def pyav_decode(
                 target = wanted[pointer]
                 # One seek per target: the keyframe before it may still be more than seek_gap away.
                 if can_seek and target - position > seek_gap and target != last_seek_target:
+                    if timestamps is None:
+                        timestamps = frame_timestamps(source)
+                        if timestamps is None:
+                            can_seek = False
+                            continue
+                        index_of = {pts: i for i, pts in enumerate(timestamps)}
+                    if target >= len(timestamps):
+                        raise FrameCountMismatch(
+                            f"{describe_source(source)} has {len(timestamps)} frames; frame "
+                            f"{target} was requested",
+                            frames_seen=len(timestamps),
+                        )
                     last_seek_target = target
                     container.seek(
-                        _index_to_pts(target, start_pts, time_base, rate),
-                        stream=stream,
-                        backward=True,
-                        any_frame=False,
+                        timestamps[target], stream=stream, backward=True, any_frame=False
                     )
                     frames = container.decode(stream)
                     after_seek = True
@@ -155,13 +253,10 @@ def pyav_decode(
                     )
                 num_decoded += 1
                 if after_seek:
-                    if frame.pts is None:
-                        raise VideoDecodeError(
-                            f"no timestamps after seeking in {describe_source(source)}"
-                        )
-                    index = _pts_to_index(frame.pts, start_pts, time_base, rate)
-                    if index > target:
-                        # The seek overshot (no keyframe before the target): decode from the start.
+                    index = index_of.get(frame.pts, -1) if frame.pts is not None else -1
+                    if index < 0 or index > target:
+                        # The seek overshot (no keyframe before the target), or the frame's
+                        # timestamp is not a packet's: decode from the start, counting frames.
                         container.seek(start_pts, stream=stream, backward=True, any_frame=False)
                         frames = container.decode(stream)
                         can_seek = False
@@ -172,7 +267,7 @@ def pyav_decode(
                     index = position
                 position = index + 1
                 if index == target:
-                    got[index] = frame.to_ndarray(format="rgb24")
+                    got[index] = _upright(frame)
                     pointer += 1
         except av.FFmpegError as e:
             if num_decoded > 0:
@@ -199,6 +294,8 @@ def _decord_reader(source: VideoSource):
         import decord  # optional dependency, imported only when asked for
     except ImportError as e:
         raise ImportError("backend='decord' needs the decord package (pip install decord)") from e
+    if not isinstance(source, bytes):
+        check_regular_file(source)
     try:
         data = io.BytesIO(source) if isinstance(source, bytes) else os.fspath(source)
         return decord.VideoReader(data, num_threads=1)
@@ -215,7 +312,8 @@ def decode_frames(
 ) -> np.ndarray:
     """Decodes the frames at `indices` (any order, repeats allowed) to uint8 [T, H, W, 3]."""
     _check_backend(backend)
-    if backend == "decord":
+    # decord ignores rotation metadata (and fails on 90° turns): such clips go through PyAV.
+    if backend == "decord" and not has_display_transform(source):
         reader = _decord_reader(source)
         if max(indices) >= len(reader):
             raise FrameCountMismatch(

@@ -118,6 +118,11 @@ def _tfds_element(index: int, example: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _where(root: str | os.PathLike) -> str:
+    """' under ROOT' for error messages (empty when the list holds full paths)."""
+    return f" under {os.fspath(root)}" if os.fspath(root) else ""
+
+
 def _as_map_dataset(elements: Sequence[dict[str, Any]] | grain.MapDataset) -> grain.MapDataset:
     return elements if isinstance(elements, grain.MapDataset) else grain.MapDataset.source(elements)
 
@@ -201,8 +206,13 @@ def make_train_iterator(
     prefetch_batches: int = 2,
     strict: bool = False,
     backend: str = "pyav",
+    max_skip_fraction: float = batching.DEFAULT_MAX_SKIP_FRACTION,
+    hint: str = "check the data root and list file",
 ) -> tuple[grain.DatasetIterator, SourceInfo]:
     """A checkpointable iterator of training batches (repeats forever unless num_epochs).
+
+    An epoch in which no video could be read, or more than `max_skip_fraction` of them, raises
+    batching.TooManySkipped naming the count and first paths, ending with `hint`.
 
     Without `shuffle` the videos come in dataset order (the feature cache is written so); a
     video's augmentation depends only on (seed, epoch, index), not on its position.
@@ -252,7 +262,12 @@ def make_train_iterator(
     ds = batching.ProcessSliceMapDataset(ds, batch_size, shard_index, shard_count)
     it = _parallel(ds, workers, read_threads, worker_buffer)
     it = batching.SkipCountingBatchIterDataset(
-        it, batch_size, (num_frames, image_size, image_size, 3)
+        it,
+        batch_size,
+        (num_frames, image_size, image_size, 3),
+        max_skip_fraction=max_skip_fraction,
+        where=_where(root),
+        hint=hint,
     )
     if prefetch_batches > 0:
         it = grain.experimental.ThreadPrefetchIterDataset(it, prefetch_buffer_size=prefetch_batches)
@@ -287,8 +302,13 @@ def make_eval_iterator(
     prefetch_batches: int = 2,
     strict: bool = False,
     backend: str = "pyav",
+    max_skip_fraction: float = batching.DEFAULT_MAX_SKIP_FRACTION,
+    hint: str = "check the data root and list file",
 ) -> tuple[grain.DatasetIterator, SourceInfo]:
-    """One pass over the split; every process yields the same number of (padded) batches."""
+    """One pass over the split; every process yields the same number of (padded) batches.
+
+    Raises batching.TooManySkipped like the train iterator (checked over this process's shard).
+    """
     elements, names = load_source(
         kind,
         root,
@@ -320,6 +340,9 @@ def make_eval_iterator(
         (num_clips * num_crops, num_frames, image_size, image_size, 3),
         pad=True,
         num_batches=num_batches,
+        max_skip_fraction=max_skip_fraction,
+        where=_where(root),
+        hint=hint,
     )
     if prefetch_batches > 0:
         it = grain.experimental.ThreadPrefetchIterDataset(it, prefetch_buffer_size=prefetch_batches)

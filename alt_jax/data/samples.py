@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -69,8 +68,8 @@ def _unwrap(element: dict[str, Any]) -> tuple[decode.VideoSource, str]:
     name = element.get("path") or decode.describe_source(video)
     if isinstance(name, bytes):
         name = name.decode("utf-8", "replace")
-    if isinstance(video, str) and not os.path.exists(video):
-        raise decode.VideoDecodeError(f"missing file {video}")
+    if isinstance(video, str):
+        decode.check_regular_file(video)
     return video, name
 
 

@@ -27,10 +27,38 @@ class VideoRecord:
     label: int
 
 
+def read_text_lines(path: str | os.PathLike) -> list[str]:
+    """A UTF-8 text file's lines (ends kept), local or gs://; bad bytes name the file and line."""
+    lines = []
+    for lineno, raw in enumerate(epath.Path(path).read_bytes().splitlines(keepends=True), 1):
+        try:
+            lines.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            # Decoding per line so that the error can say where (a bare UnicodeDecodeError
+            # gives only a byte offset into the whole file).
+            raise ValueError(
+                f"{os.fspath(path)}:{lineno}: not UTF-8 text (byte 0x{raw[e.start]:02x} at "
+                f"column {e.start + 1}); re-save the file as UTF-8"
+            ) from None
+    return lines
+
+
 def read_class_names(path: str | os.PathLike) -> list[str]:
     """Class names, one per line (blank lines ignored), in label order; local or gs://."""
-    text = epath.Path(path).read_text(encoding="utf-8")
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for lineno, line in enumerate(read_text_lines(path), start=1):
+        name = line.strip()
+        if not name:
+            continue
+        if name in seen:
+            # Two labels with one name cannot be told apart by the text encoder.
+            raise ValueError(
+                f"{os.fspath(path)}:{lineno}: class name {name!r} repeats line {seen[name]}"
+            )
+        seen[name] = lineno
+        names.append(name)
+    return names
 
 
 def write_class_names(path: str | os.PathLike, class_names: Sequence[str]) -> None:
@@ -50,21 +78,20 @@ def read_annotation_list(
 ) -> list[VideoRecord]:
     """Parses `relative/path label_index` lines (mmaction style); paths are joined to `root`."""
     records = []
-    with open(list_file, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            where = f"{os.fspath(list_file)}:{lineno}"
-            parts = line.rsplit(maxsplit=1)  # the path may contain spaces, the label cannot
-            if len(parts) != 2:
-                raise ValueError(f"{where}: expected 'path label', got {line!r}")
-            try:
-                label = int(parts[1])
-            except ValueError:
-                raise ValueError(f"{where}: label {parts[1]!r} is not an integer") from None
-            _check_label(label, num_classes, where)
-            records.append(VideoRecord(os.path.join(os.fspath(root), parts[0]), label))
+    for lineno, line in enumerate(read_text_lines(list_file), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        where = f"{os.fspath(list_file)}:{lineno}"
+        parts = line.rsplit(maxsplit=1)  # the path may contain spaces, the label cannot
+        if len(parts) != 2:
+            raise ValueError(f"{where}: expected 'path label', got {line!r}")
+        try:
+            label = int(parts[1])
+        except ValueError:
+            raise ValueError(f"{where}: label {parts[1]!r} is not an integer") from None
+        _check_label(label, num_classes, where)
+        records.append(VideoRecord(os.path.join(os.fspath(root), parts[0]), label))
     return records
 
 
@@ -93,20 +120,19 @@ def read_kinetics_csv(
     """
     required = ("label", "youtube_id", "time_start", "time_end")
     rows = []
-    with open(csv_file, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{os.fspath(csv_file)}:1: header lacks columns {missing}")
-        for row in reader:
-            where = f"{os.fspath(csv_file)}:{reader.line_num}"
-            if None in row or any(row.get(c) in (None, "") for c in required):
-                raise ValueError(f"{where}: malformed row {row}")
-            try:
-                start, end = int(float(row["time_start"])), int(float(row["time_end"]))
-            except ValueError:
-                raise ValueError(f"{where}: time_start/time_end are not numbers") from None
-            rows.append((where, row, start, end))
+    reader = csv.DictReader(read_text_lines(csv_file))
+    missing = [c for c in required if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ValueError(f"{os.fspath(csv_file)}:1: header lacks columns {missing}")
+    for row in reader:
+        where = f"{os.fspath(csv_file)}:{reader.line_num}"
+        if None in row or any(row.get(c) in (None, "") for c in required):
+            raise ValueError(f"{where}: malformed row {row}")
+        try:
+            start, end = int(float(row["time_start"])), int(float(row["time_end"]))
+        except ValueError:
+            raise ValueError(f"{where}: time_start/time_end are not numbers") from None
+        rows.append((where, row, start, end))
     names = (
         list(class_names) if class_names is not None else sorted({r["label"] for _, r, *_ in rows})
     )
@@ -142,33 +168,31 @@ def read_ucf101_split(
     _check_fold_subset(fold, subset)
     class_ind = os.path.join(split_dir, "classInd.txt")
     names: list[str] = []
-    with open(class_ind, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            parts = line.split()
-            if len(parts) != 2 or not parts[0].isdigit() or int(parts[0]) != len(names) + 1:
-                raise ValueError(f"{class_ind}:{lineno}: expected '{len(names) + 1} ClassName'")
-            names.append(parts[1])
+    for lineno, line in enumerate(read_text_lines(class_ind), start=1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 2 or not parts[0].isdigit() or int(parts[0]) != len(names) + 1:
+            raise ValueError(f"{class_ind}:{lineno}: expected '{len(names) + 1} ClassName'")
+        names.append(parts[1])
     index = {name: i for i, name in enumerate(names)}
     list_file = os.path.join(split_dir, f"{subset}list{fold:02d}.txt")
     records = []
-    with open(list_file, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            parts = line.split()
-            if not parts:
-                continue
-            where = f"{list_file}:{lineno}"
-            rel = parts[0]
-            folder = rel.split("/")[0]
-            if len(parts) > 2 or folder not in index or "/" not in rel:
-                raise ValueError(
-                    f"{where}: expected 'ClassName/video.avi [label]', got {line.strip()!r}"
-                )
-            label = index[folder]
-            if len(parts) == 2 and (not parts[1].isdigit() or int(parts[1]) - 1 != label):
-                raise ValueError(f"{where}: label {parts[1]} disagrees with folder {folder!r}")
-            records.append(VideoRecord(os.path.join(os.fspath(root), rel), label))
+    for lineno, line in enumerate(read_text_lines(list_file), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        where = f"{list_file}:{lineno}"
+        rel = parts[0]
+        folder = rel.split("/")[0]
+        if len(parts) > 2 or folder not in index or "/" not in rel:
+            raise ValueError(
+                f"{where}: expected 'ClassName/video.avi [label]', got {line.strip()!r}"
+            )
+        label = index[folder]
+        if len(parts) == 2 and (not parts[1].isdigit() or int(parts[1]) - 1 != label):
+            raise ValueError(f"{where}: label {parts[1]} disagrees with folder {folder!r}")
+        records.append(VideoRecord(os.path.join(os.fspath(root), rel), label))
     return records, names
 
 
@@ -186,19 +210,16 @@ def read_hmdb51_split(
     records = []
     for label, (name, file) in enumerate(zip(names, files, strict=True)):
         path = os.path.join(split_dir, file)
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, start=1):
-                parts = line.split()
-                if not parts:
-                    continue
-                if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
-                    raise ValueError(
-                        f"{path}:{lineno}: expected 'video.avi 0|1|2', got {line.strip()!r}"
-                    )
-                if parts[1] == wanted:
-                    records.append(
-                        VideoRecord(os.path.join(os.fspath(root), name, parts[0]), label)
-                    )
+        for lineno, line in enumerate(read_text_lines(path), start=1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
+                raise ValueError(
+                    f"{path}:{lineno}: expected 'video.avi 0|1|2', got {line.strip()!r}"
+                )
+            if parts[1] == wanted:
+                records.append(VideoRecord(os.path.join(os.fspath(root), name, parts[0]), label))
     return records, names
 
 

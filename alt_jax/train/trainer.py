@@ -66,6 +66,8 @@ def dataset_kwargs(cfg: ml_collections.ConfigDict, field: str, *, train: bool) -
         "stride": cfg.stride or None,
         "workers": cfg.workers,
         "strict": cfg.strict,
+        "max_skip_fraction": cfg.max_skip_fraction,
+        "hint": f"check config.{field}.root and config.{field}.list_file",
         "shard_index": jax.process_index(),
         "shard_count": jax.process_count(),
     }
