@@ -13,6 +13,8 @@ from jax.experimental import multihost_utils
 from ml_collections import config_flags
 
 from alt_jax.configs_lib import ConfigError, validate_config
+from alt_jax.data.batching import TooManySkipped
+from alt_jax.train.checkpoint import CheckpointError
 from alt_jax.train.trainer import train_and_evaluate
 
 config_flags.DEFINE_config_file("config", None, "Config file (get_config()).", lock_config=True)
@@ -85,7 +87,12 @@ def main(argv: list[str]) -> None:
     maybe_initialize_distributed()
     if jax.process_index() > 0:
         logging.set_verbosity(logging.WARNING)
-    result = train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.mode)
+    try:
+        result = train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.mode)
+    except (ConfigError, TooManySkipped, CheckpointError) as e:
+        # Errors of the inputs, not of the program: one line, no traceback.
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2 if isinstance(e, ConfigError) else 1)
     if jax.process_index() == 0:
         print(json.dumps(result, indent=1, default=float))
         for name, metrics in result.get("eval", {}).items():

@@ -339,6 +339,31 @@ def test_skip_limit_and_hint_reach_the_pipeline(tmp_path):
     assert evals["max_skip_fraction"] == 0.5 and "config.evals.val.root" in evals["hint"]
 
 
+def test_nothing_readable_stops_main_with_one_line(tiny_data, tmp_path):
+    """A data.root that exists but holds none of the listed videos: the first pass over the
+    list ends the run with the count and the first paths, instead of looping over empty
+    epochs forever."""
+    empty = tmp_path / "elsewhere"
+    empty.mkdir()
+    proc = run_subprocess(
+        [
+            "-m",
+            "alt_jax.main",
+            f"--config={REPO}/tests/tiny_config_file.py:{tiny_data}",
+            f"--workdir={tmp_path / 'run'}",
+            f"--config.data.root={empty}",
+            "--mode=train",
+        ],
+        1,
+        timeout=240,
+    )
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert line.startswith("error: no readable video in 16 listed under"), line
+    assert str(empty) in line and "first:" in line and "config.data.root" in line
+    assert "Traceback" not in proc.stderr
+
+
 def test_unreadable_latest_checkpoint_falls_back(tmp_path):
     ckpt = checkpoint.Checkpointer(str(tmp_path), keep=5, best_metric=None, async_save=False)
     params = {"w": jnp.arange(4.0)}

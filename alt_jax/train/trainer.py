@@ -27,7 +27,7 @@ from etils import epath
 from flax import nnx
 
 from alt_jax import text
-from alt_jax.configs_lib import validate_config
+from alt_jax.configs_lib import ConfigError, validate_config
 from alt_jax.data import batching, pipeline
 from alt_jax.data.normalize import normalize_clip
 from alt_jax.models.alt import ALT, count_parameters, cross_entropy, split_trainable
@@ -120,11 +120,18 @@ def check_dataset(cfg: ml_collections.ConfigDict, field: str, *, train: bool) ->
 def check_run_config(config: ml_collections.ConfigDict, mode: str) -> None:
     """Validates every dataset `mode` will read (training data, every evaluation) before the
     backbone is loaded, so that a wrong evaluation path fails in seconds, not after training."""
+    datasets = []
     if mode in ("train", "train_and_eval", "extract_features"):
-        check_dataset(config.data, "data", train=True)
+        datasets.append((config.data, "data", True))
     if mode in ("eval", "train_and_eval", "extract_features"):
-        for name, cfg in config.evals.items():
-            check_dataset(cfg, f"evals.{name}", train=False)
+        datasets += [(cfg, f"evals.{name}", False) for name, cfg in config.evals.items()]
+    for cfg, field, train in datasets:
+        try:
+            check_dataset(cfg, field, train=train)
+        except ConfigError:
+            raise
+        except (ValueError, OSError) as e:  # every message names config.<field>
+            raise ConfigError(str(e)) from e
 
 
 def class_names_of(cfg: ml_collections.ConfigDict, info: pipeline.SourceInfo) -> list[str]:
