@@ -304,6 +304,7 @@ def test_missing_dataset_path_names_the_field(tmp_path):
         ("evals.val.class_names_file", "/nope.txt", r"config\.evals\.val\.class_names_file"),
         ("data.root", "", r"config\.data\.root is not set"),
         ("data.list_file", "EMPTY", r"config\.data: no videos listed"),
+        ("model.corpus.path", "BROKEN", r"config\.model\.corpus\.path: .*broken\.json.* line 1"),
     ],
 )
 def test_every_dataset_is_checked_before_the_backbone_is_built(
@@ -321,9 +322,14 @@ def test_every_dataset_is_checked_before_the_backbone_is_built(
     if value == "EMPTY":
         value = str(tmp_path / "empty.txt")
         (tmp_path / "empty.txt").write_text("")
-    section, *rest = field.split(".")
-    target = config[section] if section == "data" else config.evals[rest.pop(0)]
-    target[rest[0]] = value
+    if value == "BROKEN":
+        value = str(tmp_path / "broken.json")
+        (tmp_path / "broken.json").write_text('[{"unit": "ball",')
+    *path, key = field.split(".")
+    target = config
+    for part in path:
+        target = target[part]
+    target[key] = value
     with pytest.raises((ValueError, FileNotFoundError), match=message):
         trainer_lib.train_and_evaluate(config, str(tmp_path / "run"), "train_and_eval")
 

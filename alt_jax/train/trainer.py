@@ -118,8 +118,9 @@ def check_dataset(cfg: ml_collections.ConfigDict, field: str, *, train: bool) ->
 
 
 def check_run_config(config: ml_collections.ConfigDict, mode: str) -> None:
-    """Validates every dataset `mode` will read (training data, every evaluation) before the
-    backbone is loaded, so that a wrong evaluation path fails in seconds, not after training."""
+    """Validates every dataset `mode` will read (training data, every evaluation) and the entity
+    corpus before the backbone is loaded, so that a wrong evaluation path fails in seconds, not
+    after training."""
     datasets = []
     if mode in ("train", "train_and_eval", "extract_features"):
         datasets.append((config.data, "data", True))
@@ -132,6 +133,14 @@ def check_run_config(config: ml_collections.ConfigDict, mode: str) -> None:
             raise
         except (ValueError, OSError) as e:  # every message names config.<field>
             raise ConfigError(str(e)) from e
+    model = config.model
+    if model.head == "alt" or (model.head == "victr" and model.victr.aux_texts):
+        from alt_jax.corpus import read_entities
+
+        try:
+            read_entities(model.corpus.path)
+        except (ValueError, OSError) as e:
+            raise ConfigError(f"config.model.corpus.path: {e}") from e
 
 
 def class_names_of(cfg: ml_collections.ConfigDict, info: pipeline.SourceInfo) -> list[str]:
