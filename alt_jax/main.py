@@ -7,18 +7,29 @@ import json
 import os
 import sys
 
-import jax
-from absl import app, flags, logging
-from jax.experimental import multihost_utils
-from ml_collections import config_flags
+from alt_jax.logs import quiet_frameworks
 
-from alt_jax.configs_lib import ConfigError, validate_config
-from alt_jax.data.batching import TooManySkipped
-from alt_jax.train.checkpoint import CheckpointError
-from alt_jax.train.trainer import train_and_evaluate
+quiet_frameworks()  # before TensorFlow loads (through clu): its INFO lines are filtered at load
+
+import jax  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
+from jax.experimental import multihost_utils  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from alt_jax.configs_lib import ConfigError, validate_config  # noqa: E402
+from alt_jax.data.batching import TooManySkipped  # noqa: E402
+from alt_jax.train.checkpoint import CheckpointError  # noqa: E402
+from alt_jax.train.trainer import train_and_evaluate  # noqa: E402
 
 config_flags.DEFINE_config_file("config", None, "Config file (get_config()).", lock_config=True)
-flags.DEFINE_string("workdir", None, "Checkpoints, metrics and reports go here (local or gs://).")
+flags.DEFINE_string(
+    "workdir",
+    None,
+    "Training workdir: checkpoints, metrics, reports and log.txt go here (local or gs://).",
+)
+flags.DEFINE_integer(
+    "step", None, "Checkpoint step that --mode=eval evaluates (default: the latest).", lower_bound=0
+)
 flags.DEFINE_enum(
     "mode",
     "train_and_eval",
@@ -66,14 +77,6 @@ def finish_distributed() -> None:
     multihost_utils.sync_global_devices("alt_jax.main done")
 
 
-class _QuietLibraries:
-    """Drops INFO lines of orbax and grain (one per checkpoint file); warnings still show."""
-
-    def filter(self, record) -> bool:
-        noisy = "/orbax/" in record.pathname or "/grain/" in record.pathname
-        return record.levelno >= 30 or not noisy
-
-
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -83,12 +86,14 @@ def main(argv: list[str]) -> None:
         # A user error: one line naming the key, no traceback (exit 2, as for a bad flag).
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    logging.get_absl_handler().addFilter(_QuietLibraries())
+    quiet_frameworks()  # again: app.run installed absl's handler after the first call
     maybe_initialize_distributed()
     if jax.process_index() > 0:
         logging.set_verbosity(logging.WARNING)
     try:
-        result = train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.mode)
+        if FLAGS.step is not None and FLAGS.mode != "eval":
+            raise ConfigError(f"--step={FLAGS.step} goes with --mode=eval (training resumes)")
+        result = train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.mode, step=FLAGS.step)
     except (ConfigError, TooManySkipped, CheckpointError) as e:
         # Errors of the inputs, not of the program: one line, no traceback.
         print(f"error: {e}", file=sys.stderr)

@@ -1,6 +1,6 @@
 """Classifies videos with a trained ALT run and says which entities it saw in each frame.
 
-    python -m alt_jax.predict --workdir=RUN VIDEO [VIDEO ...] [--checkpoint=STEP] [--labels=FILE]
+    python -m alt_jax.predict --workdir=RUN VIDEO [VIDEO ...] [--step=STEP] [--labels=FILE]
         [--json] [--top_k=5] [--entities=3]
 
 Each video is decoded as the run's (first) evaluation set is: its frame sampling, size, clips and
@@ -45,8 +45,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files")
     parser.add_argument("--workdir", help="training workdir (python -m alt_jax.main --workdir)")
     parser.add_argument(
-        "--checkpoint",
-        help="checkpoint step, or a checkpoint folder WORKDIR/checkpoints/STEP (default: latest)",
+        "--step",
+        "--checkpoint",  # the old name, still accepted
+        dest="step",
+        help="checkpoint step (default: the latest), or a checkpoint folder "
+        "WORKDIR/checkpoints/STEP; --checkpoint is a deprecated alias",
     )
     parser.add_argument("--labels", help="class names, one per line (or a shipped list: k400, ...)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
@@ -57,16 +60,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--entities", type=_int_at_least(0), default=3, help="entities shown per frame (>= 0)"
     )
     args = parser.parse_args(argv)
-    if args.checkpoint and not args.checkpoint.isdigit():  # a checkpoint folder
-        folder = Path(args.checkpoint)
+    if args.step and not args.step.isdigit():  # a checkpoint folder
+        folder = Path(args.step)
         if not folder.name.isdigit() or folder.parent.name != "checkpoints":
-            parser.error(
-                f"--checkpoint {args.checkpoint}: expected a step or WORKDIR/checkpoints/STEP"
-            )
+            parser.error(f"--step {args.step}: expected a step or WORKDIR/checkpoints/STEP")
         args.workdir = args.workdir or str(folder.parent.parent)
-        args.checkpoint = folder.name
+        args.step = folder.name
     if not args.workdir:
-        parser.error("--workdir (or --checkpoint=WORKDIR/checkpoints/STEP) is required")
+        parser.error("--workdir (or --step=WORKDIR/checkpoints/STEP) is required")
     return args
 
 
@@ -114,12 +115,15 @@ def main(argv: list[str]) -> int:
     if not videos:
         return EXIT_BAD_INPUT
 
+    from alt_jax.logs import quiet_frameworks
+
+    quiet_frameworks()
     from alt_jax.data import decode, samples
     from alt_jax.labels import load_labels
     from alt_jax.train import restore
 
     try:
-        run = restore.load_run(args.workdir, int(args.checkpoint) if args.checkpoint else None)
+        run = restore.load_run(args.workdir, int(args.step) if args.step else None)
         names = load_labels(args.labels) if args.labels else run.class_names
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

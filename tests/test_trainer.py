@@ -218,6 +218,13 @@ def test_train_and_eval_writes_reports(tiny_data, tmp_path):
     assert (tmp_path / "run" / "alignment.png").exists()
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert any("train/loss" in line for line in lines)
+    # The log is mirrored to the workdir, and both pictures are TensorBoard images too.
+    log = (tmp_path / "run" / "log.txt").read_text()
+    assert "eval val step 2: top1" in log
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "run"), size_guidance={"tensors": 0}).Reload()
+    assert {"eval/val/confusion", "alignment"} <= set(events.PluginTagToContent("images"))
 
 
 def test_misspelled_config_key_lists_valid_keys():
@@ -428,6 +435,9 @@ def test_demo_config_trains_through_main(tmp_path, tiny_data):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "synthetic_val: top-1" in proc.stdout
+    # Framework chatter is filtered: TensorFlow's oneDNN notice, JAX probing for a TPU.
+    assert "oneDNN" not in proc.stderr and "Unable to initialize backend" not in proc.stderr
+    assert "eval synthetic_val step 2" in (tmp_path / "demo" / "log.txt").read_text()
 
 
 def test_relative_checkpoint_directory(tmp_path, monkeypatch):
@@ -441,3 +451,4 @@ def test_relative_checkpoint_directory(tmp_path, monkeypatch):
     ckpt.close()
     assert restored[0] == 1 and (tmp_path / "run" / "checkpoints" / "1").is_dir()
     np.testing.assert_array_equal(restored[1]["w"], np.arange(3.0))
+

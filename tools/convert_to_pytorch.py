@@ -111,13 +111,17 @@ def main(argv: list[str] | None = None) -> None:
     """Converts (see the module docstring); a bad flag or --out exits 2 with one line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", help="training workdir (python -m alt_jax.main --workdir)")
-    parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
-    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument(
+        "--step", type=int, default=None, help="checkpoint step (default: the latest)"
+    )
+    parser.add_argument("--out", required=True, help="output folder (new, empty or an export)")
     parser.add_argument("--check", action="store_true", help="print max |logit diff| JAX vs torch")
     parser.add_argument("--random", default=None, help="CLIP preset of a random-weight ALT")
-    parser.add_argument("--tome_r", type=int, default=16, help="with --random")
-    parser.add_argument("--num_frames", type=int, default=8, help="with --random")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--tome_r", type=int, default=16, help="with --random: tokens merged per layer (ToMe r)"
+    )
+    parser.add_argument("--num_frames", type=int, default=8, help="with --random: frames per clip")
+    parser.add_argument("--seed", type=int, default=0, help="seed of random weights and --check")
     parser.add_argument(
         "--adapter", action="append", default=[], help="with --random: KEY=VALUE adapter knob"
     )
@@ -136,6 +140,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
 
+    from alt_jax.logs import quiet_frameworks
+
+    quiet_frameworks()
     from alt_jax.torch import convert
 
     start = time.perf_counter()

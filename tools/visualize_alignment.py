@@ -1,7 +1,7 @@
 """Draws a trained ALT run's entity-to-region alignment on one video's sampled frames.
 
     python tools/visualize_alignment.py --workdir=RUN VIDEO --out=alignment.png [--gif]
-        [--checkpoint=STEP] [--columns=4]
+        [--step=STEP] [--columns=4]
 
 Every token-merging region of every frame is filled (alpha blend) in the colour of the entity it
 was aligned to, over a legend of the entity names. Frames are sampled as the run's evaluation
@@ -19,25 +19,38 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """Draws the picture (see the module docstring); a bad input exits 2 with one line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("video", help="video file")
-    parser.add_argument("--workdir", required=True, help="training workdir")
-    parser.add_argument("--checkpoint", type=int, default=None, help="step (default: latest)")
+    parser.add_argument(
+        "--workdir", required=True, help="training workdir (python -m alt_jax.main --workdir)"
+    )
+    parser.add_argument(
+        "--step",
+        "--checkpoint",  # the old name, still accepted
+        dest="step",
+        type=int,
+        default=None,
+        help="checkpoint step (default: the latest); --checkpoint is a deprecated alias",
+    )
     parser.add_argument("--out", required=True, help="PNG path")
     parser.add_argument("--gif", action="store_true", help="also write an animated GIF")
     parser.add_argument("--columns", type=int, default=None, help="frames per row (default: all)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if not os.path.isfile(args.video):
         print(f"error: {args.video}: no such video file", file=sys.stderr)
         return 2
 
+    from alt_jax.logs import quiet_frameworks
+
+    quiet_frameworks()
     from alt_jax import explain, viz
     from alt_jax.data import decode, samples
     from alt_jax.train import restore
 
     try:
-        run = restore.load_run(args.workdir, args.checkpoint)
+        run = restore.load_run(args.workdir, args.step)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -120,6 +120,12 @@ class Checkpointer:
             ) from error
         return None
 
+    def restore_step(
+        self, step: int, abstract_params: Any, abstract_opt: Any | None = None
+    ) -> tuple[int, Any, Any, dict, dict]:
+        """(step, params, opt, data_state, meta) of checkpoint `step` (see `restore_latest`)."""
+        return self._restore(step, abstract_params, abstract_opt)
+
     def _restore(self, step: int, abstract_params: Any, abstract_opt: Any | None):
         items = {
             "params": ocp.args.StandardRestore(abstract_params),

@@ -30,6 +30,7 @@ from alt_jax import text
 from alt_jax.configs_lib import ConfigError, validate_config
 from alt_jax.data import batching, pipeline
 from alt_jax.data.normalize import normalize_clip
+from alt_jax.logs import log_to_file
 from alt_jax.models.alt import ALT, count_parameters, cross_entropy, split_trainable
 from alt_jax.models.build import build_model
 from alt_jax.train import checkpoint, evaluation, optim, sharding
@@ -475,7 +476,7 @@ class Trainer:
             names = class_names_of(cfg, info)
             if jax.process_index() == 0:
                 metrics = evaluation.write_reports(
-                    self.workpath / "eval", name, step, probs, labels, names
+                    self.workpath / "eval", name, step, probs, labels, names, writer=writer
                 )
             else:
                 metrics = evaluation.classification_metrics(probs, labels)
@@ -668,8 +669,15 @@ class Trainer:
             **last_metrics,
         }
 
-    def alignment_picture(self, path: str | os.PathLike, name: str | None = None) -> str | None:
-        """Draws the entity-to-region alignment of the first video of an evaluation dataset.
+    def alignment_picture(
+        self,
+        path: str | os.PathLike,
+        name: str | None = None,
+        writer: metric_writers.MetricWriter | None = None,
+        step: int = 0,
+    ) -> str | None:
+        """Draws the entity-to-region alignment of the first video of an evaluation dataset;
+        `writer` also gets it as the TensorBoard image "alignment" at `step`.
 
         Every process calls it: with several processes the parameters are gathered from all of
         them, then process 0 alone runs the model on its host copy, draws and writes the
@@ -702,13 +710,26 @@ class Trainer:
             frames, out["entity_index"], out["dest"], entities, self.clip.config.vision.patch_size
         )
         viz.write_png(picture, path)
+        if writer is not None:
+            writer.write_images(step, {"alignment": picture[None]})
         return os.fspath(path)
 
-    def restore_params(self) -> int:
-        """Loads the trainable parameters of the workdir's latest checkpoint; returns its step."""
+    def restore_params(self, step: int | None = None) -> int:
+        """Loads the trainable parameters of the workdir's checkpoint `step` (None: the latest
+        readable one); returns its step."""
         ckpt = checkpoint.Checkpointer(self.workpath / "checkpoints", best_metric=None)
-        restored = ckpt.restore_latest(checkpoint.abstract_like(self.params))
-        ckpt.close()
+        try:
+            if step is None:
+                restored = ckpt.restore_latest(checkpoint.abstract_like(self.params))
+            elif step in ckpt.all_steps():
+                restored = ckpt.restore_step(step, checkpoint.abstract_like(self.params))
+            else:
+                raise ConfigError(
+                    f"--step={step}: {self.workdir}/checkpoints has no step {step}; "
+                    f"steps: {ckpt.all_steps()}"
+                )
+        finally:
+            ckpt.close()
         if restored is None:
             raise FileNotFoundError(f"{self.workdir}/checkpoints: no checkpoint to evaluate")
         self.step, self.params = restored[0], restored[1]
@@ -718,10 +739,13 @@ class Trainer:
 MODES = ("train", "eval", "train_and_eval", "extract_features")
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
+def train_and_evaluate(
+    config: ml_collections.ConfigDict, workdir: str, mode: str, step: int | None = None
+) -> dict:
     """Runs `mode` (train / eval / train_and_eval) in `workdir`; returns the final metrics.
+    `step`: the checkpoint --mode=eval evaluates (None: the latest).
 
-    A SIGTERM at any point ends it cleanly: during training the last completed step is saved;
+    Process 0 mirrors the log to WORKDIR/log.txt (appended across resumes). A SIGTERM at any point ends it cleanly: during training the last completed step is saved;
     during start-up or the final evaluation there is nothing to save. The result then says
     {"preempted": phase}.
     """
@@ -730,6 +754,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, mode: st
     validate_config(config)
     check_run_config(config, mode)
     epath.Path(workdir).mkdir(parents=True, exist_ok=True)
+    log_file = (
+        log_to_file(epath.Path(workdir) / "log.txt")
+        if jax.process_index() == 0
+        else contextlib.nullcontext()
+    )
+    with log_file:
+        return _run(config, workdir, mode, step)
+
+
+def _run(config: ml_collections.ConfigDict, workdir: str, mode: str, step: int | None) -> dict:
     result: dict[str, Any] = {}
     phase = "start-up"
     with Preemption() as preemption:
@@ -755,26 +789,30 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, mode: st
             if mode in ("eval", "train_and_eval") and config.evals:
                 phase = "evaluation"
                 with preemption.interruptible():
-                    result.update(_final_evaluation(trainer, config, workdir, mode))
+                    result.update(_final_evaluation(trainer, config, workdir, mode, step))
         except Preempted:
             logging.warning("stopped by SIGTERM during %s", phase)
             return {**result, "preempted": phase}
     return result
 
 
-def _final_evaluation(trainer: Trainer, config, workdir: str, mode: str) -> dict[str, Any]:
-    """Evaluates every config.evals dataset after training (or the latest checkpoint) and draws
-    the alignment picture."""
+def _final_evaluation(
+    trainer: Trainer, config, workdir: str, mode: str, step: int | None = None
+) -> dict[str, Any]:
+    """Evaluates every config.evals dataset after training (or checkpoint `step`, default the
+    latest) and draws the alignment picture; both figures also go to TensorBoard."""
     result: dict[str, Any] = {}
-    step = trainer.restore_params() if mode == "eval" else trainer.step
+    step = trainer.restore_params(step) if mode == "eval" else trainer.step
     writer = make_writer(workdir)
     result["eval"] = trainer.evaluate(step, writer)
-    writer.flush()
     # The alignment picture shows ALT's entity-to-region assignment; VicTR and ALT with
     # learned queries have none.
     aligned = config.model.head == "alt" and config.model.queries == "entities"
     if config.alignment_picture and aligned:
-        picture = trainer.alignment_picture(trainer.workpath / "alignment.png")
+        picture = trainer.alignment_picture(
+            trainer.workpath / "alignment.png", writer=writer, step=step
+        )
         if picture is not None:
             result["picture"] = picture
+    writer.flush()
     return result
