@@ -68,6 +68,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.feature_cache = ""  # folder of cached frozen-encoder outputs (--mode=extract_features)
     c.feature_train_views = 4  # augmented views per training video written to the cache
     c.alignment_picture = True  # write a picture of the entity-to-region alignment after eval
+    # A workdir of a trained run (e.g. K400) whose latest checkpoint's trainable parameters start
+    # a new run (e.g. few-shot HMDB-51); shapes must match. Ignored when the run resumes.
+    c.init_from = ""
     c.lock()
     return c
 

@@ -452,3 +452,45 @@ def test_relative_checkpoint_directory(tmp_path, monkeypatch):
     assert restored[0] == 1 and (tmp_path / "run" / "checkpoints" / "1").is_dir()
     np.testing.assert_array_equal(restored[1]["w"], np.arange(3.0))
 
+
+def test_init_from_starts_a_new_run_from_a_trained_one(tiny_data, tiny_workdir, tmp_path):
+    config = tiny_run.tiny_config(tiny_data)
+    config.init_from = tiny_workdir
+    config.num_train_steps = 2
+    trainer = Trainer(config, str(tmp_path / "new"))
+    random_init = tiny_run.flat_params(trainer.params)
+    ckpt = checkpoint.Checkpointer(Path(tiny_workdir) / "checkpoints", best_metric=None)
+    trained = ckpt.restore_latest(checkpoint.abstract_like(trainer.params))[1]
+    ckpt.close()
+    trained = tiny_run.flat_params(trained)
+    trainer.train(max_steps=0)  # no step taken: the parameters training would start from
+    start = tiny_run.flat_params(trainer.params)
+    assert start.keys() == trained.keys()
+    for key in trained:
+        np.testing.assert_array_equal(start[key], trained[key], err_msg=key)
+    assert any(not np.array_equal(random_init[k], trained[k]) for k in trained)
+    # Once the new run has a checkpoint of its own, resuming takes it, not init_from's.
+    trainer.train(max_steps=1)
+    own = tiny_run.flat_params(trainer.params)
+    resumed = Trainer(config, str(tmp_path / "new"))
+    resumed.train(max_steps=0)
+    for key, value in tiny_run.flat_params(resumed.params).items():
+        np.testing.assert_array_equal(value, own[key], err_msg=key)
+
+
+def test_init_from_a_different_model_names_the_parameter_and_shapes(
+    tiny_data, tiny_workdir, tmp_path
+):
+    from alt_jax.configs_lib import ConfigError
+
+    config = tiny_run.tiny_config(tiny_data)
+    config.init_from = tiny_workdir
+    config.model.adapter.width = 48  # the trained run's adapter is 32 wide
+    with pytest.raises(
+        ConfigError, match=r"parameter adapter/\S+ has shape \(.*32.*\) there and \(.*48"
+    ):
+        Trainer(config, str(tmp_path / "wide")).train(max_steps=0)
+    config.model.adapter.width = 32
+    config.init_from = str(tmp_path)  # exists, holds no checkpoint
+    with pytest.raises(ConfigError, match="config.init_from: .*no checkpoint"):
+        Trainer(config, str(tmp_path / "none")).train(max_steps=0)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from typing import Any
 
+import jax
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
@@ -122,6 +124,60 @@ def load_run(workdir: str | os.PathLike, step: int | None = None) -> TrainedRun:
     model = nnx.merge(graphdef, restored["params"], frozen)
     entities = [e["unit"] for e in read_entities(config.model.corpus.path)]
     return TrainedRun(config, model, step, run_class_names(config), entities)
+
+
+def _param_name(path: tuple) -> str:
+    """ "adapter/layers/0/kernel" from a pytree path of an nnx.State or of its saved form."""
+    parts = [str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path]
+    return "/".join(parts[:-1] if parts and parts[-1] == "value" else parts)
+
+
+def _shapes(tree: Any) -> dict[str, tuple[int, ...]]:
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return {_param_name(path): tuple(leaf.shape) for path, leaf in leaves}
+
+
+def init_params_from(init_from: str | os.PathLike, params: Any) -> tuple[Any, int]:
+    """(`params` replaced by the trainable parameters of the latest checkpoint of the run in
+    `init_from`, that checkpoint's step). ConfigError naming config.init_from when the path has
+    no checkpoint or a parameter is missing or shaped differently (names it, with both shapes)."""
+    from alt_jax.configs_lib import ConfigError
+
+    try:
+        step = checkpoint_steps(init_from)[-1]
+    except FileNotFoundError as e:
+        raise ConfigError(f"config.init_from: {e}") from e
+    directory = epath.Path(checkpoint.absolute(os.fspath(init_from))) / "checkpoints"
+    manager = ocp.CheckpointManager(
+        directory,
+        item_names=("params",),
+        item_handlers={"params": ocp.StandardCheckpointHandler()},
+    )
+    try:
+        saved_tree = manager.item_metadata(step)["params"]
+        saved = _shapes(getattr(saved_tree, "tree", saved_tree))
+        ours = _shapes(params)
+        where = f"config.init_from: {directory}/{step}"
+        for name, shape in ours.items():
+            if name not in saved:
+                raise ConfigError(f"{where} has no parameter {name} (shape {shape} here)")
+            if saved[name] != shape:
+                raise ConfigError(
+                    f"{where}: parameter {name} has shape {saved[name]} there and {shape} in "
+                    "this model (a different model config?)"
+                )
+        extra = sorted(set(saved) - set(ours))
+        if extra:
+            raise ConfigError(f"{where} has parameters this model lacks: {extra[:5]}")
+        restored = manager.restore(
+            step,
+            args=ocp.args.Composite(
+                params=ocp.args.StandardRestore(checkpoint.abstract_like(params))
+            ),
+        )
+    finally:
+        manager.close()
+    return restored["params"], step
 
 
 def class_embeddings(run: TrainedRun, names: list[str] | None = None) -> np.ndarray:

@@ -134,6 +134,13 @@ def check_run_config(config: ml_collections.ConfigDict, mode: str) -> None:
             raise
         except (ValueError, OSError) as e:  # every message names config.<field>
             raise ConfigError(str(e)) from e
+    if config.init_from and mode in ("train", "train_and_eval"):
+        from alt_jax.train import restore
+
+        try:
+            restore.checkpoint_steps(config.init_from)
+        except FileNotFoundError as e:
+            raise ConfigError(f"config.init_from: {e}") from e
     model = config.model
     if model.head == "alt" or (model.head == "victr" and model.victr.aux_texts):
         from alt_jax.corpus import read_entities
@@ -579,6 +586,11 @@ class Trainer:
             if own_state is not None:
                 train_iter.set_state(own_state)
             logging.info("resumed from step %d in %s", start_step, self.workdir)
+        elif cfg.init_from:  # a new run: its trainable parameters start from a trained run's
+            from alt_jax.train import restore
+
+            params, from_step = restore.init_params_from(cfg.init_from, params)
+            logging.info("trainable parameters from %s (step %d)", cfg.init_from, from_step)
         if jax.process_index() == 0:
             dropped = drop_records_after(self.workpath / "metrics.jsonl", start_step)
             if dropped:
