@@ -7,6 +7,7 @@ whose keyword arguments are checked the same way.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import ml_collections
@@ -70,6 +71,35 @@ def base_config() -> ml_collections.ConfigDict:
     c.alignment_picture = True  # write a picture of the entity-to-region alignment after eval
     c.lock()
     return c
+
+
+# Dataset fields that hold a file or folder name.
+_DATASET_PATHS = ("root", "list_file", "class_names_file")
+
+
+def absolute_paths(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """A copy of `config` whose local paths are absolute (resolved against the current folder),
+    so the run's recorded config means the same files from wherever it is later loaded.
+
+    Package-relative (`alt_jax:...`), remote (`gs://...`) and empty paths, shipped label-list
+    names ('k400') and hub ids of the backbone (not a local folder) are kept as given.
+    """
+    from alt_jax.labels import KNOWN_LISTS
+    from alt_jax.resources import absolute
+
+    out = config.copy_and_resolve_references()
+    out.model.corpus.path = absolute(out.model.corpus.path)
+    out.model.corpus.cache_dir = absolute(out.model.corpus.cache_dir)
+    source = out.model.backbone.source
+    if source and os.path.exists(os.path.expanduser(source)):  # else a hub id
+        out.model.backbone.source = absolute(source)
+    out.feature_cache = absolute(out.feature_cache)
+    for dataset in [out.data, *out.evals.values()]:
+        for key in _DATASET_PATHS:
+            dataset[key] = absolute(dataset[key])
+        if dataset.labels not in KNOWN_LISTS:
+            dataset.labels = absolute(dataset.labels)
+    return out
 
 
 class ConfigError(ValueError):

@@ -441,3 +441,15 @@ def test_relative_checkpoint_directory(tmp_path, monkeypatch):
     ckpt.close()
     assert restored[0] == 1 and (tmp_path / "run" / "checkpoints" / "1").is_dir()
     np.testing.assert_array_equal(restored[1]["w"], np.arange(3.0))
+
+
+def test_run_config_records_absolute_paths(relative_workdir):
+    """A run started with relative paths records them absolute: it loads from any folder."""
+    from alt_jax.train import restore
+
+    config = restore.read_config(relative_workdir, 2)
+    data = str(Path(relative_workdir).parent / "data")
+    assert config.model.corpus.path == f"{data}/corpus.json"
+    assert config.model.corpus.cache_dir == f"{data}/cache"
+    assert config.data.root == data and config.data.list_file == f"{data}/train.txt"
+    assert config.evals.val.class_names_file == f"{data}/classes.txt"
