@@ -12,6 +12,7 @@ from typing import Any
 
 import ml_collections
 
+from alt_jax.data.sources import DEFAULT_KINETICS_PATTERN
 from alt_jax.models.alt import default_model_config
 from alt_jax.train.optim import default_optim_config
 
@@ -23,7 +24,7 @@ DATASET_DEFAULTS: dict[str, Any] = {
     "labels": "",  # a shipped label list (k400, ucf101, ...) naming the classes, or a path
     "split": "train",
     "fold": 1,
-    "filename_pattern": "{youtube_id}_{time_start:06d}_{time_end:06d}.mp4",
+    "filename_pattern": DEFAULT_KINETICS_PATTERN,  # kinetics_csv: video path under root
     "tfds_name": "",
     "num_frames": 8,
     "image_size": 224,

@@ -18,7 +18,10 @@ from etils import epath
 from alt_jax.resources import resolve
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v")
-DEFAULT_KINETICS_PATTERN = "{label}/{youtube_id}_{time_start:06d}_{time_end:06d}.mp4"
+# Where a Kinetics CSV row's video is under the split's root: flat, as the CVDF archives
+# (github.com/cvdfoundation/kinetics-dataset) unpack, e.g. train/-3B32lodo2M_000059_000069.mp4.
+# Per-class folders: "{label}/..." or "{label_underscored}/..." (config.data.filename_pattern).
+DEFAULT_KINETICS_PATTERN = "{youtube_id}_{time_start:06d}_{time_end:06d}.mp4"
 
 
 @dataclasses.dataclass(frozen=True)
