@@ -7,10 +7,12 @@ whose keyword arguments are checked the same way.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import ml_collections
 
+from alt_jax.data.sources import DEFAULT_KINETICS_PATTERN
 from alt_jax.models.alt import default_model_config
 from alt_jax.train.optim import default_optim_config
 
@@ -22,7 +24,7 @@ DATASET_DEFAULTS: dict[str, Any] = {
     "labels": "",  # a shipped label list (k400, ucf101, ...) naming the classes, or a path
     "split": "train",
     "fold": 1,
-    "filename_pattern": "{youtube_id}_{time_start:06d}_{time_end:06d}.mp4",
+    "filename_pattern": DEFAULT_KINETICS_PATTERN,  # kinetics_csv: video path under root
     "tfds_name": "",
     "num_frames": 8,
     "image_size": 224,
@@ -73,6 +75,35 @@ def base_config() -> ml_collections.ConfigDict:
     c.init_from = ""
     c.lock()
     return c
+
+
+# Dataset fields that hold a file or folder name.
+_DATASET_PATHS = ("root", "list_file", "class_names_file")
+
+
+def absolute_paths(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """A copy of `config` whose local paths are absolute (resolved against the current folder),
+    so the run's recorded config means the same files from wherever it is later loaded.
+
+    Package-relative (`alt_jax:...`), remote (`gs://...`) and empty paths, shipped label-list
+    names ('k400') and hub ids of the backbone (not a local folder) are kept as given.
+    """
+    from alt_jax.labels import KNOWN_LISTS
+    from alt_jax.resources import absolute
+
+    out = config.copy_and_resolve_references()
+    out.model.corpus.path = absolute(out.model.corpus.path)
+    out.model.corpus.cache_dir = absolute(out.model.corpus.cache_dir)
+    source = out.model.backbone.source
+    if source and os.path.exists(os.path.expanduser(source)):  # else a hub id
+        out.model.backbone.source = absolute(source)
+    out.feature_cache = absolute(out.feature_cache)
+    for dataset in [out.data, *out.evals.values()]:
+        for key in _DATASET_PATHS:
+            dataset[key] = absolute(dataset[key])
+        if dataset.labels not in KNOWN_LISTS:
+            dataset.labels = absolute(dataset.labels)
+    return out
 
 
 class ConfigError(ValueError):

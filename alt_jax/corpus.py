@@ -19,6 +19,7 @@ import numpy as np
 from flax import nnx
 
 from alt_jax.models.clip import CLIP
+from alt_jax.resources import resolve
 from alt_jax.text import encode_texts
 
 DEFAULT_CACHE_DIR = Path(os.environ.get("ALT_JAX_CACHE", "~/.cache/alt_jax")).expanduser()
@@ -31,7 +32,7 @@ def read_entities(path: str | os.PathLike) -> list[dict]:
     A malformed file is a ValueError naming it and the place: line and column of a syntax error,
     index of a bad entry.
     """
-    path = Path(path)
+    path = Path(resolve(path))
     try:
         entries = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as e:

@@ -2,8 +2,10 @@
 
 from pathlib import Path
 
-# Shipped with the repository (configs/labels), next to the package when installed editable.
-LABELS_DIR = Path(__file__).parents[1] / "configs" / "labels"
+from alt_jax import resources
+
+# Inside the installed package (alt_jax/resources/labels), whatever the current folder.
+LABELS_DIR = resources.packaged("labels")
 KNOWN_LISTS = ("hmdb51", "k400", "k600", "k600_novel", "ssv2", "ucf101")
 
 
@@ -12,6 +14,8 @@ def label_list_path(name_or_path: str | Path) -> Path:
     text = str(name_or_path)
     if text in KNOWN_LISTS:
         return LABELS_DIR / f"{text}.txt"
+    if resources.is_packaged(text):
+        return Path(resources.resolve(text))
     path = Path(text)
     # A bare word that is not a shipped list is a typo far more often than a file in the cwd.
     if path.suffix or path.parent != Path(".") or path.exists():

@@ -39,6 +39,15 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def add_run_input_flags(parser: argparse.ArgumentParser, *, labels: bool = True) -> None:
+    """The flags that give a moved run's inputs again (restore.load_run): --backbone, --corpus
+    and --labels. Here, not in restore, so that --help answers without importing JAX."""
+    parser.add_argument("--backbone", help="CLIP folder, when the run's recorded one is gone")
+    parser.add_argument("--corpus", help="entity corpus JSON, when the run's recorded one is gone")
+    if labels:
+        parser.add_argument("--labels", help="class names file (or a shipped list: k400, ...)")
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Command-line flags; a bad value exits 2 with argparse's one-line error."""
     parser = argparse.ArgumentParser(prog="python -m alt_jax.predict", description=__doc__)
@@ -52,6 +61,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "WORKDIR/checkpoints/STEP; --checkpoint is a deprecated alias",
     )
     parser.add_argument("--labels", help="class names, one per line (or a shipped list: k400, ...)")
+    add_run_input_flags(parser, labels=False)  # predict's --labels also swaps classes
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument(
         "--top_k", type=_int_at_least(1), default=5, help="classes shown per video (>= 1)"
@@ -123,7 +133,13 @@ def main(argv: list[str]) -> int:
     from alt_jax.train import restore
 
     try:
-        run = restore.load_run(args.workdir, int(args.step) if args.step else None)
+        run = restore.load_run(
+            args.workdir,
+            int(args.step) if args.step else None,
+            backbone=args.backbone,
+            corpus=args.corpus,
+            labels=args.labels,
+        )
         names = load_labels(args.labels) if args.labels else run.class_names
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

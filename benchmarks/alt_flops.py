@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from alt_jax import resources
 from alt_jax.corpus import read_entities
 from alt_jax.models import tome
 from alt_jax.models.alt import ALT, count_parameters, default_model_config, split_trainable
@@ -95,7 +96,7 @@ def main() -> None:
     parser.add_argument("--r", type=int, default=16, help="ToMe merges per layer")
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--classes", type=int, default=400, help="K400")
-    parser.add_argument("--corpus", default=str(ROOT / "configs/corpus/actions_wordnet.json"))
+    parser.add_argument("--corpus", default=str(resources.packaged("corpus/actions_wordnet.json")))
     parser.add_argument(
         "--runs",
         default="B/16:0,B/16:R,L/14:0,L/14:R",

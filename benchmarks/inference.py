@@ -30,10 +30,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from alt_jax import resources
 from benchmarks.common import RESULTS, race, run_record, write_result, xla_flops
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT / "configs/corpus/actions_wordnet.json"
+CORPUS = resources.packaged("corpus/actions_wordnet.json")
 
 
 def _inputs(preset: str, frames: int, batch: int, classes: int):

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from alt_jax import resources
 from alt_jax.corpus import read_entities
 from alt_jax.models.alt import ALT, count_parameters, default_model_config, split_trainable
 from alt_jax.models.clip import CLIP, get_preset
@@ -113,7 +114,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--classes", type=int, default=400, help="K400")
     parser.add_argument("--runs", type=int, default=5, help="timed calls per model")
-    parser.add_argument("--corpus", default=str(ROOT / "configs/corpus/actions_wordnet.json"))
+    parser.add_argument("--corpus", default=str(resources.packaged("corpus/actions_wordnet.json")))
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/victr_vs_alt.json"))
     args = parser.parse_args()
     num_texts = len(read_entities(args.corpus))

@@ -17,14 +17,16 @@ from alt_jax.configs_lib import (
     parse_config_arg,
     set_backbone,
 )
+from alt_jax.resources import SHIPPED_CORPUS
 
 
 def get_config(arg: str = ""):
     opts = parse_config_arg(arg, backbone="B/16", frames=8, views="3x1")
     clips, crops = (int(v) for v in opts.views.split("x"))
     c = base_config()
-    c.model.corpus.path = "configs/corpus/actions_wordnet.json"
-    kinetics = dict(kind="kinetics_csv", class_names_file="configs/labels/k400.txt")
+    # Both shipped inside the package (alt_jax/resources), found from any folder.
+    c.model.corpus.path = SHIPPED_CORPUS
+    kinetics = dict(kind="kinetics_csv", class_names_file="alt_jax:labels/k400.txt")
     c.data = dataset_config(split="train", **kinetics)
     add_eval(
         c,

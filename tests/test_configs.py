@@ -105,3 +105,42 @@ def test_counts_below_one_are_refused_by_key(field, value, message):
     node[last] = value
     with pytest.raises(ConfigError, match=f"^{message}$"):
         validate_config(config)
+
+
+def test_k400_shipped_files_are_found_from_any_folder(tmp_path, monkeypatch):
+    from alt_jax.corpus import read_entities
+    from alt_jax.data.sources import read_class_names
+
+    monkeypatch.chdir(tmp_path)
+    config = load("k400").get_config()
+    assert len(read_entities(config.model.corpus.path)) == 242
+    assert len(read_class_names(config.data.class_names_file)) == 400
+
+
+def test_absolute_paths_resolve_every_local_path(tmp_path, monkeypatch):
+    from alt_jax.configs_lib import absolute_paths
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "clip").mkdir()
+    config = base_config()
+    config.model.corpus.path = "data/corpus.json"
+    config.model.corpus.cache_dir = "~/cache"
+    config.model.backbone.source = "clip"
+    config.data.root = "data"
+    config.data.list_file = "data/train.txt"
+    config.data.labels = "k400"
+    config.feature_cache = "gs://bucket/features"
+    add_eval(config, "val", dataset_config(root="videos", class_names_file="classes.txt"))
+    out = absolute_paths(config)
+    assert out.model.corpus.path == str(tmp_path / "data" / "corpus.json")
+    assert out.model.corpus.cache_dir == str(Path("~/cache").expanduser())
+    assert out.model.backbone.source == str(tmp_path / "clip")
+    assert out.data.root == str(tmp_path / "data")
+    assert out.data.list_file == str(tmp_path / "data" / "train.txt")
+    assert out.data.labels == "k400"  # a shipped list's name stays a name
+    assert out.feature_cache == "gs://bucket/features"
+    assert out.evals.val.class_names_file == str(tmp_path / "classes.txt")
+    assert config.model.corpus.path == "data/corpus.json"  # the given config is not changed
+    # A hub id is not a local folder: it stays as given.
+    config.model.backbone.source = "openai/clip-vit-base-patch16"
+    assert absolute_paths(config).model.backbone.source == "openai/clip-vit-base-patch16"

@@ -56,3 +56,24 @@ def test_new_empty_or_earlier_export_folders_are_accepted(tool, tmp_path, names)
         (tmp_path / name).write_text("{}")
     tool.check_out_folder(tmp_path)  # no error
     tool.check_out_folder(tmp_path / "new" / "export")
+
+
+def test_converts_a_run_from_another_folder(relative_workdir, tmp_path):
+    from conftest import run_from
+
+    out = tmp_path / "export"
+    proc = run_from(tmp_path, [str(TOOL), f"--workdir={relative_workdir}", f"--out={out}"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (out / "model.safetensors").is_file()
+
+
+def test_moved_run_needs_its_corpus_named_then_converts(
+    tool, moved_workdir, tiny_data, tmp_path, capsys
+):
+    with pytest.raises(SystemExit) as info:
+        tool.main([f"--workdir={moved_workdir}", f"--out={tmp_path / 'a'}"])
+    assert info.value.code == 2
+    assert "--corpus=FILE" in capsys.readouterr().err
+    given = [f"--corpus={tiny_data}/corpus.json", f"--labels={tiny_data}/classes.txt"]
+    tool.main([f"--workdir={moved_workdir}", *given, f"--out={tmp_path / 'b'}"])
+    assert (tmp_path / "b" / "model.safetensors").is_file()

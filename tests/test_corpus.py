@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from alt_jax import corpus
+from alt_jax import corpus, resources
 from alt_jax.tokenizer import tokenize
 from alt_jax.weights import load_clip
 
-SHIPPED = Path(__file__).resolve().parents[1] / "configs/corpus/actions_wordnet.json"
+SHIPPED = resources.packaged("corpus/actions_wordnet.json")
 ENTRIES = [
     {"unit": "hand", "description": "the end of the arm"},
     {"unit": "guitar", "description": "a stringed instrument", "source": "label"},

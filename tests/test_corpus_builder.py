@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from alt_jax import labels as labels_lib
+from alt_jax import resources
 from alt_jax.corpus_builder import (
     attributes,
     corpus,
@@ -140,7 +141,7 @@ def test_shipped_bow_and_kite_are_the_senses_worked_by_hand(wn):
     # (decoration), n.09 a stroke with a bow (stroke; down-bow, up-bow). Without Lesk the SemCor
     # count would pick n.01 (count 4 against n.04's 1).
     # "flying kite" gives kite {fly}: only kite.n.03's gloss ("flown") has it (see above).
-    shipped = corpus.load_corpus(REPO / "configs" / "corpus" / "actions_wordnet.json")
+    shipped = corpus.load_corpus(resources.packaged("corpus/actions_wordnet.json"))
     by_unit = {e["unit"]: e for e in shipped if e["unit"] in ("bow", "kite")}
     assert by_unit["bow"] == {
         "unit": "bow",
@@ -233,7 +234,7 @@ def test_deterministic_bytes(wn, tmp_path):
 
 
 def test_shipped_corpus_is_reproducible(wn):
-    shipped = REPO / "configs" / "corpus" / "actions_wordnet.json"
+    shipped = resources.packaged("corpus/actions_wordnet.json")
     union = []
     for name in ("k400", "ucf101", "hmdb51"):
         union += labels_lib.load_labels(name)

@@ -28,9 +28,11 @@ def reuse_run(loaded_run, tiny_workdir, monkeypatch):
     """predict's `load_run` of the tiny workdir returns the run loaded once for this module."""
     real = restore.load_run
 
-    def load(workdir, step=None):
+    def load(workdir, step=None, **overrides):
         same = os.path.abspath(workdir) == os.path.abspath(tiny_workdir) and step is None
-        return loaded_run if same else real(workdir, step)
+        return (
+            loaded_run if same and not any(overrides.values()) else real(workdir, step, **overrides)
+        )
 
     monkeypatch.setattr(restore, "load_run", load)
 
@@ -155,3 +157,57 @@ def test_probabilities_equal_the_evaluation_step(
     for row, result in zip(rows, document["videos"], strict=True):
         ours = {entry["class"]: entry["probability"] for entry in result["top"]}
         np.testing.assert_allclose([ours[n] for n in names], probs[row], rtol=0, atol=1e-5)
+
+
+def test_predict_works_from_another_folder(relative_workdir, bikes_video, tmp_path):
+    # The run was started with paths relative to its own folder (data/corpus.json, ...).
+    from conftest import run_from
+
+    proc = run_from(
+        tmp_path, ["-m", "alt_jax.predict", f"--workdir={relative_workdir}", bikes_video]
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "  1. " in proc.stdout
+
+
+def test_moved_run_names_the_missing_corpus_and_its_flag(moved_workdir, bikes_video, capsys):
+    assert predict.main([f"--workdir={moved_workdir}", bikes_video]) == predict.EXIT_BAD_INPUT
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert "/nonexistent/old_place/data/corpus.json" in err[0] and "--corpus=FILE" in err[0]
+
+
+def test_moved_run_names_the_missing_class_list(moved_workdir, bikes_video, capsys, tiny_data):
+    corpus = f"--corpus={tiny_data}/corpus.json"
+    assert predict.main([f"--workdir={moved_workdir}", corpus, bikes_video]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "/nonexistent/old_place/data/classes.txt" in err and "--labels=FILE" in err
+
+
+def test_moved_run_loads_with_its_inputs_given_again(moved_workdir, bikes_video, capsys, tiny_data):
+    args = [f"--corpus={tiny_data}/corpus.json", f"--labels={tiny_data}/classes.txt", "--json"]
+    assert predict.main([f"--workdir={moved_workdir}", *args, bikes_video]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert len(document["videos"][0]["top"]) == 4
+
+
+def test_moved_backbone_is_named_and_given_again(
+    moved_workdir, bikes_video, capsys, tiny_data, saved_clip, tmp_path
+):
+    """A run on a CLIP folder that is gone: the error names it and --backbone; given, it loads."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(moved_workdir, run)
+    for meta in run.glob("checkpoints/*/meta/metadata"):
+        document = json.loads(meta.read_text())
+        config = json.loads(document["config"])
+        config["model"]["backbone"]["source"] = "/nonexistent/clip-tiny"
+        document["config"] = json.dumps(config)
+        meta.write_text(json.dumps(document))
+    given = [f"--corpus={tiny_data}/corpus.json", f"--labels={tiny_data}/classes.txt"]
+    assert predict.main([f"--workdir={run}", *given, bikes_video]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "/nonexistent/clip-tiny" in err and "--backbone=FOLDER" in err
+    _, folder = saved_clip("tiny")
+    assert predict.main([f"--workdir={run}", *given, f"--backbone={folder}", bikes_video]) == 0

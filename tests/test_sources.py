@@ -57,8 +57,8 @@ def test_kinetics_csv(tmp_path):
     )
     records, names = sources.read_kinetics_csv(csv, "/k400")
     assert names == ["abseiling", "riding a bike"]  # sorted: the Kinetics label order
-    assert records[0] == sources.VideoRecord("/k400/riding a bike/abc_000010_000020.mp4", 1)
-    assert records[1] == sources.VideoRecord("/k400/abseiling/xyz_000000_000010.mp4", 0)
+    assert records[0] == sources.VideoRecord("/k400/abc_000010_000020.mp4", 1)
+    assert records[1] == sources.VideoRecord("/k400/xyz_000000_000010.mp4", 0)
     records, _ = sources.read_kinetics_csv(
         csv,
         "/k",
@@ -186,3 +186,12 @@ def test_duplicate_class_name_is_refused_naming_both_lines(tmp_path):
         sources.read_class_names(names)
     names.write_text("run\n\nwalk\njump\n")
     assert sources.read_class_names(names) == ["run", "walk", "jump"]
+
+
+def test_one_kinetics_file_name_default_for_configs_and_readers():
+    # Flat, as the CVDF Kinetics archives unpack: ROOT/{youtube_id}_{start:06d}_{end:06d}.mp4.
+    from alt_jax.configs_lib import DATASET_DEFAULTS
+
+    assert DATASET_DEFAULTS["filename_pattern"] == sources.DEFAULT_KINETICS_PATTERN
+    fields = dict(youtube_id="abc", time_start=5, time_end=15, label="x y", label_underscored="x_y")
+    assert sources.DEFAULT_KINETICS_PATTERN.format(**fields) == "abc_000005_000015.mp4"

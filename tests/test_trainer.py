@@ -494,3 +494,15 @@ def test_init_from_a_different_model_names_the_parameter_and_shapes(
     config.init_from = str(tmp_path)  # exists, holds no checkpoint
     with pytest.raises(ConfigError, match="config.init_from: .*no checkpoint"):
         Trainer(config, str(tmp_path / "none")).train(max_steps=0)
+
+
+def test_run_config_records_absolute_paths(relative_workdir):
+    """A run started with relative paths records them absolute: it loads from any folder."""
+    from alt_jax.train import restore
+
+    config = restore.read_config(relative_workdir, 2)
+    data = str(Path(relative_workdir).parent / "data")
+    assert config.model.corpus.path == f"{data}/corpus.json"
+    assert config.model.corpus.cache_dir == f"{data}/cache"
+    assert config.data.root == data and config.data.list_file == f"{data}/train.txt"
+    assert config.evals.val.class_names_file == f"{data}/classes.txt"

@@ -47,3 +47,22 @@ def test_missing_video_exit_code(tmp_path, monkeypatch, capsys):
     missing = tmp_path / "none.mp4"
     assert run_tool(monkeypatch, f"--workdir={tmp_path}", str(missing), "--out=x.png") == 2
     assert str(missing) in capsys.readouterr().err
+
+
+def test_runs_from_another_folder(relative_workdir, bikes_video, tmp_path):
+    from conftest import run_from
+
+    args = [str(TOOL), f"--workdir={relative_workdir}", bikes_video, "--out=picture.png"]
+    proc = run_from(tmp_path, args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "picture.png").is_file()
+
+
+def test_moved_run_loads_with_its_corpus_given_again(
+    moved_workdir, bikes_video, tiny_data, tmp_path, monkeypatch, capsys
+):
+    args = [f"--workdir={moved_workdir}", bikes_video, f"--out={tmp_path / 'p.png'}"]
+    assert run_tool(monkeypatch, *args) == 2
+    assert "--corpus=FILE" in capsys.readouterr().err
+    given = [f"--corpus={tiny_data}/corpus.json", f"--labels={tiny_data}/classes.txt"]
+    assert run_tool(monkeypatch, *args, *given) == 0

@@ -2,7 +2,7 @@
 
 Example (the shipped corpus, no language model):
   python tools/build_corpus.py --labels=k400,ucf101,hmdb51 \
-      --output=configs/corpus/actions_wordnet.json
+      --output=alt_jax/resources/corpus/actions_wordnet.json
 With a language model (OpenAI-compatible endpoint; key from $OPENAI_API_KEY, never logged):
   python tools/build_corpus.py --labels=k400 --output=/tmp/k400_llm.json \
       --llm-url=http://localhost:8000/v1 --llm-model=my-model --llm-cache-dir=/tmp/llm_cache
@@ -42,7 +42,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="also extract colour/material words and adjective-noun phrases of the labels "
-        "(configs/corpus/README.md); --no-attributes gives nouns and compounds only",
+        "(alt_jax/resources/corpus/README.md); --no-attributes gives nouns and compounds only",
     )
     parser.add_argument("--llm-url", help="OpenAI-compatible base URL; no language model if unset")
     parser.add_argument("--llm-model", help="model name sent to the endpoint")

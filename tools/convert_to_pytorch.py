@@ -29,6 +29,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
+from alt_jax.predict import add_run_input_flags  # noqa: E402
+
 # What an export writes into --out: rewriting a folder holding only these is expected.
 EXPORT_NAMES = {"config.json": "file", "model.safetensors": "file", "clip": "folder"}
 
@@ -115,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
         "--step", type=int, default=None, help="checkpoint step (default: the latest)"
     )
     parser.add_argument("--out", required=True, help="output folder (new, empty or an export)")
+    add_run_input_flags(parser)
     parser.add_argument("--check", action="store_true", help="print max |logit diff| JAX vs torch")
     parser.add_argument("--random", default=None, help="CLIP preset of a random-weight ALT")
     parser.add_argument(
@@ -150,7 +153,13 @@ def main(argv: list[str] | None = None) -> None:
         from alt_jax.train import restore
 
         try:
-            run = restore.load_run(args.workdir, args.step)
+            run = restore.load_run(
+                args.workdir,
+                args.step,
+                backbone=args.backbone,
+                corpus=args.corpus,
+                labels=args.labels,
+            )
         except (FileNotFoundError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)

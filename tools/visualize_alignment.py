@@ -18,6 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from alt_jax.predict import add_run_input_flags  # noqa: E402
+
 
 def main(argv: list[str] | None = None) -> int:
     """Draws the picture (see the module docstring); a bad input exits 2 with one line."""
@@ -37,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="PNG path")
     parser.add_argument("--gif", action="store_true", help="also write an animated GIF")
     parser.add_argument("--columns", type=int, default=None, help="frames per row (default: all)")
+    add_run_input_flags(parser)
     args = parser.parse_args(argv)
     if not os.path.isfile(args.video):
         print(f"error: {args.video}: no such video file", file=sys.stderr)
@@ -50,7 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     from alt_jax.train import restore
 
     try:
-        run = restore.load_run(args.workdir, args.step)
+        run = restore.load_run(
+            args.workdir,
+            args.step,
+            backbone=args.backbone,
+            corpus=args.corpus,
+            labels=args.labels,
+        )
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

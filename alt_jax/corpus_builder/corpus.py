@@ -16,6 +16,7 @@ from alt_jax.corpus_builder import (
     llm,
     wordnet_reader,
 )
+from alt_jax.resources import resolve
 
 # Where an entity came from, highest precedence first: an entity found several ways reports the
 # first. label: a noun of a label; wordnet: a noun compound of a label that WordNet lists as one
@@ -197,8 +198,8 @@ def write_corpus(entries: list[dict], path: str | Path) -> None:
 
 
 def load_corpus(path: str | Path) -> list[dict]:
-    """Read a corpus JSON file, checking every entry has the expected fields."""
-    path = Path(path)
+    """Read a corpus JSON file (a path or `alt_jax:...`), checking every entry's fields."""
+    path = Path(resolve(path))
     entries = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(entries, list):
         raise TypeError(f"{path}: expected a JSON list of entries, got {type(entries).__name__}.")

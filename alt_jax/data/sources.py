@@ -15,8 +15,13 @@ from collections.abc import Sequence
 
 from etils import epath
 
+from alt_jax.resources import resolve
+
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v")
-DEFAULT_KINETICS_PATTERN = "{label}/{youtube_id}_{time_start:06d}_{time_end:06d}.mp4"
+# Where a Kinetics CSV row's video is under the split's root: flat, as the CVDF archives
+# (github.com/cvdfoundation/kinetics-dataset) unpack, e.g. train/-3B32lodo2M_000059_000069.mp4.
+# Per-class folders: "{label}/..." or "{label_underscored}/..." (config.data.filename_pattern).
+DEFAULT_KINETICS_PATTERN = "{youtube_id}_{time_start:06d}_{time_end:06d}.mp4"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,10 +49,11 @@ def read_text_lines(path: str | os.PathLike) -> list[str]:
 
 
 def read_class_names(path: str | os.PathLike) -> list[str]:
-    """Class names, one per line (blank lines ignored), in label order; local or gs://."""
+    """Class names, one per line (blank lines ignored), in label order; local, gs:// or a shipped
+    list (`alt_jax:labels/k400.txt`)."""
     names: list[str] = []
     seen: dict[str, int] = {}
-    for lineno, line in enumerate(read_text_lines(path), start=1):
+    for lineno, line in enumerate(read_text_lines(resolve(path)), start=1):
         name = line.strip()
         if not name:
             continue

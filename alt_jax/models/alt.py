@@ -26,6 +26,7 @@ from flax import nnx
 from alt_jax.models.adapter import GlobalVideoAdapter, OrderedVideoAdapter, gated_residual
 from alt_jax.models.alignment import EntityAlignment, l2_normalize
 from alt_jax.models.clip import CLIP, get_preset
+from alt_jax.resources import SHIPPED_CORPUS
 
 Array = jax.Array
 
@@ -49,7 +50,7 @@ def default_model_config() -> ml_collections.ConfigDict:
     c.prop_attn = True
     c.num_frames = 8
     c.corpus = ml_collections.ConfigDict()
-    c.corpus.path = "configs/corpus/actions_wordnet.json"
+    c.corpus.path = SHIPPED_CORPUS  # inside the installed package (alt_jax.resources)
     c.corpus.cache_dir = "~/.cache/alt_jax"
     c.corpus.batch_size = 256
     c.tau_init = 0.07  # alignment temperature τ_a

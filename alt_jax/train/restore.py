@@ -21,6 +21,7 @@ from flax import nnx
 
 from alt_jax.models.alt import ALT, split_trainable
 from alt_jax.models.build import build_model
+from alt_jax.resources import absolute, resolve
 from alt_jax.train import checkpoint
 
 
@@ -89,9 +90,75 @@ def run_class_names(config: ml_collections.ConfigDict) -> list[str]:
     )
 
 
-def load_run(workdir: str | os.PathLike, step: int | None = None) -> TrainedRun:
-    """The ALT model of a workdir at checkpoint `step` (None: the latest)."""
+class MissingRunInput(FileNotFoundError):
+    """A file the run's config names is gone (a moved run); the message names the flag to pass."""
+
+
+def _exists(path: str) -> bool:
+    """Whether a config's path (local, gs:// or alt_jax:...) names something that exists."""
+    return epath.Path(resolve(path)).exists()
+
+
+def with_run_inputs(
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    *,
+    backbone: str | None = None,
+    corpus: str | None = None,
+    labels: str | None = None,
+) -> ml_collections.ConfigDict:
+    """The run config with the given inputs in place of the recorded ones; a recorded input that
+    no longer exists and is not given is a MissingRunInput naming it and its flag."""
+    from alt_jax.corpus import DEFAULT_CACHE_DIR
+
+    config = ml_collections.ConfigDict(config.to_dict())
+    model = config.model
+    if backbone:
+        model.backbone.source = absolute(backbone)
+    # Recorded local folders are absolute; a relative source may be a hub id (checked on load).
+    source = model.backbone.source
+    if source and os.path.isabs(source) and not _exists(source):
+        raise MissingRunInput(
+            f"{workdir}: the run's backbone {source} (config.model.backbone.source) does not "
+            "exist; give the CLIP folder with --backbone=FOLDER"
+        )
+    if corpus:
+        model.corpus.path = absolute(corpus)
+    if not _exists(model.corpus.path):
+        raise MissingRunInput(
+            f"{workdir}: the run's entity corpus {model.corpus.path} (config.model.corpus.path) "
+            "does not exist; give the corpus JSON with --corpus=FILE"
+        )
+    # The cache is keyed by content, so any folder serves; a gone one falls back to the default.
+    if model.corpus.cache_dir and not _exists(model.corpus.cache_dir):
+        model.corpus.cache_dir = str(DEFAULT_CACHE_DIR)
+    if not labels:
+        field, cfg = (
+            (f"evals.{next(iter(config.evals))}", next(iter(config.evals.values())))
+            if config.evals
+            else ("data", config.data)
+        )
+        key = "class_names_file" if cfg.class_names_file else "root"
+        if not cfg.labels and cfg[key] and not _exists(cfg[key]):
+            raise MissingRunInput(
+                f"{workdir}: the run's class names come from {cfg[key]} (config.{field}.{key}), "
+                "which does not exist; give the class list with --labels=FILE"
+            )
+    return config
+
+
+def load_run(
+    workdir: str | os.PathLike,
+    step: int | None = None,
+    *,
+    backbone: str | None = None,
+    corpus: str | None = None,
+    labels: str | None = None,
+) -> TrainedRun:
+    """The ALT model of a workdir at checkpoint `step` (None: the latest). `backbone`, `corpus`
+    and `labels` replace the recorded CLIP folder, entity corpus and class list (a moved run)."""
     from alt_jax.corpus import read_entities
+    from alt_jax.labels import load_labels
 
     workdir = checkpoint.absolute(os.fspath(workdir))
     steps = checkpoint_steps(workdir)
@@ -105,6 +172,7 @@ def load_run(workdir: str | os.PathLike, step: int | None = None) -> TrainedRun:
             f"{workdir}: model.head is {config.model.head!r}; only ALT runs (head 'alt') can be "
             "loaded for prediction and export"
         )
+    config = with_run_inputs(config, workdir, backbone=backbone, corpus=corpus, labels=labels)
     model = build_model(config.model, seed=config.seed)
     graphdef, params, frozen = split_trainable(model)
     ckpt = checkpoint.Checkpointer(epath.Path(workdir) / "checkpoints", best_metric=None)
@@ -123,7 +191,8 @@ def load_run(workdir: str | os.PathLike, step: int | None = None) -> TrainedRun:
         ckpt.close()
     model = nnx.merge(graphdef, restored["params"], frozen)
     entities = [e["unit"] for e in read_entities(config.model.corpus.path)]
-    return TrainedRun(config, model, step, run_class_names(config), entities)
+    names = load_labels(labels) if labels else run_class_names(config)
+    return TrainedRun(config, model, step, names, entities)
 
 
 def _param_name(path: tuple) -> str:

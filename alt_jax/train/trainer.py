@@ -27,12 +27,13 @@ from etils import epath
 from flax import nnx
 
 from alt_jax import text
-from alt_jax.configs_lib import ConfigError, validate_config
+from alt_jax.configs_lib import ConfigError, absolute_paths, validate_config
 from alt_jax.data import batching, pipeline
 from alt_jax.data.normalize import normalize_clip
 from alt_jax.logs import log_to_file
 from alt_jax.models.alt import ALT, count_parameters, cross_entropy, split_trainable
 from alt_jax.models.build import build_model
+from alt_jax.resources import resolve
 from alt_jax.train import checkpoint, evaluation, optim, sharding
 from alt_jax.train import features as features_lib
 from alt_jax.train.preemption import Preempted, Preemption
@@ -51,7 +52,7 @@ def dataset_kwargs(cfg: ml_collections.ConfigDict, field: str, *, train: bool) -
     if not epath.Path(cfg.root).exists():
         raise FileNotFoundError(f"config.{field}.root: {cfg.root} does not exist")
     for key in ("list_file", "class_names_file"):
-        if cfg[key] and not epath.Path(cfg[key]).exists():
+        if cfg[key] and not epath.Path(resolve(cfg[key])).exists():
             raise FileNotFoundError(f"config.{field}.{key}: {cfg[key]} does not exist")
     kwargs = {
         "kind": cfg.kind,
@@ -316,6 +317,8 @@ class Trainer:
     model: ALT | None = None
 
     def __post_init__(self):
+        # Recorded in every checkpoint: paths resolved now mean the same files from any folder.
+        self.config = absolute_paths(self.config)
         cfg = self.config
         validate_config(cfg)  # before the backbone is built: a bad value fails in a second
         self.workdir = checkpoint.absolute(str(self.workdir))
@@ -764,6 +767,7 @@ def train_and_evaluate(
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; valid: {MODES}")
     validate_config(config)
+    config = absolute_paths(config)  # relative paths are relative to where the run starts
     check_run_config(config, mode)
     epath.Path(workdir).mkdir(parents=True, exist_ok=True)
     log_file = (
