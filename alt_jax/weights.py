@@ -19,6 +19,7 @@ import numpy as np
 from flax import nnx
 
 from alt_jax.models.clip import CLIP, ClipConfig
+from alt_jax.tokenizer import default_tokenizer, save_image_processor_config
 
 # Buffers that older transformers versions saved; they are derived, not learned.
 _IGNORED_SUFFIXES = ("position_ids",)
@@ -254,8 +255,9 @@ def clip_state_dict(model: CLIP) -> dict[str, np.ndarray]:
 
 
 def save_clip(model: CLIP, folder: str | os.PathLike, dtype: str = "float32") -> Path:
-    """Writes the model as a transformers CLIP folder (config.json + model.safetensors) that
-    `CLIPModel.from_pretrained` and `load_clip` read; `dtype` is the storage dtype ("float32",
+    """Writes the model as a transformers CLIP folder (config.json + model.safetensors, the
+    tokenizer and image processor files) that `CLIPModel.from_pretrained`, `CLIPProcessor.
+    from_pretrained` and `load_clip` read; `dtype` is the storage dtype ("float32",
     or "bfloat16" for half the size; `load_clip` reads either as float32)."""
     import ml_dtypes
     from safetensors.numpy import save_file
@@ -278,4 +280,7 @@ def save_clip(model: CLIP, folder: str | os.PathLike, dtype: str = "float32") ->
     }
     save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    # The tokenizer and image processor, so CLIPProcessor/AutoProcessor load the folder too.
+    default_tokenizer().save_transformers_files(folder)
+    save_image_processor_config(folder, model.config.vision.image_size)
     return folder
