@@ -127,13 +127,63 @@ class ClipTokenizer:
         return out
 
     def save_transformers_files(self, folder: str | os.PathLike) -> None:
-        """Writes vocab.json and merges.txt, the files transformers' CLIPTokenizer is built from."""
+        """Writes vocab.json, merges.txt, special_tokens_map.json, tokenizer_config.json and
+        (with transformers installed) tokenizer.json: what `CLIPTokenizer(Fast)` loads."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "vocab.json").write_text(json.dumps(self.encoder, ensure_ascii=False))
         (folder / "merges.txt").write_text(
             "#version: 0.2\n" + "\n".join(" ".join(m) for m in self.merges) + "\n", encoding="utf-8"
         )
+        # transformers pads with the end token where `tokenize` pads with 0 ("!", which as a
+        # special token would split every "!" in a text); attention_mask marks the padding.
+        special = {
+            "bos_token": START_OF_TEXT,
+            "eos_token": END_OF_TEXT,
+            "unk_token": END_OF_TEXT,
+            "pad_token": END_OF_TEXT,
+        }
+        config = {
+            **special,
+            "tokenizer_class": "CLIPTokenizer",
+            "model_max_length": 77,
+            "processor_class": "CLIPProcessor",
+        }
+        (folder / "special_tokens_map.json").write_text(json.dumps(special, indent=2) + "\n")
+        (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
+        try:
+            from transformers import CLIPTokenizerFast
+        except ImportError:  # the slow files above suffice; tokenizer.json is a speed-up
+            return
+        fast = CLIPTokenizerFast(
+            vocab=str(folder / "vocab.json"), merges=str(folder / "merges.txt"), **special
+        )
+        fast.backend_tokenizer.save(str(folder / "tokenizer.json"))
+
+
+def save_image_processor_config(folder: str | os.PathLike, image_size: int) -> None:
+    """Writes preprocessor_config.json: `CLIPImageProcessor` resizing the short side to
+    `image_size` (bicubic), centre-cropping to a square and normalising as
+    `alt_jax.data.normalize.normalize_clip` does."""
+    config = {
+        "image_processor_type": "CLIPImageProcessor",
+        "processor_class": "CLIPProcessor",
+        "do_resize": True,
+        "size": {"shortest_edge": int(image_size)},
+        "resample": 3,  # PIL bicubic
+        "do_center_crop": True,
+        "crop_size": {"height": int(image_size), "width": int(image_size)},
+        "do_rescale": True,
+        "rescale_factor": 1 / 255,
+        "do_normalize": True,
+        # OpenAI CLIP's statistics (alt_jax.data.normalize; not imported: it needs JAX).
+        "image_mean": [0.48145466, 0.4578275, 0.40821073],
+        "image_std": [0.26862954, 0.26130258, 0.27577711],
+        "do_convert_rgb": True,
+    }
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "preprocessor_config.json").write_text(json.dumps(config, indent=2) + "\n")
 
 
 @functools.lru_cache(maxsize=1)

@@ -7,6 +7,7 @@ key is accounted for.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import struct
@@ -19,6 +20,7 @@ import numpy as np
 from flax import nnx
 
 from alt_jax.models.clip import CLIP, ClipConfig
+from alt_jax.tokenizer import default_tokenizer, save_image_processor_config
 
 # Buffers that older transformers versions saved; they are derived, not learned.
 _IGNORED_SUFFIXES = ("position_ids",)
@@ -254,8 +256,9 @@ def clip_state_dict(model: CLIP) -> dict[str, np.ndarray]:
 
 
 def save_clip(model: CLIP, folder: str | os.PathLike, dtype: str = "float32") -> Path:
-    """Writes the model as a transformers CLIP folder (config.json + model.safetensors) that
-    `CLIPModel.from_pretrained` and `load_clip` read; `dtype` is the storage dtype ("float32",
+    """Writes the model as a transformers CLIP folder (config.json + model.safetensors, the
+    tokenizer and image processor files) that `CLIPModel.from_pretrained`, `CLIPProcessor.
+    from_pretrained` and `load_clip` read; `dtype` is the storage dtype ("float32",
     or "bfloat16" for half the size; `load_clip` reads either as float32)."""
     import ml_dtypes
     from safetensors.numpy import save_file
@@ -278,4 +281,66 @@ def save_clip(model: CLIP, folder: str | os.PathLike, dtype: str = "float32") ->
     }
     save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    # The tokenizer and image processor, so CLIPProcessor/AutoProcessor load the folder too.
+    default_tokenizer().save_transformers_files(folder)
+    save_image_processor_config(folder, model.config.vision.image_size)
     return folder
+
+
+@dataclasses.dataclass
+class ExportedALT:
+    """An exported ALT loaded back into JAX: the model, its classes and its entities."""
+
+    model: Any  # alt_jax.models.alt.ALT
+    class_embeddings: np.ndarray  # [C, d]
+    class_names: list[str]
+    entity_names: list[str]
+    config: dict[str, Any]  # the export's config.json
+
+
+def load_alt_export(folder: str | os.PathLike) -> ExportedALT:
+    """An export folder (tools/convert_to_pytorch.py: config.json, model.safetensors, clip/) as
+    an ALT nnx model whose logits are the PyTorch export's; every tensor must be used."""
+    from alt_jax.models.alt import build_alt, default_model_config, trainable_filter
+
+    folder = Path(folder)
+    for name in ("config.json", "model.safetensors", "clip/config.json"):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"{folder / name} does not exist (not an exported ALT folder)")
+    cfg = json.loads((folder / "config.json").read_text())
+    tensors = read_safetensors(folder / "model.safetensors")
+    config = default_model_config()
+    # The resolved per-layer schedule (the export ran exactly these merges) goes to the CLIP,
+    # which carries it; the config's tome_r is only read when it builds the CLIP itself.
+    schedule = tuple(int(r) for r in cfg["tome_schedule"])
+    config.prop_attn = bool(cfg["prop_attn"])
+    config.num_frames = int(cfg["num_frames"])
+    config.frame_pool = cfg["frame_pool"]
+    config.queries = cfg.get("queries", "entities")  # older exports: entity queries
+    config.prompt_templates = tuple(cfg.get("prompt_templates", config.prompt_templates))
+    config.center_class_embeddings = bool(cfg.get("center_class_embeddings", False))
+    adapter = cfg["adapter"]
+    config.adapter.kind = adapter.get("kind", "global")  # older exports: the global adapter
+    for key in ("width", "depth", "heads", "conv_kernel"):
+        config.adapter[key] = int(adapter[key])
+    config.adapter.mlp_ratio = adapter["mlp_hidden"] / adapter["width"]
+    for key in config.adapter:
+        if key in adapter and key not in ("kind", "mlp_hidden"):
+            config.adapter[key] = adapter[key]
+    clip = load_clip(folder / "clip", tome_r=schedule, prop_attn=config.prop_attn)
+    model = build_alt(config, clip=clip, entity_embeddings=tensors["entities"])
+    # The vision tower came from clip/; the head's tensors fill the trainable state.
+    head = {
+        k: v
+        for k, v in tensors.items()
+        if not k.startswith(("vision_model.", "visual_projection."))
+        and k not in ("entities", "class_embeddings")
+    }
+    nnx.update(model, fill_state(nnx.state(model, trainable_filter), head))
+    return ExportedALT(
+        model=model,
+        class_embeddings=np.asarray(tensors["class_embeddings"], np.float32),
+        class_names=list(cfg["class_names"]),
+        entity_names=list(cfg["entity_names"]),
+        config=cfg,
+    )

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import functools
+import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import jax
@@ -354,3 +358,159 @@ def test_convert_tool_checks_a_random_ordered_variant(tmp_path):
     assert diff <= 1e-4
     adapter = json.loads((tmp_path / "config.json").read_text())["adapter"]
     assert (adapter["kind"], adapter["frame_window"], adapter["readout"]) == ("ordered", 1, "mean")
+
+
+# -- issue #18: an export transformers users load whole, and back into JAX ------------------------
+
+TEXTS = [
+    "a video of a person riding a bike.",
+    'Hello, World!! (punctuation; quotes "x" & dashes -- ok?)',
+    "MiXeD CaSe and numbers 12345",
+    "café naïve 日本語 emoji 🚲",
+    " ".join(["long"] * 120),  # cut to 77 with the end token kept
+]
+
+
+def test_exported_clip_folder_carries_the_tokenizer_and_image_processor(tmp_path):
+    """export/clip loads with CLIPTokenizer, CLIPTokenizerFast, CLIPProcessor and AutoProcessor
+    offline; their ids are `alt_jax.tokenize`'s and the image processor normalises a centred
+    image of the model's size as the data pipeline does."""
+    from transformers import AutoProcessor, CLIPProcessor, CLIPTokenizer, CLIPTokenizerFast
+
+    import alt_jax
+    from alt_jax.data.normalize import normalize_clip
+
+    model, class_emb, config = tiny_alt(0)
+    convert.export(model, config, class_emb, tmp_path)
+    folder = tmp_path / "clip"
+    assert {"vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"} <= {
+        p.name for p in folder.iterdir()
+    }
+    want = np.asarray(alt_jax.tokenize(TEXTS))
+    kwargs = dict(padding="max_length", max_length=77, truncation=True, return_tensors="np")
+    for tokenizer in (
+        CLIPTokenizer.from_pretrained(folder),
+        CLIPTokenizerFast.from_pretrained(folder),
+        CLIPProcessor.from_pretrained(folder).tokenizer,
+        AutoProcessor.from_pretrained(folder).tokenizer,
+    ):
+        assert tokenizer.vocab_size == 49408
+        out = tokenizer(TEXTS, **kwargs)
+        # transformers pads with the end token, `tokenize` with 0: equal where the mask is 1.
+        got = np.where(out["attention_mask"] == 1, out["input_ids"], 0)
+        np.testing.assert_array_equal(got, want)
+        assert (out["attention_mask"].sum(1) == (want != 0).sum(1)).all()
+    image = np.random.default_rng(3).integers(0, 256, size=(SIZE, SIZE, 3), dtype=np.uint8)
+    for processor in (CLIPProcessor.from_pretrained(folder), AutoProcessor.from_pretrained(folder)):
+        pixels = processor(images=image, return_tensors="np")["pixel_values"]
+        assert pixels.shape == (1, 3, SIZE, SIZE)
+        np.testing.assert_allclose(
+            pixels[0].transpose(1, 2, 0), np.asarray(normalize_clip(image)), atol=1e-5
+        )
+
+
+def test_the_export_is_a_transformers_model_automodel_loads(tmp_path):
+    """ALTForVideoClassification is a PreTrainedModel with its own config class; the export
+    folder carries its code, so AutoModel(trust_remote_code=True) loads it without alt_jax."""
+    from transformers import AutoModel, PretrainedConfig, PreTrainedModel
+
+    model, class_emb, config = tiny_alt(3)
+    convert.export(model, config, class_emb, tmp_path)
+    torch_model = ALTForVideoClassification.from_pretrained(tmp_path)
+    assert isinstance(torch_model, PreTrainedModel)
+    assert isinstance(torch_model.config, PretrainedConfig)
+    assert torch_model.config.model_type == "alt_video_classifier"
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert set(saved["auto_map"]) == {"AutoConfig", "AutoModel"}
+    for name in {v.split(".")[0] for v in saved["auto_map"].values()}:
+        code = (tmp_path / f"{name}.py").read_text()
+        assert not re.search(r"^\s*(from|import)\s+alt_jax", code, re.M)  # runs without alt_jax
+    assert type(AutoModel.from_pretrained(tmp_path)) is ALTForVideoClassification  # registered
+    # Without alt_jax (blocked in a fresh interpreter) the folder's own code runs.
+    np.save(tmp_path / "videos.npy", random_videos())
+    code = f"""
+import sys
+sys.modules["alt_jax"] = None  # import alt_jax fails
+import numpy as np, torch
+from transformers import AutoConfig, AutoModel
+folder = {str(tmp_path)!r}
+model = AutoModel.from_pretrained(folder, trust_remote_code=True)
+assert type(model).__name__ == "ALTForVideoClassification", type(model)
+assert AutoConfig.from_pretrained(folder, trust_remote_code=True).id2label[0] == "c0"
+pixels = torch.from_numpy(np.load(folder + "/videos.npy")).movedim(-1, -3)
+np.save(folder + "/remote.npy", model(pixels)["logits"].numpy())
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    np.testing.assert_allclose(
+        np.load(tmp_path / "remote.npy"), torch_logits(torch_model), atol=1e-6
+    )
+
+
+def test_registered_classes_load_with_automodel_and_round_trip(tmp_path):
+    """`import alt_jax.torch` registers the config and model with the Auto classes; HF's
+    save_pretrained → from_pretrained gives the same logits."""
+    from transformers import AutoConfig, AutoModel
+
+    import alt_jax.torch  # noqa: F401  (registers)
+
+    model, class_emb, config = tiny_alt(3, adapter=ADAPTERS["global"])
+    convert.to_torch(model, config, class_emb).save_pretrained(tmp_path / "a")
+    first = AutoModel.from_pretrained(tmp_path / "a")
+    assert type(first) is ALTForVideoClassification
+    assert type(AutoConfig.from_pretrained(tmp_path / "a")).__name__ == "ALTConfig"
+    first.save_pretrained(tmp_path / "b")
+    second = ALTForVideoClassification.from_pretrained(tmp_path / "b")
+    np.testing.assert_array_equal(torch_logits(second), torch_logits(first))
+    assert second.config["class_names"] == first.config.class_names
+
+
+def test_from_pretrained_names_a_missing_tensor(tmp_path):
+    """A folder with a tensor missing or misshapen is an error naming both, not a random init."""
+    from safetensors.torch import load_file, save_file
+
+    model, class_emb, config = tiny_alt(0)
+    convert.to_torch(model, config, class_emb).save_pretrained(tmp_path)
+    tensors = load_file(str(tmp_path / "model.safetensors"))
+    del tensors["adapter.conv_bias"]
+    tensors["adapter.conv_kernel"] = tensors["adapter.conv_kernel"][:2]
+    save_file(tensors, str(tmp_path / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(ValueError) as err:
+        ALTForVideoClassification.from_pretrained(tmp_path)
+    assert "missing ['adapter.conv_bias']" in str(err.value)
+    assert "adapter.conv_kernel" in str(err.value)
+
+
+def test_alt_jax_torch_imports_without_jax():
+    code = (
+        "import sys, alt_jax.torch, alt_jax.torch.alt, alt_jax.torch.tome; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'flax')); "
+        "assert not bad, bad"
+    )
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
+    assert run.returncode == 0, run.stderr[-2000:]
+
+
+@pytest.mark.parametrize("adapter", ["ordered", "global"])
+def test_an_export_loads_back_into_jax(adapter, tmp_path):
+    """export → `alt_jax.weights.load_alt_export` → an ALT nnx model whose logits are the
+    torch export's."""
+    from alt_jax.weights import load_alt_export
+
+    model, class_emb, config = tiny_alt(3, adapter=ADAPTERS[adapter])
+    convert.export(model, config, class_emb, tmp_path)
+    loaded = load_alt_export(tmp_path)
+    assert isinstance(loaded.model, ALT)
+    assert loaded.class_names == config["class_names"]
+    assert loaded.entity_names == config["entity_names"]
+    videos = random_videos()
+    got = nnx.jit(lambda m, v, c: m(v, c, train=False))(
+        loaded.model, jnp.asarray(videos), jnp.asarray(loaded.class_embeddings)
+    )
+    torch_model = ALTForVideoClassification.from_pretrained(tmp_path)
+    np.testing.assert_allclose(np.asarray(got["logits"]), torch_logits(torch_model), atol=1e-4)
+    np.testing.assert_array_equal(
+        np.asarray(got["dest"]),
+        torch_model(torch.from_numpy(videos).movedim(-1, -3))["dest"].numpy(),
+    )

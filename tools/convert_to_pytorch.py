@@ -32,12 +32,21 @@ import numpy as np  # noqa: E402
 from alt_jax.predict import add_run_input_flags  # noqa: E402
 
 # What an export writes into --out: rewriting a folder holding only these is expected.
-EXPORT_NAMES = {"config.json": "file", "model.safetensors": "file", "clip": "folder"}
+EXPORT_NAMES = {
+    "config.json": "file",
+    "model.safetensors": "file",
+    "clip": "folder",
+    # transformers remote code (AutoModel.from_pretrained(..., trust_remote_code=True))
+    "alt.py": "file",
+    "configuration_alt.py": "file",
+    "tome.py": "file",
+}
 
 
 def check_out_folder(out: str | os.PathLike) -> None:
     """ValueError unless `out` can take an export: a new folder, an empty one, or an earlier
-    export (only config.json, model.safetensors, clip/), which is overwritten.
+    export (only config.json, model.safetensors, clip/ and the model's code files), which is
+    overwritten.
 
     Other folders are refused so an export never overwrites someone's config.json.
     """

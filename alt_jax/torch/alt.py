@@ -10,7 +10,7 @@ saved folder classifies on its own:
 
     model = ALTForVideoClassification.from_pretrained("export/")
     out = model(ALTForVideoClassification.normalize(frames_uint8))  # [B, T, H, W, 3]
-    model.config["class_names"][out["logits"].argmax(-1)]
+    model.config.id2label[int(out["logits"].argmax(-1)[0])]
 
 Parameter names mirror the Flax modules' paths (`kernel` → `weight`, Linear kernels
 transposed), so the converter maps a checkpoint mechanically.
@@ -18,7 +18,6 @@ transposed), so the converter maps a checkpoint mechanically.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -27,13 +26,21 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import CLIPVisionConfig, CLIPVisionModel
+from transformers import CLIPVisionConfig, CLIPVisionModel, PreTrainedModel
 
-from alt_jax.torch import tome
+# Relative imports, and nothing from alt_jax: this file, configuration_alt.py and tome.py are
+# copied into every export folder as transformers remote code.
+from .configuration_alt import MODEL_TYPE, ALTConfig
+from .tome import (
+    bipartite_merge,
+    capped_schedule,
+    compose_dest,
+    identity_dest,
+    proportional_attention_bias,
+)
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
-MODEL_TYPE = "alt_video_classifier"
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 # nnx.LayerNorm's default epsilon (the adapter's layer norms); CLIP's come from its config.
@@ -410,36 +417,44 @@ class EntityAlignment(nn.Module):
         return index, entities[index]
 
 
-class ALTForVideoClassification(nn.Module):
-    """ALT for inference; `config` is the dict saved as config.json (see `default_config`)."""
+class ALTForVideoClassification(PreTrainedModel):
+    """ALT for inference, a transformers model; `config` is an `ALTConfig` (or its dict)."""
 
-    def __init__(self, config: dict[str, Any]):
-        super().__init__()
-        if config.get("model_type") != MODEL_TYPE:
-            raise ValueError(
-                f"config model_type must be {MODEL_TYPE!r}, got {config.get('model_type')!r}"
-            )
-        self.config = config
-        vcfg = CLIPVisionConfig(**config["vision_config"])
+    config_class = ALTConfig
+    base_model_prefix = "alt"
+    main_input_name = "pixel_values"
+
+    def __init__(self, config: ALTConfig | dict[str, Any]):
+        if isinstance(config, dict):  # the config dict of `convert.torch_config`
+            if config.get("model_type") != MODEL_TYPE:
+                raise ValueError(
+                    f"config model_type must be {MODEL_TYPE!r}, got {config.get('model_type')!r}"
+                )
+            config = ALTConfig(**{k: v for k, v in config.items() if k != "model_type"})
+        super().__init__(config)
+        vcfg = CLIPVisionConfig(**config.vision_config)
         d = vcfg.projection_dim
         self.vision_model = CLIPVisionModel(vcfg)
         self.visual_projection = nn.Linear(vcfg.hidden_size, d, bias=False)
-        # Folders exported before learned queries have no `queries`: entity queries.
-        self.queries = config.get("queries", "entities")
+        self.queries = config.queries
         if self.queries not in QUERY_KINDS:
             raise ValueError(f"queries must be one of {QUERY_KINDS}, got {self.queries!r}")
         if self.queries == "entities":
             self.alignment = EntityAlignment(vcfg.hidden_size, d)
         else:
-            self.learned_queries = nn.Parameter(torch.zeros(config["num_queries"], d))
+            self.learned_queries = nn.Parameter(torch.zeros(config.num_queries, d))
         self.adapter = build_adapter(
-            config["adapter"], region_dim=vcfg.hidden_size, text_dim=d, frames=config["num_frames"]
+            config.adapter, region_dim=vcfg.hidden_size, text_dim=d, frames=config.num_frames
         )
         self.gate = nn.Parameter(torch.zeros(()))
         self.log_logit_scale = nn.Parameter(torch.zeros(()))
-        self.register_buffer("entities", torch.zeros(len(config["entity_names"]), d))
-        self.register_buffer("class_embeddings", torch.zeros(len(config["class_names"]), d))
+        self.register_buffer("entities", torch.zeros(len(config.entity_names), d))
+        self.register_buffer("class_embeddings", torch.zeros(len(config.class_names), d))
+        self.post_init()
         self.eval()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """No initialisation: every tensor comes from the export (a missing one is an error)."""
 
     # -- the frozen encoder -----------------------------------------------------------------------
 
@@ -450,19 +465,15 @@ class ALTForVideoClassification(nn.Module):
         x = vision.pre_layrnorm(x)
         f, n, _ = x.shape
         size = torch.ones(f, n, 1, dtype=x.dtype, device=x.device)
-        dest = tome.identity_dest(f, n, x.device)
-        schedule = tome.capped_schedule(self.config["tome_schedule"], n)
+        dest = identity_dest(f, n, x.device)
+        schedule = capped_schedule(self.config.tome_schedule, n)
         merged = False
         for layer, r in zip(vision.encoder.layers, schedule, strict=True):
-            bias = (
-                tome.proportional_attention_bias(size)
-                if merged and self.config["prop_attn"]
-                else None
-            )
+            bias = proportional_attention_bias(size) if merged and self.config.prop_attn else None
             x, keys = attend(layer, x, bias)
             if r > 0:
-                x, size, layer_dest = tome.bipartite_merge(x, size, keys.mean(dim=2), r)
-                dest = tome.compose_dest(dest, layer_dest)
+                x, size, layer_dest = bipartite_merge(x, size, keys.mean(dim=2), r)
+                dest = compose_dest(dest, layer_dest)
                 merged = True
             x = x + layer.mlp(layer.layer_norm2(x))
         ln = vision.post_layernorm(x)
@@ -500,7 +511,7 @@ class ALTForVideoClassification(nn.Module):
                 )
             queries = self.learned_queries.expand(b, t, m, -1)
         z = self.adapter(regions, ln[:, :, 0], queries, dest)
-        pool = l2_normalize(cls) if self.config["frame_pool"] == "normalized" else cls
+        pool = l2_normalize(cls) if self.config.frame_pool == "normalized" else cls
         video = pool.mean(dim=1) + self.gate * z
         classes = self.class_embeddings if class_embeddings is None else class_embeddings
         logits = torch.exp(self.log_logit_scale) * (l2_normalize(video) @ l2_normalize(classes).T)
@@ -515,33 +526,36 @@ class ALTForVideoClassification(nn.Module):
 
     # -- folders ------------------------------------------------------------------------------------
 
-    def save_pretrained(self, folder: str | os.PathLike) -> Path:
-        """Writes config.json and model.safetensors."""
-        from safetensors.torch import save_file
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        state = {k: v.contiguous() for k, v in self.state_dict().items()}
-        save_file(state, str(folder / WEIGHTS_NAME), metadata={"format": "pt"})
-        (folder / CONFIG_NAME).write_text(json.dumps(self.config, indent=1) + "\n")
-        return folder
-
     @classmethod
-    def from_pretrained(cls, folder: str | os.PathLike) -> "ALTForVideoClassification":
-        """The model saved in `folder` (config.json + model.safetensors), in eval mode."""
-        from safetensors.torch import load_file
-
-        folder = Path(folder)
-        for name in (CONFIG_NAME, WEIGHTS_NAME):
-            if not (folder / name).is_file():
-                raise FileNotFoundError(
-                    f"{folder / name} does not exist (not an exported ALT folder)"
-                )
-        model = cls(json.loads((folder / CONFIG_NAME).read_text()))
-        model.load_state_dict_strict(
-            load_file(str(folder / WEIGHTS_NAME)), where=folder / WEIGHTS_NAME
+    def from_pretrained(
+        cls, pretrained_model_name_or_path: str | os.PathLike, *args: Any, **kwargs: Any
+    ) -> "ALTForVideoClassification":
+        """The model saved in a folder (or hub repo), in eval mode; a missing, unexpected or
+        misshapen tensor is an error naming it (transformers would initialise it randomly)."""
+        folder = Path(pretrained_model_name_or_path)
+        if folder.is_dir():
+            for name in (CONFIG_NAME, WEIGHTS_NAME):
+                if not (folder / name).is_file():
+                    raise FileNotFoundError(
+                        f"{folder / name} does not exist (not an exported ALT folder)"
+                    )
+        want_info = kwargs.pop("output_loading_info", False)
+        # Misshapen tensors come back in the loading info, so the error below names them.
+        kwargs["ignore_mismatched_sizes"] = True
+        model, info = super().from_pretrained(
+            pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs
         )
-        return model
+        # transformers' position_ids buffer is derived, not learned.
+        missing = sorted(k for k in info["missing_keys"] if not k.endswith("position_ids"))
+        unexpected = sorted(info["unexpected_keys"])
+        shapes = sorted(str(k) for k in info["mismatched_keys"])
+        if missing or unexpected or shapes:
+            raise ValueError(
+                f"{pretrained_model_name_or_path}: missing {missing[:8]}, "
+                f"unexpected {unexpected[:8]}, misshapen {shapes[:8]}"
+            )
+        model.eval()
+        return (model, info) if want_info else model
 
     def load_state_dict_strict(
         self, tensors: dict[str, torch.Tensor], where: Any = "state"
@@ -561,3 +575,9 @@ class ALTForVideoClassification(nn.Module):
                 f"{where}: missing {missing[:8]}, unexpected {unexpected[:8]}, misshapen {shapes[:8]}"
             )
         self.load_state_dict(tensors, strict=False)
+
+
+# save_pretrained copies this file and its relative imports into the folder and sets auto_map,
+# so `AutoModel.from_pretrained(folder, trust_remote_code=True)` loads it.
+ALTConfig.register_for_auto_class()
+ALTForVideoClassification.register_for_auto_class("AutoModel")

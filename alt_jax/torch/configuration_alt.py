@@ -1,0 +1,79 @@
+"""The transformers config of the PyTorch ALT (`model_type` "alt_video_classifier").
+
+This file is copied into every export folder (transformers' remote code), so it imports only
+transformers: `AutoConfig.from_pretrained(folder, trust_remote_code=True)` needs no alt_jax.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from transformers import PretrainedConfig
+
+MODEL_TYPE = "alt_video_classifier"
+
+
+class ALTConfig(PretrainedConfig):
+    """Shapes, ToMe schedule, adapter knobs, class and entity names of an exported ALT.
+
+    Also readable as a dict (`config["class_names"]`), as configs were before this class.
+    """
+
+    model_type = MODEL_TYPE
+
+    def __init__(
+        self,
+        vision_config: dict[str, Any] | None = None,
+        image_size: int = 224,
+        tome_schedule: Sequence[int] = (),
+        prop_attn: bool = True,
+        num_frames: int = 8,
+        frame_pool: str = "raw",
+        queries: str = "entities",  # folders exported before learned queries have none
+        num_queries: int | None = None,
+        adapter: dict[str, Any] | None = None,
+        class_names: Sequence[str] = (),
+        entity_names: Sequence[str] = (),
+        prompt_templates: Sequence[str] = (),
+        center_class_embeddings: bool = False,
+        backbone_dtype_in_training: str = "float32",
+        source: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ):
+        self.vision_config = dict(vision_config or {})
+        self.image_size = int(image_size)
+        self.tome_schedule = [int(r) for r in tome_schedule]
+        self.prop_attn = bool(prop_attn)
+        self.num_frames = int(num_frames)
+        self.frame_pool = frame_pool
+        self.queries = queries
+        self.num_queries = num_queries
+        self.adapter = dict(adapter or {})
+        self.class_names = list(class_names)
+        self.entity_names = list(entity_names)
+        self.prompt_templates = list(prompt_templates)
+        self.center_class_embeddings = bool(center_class_embeddings)
+        self.backbone_dtype_in_training = backbone_dtype_in_training
+        self.source = dict(source or {})
+        # Pipelines and users read labels from id2label.
+        if self.class_names and "id2label" not in kwargs:
+            kwargs["id2label"] = dict(enumerate(self.class_names))
+            kwargs.setdefault("label2id", {n: i for i, n in enumerate(self.class_names)})
+        super().__init__(**kwargs)
+
+    def __getitem__(self, key: str) -> Any:
+        """config["key"] (the dict interface of earlier exports)."""
+        if not hasattr(self, key):
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        """config["key"] = value."""
+        setattr(self, key, value)
+
+    def __contains__(self, key: str) -> bool:
+        return hasattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """config.get("key", default)."""
+        return getattr(self, key, default)
