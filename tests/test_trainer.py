@@ -377,6 +377,26 @@ def test_nothing_readable_stops_main_with_one_line(tiny_data, tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+def test_kinetics_videos_not_found_shows_the_pattern_and_an_expected_path(tmp_path):
+    """A Kinetics CSV whose videos are not where the file-name pattern puts them: the error
+    gives the pattern and the paths it looked at."""
+    from alt_jax.data.batching import TooManySkipped
+
+    csv_file = tmp_path / "val.csv"
+    csv_file.write_text(
+        "label,youtube_id,time_start,time_end,split\n"
+        "abseiling,-3B32lodo2M,59,69,val\nbowling,abc,1,11,val\n"
+    )
+    cfg = dataset_config(kind="kinetics_csv", root=str(tmp_path), list_file=str(csv_file))
+    it, _ = pipeline.make_eval_iterator(**dataset_kwargs(cfg, "evals.k400", train=False))
+    with pytest.raises(TooManySkipped) as error:
+        next(it)
+    message = str(error.value)
+    assert f"{tmp_path}/-3B32lodo2M_000059_000069.mp4" in message
+    assert "config.evals.k400.filename_pattern" in message
+    assert "'{youtube_id}_{time_start:06d}_{time_end:06d}.mp4'" in message
+
+
 def test_unreadable_latest_checkpoint_falls_back(tmp_path):
     ckpt = checkpoint.Checkpointer(str(tmp_path), keep=5, best_metric=None, async_save=False)
     params = {"w": jnp.arange(4.0)}

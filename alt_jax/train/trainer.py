@@ -45,6 +45,18 @@ Batch = dict[str, Any]
 # Datasets from config.
 
 
+def missing_videos_hint(cfg: ml_collections.ConfigDict, field: str) -> str:
+    """What to check when a dataset's videos are not found; for a Kinetics CSV the file-name
+    pattern the paths were built with (the paths themselves are in the error)."""
+    if cfg.kind == "kinetics_csv":
+        return (
+            f"videos are looked for at config.{field}.root / config.{field}.filename_pattern "
+            f"({cfg.filename_pattern!r}, filled from the CSV's columns): check both (README, "
+            "'Video data')"
+        )
+    return f"check config.{field}.root and config.{field}.list_file"
+
+
 def dataset_kwargs(cfg: ml_collections.ConfigDict, field: str, *, train: bool) -> dict[str, Any]:
     """Keyword arguments of the pipeline's iterator builders; missing paths name the field."""
     if not cfg.root:
@@ -69,7 +81,7 @@ def dataset_kwargs(cfg: ml_collections.ConfigDict, field: str, *, train: bool) -
         "workers": cfg.workers,
         "strict": cfg.strict,
         "max_skip_fraction": cfg.max_skip_fraction,
-        "hint": f"check config.{field}.root and config.{field}.list_file",
+        "hint": missing_videos_hint(cfg, field),
         "shard_index": jax.process_index(),
         "shard_count": jax.process_count(),
     }
