@@ -18,6 +18,7 @@ from flax import nnx
 
 from alt_jax.configs_lib import base_config, dataset_config
 from alt_jax.data import pipeline
+from alt_jax.models.alt import trainable_filter
 from alt_jax.train import checkpoint
 from alt_jax.train.trainer import (
     Trainer,
@@ -496,6 +497,33 @@ def test_init_from_starts_a_new_run_from_a_trained_one(tiny_data, tiny_workdir, 
     resumed.train(max_steps=0)
     for key, value in tiny_run.flat_params(resumed.params).items():
         np.testing.assert_array_equal(value, own[key], err_msg=key)
+
+
+def test_init_from_a_pytorch_export(tiny_data, tiny_workdir, tmp_path):
+    """init_from may name an export folder (tools/convert_to_pytorch.py): the new run starts
+    from the exported trainable parameters, which are the trained run's."""
+    from alt_jax.torch import convert
+    from alt_jax.train import restore
+
+    run = restore.load_run(tiny_workdir)
+    torch_config = convert.torch_config(
+        run.model,
+        run.config.model,
+        image_size=32,
+        class_names=run.class_names,
+        entity_names=run.entity_names,
+        source={"workdir": tiny_workdir, "step": run.step},
+    )
+    convert.export(run.model, torch_config, restore.class_embeddings(run), tmp_path / "export")
+    trained = tiny_run.flat_params(nnx.state(run.model, trainable_filter))
+    config = tiny_run.tiny_config(tiny_data)
+    config.init_from = str(tmp_path / "export")
+    trainer = Trainer(config, str(tmp_path / "new"))
+    trainer.train(max_steps=0)
+    start = tiny_run.flat_params(trainer.params)
+    assert start.keys() == trained.keys()
+    for key in trained:
+        np.testing.assert_allclose(start[key], trained[key], atol=1e-6, err_msg=key)
 
 
 def test_init_from_a_different_model_names_the_parameter_and_shapes(

@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
@@ -206,10 +207,36 @@ def _shapes(tree: Any) -> dict[str, tuple[int, ...]]:
     return {_param_name(path): tuple(leaf.shape) for path, leaf in leaves}
 
 
+def is_export(path: str | os.PathLike) -> bool:
+    """Whether `path` is a PyTorch export folder (tools/convert_to_pytorch.py), not a workdir."""
+    folder = epath.Path(os.fspath(path))
+    return (folder / "config.json").exists() and (folder / "model.safetensors").exists()
+
+
+def _check_shapes(where: str, saved: dict, ours: dict) -> None:
+    """ConfigError naming the first parameter missing from, or shaped differently in, `saved`."""
+    from alt_jax.configs_lib import ConfigError
+
+    for name, shape in ours.items():
+        if name not in saved:
+            raise ConfigError(f"{where} has no parameter {name} (shape {shape} here)")
+        if saved[name] != shape:
+            raise ConfigError(
+                f"{where}: parameter {name} has shape {saved[name]} there and {shape} in "
+                "this model (a different model config?)"
+            )
+    extra = sorted(set(saved) - set(ours))
+    if extra:
+        raise ConfigError(f"{where} has parameters this model lacks: {extra[:5]}")
+
+
 def init_params_from(init_from: str | os.PathLike, params: Any) -> tuple[Any, int]:
-    """(`params` replaced by the trainable parameters of the latest checkpoint of the run in
-    `init_from`, that checkpoint's step). ConfigError naming config.init_from when the path has
-    no checkpoint or a parameter is missing or shaped differently (names it, with both shapes)."""
+    """(`params` replaced by the trainable parameters of `init_from`: the latest checkpoint of
+    a run's workdir, or a PyTorch export folder; the checkpoint's step, 0 for an export).
+    ConfigError naming config.init_from when the path has neither, or a parameter is missing or
+    shaped differently (names it, with both shapes)."""
+    if is_export(init_from):
+        return _init_params_from_export(init_from, params), 0
     from alt_jax.configs_lib import ConfigError
 
     try:
@@ -225,19 +252,7 @@ def init_params_from(init_from: str | os.PathLike, params: Any) -> tuple[Any, in
     try:
         saved_tree = manager.item_metadata(step)["params"]
         saved = _shapes(getattr(saved_tree, "tree", saved_tree))
-        ours = _shapes(params)
-        where = f"config.init_from: {directory}/{step}"
-        for name, shape in ours.items():
-            if name not in saved:
-                raise ConfigError(f"{where} has no parameter {name} (shape {shape} here)")
-            if saved[name] != shape:
-                raise ConfigError(
-                    f"{where}: parameter {name} has shape {saved[name]} there and {shape} in "
-                    "this model (a different model config?)"
-                )
-        extra = sorted(set(saved) - set(ours))
-        if extra:
-            raise ConfigError(f"{where} has parameters this model lacks: {extra[:5]}")
+        _check_shapes(f"config.init_from: {directory}/{step}", saved, _shapes(params))
         restored = manager.restore(
             step,
             args=ocp.args.Composite(
@@ -247,6 +262,22 @@ def init_params_from(init_from: str | os.PathLike, params: Any) -> tuple[Any, in
     finally:
         manager.close()
     return restored["params"], step
+
+
+def _init_params_from_export(folder: str | os.PathLike, params: Any) -> Any:
+    """`params` (with their shardings and dtypes) filled from an export's trainable state."""
+    from alt_jax.models.alt import trainable_filter
+    from alt_jax.weights import load_alt_export
+
+    exported = nnx.state(load_alt_export(folder).model, trainable_filter)
+    _check_shapes(f"config.init_from: {folder}", _shapes(exported), _shapes(params))
+    values = dict(jax.tree_util.tree_flatten_with_path(exported)[0])
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
+    filled = [
+        jax.device_put(jnp.asarray(values[path], ours.dtype), ours.sharding)
+        for path, ours in leaves
+    ]
+    return jax.tree_util.tree_unflatten(treedef, filled)
 
 
 def class_embeddings(run: TrainedRun, names: list[str] | None = None) -> np.ndarray:

@@ -151,9 +151,12 @@ def check_run_config(config: ml_collections.ConfigDict, mode: str) -> None:
         from alt_jax.train import restore
 
         try:
-            restore.checkpoint_steps(config.init_from)
+            if not restore.is_export(config.init_from):
+                restore.checkpoint_steps(config.init_from)
         except FileNotFoundError as e:
-            raise ConfigError(f"config.init_from: {e}") from e
+            raise ConfigError(
+                f"config.init_from: {e} (give a training workdir or a PyTorch export folder)"
+            ) from e
     model = config.model
     if model.head == "alt" or (model.head == "victr" and model.victr.aux_texts):
         from alt_jax.corpus import read_entities
