@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import alt_jax
@@ -74,20 +75,30 @@ def test_built_wheel_works_without_the_repository(tmp_path):
     )
     assert build.returncode == 0, build.stderr[-3000:]
     (wheel,) = wheels.glob("alt_jax-*.whl")
-    target = tmp_path / "site"
+    # A fresh virtual environment: the wheel is installed into it; the dependencies come from
+    # this environment's site-packages named as a plain path in a .pth file, so its own .pth
+    # files (an editable install of the checkout) are not processed there.
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    target = Path(subprocess.check_output([python, "-c", purelib], text=True).strip())
+    (target / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["JAX_PLATFORMS"] = "cpu"
+    # Outside the checkout: there its alt_jax.egg-info would pass for an installed alt_jax.
     install = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target)]
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q"]
         + [str(wheel)],
+        cwd=elsewhere,
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert install.returncode == 0, install.stderr[-3000:]
-    # The dependencies come from this environment; alt_jax only from the installed wheel (the
-    # target precedes site-packages, where an editable install of the checkout may sit).
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    env = dict(os.environ, PYTHONPATH=str(target), JAX_PLATFORMS="cpu")
     script = (
         "import json, alt_jax\n"
         "from alt_jax.labels import load_labels\n"
@@ -97,7 +108,7 @@ def test_built_wheel_works_without_the_repository(tmp_path):
         " len(read_entities(default_model_config().corpus.path))]))\n"
     )
     run = subprocess.run(
-        [sys.executable, "-c", script],
+        [python, "-c", script],
         cwd=elsewhere,
         env=env,
         capture_output=True,
@@ -109,7 +120,7 @@ def test_built_wheel_works_without_the_repository(tmp_path):
     assert Path(file).is_relative_to(target), file
     assert (k400, entities) == (400, 242)
     help_run = subprocess.run(
-        [sys.executable, "-m", "alt_jax.predict", "--help"],
+        [python, "-m", "alt_jax.predict", "--help"],
         cwd=elsewhere,
         env=env,
         capture_output=True,
