@@ -48,6 +48,19 @@ def add_run_input_flags(parser: argparse.ArgumentParser, *, labels: bool = True)
         parser.add_argument("--labels", help="class names file (or a shipped list: k400, ...)")
 
 
+def load_flagged_run(args: argparse.Namespace, step: int | None):
+    """restore.load_run of `args.workdir` at `step`, with the inputs the run-input flags give."""
+    from alt_jax.train import restore
+
+    return restore.load_run(
+        args.workdir,
+        step,
+        backbone=args.backbone,
+        corpus=args.corpus,
+        labels=getattr(args, "labels", None),
+    )
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Command-line flags; a bad value exits 2 with argparse's one-line error."""
     parser = argparse.ArgumentParser(prog="python -m alt_jax.predict", description=__doc__)
@@ -133,13 +146,7 @@ def main(argv: list[str]) -> int:
     from alt_jax.train import restore
 
     try:
-        run = restore.load_run(
-            args.workdir,
-            int(args.step) if args.step else None,
-            backbone=args.backbone,
-            corpus=args.corpus,
-            labels=args.labels,
-        )
+        run = load_flagged_run(args, int(args.step) if args.step else None)
         names = load_labels(args.labels) if args.labels else run.class_names
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

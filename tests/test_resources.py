@@ -88,16 +88,15 @@ def test_built_wheel_works_without_the_repository(tmp_path):
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["JAX_PLATFORMS"] = "cpu"
-    # Outside the checkout: there its alt_jax.egg-info would pass for an installed alt_jax.
-    install = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q"]
-        + [str(wheel)],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+
+    def there(*command) -> subprocess.CompletedProcess:
+        # Outside the checkout: there its alt_jax.egg-info would pass for an installed alt_jax.
+        return subprocess.run(
+            command, cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    pip = (sys.executable, "-m", "pip", "--python", str(python))
+    install = there(*pip, "install", "--no-deps", "-q", str(wheel))
     assert install.returncode == 0, install.stderr[-3000:]
     script = (
         "import json, alt_jax\n"
@@ -107,25 +106,11 @@ def test_built_wheel_works_without_the_repository(tmp_path):
         "print(json.dumps([alt_jax.__file__, len(load_labels('k400')),"
         " len(read_entities(default_model_config().corpus.path))]))\n"
     )
-    run = subprocess.run(
-        [python, "-c", script],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = there(str(python), "-c", script)
     assert run.returncode == 0, run.stderr[-3000:]
     file, k400, entities = __import__("json").loads(run.stdout.strip().splitlines()[-1])
     assert Path(file).is_relative_to(target), file
     assert (k400, entities) == (400, 242)
-    help_run = subprocess.run(
-        [python, "-m", "alt_jax.predict", "--help"],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    help_run = there(str(python), "-m", "alt_jax.predict", "--help")
     assert help_run.returncode == 0, help_run.stderr[-3000:]
     assert "--workdir" in help_run.stdout

@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from alt_jax.predict import add_run_input_flags  # noqa: E402
+from alt_jax.predict import add_run_input_flags, load_flagged_run  # noqa: E402
 
 # What an export writes into --out: rewriting a folder holding only these is expected.
 EXPORT_NAMES = {
@@ -162,13 +162,7 @@ def main(argv: list[str] | None = None) -> None:
         from alt_jax.train import restore
 
         try:
-            run = restore.load_run(
-                args.workdir,
-                args.step,
-                backbone=args.backbone,
-                corpus=args.corpus,
-                labels=args.labels,
-            )
+            run = load_flagged_run(args, args.step)
         except (FileNotFoundError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from alt_jax.predict import add_run_input_flags  # noqa: E402
+from alt_jax.predict import add_run_input_flags, load_flagged_run  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,13 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     from alt_jax.train import restore
 
     try:
-        run = restore.load_run(
-            args.workdir,
-            args.step,
-            backbone=args.backbone,
-            corpus=args.corpus,
-            labels=args.labels,
-        )
+        run = load_flagged_run(args, args.step)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
