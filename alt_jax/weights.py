@@ -298,6 +298,17 @@ class ExportedALT:
     config: dict[str, Any]  # the export's config.json
 
 
+def export_head_tensors(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The tensors of an export's model.safetensors that are ALT's trainable state (not the
+    vision tower, the entity matrix or the class embeddings)."""
+    return {
+        k: v
+        for k, v in tensors.items()
+        if not k.startswith(("vision_model.", "visual_projection."))
+        and k not in ("entities", "class_embeddings")
+    }
+
+
 def load_alt_export(folder: str | os.PathLike) -> ExportedALT:
     """An export folder (tools/convert_to_pytorch.py: config.json, model.safetensors, clip/) as
     an ALT nnx model whose logits are the PyTorch export's; every tensor must be used."""
@@ -330,13 +341,7 @@ def load_alt_export(folder: str | os.PathLike) -> ExportedALT:
     clip = load_clip(folder / "clip", tome_r=schedule, prop_attn=config.prop_attn)
     model = build_alt(config, clip=clip, entity_embeddings=tensors["entities"])
     # The vision tower came from clip/; the head's tensors fill the trainable state.
-    head = {
-        k: v
-        for k, v in tensors.items()
-        if not k.startswith(("vision_model.", "visual_projection."))
-        and k not in ("entities", "class_embeddings")
-    }
-    nnx.update(model, fill_state(nnx.state(model, trainable_filter), head))
+    nnx.update(model, fill_state(nnx.state(model, trainable_filter), export_head_tensors(tensors)))
     return ExportedALT(
         model=model,
         class_embeddings=np.asarray(tensors["class_embeddings"], np.float32),

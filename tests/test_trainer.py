@@ -502,6 +502,7 @@ def test_init_from_starts_a_new_run_from_a_trained_one(tiny_data, tiny_workdir, 
 def test_init_from_a_pytorch_export(tiny_data, tiny_workdir, tmp_path):
     """init_from may name an export folder (tools/convert_to_pytorch.py): the new run starts
     from the exported trainable parameters, which are the trained run's."""
+    from alt_jax.configs_lib import ConfigError
     from alt_jax.torch import convert
     from alt_jax.train import restore
 
@@ -524,6 +525,9 @@ def test_init_from_a_pytorch_export(tiny_data, tiny_workdir, tmp_path):
     assert start.keys() == trained.keys()
     for key in trained:
         np.testing.assert_allclose(start[key], trained[key], atol=1e-6, err_msg=key)
+    config.model.adapter.width = 48  # the export's adapter is 32 wide
+    with pytest.raises(ConfigError, match=r"config\.init_from: .*shape mismatch: adapter\."):
+        Trainer(config, str(tmp_path / "wide")).train(max_steps=0)
 
 
 def test_init_from_a_different_model_names_the_parameter_and_shapes(

@@ -13,7 +13,6 @@ import os
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
@@ -265,19 +264,19 @@ def init_params_from(init_from: str | os.PathLike, params: Any) -> tuple[Any, in
 
 
 def _init_params_from_export(folder: str | os.PathLike, params: Any) -> Any:
-    """`params` (with their shardings and dtypes) filled from an export's trainable state."""
-    from alt_jax.models.alt import trainable_filter
-    from alt_jax.weights import load_alt_export
+    """`params` (with their shardings and dtypes) filled from the trainable tensors of an
+    export's model.safetensors (its backbone is not loaded: the run has its own)."""
+    from alt_jax.configs_lib import ConfigError
+    from alt_jax.weights import CheckpointError, export_head_tensors, fill_state, read_safetensors
 
-    exported = nnx.state(load_alt_export(folder).model, trainable_filter)
-    _check_shapes(f"config.init_from: {folder}", _shapes(exported), _shapes(params))
-    values = dict(jax.tree_util.tree_flatten_with_path(exported)[0])
-    leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
-    filled = [
-        jax.device_put(jnp.asarray(values[path], ours.dtype), ours.sharding)
-        for path, ours in leaves
-    ]
-    return jax.tree_util.tree_unflatten(treedef, filled)
+    tensors = read_safetensors(epath.Path(os.fspath(folder)) / "model.safetensors")
+    try:
+        filled = fill_state(params, export_head_tensors(tensors))
+    except CheckpointError as e:  # names the tensors missing, unused or shaped differently
+        raise ConfigError(f"config.init_from: {folder}: {e}") from e
+    return jax.tree.map(
+        lambda new, ours: jax.device_put(new.astype(ours.dtype), ours.sharding), filled, params
+    )
 
 
 def class_embeddings(run: TrainedRun, names: list[str] | None = None) -> np.ndarray:
