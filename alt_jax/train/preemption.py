@@ -69,8 +69,6 @@ class Preemption:
     def should_stop(self, step: int) -> bool:
         """Whether to save `step` and stop; with several processes all answer alike (every
         process must call this at every step)."""
-        if self.synchronised:
-            if multihost_utils.reached_preemption_sync_point(step):
-                self.requested = True
-            return self.requested
+        if self.synchronised and multihost_utils.reached_preemption_sync_point(step):
+            self.requested = True
         return self.requested

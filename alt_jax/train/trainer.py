@@ -635,9 +635,9 @@ class Trainer:
             states = checkpoint.gather_process_states(data_state)
             ckpt.save(step, params, opt, states, meta, metrics, force=True)
 
-        own = preemption is None
-        preemption = Preemption() if own else preemption
-        with preemption if own else contextlib.nullcontext():
+        # The caller's SIGTERM policy, or one installed for this call alone.
+        policy = Preemption() if preemption is None else contextlib.nullcontext(preemption)
+        with policy as preemption:
             try:
                 while step < stop_at:
                     with preemption.interruptible():  # the input pipeline may stall
