@@ -57,20 +57,22 @@ def test_gated_residual_matches_numpy():
     )
 
 
+# The small adapter of these tests (both kinds take these arguments).
+SMALL_ADAPTER = dict(
+    region_dim=12,
+    text_dim=8,
+    width=16,
+    depth=1,
+    heads=4,
+    mlp_ratio=2.0,
+    conv_kernel=3,
+    num_frames=4,
+)
+
+
 def test_global_adapter_shapes_and_frame_order_matters():
-    adapter = nnx.jit(  # built under jit: one compile instead of one per initialiser shape
-        lambda: GlobalVideoAdapter(
-            region_dim=12,
-            text_dim=8,
-            width=16,
-            depth=1,
-            heads=4,
-            mlp_ratio=2.0,
-            conv_kernel=3,
-            num_frames=4,
-            rngs=nnx.Rngs(0),
-        )
-    )()
+    # Built under jit: one compile instead of one per initialiser shape.
+    adapter = nnx.jit(lambda: GlobalVideoAdapter(**SMALL_ADAPTER, rngs=nnx.Rngs(0)))()
     rng = np.random.default_rng(1)
     regions = jnp.asarray(rng.standard_normal((2, 3, 5, 12)), jnp.float32)
     cls = jnp.asarray(rng.standard_normal((2, 3, 12)), jnp.float32)
@@ -169,17 +171,7 @@ def test_sinusoidal_embedding_closed_form():
 
 
 def ordered_adapter(**kwargs):
-    args = dict(
-        region_dim=12,
-        text_dim=8,
-        width=16,
-        depth=1,
-        heads=4,
-        mlp_ratio=2.0,
-        conv_kernel=3,
-        num_frames=4,
-    )
-    return nnx.jit(lambda: OrderedVideoAdapter(**args, **kwargs, rngs=nnx.Rngs(0)))()
+    return nnx.jit(lambda: OrderedVideoAdapter(**SMALL_ADAPTER, **kwargs, rngs=nnx.Rngs(0)))()
 
 
 def random_clip(b=2, t=4, m=4, seed=1):
