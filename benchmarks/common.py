@@ -19,19 +19,88 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def cpu_model() -> str:
+    """The processor's model name from /proc/cpuinfo (platform's guess elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def cores() -> int:
+    """CPUs this process may run on (its affinity mask): the size of XLA's and torch's pools."""
+    return len(os.sched_getaffinity(0))
+
+
 def machine() -> str:
     """A one-line description of this machine's processor, core count and JAX backend."""
     import jax
 
-    model = platform.processor() or "unknown CPU"
+    return (
+        f"{cpu_model()}, {os.cpu_count()} cores, jax {jax.__version__} on {jax.default_backend()}"
+    )
+
+
+VERSIONED = ("jax", "jaxlib", "flax", "numpy", "torch", "transformers", "optax")
+
+
+def machine_info() -> dict[str, Any]:
+    """What a timing depends on besides the code: processor, cores, library versions, flags, date.
+
+    Read without importing the libraries (package metadata), so that the parent process of a
+    race stays small."""
+    from importlib import metadata
+
+    versions = {}
+    for name in VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    flags = set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
                 break
     except OSError:
         pass
-    return f"{model}, {os.cpu_count()} cores, jax {jax.__version__} on {jax.default_backend()}"
+    return {
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "schedulable_cpus": cores(),
+        "isa": sorted(f for f in flags if f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16")),
+        "python": platform.python_version(),
+        "versions": versions,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """Median, min and max of repeated measurements: what every timed cell reports."""
+    return {
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "n": len(values),
+    }
+
+
+def round_ratios(numerator: list[float], denominator: list[float]) -> dict[str, float]:
+    """numerator[i] / denominator[i] per round, as a spread: a ratio of two contenders is taken
+    within each round (the same minute of load), never between medians of separate runs."""
+    if len(numerator) != len(denominator):
+        raise ValueError(f"rounds differ: {len(numerator)} vs {len(denominator)}")
+    return spread([n / d for n, d in zip(numerator, denominator, strict=True)])
+
+
+def speedup(results: dict[str, dict], name: str, baseline: str) -> dict[str, float]:
+    """How many times faster `name` ran than `baseline`, per round (baseline s / name s)."""
+    return round_ratios(results[baseline]["seconds"], results[name]["seconds"])
 
 
 def load_average() -> list[float]:
@@ -68,15 +137,20 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _worker(conn, builder: str, kwargs: dict[str, Any], env: dict[str, str]) -> None:
+def _worker(
+    conn, builder: str, kwargs: dict[str, Any], env: dict[str, str], cpus: int | None
+) -> None:
     """Builds one contender, then runs it on request: "run" → seconds, "stop" → memory."""
     os.environ.update(env)  # before the builder's module imports JAX (XLA_FLAGS)
+    if cpus:  # before JAX or torch size their thread pools from the affinity mask
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:cpus])
     module, name = builder.split(":")
     build = getattr(importlib.import_module(module), name)
     rss_imports = peak_rss_mib()  # libraries loaded, nothing built yet
     start = time.perf_counter()
     contender = build(**kwargs)
-    conn.send({"info": contender["info"], "build_seconds": time.perf_counter() - start})
+    info = {**contender["info"], "schedulable_cpus": cores()}
+    conn.send({"info": info, "build_seconds": time.perf_counter() - start})
     while conn.recv() == "run":
         start = time.perf_counter()
         contender["run"]()
@@ -91,8 +165,9 @@ def race(
     together: bool = True,
     parallel_build: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """Times contenders {name: (builder, kwargs[, env])} in turn, `rounds` times after `warmup`
-    calls; env is set in the contender's process before its builder's module is imported.
+    """Times contenders {name: (builder, kwargs[, env[, cpus]])} in turn, `rounds` times after
+    `warmup` calls; env is set in the contender's process before its builder's module is
+    imported, and cpus (an int) pins that process to so many cores (a 1-thread row).
 
     Each runs in its own process, so its peak RSS is its own (libraries included; the RSS after
     the imports is reported beside it). With `together`, all are built first (one at a time) and
@@ -104,9 +179,9 @@ def race(
     workers, results = {}, {}
 
     def launch(name):
-        builder, kwargs, *env = contenders[name]
+        builder, kwargs, env, cpus = (*contenders[name], {}, None)[:4]
         parent, child = context.Pipe()
-        process = context.Process(target=_worker, args=(child, builder, kwargs, *(env or [{}])))
+        process = context.Process(target=_worker, args=(child, builder, kwargs, env, cpus))
         process.start()
         workers[name] = (process, parent)
 
@@ -132,6 +207,7 @@ def race(
         process.join()
         r = results[name]
         r["median_s"] = statistics.median(r["seconds"])
+        r["time_s"] = spread(r["seconds"])
         print(f"{name}: median {r['median_s']:.2f} s of {r['seconds']}", flush=True)
 
     names = list(contenders)
@@ -165,8 +241,7 @@ def run_record(args) -> dict[str, Any]:
         "command": "PYTHONPATH=. python "
         + " ".join([os.path.relpath(sys.argv[0], RESULTS.parents[1])] + sys.argv[1:]),
         "args": {k: v for k, v in vars(args).items() if k != "out"},
-        "machine": machine(),
-        "cpu_count": os.cpu_count(),
+        "machine_info": machine_info(),
         "load_average_start": load_average(),
     }
 
@@ -184,4 +259,5 @@ def write_json(path: str | Path, result: dict[str, Any]) -> None:
 def write_result(path: str | Path, result: dict[str, Any]) -> None:
     """Writes a result file, adding the load average at the end of the run."""
     result["load_average_end"] = load_average()
+    result["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     write_json(path, result)

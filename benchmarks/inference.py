@@ -13,10 +13,14 @@ Contenders, each in its own process, random weights at real shapes, float32, a b
   clip_torch   CLIP (PyTorch, transformers): `get_image_features` per frame, mean over frames,
                cosine logits against C precomputed text embeddings.
   clip_jax     our CLIP (JAX, r = 0), the same frame average.
+  alt_eigen    `alt` with XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= (XLA's own Eigen dot
+               kernels instead of the default YNNPACK library), timed in the same rounds.
+  alt_bf16     `alt` with the frozen CLIP computing in bfloat16 (config.backbone.dtype).
 Text towers are not timed: class text embeddings are a one-off per label set for every model.
-Threads: torch.set_num_threads(os.cpu_count()); XLA's CPU client uses os.cpu_count() threads.
+Threads: torch.set_num_threads(the process's CPUs); XLA's CPU client sizes its pool from the same mask.
 Timing: every contender is built (and for JAX compiled) first, then called in turn, `--rounds`
-times after one warm-up call each; medians. GFLOPs: XLA cost analysis of the compiled program
+times after one warm-up call each; every time and ratio is the median over rounds with its
+min–max, a ratio taken within each round. GFLOPs: XLA cost analysis of the compiled program
 for JAX, torch's FlopCounterMode for PyTorch (both count a multiply-add as 2 FLOPs). Memory:
 the contender process's peak RSS (`ru_maxrss`), which includes the imported libraries.
 Writes benchmarks/results/inference.json.
@@ -31,10 +35,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from alt_jax import resources
-from benchmarks.common import RESULTS, race, run_record, write_result, xla_flops
+from benchmarks.common import RESULTS, cores, race, run_record, speedup, write_result, xla_flops
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = resources.packaged("corpus/actions_wordnet.json")
+EIGEN_DOTS = "--xla_cpu_experimental_ynn_fusion_type="
 
 
 def _inputs(preset: str, frames: int, batch: int, classes: int):
@@ -57,7 +62,13 @@ def _jax_contender(fn, args: tuple, batch: int, info: dict) -> dict:
 
 
 def alt_contender(
-    preset: str, frames: int, batch: int, classes: int, r: int, encoder_only: bool = False
+    preset: str,
+    frames: int,
+    batch: int,
+    classes: int,
+    r: int,
+    encoder_only: bool = False,
+    dtype: str = "float32",
 ) -> dict:
     """ALT's evaluation forward (or its frozen encoder alone) on random weights."""
     from alt_jax.corpus import read_entities
@@ -67,6 +78,7 @@ def alt_contender(
     config.backbone.preset = preset
     config.tome_r = r
     config.num_frames = frames
+    config.backbone.dtype = dtype
     videos, text = _inputs(preset, frames, batch, classes)
     num_entities = len(read_entities(str(CORPUS)))
     entities = np.random.default_rng(1).standard_normal((num_entities, text.shape[1]))
@@ -85,6 +97,8 @@ def alt_contender(
         "framework": "JAX",
         "tome_r": r,
         "num_entities": num_entities,
+        "dtype": dtype,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
     }
     if encoder_only:
         return _jax_contender(encoder, (trainable, frozen, jnp.asarray(videos)), batch, info)
@@ -126,7 +140,7 @@ def _torch_contender(model, logits_fn, preset, frames, batch, classes, info) -> 
 
     from benchmarks.common import torch_flops
 
-    torch.set_num_threads(os.cpu_count())
+    torch.set_num_threads(cores())
     videos, text = _inputs(preset, frames, batch, classes)
     pixels = torch.from_numpy(videos).permute(0, 1, 4, 2, 3).contiguous()  # [B, T, 3, H, W]
     text = torch.from_numpy(text)
@@ -176,6 +190,8 @@ TIMED = {
     "xclip": "vision tower with cross-frame tokens, MIT, prompt generator over C classes, logits",
     "clip_torch": "get_image_features per frame, mean over frames, logits vs C",
     "clip_jax": "encode_image per frame, mean over frames, logits vs C",
+    "alt_eigen": "as ALT-B/16, XLA's Eigen dots (the flag)",
+    "alt_bf16": "as ALT-B/16, the frozen CLIP in bfloat16",
 }
 
 
@@ -199,22 +215,28 @@ def main() -> None:
         "xclip": (f"{here}:xclip_contender", common),
         "clip_torch": (f"{here}:clip_torch_contender", common),
         "clip_jax": (f"{here}:clip_jax_contender", common),
+        "alt_eigen": (
+            f"{here}:alt_contender",
+            {**common, "r": args.r},
+            {"XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {EIGEN_DOTS}".strip()},
+        ),
+        "alt_bf16": (f"{here}:alt_contender", {**common, "r": args.r, "dtype": "bfloat16"}),
     }
     results = race(contenders, rounds=args.rounds)
     base = results["xclip"]
     rows = []
     for name, res in results.items():
         info = res["info"]
-        clips_per_s = args.batch / res["median_s"]
         rows.append(
             {
                 "name": name,
                 **info,
                 "timed": TIMED[name],
                 "seconds_per_call": res["seconds"],
-                "median_s": res["median_s"],
-                "clips_per_s": clips_per_s,
-                "speed_vs_xclip": base["median_s"] / res["median_s"],
+                "time_s": res["time_s"],
+                "clips_per_s": args.batch / res["median_s"],
+                "speed_vs_xclip": speedup(results, name, "xclip"),
+                "speed_vs_alt": speedup(results, name, "alt"),
                 "gflops_vs_xclip": info["gflops_per_view"] / base["info"]["gflops_per_view"],
                 "peak_rss_mib": res["peak_rss_mib"],
                 "rss_after_imports_mib": res["rss_after_imports_mib"],
@@ -238,7 +260,7 @@ def main() -> None:
         print(
             f"| {row['model']} ({row['framework']}) | {row['gflops_per_view']:.1f} "
             f"| {row['gflops_vs_xclip']:.2f} | {row['clips_per_s']:.3f} "
-            f"| {row['speed_vs_xclip']:.2f}× | {row['peak_rss_mib']:.0f} |"
+            f"| {row['speed_vs_xclip']['median']:.2f}× | {row['peak_rss_mib']:.0f} |"
         )
     write_result(args.out, result)
 

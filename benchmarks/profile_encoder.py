@@ -1,15 +1,37 @@
-"""Where CPU inference time goes: our CLIP vision tower profiled, and XLA's dot backend swapped.
+"""The CLIP vision tower against the machine's matmul roofline, PyTorch and XLA's dot flag.
 
-    PYTHONPATH=. python benchmarks/profile_encoder.py     # B/16, 8 frames, r = 0, 3 rounds
+    PYTHONPATH=. python benchmarks/profile_encoder.py                    # B/16, 8 images, 5 rounds
+    PYTHONPATH=. python benchmarks/profile_encoder.py --cpus=1 --out=benchmarks/results/profile_encoder_1thread.json
 
-Contenders, each in its own process, random weights, float32, `--frames` CLIP-normalised frames:
-  jax_default  our CLIP's `encode_image` (JAX, r = `--r`), XLA's default CPU pipeline.
-  jax_eigen    the same with XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= (dots not
-               outlined to the YNNPACK library; XLA's own Eigen-based dot kernels).
-  torch        transformers' CLIP `get_image_features`, torch.set_num_threads(cores).
-Built at once, timed in turn (`--rounds` after a warm-up call, medians). The JAX contenders also
-trace one call with jax.profiler and report the share of device time by kind of XLA op
-("ynn_fusion" = dots through YNNPACK). Writes benchmarks/results/profile_encoder.json.
+ALT spends ~95 % of its time in the frozen vision tower, so the tower is measured against what
+the machine's matrix multiplications allow. Contenders, each in its own process, random weights,
+float32, a batch of `--images` CLIP-normalised images (one 8-frame clip), the tower's tokens
+through post_layernorm (no projection):
+  gemm            a bare [images·197, 768] × [768, 3072] matmul (the tower's MLP shape), jitted,
+                  `--gemm_reps` calls per timed call: the machine's matmul rate in this round.
+  tower_r0        our tower (JAX), no merging.
+  tower_r16       our tower with ToMe r = 16 (ALT's default), merge bookkeeping included.
+  tower_r0_softmax_attention
+                  tower_r0 with the attention we shipped before (einsums over [B, N, H, Dh]
+                  around jax.nn.softmax), patched in: what the current attention buys.
+  gemm_eigen, tower_r0_eigen
+                  gemm and tower_r0 with XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=
+                  (XLA's own Eigen dot kernels instead of the default YNNPACK library).
+  torch_gemm, torch_tower_r0
+                  the same matmul and transformers' CLIPVisionModel in PyTorch.
+With `--cpus=1` only gemm, tower_r0, torch_gemm and torch_tower_r0 run, each process pinned to
+one core (XLA and torch size their thread pools from the affinity mask; torch threads set to 1).
+
+Roofline. The tower's matmul FLOPs are counted by hand (`tower_matmul_flops`, per image, a
+multiply-add = 2): patch embedding 2·P·3p²·D; per layer with n tokens entering and m leaving
+(m = n − r): q, k, v and out projections 8·n·D², QKᵀ and AV 4·n²·D, MLP 4·m·D·F. For B/16 (P = 196,
+p = 16, D = 768, F = 3072, 12 layers, n = 197): 0.231 + 12 × (0.9295 + 0.1193 + 1.8592) =
+35.13 GFLOPs per image at r = 0; XLA's cost analysis of the compiled tower counts 35.39 (it also
+counts element-wise ops). ToMe's own matmuls (merge scores, the one-hot scatter) are left out of
+the count, so its bookkeeping counts against the tower. The roofline time of a round is those
+FLOPs at that round's gemm rate; the ratio roofline / measured is taken per round (median and
+min–max over rounds). Writes benchmarks/results/profile_encoder.json; each JAX tower also traces
+one call with jax.profiler (share of op time by kind of XLA op).
 """
 
 import argparse
@@ -21,9 +43,39 @@ import os
 import re
 import tempfile
 
-from benchmarks.common import RESULTS, race, run_record, write_result
+from benchmarks.common import RESULTS, cores, race, round_ratios, run_record, write_result
 
 EIGEN_DOTS = "--xla_cpu_experimental_ynn_fusion_type="
+
+
+def tower_matmul_flops(preset: str, r: int) -> float:
+    """Matmul FLOPs of one image through the vision tower with ToMe r (formula in the module
+    docstring; ToMe's scoring and scatter matmuls not counted)."""
+    from alt_jax.models import tome
+    from alt_jax.models.clip import get_preset
+
+    v = get_preset(preset).vision
+    d, f, p = v.hidden_size, v.intermediate_size, v.patch_size
+    patches = (v.image_size // p) ** 2
+    schedule = tome.parse_r_schedule(r, v.num_hidden_layers, patches + 1)
+    tokens = tome.tokens_per_layer(schedule, patches + 1)
+    total = 2 * patches * 3 * p * p * d  # patch embedding
+    for n, m in zip(tokens[:-1], tokens[1:], strict=True):
+        total += 8 * n * d * d + 4 * n * n * d + 4 * m * d * f
+    return float(total)
+
+
+def softmax_attention(q, k, v, bias):
+    """The attention shipped before: einsums over [B, N, H, Dh] around jax.nn.softmax."""
+    import jax
+    import jax.numpy as jnp
+
+    logits = jnp.einsum("bqhd,bkhd->bhqk", q, k, preferred_element_type=jnp.float32)
+    logits = logits * q.shape[-1] ** -0.5
+    if bias is not None:
+        logits = logits + bias
+    weights = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
+    return jnp.einsum("bhqk,bkhd->bqhd", weights, v)
 
 
 def op_time_by_kind(trace_dir: str) -> dict[str, float]:
@@ -38,94 +90,190 @@ def op_time_by_kind(trace_dir: str) -> dict[str, float]:
             continue
         if name.startswith(("ThunkExecutor", "SlinkyThreadPool", "Pjit", "Common", "Parse")):
             continue  # wrappers around the ops, not ops
-        if name.startswith("Handle"):
+        if name.startswith(("Handle", "Threadpool", "Python", "Wait", "Allocate")):
             continue
         kinds[re.sub(r"[.\d]+$", "", name)] += e["dur"] / 1e6
     return dict(kinds.most_common())
 
 
-def jax_contender(preset: str, frames: int, r: int) -> dict:
-    """Our CLIP's image features for `frames` images; profiles one call."""
+def jax_tower(preset: str, images: int, r: int, attention: str = "current") -> dict:
+    """Our vision tower's tokens (post_layernorm) for `images` images; profiles one call."""
     import jax
     from flax import nnx
 
-    from alt_jax.models.clip import CLIP, get_preset
+    from alt_jax.models import clip as clip_lib
 
-    cfg = get_preset(preset)
-    model = nnx.jit(lambda: CLIP(cfg, rngs=nnx.Rngs(0), tome_r=r))()
+    if attention == "softmax":
+        clip_lib.dot_product_attention = softmax_attention  # looked up at call time
+    cfg = clip_lib.get_preset(preset)
+    model = nnx.jit(lambda: clip_lib.CLIP(cfg, rngs=nnx.Rngs(0), tome_r=r))()
     graphdef, state = nnx.split(model)
     size = cfg.vision.image_size
-    images = jax.random.normal(jax.random.key(0), (frames, size, size, 3))
-    fn = jax.jit(lambda s, x: nnx.merge(graphdef, s).encode_image(x)).lower(state, images)
-    compiled = fn.compile()
-    compiled(state, images).block_until_ready()
+    x = jax.random.normal(jax.random.key(0), (images, size, size, 3))
+
+    def tower(state, x):
+        vision = nnx.merge(graphdef, state).vision_model
+        return vision.post_layernorm(vision(x))
+
+    compiled = jax.jit(tower).lower(state, x).compile()
+    compiled(state, x).block_until_ready()
     with tempfile.TemporaryDirectory() as trace_dir:
         with jax.profiler.trace(trace_dir, create_perfetto_trace=True):
-            compiled(state, images).block_until_ready()
+            compiled(state, x).block_until_ready()
         kinds = op_time_by_kind(trace_dir)
     total = sum(kinds.values())
+    cost = compiled.cost_analysis()
     info = {
-        "model": f"CLIP-{preset} (JAX, r = {r})",
+        "model": f"CLIP-{preset} tower (JAX, r = {r})",
+        "framework": "JAX",
+        "tome_r": r,
+        "attention": attention,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "profiled_op_seconds": kinds,
-        "profiled_share": {k: v / total for k, v in kinds.items()},
+        "matmul_gflops": tower_matmul_flops(preset, r) * images / 1e9,
+        "xla_gflops": float((cost[0] if isinstance(cost, list) else cost)["flops"]) / 1e9,
+        "profiled_share": {k: v / total for k, v in list(kinds.items())[:6]},
     }
-    return {"run": lambda: compiled(state, images).block_until_ready(), "info": info}
+    return {"run": lambda: compiled(state, x).block_until_ready(), "info": info}
 
 
-def torch_contender(preset: str, frames: int) -> dict:
-    """transformers' CLIP image features for `frames` images."""
+def jax_gemm(preset: str, images: int, reps: int) -> dict:
+    """`reps` jitted matmuls of the tower's MLP shape per call (JAX)."""
+    import jax
+
+    from alt_jax.models.clip import get_preset
+
+    v = get_preset(preset).vision
+    n = images * ((v.image_size // v.patch_size) ** 2 + 1)
+    a = jax.random.normal(jax.random.key(0), (n, v.hidden_size))
+    w = jax.random.normal(jax.random.key(1), (v.hidden_size, v.intermediate_size))
+    compiled = jax.jit(lambda a, w: a @ w).lower(a, w).compile()
+
+    def run():
+        for _ in range(reps):
+            out = compiled(a, w)
+        out.block_until_ready()
+
+    flops = 2.0 * n * v.hidden_size * v.intermediate_size * reps
+    info = {"model": f"matmul [{n}, {v.hidden_size}] × [{v.hidden_size}, {v.intermediate_size}]"}
+    info.update(framework="JAX", gflops=flops / 1e9, xla_flags=os.environ.get("XLA_FLAGS", ""))
+    return {"run": run, "info": info}
+
+
+def torch_gemm(preset: str, images: int, reps: int) -> dict:
+    """`reps` matmuls of the tower's MLP shape per call (PyTorch)."""
+    import torch
+
+    from alt_jax.models.clip import get_preset
+
+    torch.set_num_threads(cores())
+    v = get_preset(preset).vision
+    n = images * ((v.image_size // v.patch_size) ** 2 + 1)
+    a, w = torch.randn(n, v.hidden_size), torch.randn(v.hidden_size, v.intermediate_size)
+
+    def run():
+        with torch.inference_mode():
+            for _ in range(reps):
+                a @ w
+
+    flops = 2.0 * n * v.hidden_size * v.intermediate_size * reps
+    info = {"model": f"matmul [{n}, {v.hidden_size}] × [{v.hidden_size}, {v.intermediate_size}]"}
+    info.update(framework="PyTorch", gflops=flops / 1e9, torch_threads=torch.get_num_threads())
+    return {"run": run, "info": info}
+
+
+def torch_tower(preset: str, images: int) -> dict:
+    """transformers' CLIPVisionModel (tokens through post_layernorm) for `images` images."""
     import torch
 
     from benchmarks import peers
 
-    torch.set_num_threads(os.cpu_count())
-    model = peers.build_torch_clip(preset).eval()
-    size = model.config.vision_config.image_size
-    pixels = torch.randn(frames, 3, size, size)
+    torch.set_num_threads(cores())
+    model = peers.build_torch_clip(preset).vision_model.eval()
+    size = model.config.image_size
+    pixels = torch.randn(images, 3, size, size)
 
     def run():
         with torch.inference_mode():
-            model.get_image_features(pixel_values=pixels)
+            model(pixel_values=pixels)
 
-    return {"run": run, "info": {"model": f"CLIP-{preset} (PyTorch)"}}
+    info = {
+        "model": f"CLIP-{preset} tower (PyTorch, transformers)",
+        "framework": "PyTorch",
+        "tome_r": 0,
+        "matmul_gflops": tower_matmul_flops(preset, 0) * images / 1e9,
+        "torch_threads": torch.get_num_threads(),
+        "attn_implementation": model.config._attn_implementation,
+    }
+    return {"run": run, "info": info}
+
+
+def contenders(args) -> dict[str, tuple]:
+    """The race's contenders: all of them, or the 1-thread four with --cpus."""
+    here = "benchmarks.profile_encoder"
+    base = {"preset": args.preset, "images": args.images}
+    gemm = {**base, "reps": args.gemm_reps}
+    flags = os.environ.get("XLA_FLAGS", "")
+    eigen = {"XLA_FLAGS": f"{flags} {EIGEN_DOTS}".strip()}
+    pin = args.cpus
+    table = {
+        "gemm": (f"{here}:jax_gemm", gemm, {}, pin),
+        "tower_r0": (f"{here}:jax_tower", {**base, "r": 0}, {}, pin),
+        "tower_r16": (f"{here}:jax_tower", {**base, "r": 16}, {}, pin),
+        "tower_r0_softmax_attention": (
+            f"{here}:jax_tower",
+            {**base, "r": 0, "attention": "softmax"},
+            {},
+            pin,
+        ),
+        "gemm_eigen": (f"{here}:jax_gemm", gemm, eigen, pin),
+        "tower_r0_eigen": (f"{here}:jax_tower", {**base, "r": 0}, eigen, pin),
+        "torch_gemm": (f"{here}:torch_gemm", gemm, {}, pin),
+        "torch_tower_r0": (f"{here}:torch_tower", base, {}, pin),
+    }
+    if pin:
+        return {k: table[k] for k in ("gemm", "tower_r0", "torch_gemm", "torch_tower_r0")}
+    return table
+
+
+def gemm_of(name: str) -> str:
+    """The matmul contender a tower is held against (same framework and flags)."""
+    if name.startswith("torch"):
+        return "torch_gemm"
+    return "gemm_eigen" if name.endswith("_eigen") else "gemm"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="B/16")
-    parser.add_argument("--frames", type=int, default=8)
-    parser.add_argument("--r", type=int, default=0)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--images", type=int, default=8, help="one 8-frame clip")
+    parser.add_argument("--gemm_reps", type=int, default=20, help="matmuls per timed gemm call")
+    parser.add_argument("--cpus", type=int, default=None, help="pin every contender to N cores")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--out", default=str(RESULTS / "profile_encoder.json"))
     args = parser.parse_args()
     record = run_record(args)
-    here = "benchmarks.profile_encoder"
-    kwargs = {"preset": args.preset, "frames": args.frames}
-    flags = os.environ.get("XLA_FLAGS", "")
-    contenders = {
-        "jax_default": (f"{here}:jax_contender", {**kwargs, "r": args.r}),
-        "jax_eigen": (
-            f"{here}:jax_contender",
-            {**kwargs, "r": args.r},
-            {"XLA_FLAGS": f"{flags} {EIGEN_DOTS}".strip()},
-        ),
-        "torch": (f"{here}:torch_contender", kwargs),
-    }
-    results = race(contenders, rounds=args.rounds, parallel_build=True)
+    results = race(contenders(args), rounds=args.rounds)
     rows = []
     for name, res in results.items():
-        rows.append(
-            {
-                "name": name,
-                **res["info"],
-                "seconds_per_call": res["seconds"],
-                "median_s": res["median_s"],
-                "images_per_s": args.frames / res["median_s"],
-                "speed_vs_jax_default": results["jax_default"]["median_s"] / res["median_s"],
-            }
-        )
-        print(f"{name}: {rows[-1]['images_per_s']:.2f} images/s")
+        info, seconds = res["info"], res["seconds"]
+        row = {"name": name, **info, "seconds_per_call": seconds, "time_s": res["time_s"]}
+        row["peak_rss_mib"] = res["peak_rss_mib"]
+        if "gflops" in info:  # a matmul: its rate per round
+            row["gflops_per_s"] = round_ratios([info["gflops"]] * len(seconds), seconds)
+        else:
+            gemm = results[gemm_of(name)]
+            rates = [gemm["info"]["gflops"] / s for s in gemm["seconds"]]
+            row["gflops_per_s"] = round_ratios([info["matmul_gflops"]] * len(seconds), seconds)
+            # roofline time / measured time, per round = achieved rate / that round's gemm rate
+            row["roofline_fraction"] = round_ratios(
+                [info["matmul_gflops"] / rate for rate in rates], seconds
+            )
+            row["speed_vs_tower_r0"] = round_ratios(results["tower_r0"]["seconds"], seconds)
+            row["speed_vs_torch_tower_r0"] = round_ratios(
+                results["torch_tower_r0"]["seconds"], seconds
+            )
+        rows.append(row)
+        print(f"{name}: {row['gflops_per_s']['median']:.0f} GFLOP/s", flush=True)
     write_result(args.out, {**record, "rows": rows})
 
 

@@ -1,17 +1,17 @@
 """ToMe in the CLIP vision tower: tokens, GFLOPs and images/s against r, in one run.
 
-    python benchmarks/tome_speed.py --preset=B/16 --batch=8 --rs=0,4,8,12,16
+    PYTHONPATH=. python benchmarks/tome_speed.py --preset=B/16 --batch=8 --rs=0,4,8,12,16
 
 Random weights (speed and FLOPs do not depend on them). GFLOPs come from XLA's cost analysis of
-the compiled dense image encoder (`encode_image_regions`); the contenders are timed in turn,
-round after round, and the median is reported. Writes benchmarks/results/tome_speed.json.
+the compiled dense image encoder (`encode_image_regions`). Each r is a contender in its own
+process (`benchmarks.common.race`): all built first, then timed in turn, `--rounds` times after a
+warm-up call; medians with min–max, the speed-up over r = 0 taken within each round. Writes
+benchmarks/results/tome_speed.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
@@ -19,7 +19,7 @@ from flax import nnx
 
 from alt_jax.models import tome
 from alt_jax.models.clip import CLIP, get_preset
-from benchmarks.common import machine, write_json, xla_flops
+from benchmarks.common import RESULTS, race, run_record, speedup, write_result, xla_flops
 
 
 def compiled_encoder(preset: str, r: int, batch: int):
@@ -41,55 +41,50 @@ def compiled_encoder(preset: str, r: int, batch: int):
     return compiled, state, images, xla_flops(compiled) / batch / 1e9, tokens_out
 
 
+def encoder_contender(preset: str, r: int, batch: int) -> dict:
+    """The compiled encoder at one r; run = one call on `batch` images."""
+    fn, state, images, gflops, tokens_out = compiled_encoder(preset, r, batch)
+    info = {"r": r, "tokens_out": tokens_out, "gflops_per_image": gflops}
+    return {"run": lambda: fn(state, images).block_until_ready(), "info": info}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="B/16")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--rs", default="0,4,8,12,16")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--out", default="benchmarks/results/tome_speed.json")
+    parser.add_argument("--out", default=str(RESULTS / "tome_speed.json"))
     args = parser.parse_args()
+    record = run_record(args)
     rs = [int(r) for r in args.rs.split(",")]
-    contenders = {r: compiled_encoder(args.preset, r, args.batch) for r in rs}
-    times = {r: [] for r in rs}
-    for fn, state, images, *_ in contenders.values():  # warm-up
-        fn(state, images).block_until_ready()
-    for _ in range(args.rounds):
-        for r, (fn, state, images, *_) in contenders.items():
-            start = time.perf_counter()
-            fn(state, images).block_until_ready()
-            times[r].append(time.perf_counter() - start)
-    base = statistics.median(times[rs[0]])
+    here = "benchmarks.tome_speed:encoder_contender"
+    kwargs = {"preset": args.preset, "batch": args.batch}
+    results = race({f"r{r}": (here, {**kwargs, "r": r}) for r in rs}, rounds=args.rounds)
+    base = results[f"r{rs[0]}"]
     rows = []
-    for r in rs:
-        _, _, _, gflops, tokens_out = contenders[r]
-        t = statistics.median(times[r])
+    for name, res in results.items():
+        info = res["info"]
         rows.append(
             {
-                "r": r,
-                "tokens_out": tokens_out,
-                "gflops_per_image": gflops,
-                "images_per_s": args.batch / t,
-                "speedup": base / t,
-                "gflops_vs_r0": gflops / contenders[rs[0]][3],
+                **info,
+                "seconds_per_call": res["seconds"],
+                "time_s": res["time_s"],
+                "images_per_s": args.batch / res["median_s"],
+                "speedup": speedup(results, name, f"r{rs[0]}"),
+                "gflops_vs_r0": info["gflops_per_image"] / base["info"]["gflops_per_image"],
+                "peak_rss_mib": res["peak_rss_mib"],
             }
         )
-    result = {
-        "preset": args.preset,
-        "batch": args.batch,
-        "rounds": args.rounds,
-        "machine": machine(),
-        "rows": rows,
-    }
-    write_json(args.out, result)
-    print(f"{args.preset}, batch {args.batch}, {result['machine']}")
     print("| r | tokens after last layer | GFLOPs / image | vs r=0 | images/s | speed-up |")
     print("|---|---|---|---|---|---|")
     for row in rows:
         print(
             f"| {row['r']} | {row['tokens_out']} | {row['gflops_per_image']:.2f} | "
-            f"{row['gflops_vs_r0']:.2f} | {row['images_per_s']:.2f} | {row['speedup']:.2f}× |"
+            f"{row['gflops_vs_r0']:.2f} | {row['images_per_s']:.2f} | "
+            f"{row['speedup']['median']:.2f}× |"
         )
+    write_result(args.out, {**record, "rows": rows})
 
 
 if __name__ == "__main__":

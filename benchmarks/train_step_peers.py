@@ -18,13 +18,21 @@ GFLOPs per step: XLA cost analysis for ALT, FlopCounterMode over forward + backw
 """
 
 import argparse
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.common import RESULTS, race, run_record, write_result, xla_flops
+from benchmarks.common import (
+    RESULTS,
+    cores,
+    race,
+    round_ratios,
+    run_record,
+    spread,
+    write_result,
+    xla_flops,
+)
 
 
 def alt_train_contender(
@@ -88,7 +96,7 @@ def xclip_train_contender(preset: str, frames: int, batch: int, classes: int) ->
     from benchmarks import peers
     from benchmarks.common import torch_flops
 
-    torch.set_num_threads(os.cpu_count())
+    torch.set_num_threads(cores())
     model = peers.build_xclip(preset, frames).train()
     for module in (model.text_model, model.text_projection):
         module.requires_grad_(False)
@@ -145,7 +153,7 @@ def main() -> None:
     parser.add_argument("--xclip_batches", default="2", help="8 needs ~10 GB and ~2 min a step")
     parser.add_argument("--r", type=int, default=16)
     parser.add_argument("--classes", type=int, default=400)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--out", default=str(RESULTS / "train_step_peers.json"))
     args = parser.parse_args()
     record = run_record(args)
@@ -160,28 +168,33 @@ def main() -> None:
     for b in (int(x) for x in args.xclip_batches.split(",") if x):
         contenders[f"xclip_b{b}"] = (f"{here}:xclip_train_contender", {**common, "batch": b})
     results = race(contenders, rounds=args.rounds)
+    xclip = next((n for n in results if n.startswith("xclip")), None)
     rows = []
     for name, res in results.items():
         info = res["info"]
-        rows.append(
-            {
-                "name": name,
-                **info,
-                "seconds_per_step": res["seconds"],
-                "step_s": res["median_s"],
-                "clips_per_s": info["batch"] / res["median_s"],
-                "seconds_per_clip": res["median_s"] / info["batch"],
-                "gflops_per_clip": info["gflops_per_step"] / info["batch"],
-                "peak_rss_mib": res["peak_rss_mib"],
-                "rss_after_imports_mib": res["rss_after_imports_mib"],
-                "build_seconds": res["build_seconds"],
-            }
-        )
+        per_clip = [t / info["batch"] for t in res["seconds"]]
+        row = {
+            "name": name,
+            **info,
+            "seconds_per_step": res["seconds"],
+            "time_s": res["time_s"],
+            "seconds_per_clip": spread(per_clip),
+            "gflops_per_clip": info["gflops_per_step"] / info["batch"],
+            "peak_rss_mib": res["peak_rss_mib"],
+            "rss_after_imports_mib": res["rss_after_imports_mib"],
+            "build_seconds": res["build_seconds"],
+        }
+        if xclip:  # per clip, within each round
+            base = results[xclip]
+            base_per_clip = [t / base["info"]["batch"] for t in base["seconds"]]
+            row["speed_vs_xclip_per_clip"] = round_ratios(base_per_clip, per_clip)
+        rows.append(row)
     print("| contender | batch | step (s) | clips/s | GFLOPs/clip | peak RSS (MiB) |")
     print("|---|---|---|---|---|---|")
     for row in rows:
         print(
-            f"| {row['model']} | {row['batch']} | {row['step_s']:.2f} | {row['clips_per_s']:.3f} "
+            f"| {row['model']} | {row['batch']} | {row['time_s']['median']:.2f} "
+            f"| {row['batch'] / row['time_s']['median']:.3f} "
             f"| {row['gflops_per_clip']:.0f} | {row['peak_rss_mib']:.0f} |"
         )
     write_result(args.out, {**record, "rows": rows})

@@ -16,11 +16,10 @@ Writes benchmarks/results/victr_vs_alt.json and prints a markdown table.
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
 import time
 import zlib
 from pathlib import Path
+from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
@@ -32,7 +31,7 @@ from alt_jax.corpus import read_entities
 from alt_jax.models.alt import ALT, count_parameters, default_model_config, split_trainable
 from alt_jax.models.clip import CLIP, get_preset
 from alt_jax.models.victr import VicTR
-from benchmarks.common import machine, write_json, xla_flops
+from benchmarks.common import race, run_record, speedup, write_result, xla_flops
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,79 +106,71 @@ def measure(head: str, args, num_texts: int) -> dict:
     }
 
 
+def contender(head: str, preset: str, r: int, frames: int, classes: int, num_texts: int) -> dict:
+    """One model's compiled evaluation forward on one random clip; run = one call."""
+    args = SimpleNamespace(preset=preset, r=r, frames=frames, classes=classes)
+    run = measure(head, args, num_texts)
+    cfg = get_preset(preset)
+    size = cfg.vision.image_size
+    rng = np.random.default_rng(0)
+    video = jnp.asarray(rng.standard_normal((1, frames, size, size, 3), np.float32))
+    text = rng.standard_normal((classes, cfg.projection_dim)).astype(np.float32)
+    text = jnp.asarray(text / np.linalg.norm(text, axis=-1, keepdims=True))
+    weights = (random_like(run["trainable"]), random_like(run["frozen"]))
+    return {
+        "run": lambda: run["compiled"](*weights, video, text).block_until_ready(),
+        "info": run["row"],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="B/16")
     parser.add_argument("--r", type=int, default=default_model_config().tome_r)
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--classes", type=int, default=400, help="K400")
-    parser.add_argument("--runs", type=int, default=5, help="timed calls per model")
+    parser.add_argument("--runs", type=int, default=5, help="timed rounds")
     parser.add_argument("--corpus", default=str(resources.packaged("corpus/actions_wordnet.json")))
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/victr_vs_alt.json"))
     args = parser.parse_args()
+    record = run_record(args)
     num_texts = len(read_entities(args.corpus))
-
-    runs = {}
-    for head in ("alt", "victr"):
-        runs[head] = measure(head, args, num_texts)
-        print(f"compiled {head} in {runs[head]['row']['compile_seconds']:.0f} s", flush=True)
-
-    cfg = get_preset(args.preset)
-    size = cfg.vision.image_size
-    rng = np.random.default_rng(0)
-    video = jnp.asarray(rng.standard_normal((1, args.frames, size, size, 3), np.float32))
-    classes = rng.standard_normal((args.classes, cfg.projection_dim)).astype(np.float32)
-    classes = jnp.asarray(classes / np.linalg.norm(classes, axis=-1, keepdims=True))
-    inputs = {
-        head: (random_like(run["trainable"]), random_like(run["frozen"]))
-        for head, run in runs.items()
-    }
-    seconds: dict[str, list[float]] = {head: [] for head in runs}
-    for head, run in runs.items():  # warm-up
-        run["compiled"](*inputs[head], video, classes).block_until_ready()
-    for _ in range(args.runs):
-        for head, run in runs.items():
-            start = time.perf_counter()
-            run["compiled"](*inputs[head], video, classes).block_until_ready()
-            seconds[head].append(time.perf_counter() - start)
-    rows = []
-    for head, run in runs.items():
-        row = run["row"]
-        row["seconds_per_clip"] = seconds[head]
-        row["median_seconds_per_clip"] = statistics.median(seconds[head])
-        row["clips_per_s"] = 1.0 / row["median_seconds_per_clip"]
-        rows.append(row)
-
-    where = f"{machine()}, load average {os.getloadavg()[0]:.1f}"
-    print(
-        f"\nVicTR vs ALT, {args.preset}, {args.frames} frames, ToMe r={args.r}, one view, "
-        f"C = {args.classes} classes, K = {num_texts} corpus texts ({where})\n"
+    kwargs = {k: getattr(args, k) for k in ("preset", "r", "frames", "classes")}
+    results = race(
+        {
+            head: (
+                "benchmarks.victr_vs_alt:contender",
+                {**kwargs, "head": head, "num_texts": num_texts},
+            )
+            for head in ("alt", "victr")
+        },
+        rounds=args.runs,
     )
+    rows = []
+    for head, res in results.items():
+        row = dict(res["info"])
+        row["seconds_per_clip"] = res["seconds"]
+        row["time_s"] = res["time_s"]
+        row["speed_vs_alt"] = speedup(results, head, "alt")
+        row["peak_rss_mib"] = res["peak_rss_mib"]
+        rows.append(row)
     print(
-        "| model | GFLOPs/view (XLA) | GMACs/view | head GFLOPs | backbone GFLOPs "
-        "| trainable params | frozen params | CPU clips/s (batch 1, median of "
-        f"{args.runs}) |"
+        "| model | GFLOPs/view (XLA) | GMACs/view | head GFLOPs | trainable params "
+        "| frozen params | s / clip | vs ALT |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(
             f"| {row['model']} | {row['gflops_per_view']:.1f} | {row['gmacs_per_view']:.1f} "
-            f"| {row['head_gflops_per_view']:.2f} | {row['backbone_gflops_per_view']:.1f} "
-            f"| {row['params_trainable'] / 1e6:.2f} M | {row['params_frozen'] / 1e6:.2f} M "
-            f"| {row['clips_per_s']:.3f} |"
+            f"| {row['head_gflops_per_view']:.2f} | {row['params_trainable'] / 1e6:.2f} M "
+            f"| {row['params_frozen'] / 1e6:.2f} M | {row['time_s']['median']:.3f} "
+            f"| {row['speed_vs_alt']['median']:.2f}× |"
         )
-    write_json(
-        args.out,
-        {
-            "machine": where,
-            "command": "PYTHONPATH=. python benchmarks/victr_vs_alt.py "
-            + " ".join(f"--{k}={v}" for k, v in vars(args).items() if k not in ("out", "corpus")),
-            "note": "FLOPs from XLA cost analysis (a multiply-add counts 2); GMACs = GFLOPs / 2; "
-            "frozen = CLIP towers + text bank (ALT entities / VicTR auxiliary texts); "
-            "throughput on random weights, runs alternating the two models",
-            "rows": rows,
-        },
+    record["note"] = (
+        "FLOPs from XLA cost analysis (a multiply-add counts 2); GMACs = GFLOPs / 2; frozen = "
+        "CLIP towers + text bank (ALT entities / VicTR auxiliary texts); random weights"
     )
+    write_result(args.out, {**record, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -1,10 +1,14 @@
 """Input-pipeline throughput: training clips/s (segment-sampled 8 frames, 224², from mp4).
 
-  PYTHONPATH=. python tools/bench_input.py --workers=0,2 --repeats=2
+  PYTHONPATH=. python tools/bench_input.py --workers=0,2 --rounds=5
 
 Generates 64 synthetic 320×240 30-frame mp4s first (skipped when --data holds them already).
-The worker counts are measured in turn, `--repeats` times; writes
-benchmarks/results/input_pipeline.json (rendered into BENCHMARKS.md beside the train step).
+Contenders (`benchmarks.common.race`, each in its own process, built first, then timed in turn
+round after round): the training iterator with each worker count (one timed call pulls
+`--num_batches` batches of `--batch_size`, after `--warmup` batches at build), and the consumer:
+ALT's train step from video (B/16, 8 frames, r = 16, batch 8; `--consumer_preset`). The
+pipeline-to-consumer ratio is taken within each round. Writes
+benchmarks/results/input_pipeline.json (rendered into BENCHMARKS.md).
 """
 
 import argparse
@@ -12,11 +16,11 @@ import os
 import time
 
 from alt_jax.data import pipeline, synthetic
-from benchmarks.common import RESULTS, run_record, write_result
+from benchmarks.common import RESULTS, race, round_ratios, run_record, write_result
 
 
-def measure(root: str, workers: int, batch_size: int, num_batches: int, warmup: int) -> float:
-    """Clips per second over num_batches after warmup batches (worker start-up excluded)."""
+def pipeline_contender(root: str, workers: int, batch_size: int, num_batches: int, warmup: int):
+    """The training iterator with `workers` workers; run = pull num_batches batches."""
     it, _ = pipeline.make_train_iterator(
         kind="list",
         root=root,
@@ -29,17 +33,16 @@ def measure(root: str, workers: int, batch_size: int, num_batches: int, warmup: 
         seed=0,
         workers=workers,
     )
-    try:
-        for _ in range(warmup):
-            next(it)
-        start = time.perf_counter()
+    for _ in range(warmup):  # worker start-up is not timed
+        next(it)
+
+    def run():
         for _ in range(num_batches):
             batch = next(it)
-        elapsed = time.perf_counter() - start
-    finally:
-        it.close()
-    assert batch["video"].shape == (batch_size, 8, 224, 224, 3)
-    return num_batches * batch_size / elapsed
+        assert batch["video"].shape == (batch_size, 8, 224, 224, 3)
+
+    info = {"workers": workers, "clips_per_call": num_batches * batch_size}
+    return {"run": run, "info": info}
 
 
 def main() -> None:
@@ -50,7 +53,8 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--num_batches", type=int, default=24)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=2, help="runs of each worker count")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--consumer_preset", default="B/16", help="'' for no consumer")
     parser.add_argument("--out", default=str(RESULTS / "input_pipeline.json"))
     args = parser.parse_args()
     record = run_record(args)
@@ -68,16 +72,26 @@ def main() -> None:
             workers=2,
         )
         print(f"generated 64 videos (320x240, 30 frames) in {time.perf_counter() - start:.1f} s")
-    rates = {int(w): [] for w in args.workers.split(",")}
-    for _ in range(args.repeats):
-        for workers, runs in rates.items():
-            runs.append(measure(args.data, workers, args.batch_size, args.num_batches, args.warmup))
-            print(
-                f"workers={workers}: {runs[-1]:.1f} clips/s (8 frames, 224x224, "
-                f"batch {args.batch_size}, {args.num_batches} batches)",
-                flush=True,
-            )
-    rows = [{"workers": w, "clips_per_s": runs} for w, runs in rates.items()]
+    contenders = {}
+    for w in (int(x) for x in args.workers.split(",")):
+        kwargs = {"root": args.data, "workers": w, "batch_size": args.batch_size}
+        kwargs.update(num_batches=args.num_batches, warmup=args.warmup)
+        contenders[f"workers_{w}"] = ("tools.bench_input:pipeline_contender", kwargs)
+    if args.consumer_preset:
+        step = {"preset": args.consumer_preset, "frames": 8, "batch": 8, "classes": 400, "r": 16}
+        contenders["alt_train_step"] = ("benchmarks.train_step_peers:alt_train_contender", step)
+    results = race(contenders, rounds=args.rounds)
+    rows = []
+    for name, res in results.items():
+        clips = res["info"].get("clips_per_call") or res["info"]["batch"]
+        row = {"name": name, **res["info"], "seconds_per_call": res["seconds"]}
+        row["clips_per_s"] = round_ratios([clips] * len(res["seconds"]), res["seconds"])
+        if "alt_train_step" in results and name != "alt_train_step":
+            consumer = results["alt_train_step"]
+            rate = [consumer["info"]["batch"] / t for t in consumer["seconds"]]
+            row["vs_consumer"] = round_ratios([clips / t for t in res["seconds"]], rate)
+        rows.append(row)
+        print(f"{name}: {row['clips_per_s']['median']:.2f} clips/s", flush=True)
     write_result(args.out, {**record, "rows": rows})
 
 
