@@ -123,13 +123,12 @@ def compiled_flops(fn, *args) -> float:
 
 
 def torch_flops(fn) -> float:
-    """FLOPs of one call of fn by torch's FlopCounterMode (matmuls, convolutions and attention;
-    a multiply-add counts 2, as in XLA; element-wise ops are not counted)."""
-    from torch.utils.flop_counter import FlopCounterMode
+    """FLOPs of one call of fn by torch's FlopCounterMode (matmuls, convolutions and attention,
+    CPU fused attention included; a multiply-add counts 2, as in XLA; element-wise ops are not
+    counted): `benchmarks.flops.torch_flops`."""
+    from benchmarks.flops import torch_flops
 
-    with FlopCounterMode(display=False) as counter:
-        fn()
-    return float(counter.get_total_flops())
+    return torch_flops(fn)
 
 
 def peak_rss_mib() -> float:
