@@ -341,3 +341,48 @@ def test_flax_clip_exports_to_a_folder_transformers_loads(tmp_path):
     again = flax_features(load_clip(folder), images, ids)
     for name in ref:
         np.testing.assert_array_equal(np.asarray(again[name]), np.asarray(ours[name]))
+
+
+def numpy_attention(q, k, v, bias):
+    """Softmax attention written out in float64 NumPy: [B, N, H, Dh] in and out."""
+    q, k, v = (np.asarray(t, np.float64) for t in (q, k, v))
+    logits = np.einsum("bqhd,bkhd->bhqk", q, k) / np.sqrt(q.shape[-1]) + np.asarray(bias)
+    weights = np.exp(logits - logits.max(-1, keepdims=True))
+    weights /= weights.sum(-1, keepdims=True)
+    return np.einsum("bhqk,bkhd->bqhd", weights, v)
+
+
+def test_attention_matches_numpy_with_a_masking_bias():
+    """The heads-first attention with its late division is softmax attention: logits in the
+    hundreds (where exp overflows without the max), a mask of float32's minimum, log sizes."""
+    import jax
+
+    from alt_jax.models.clip import dot_product_attention
+
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal((2, 5, 3, 8)).astype(np.float32) * s for s in (30, 30, 1))
+    bias = np.log(rng.integers(1, 4, (2, 1, 1, 5))).astype(np.float32)
+    bias[1, ..., 3] = np.finfo(np.float32).min  # key 3 of clip 1 masked
+    got = np.asarray(dot_product_attention(*map(jnp.asarray, (q, k, v, bias))))
+    want = numpy_attention(q, k, v, bias)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    # bfloat16 operands come back as bfloat16, within bfloat16's rounding of the float32 result.
+    q16, k16, v16 = (jnp.asarray(t / 30 if t is not v else t, jnp.bfloat16) for t in (q, k, v))
+    low = dot_product_attention(q16, k16, v16, jnp.asarray(bias))
+    assert low.dtype == jnp.bfloat16
+    want16 = numpy_attention(*(np.asarray(t, np.float32) for t in (q16, k16, v16)), bias)
+    np.testing.assert_allclose(np.asarray(low, np.float32), want16, atol=2e-2)
+
+    # Gradients are those of the textbook softmax (the max is held constant).
+    def textbook(q, k, v):
+        logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) / np.sqrt(q.shape[-1]) + bias
+        return jnp.einsum("bhqk,bkhd->bqhd", jax.nn.softmax(logits, -1), v)
+
+    cotangent = jnp.asarray(rng.standard_normal(got.shape), jnp.float32)
+    small = [jnp.asarray(t / 30 if t is not v else t) for t in (q, k, v)]
+    ours = jax.grad(
+        lambda *a: (dot_product_attention(*a, jnp.asarray(bias)) * cotangent).sum(), (0, 1, 2)
+    )(*small)
+    ref = jax.grad(lambda *a: (textbook(*a) * cotangent).sum(), (0, 1, 2))(*small)
+    for g, r in zip(ours, ref, strict=True):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(r), rtol=1e-4, atol=1e-5)
