@@ -1,6 +1,8 @@
 """benchmarks/flops.py: FlopCounterMode counts CPU fused attention, and the counts of CLIP's
 vision tower and X-CLIP's video path equal their hand counts, each an independent closed form."""
 
+import dataclasses
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -8,6 +10,7 @@ transformers = pytest.importorskip("transformers")
 
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
+from alt_jax.models.clip import get_preset  # noqa: E402
 from benchmarks import flops, peers  # noqa: E402
 
 B, H, NQ, NK, D = 2, 3, 5, 7, 4  # batch, heads, queries, keys, head width
@@ -84,15 +87,9 @@ def test_sdpa_backward_on_cpu():
 def test_clip_vision_tower_is_its_hand_count(attn_implementation, projection_dim):
     """transformers' CLIP vision tower (tiny shapes; with projection_dim, the visual projection
     too) counts exactly `vit_matmul_flops`, whether attention is fused (SDPA) or two matmuls."""
+    tiny = dataclasses.asdict(get_preset("tiny").vision)  # hidden 64, 2 layers, 32 px, patch 8
     config = transformers.CLIPVisionConfig(
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        image_size=32,
-        patch_size=8,
-        projection_dim=max(projection_dim, 1),
-        attn_implementation=attn_implementation,
+        **tiny, projection_dim=max(projection_dim, 1), attn_implementation=attn_implementation
     )
     torch.manual_seed(0)
     cls = (
