@@ -1,7 +1,7 @@
 """Shared benchmark helpers: the machine, FLOP counts, peak memory, and contenders timed in turn.
 
 A contender is built by a `"module:function"` builder that returns {"run": callable,
-"info": dict}; `race` starts each contender in its own process (so peak memory is its own),
+"info": dict} (a run that returns a float has timed itself: those seconds are recorded); `race` starts each contender in its own process (so peak memory is its own),
 then times `run` in turn, round after round, so that every contender sees the same load.
 """
 
@@ -152,8 +152,9 @@ def _worker(
     conn.send({"info": info, "build_seconds": time.perf_counter() - start})
     while conn.recv() == "run":
         start = time.perf_counter()
-        contender["run"]()
-        conn.send(time.perf_counter() - start)
+        timed = contender["run"]()
+        # A run may time itself (a float: seconds), e.g. to leave out a pipeline's start-up.
+        conn.send(timed if type(timed) is float else time.perf_counter() - start)
     conn.send({"peak_rss_mib": peak_rss_mib(), "rss_after_imports_mib": rss_imports})
 
 

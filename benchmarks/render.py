@@ -5,16 +5,23 @@
 Every figure in BENCHMARKS.md comes from a JSON file written by a benchmark command; the prose
 around the tables lives here as templates. tests/test_benchmarks.py checks that the committed
 BENCHMARKS.md is what this renders, so the document cannot drift from the data.
+
+A timed table renders only from a result that says where and how it was measured: the machine
+(`benchmarks.common.machine_info`), the load at both ends, and for every timed cell a spread
+(median, min and max over at least `MIN_ROUNDS` rounds, `benchmarks.common.spread`). A result
+without them is refused with `IncompleteResult` naming the file and the key, instead of being
+printed as a bare number.
 """
 
 import argparse
 import json
-import statistics
 import textwrap
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DOC = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
+MIN_ROUNDS = 3
+MACHINE_KEYS = ("cpu_model", "cpu_count", "schedulable_cpus", "versions", "date")
 
 # SPEC §8: the papers' figures. GFLOPs as the papers count them (fvcore: a multiply-add is 1).
 PAPERS = [
@@ -28,10 +35,82 @@ PAPERS = [
 ]
 
 
+class IncompleteResult(ValueError):
+    """A result file lacks what a timed table must show (spreads, machine, load)."""
+
+
 def load(name: str) -> dict | None:
     """A result file, or None when its benchmark has not been run."""
     path = RESULTS / f"{name}.json"
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def load_timed(name: str) -> dict | None:
+    """A timed result file, checked for machine info and load (None when not run)."""
+    result = load(name)
+    if result is None:
+        return None
+    for key in ("machine_info", "load_average_start", "load_average_end", "command"):
+        if key not in result:
+            raise IncompleteResult(f"benchmarks/results/{name}.json: no {key!r}; rerun it")
+    for key in MACHINE_KEYS:
+        if key not in result["machine_info"]:
+            raise IncompleteResult(
+                f"benchmarks/results/{name}.json: machine_info has no {key!r}; rerun it"
+            )
+    result["_name"] = name
+    return result
+
+
+def spread_of(result: dict, value, key: str) -> dict:
+    """`value` checked to be a spread of at least MIN_ROUNDS rounds."""
+    if not isinstance(value, dict) or not {"median", "min", "max", "n"} <= set(value):
+        raise IncompleteResult(
+            f"benchmarks/results/{result['_name']}.json: {key} is {value!r}, not a spread "
+            "(median, min, max, n); rerun it"
+        )
+    if value["n"] < MIN_ROUNDS:
+        raise IncompleteResult(
+            f"benchmarks/results/{result['_name']}.json: {key} has {value['n']} rounds, "
+            f"fewer than {MIN_ROUNDS}"
+        )
+    return value
+
+
+def cell(result: dict, row: dict, key: str, fmt: str = ".2f", suffix: str = "") -> str:
+    """A timed cell: 'median (min–max)' of row[key], refused without a spread."""
+    v = spread_of(result, row.get(key), f"{row.get('name', '')}.{key}".lstrip("."))
+    return f"{v['median']:{fmt}}{suffix} ({v['min']:{fmt}}–{v['max']:{fmt}})"
+
+
+def machine_line(result: dict) -> str:
+    """Where and when a result was measured: processor, cores, libraries, date, load."""
+    m = result["machine_info"]
+    v = m["versions"]
+    libs = ", ".join(f"{k} {v[k]}" for k in ("jax", "flax", "torch", "transformers") if v.get(k))
+    isa = f" ({', '.join(m['isa'])})" if m.get("isa") else ""
+    flags = f"; XLA_FLAGS={m['xla_flags']}" if m.get("xla_flags") else ""
+    return (
+        f"{m['cpu_model']}{isa}, {m['cpu_count']} cores ({m['schedulable_cpus']} schedulable); "
+        f"{libs}{flags}; {m['date']}; load average {result['load_average_start'][0]:.1f} at the "
+        f"start, {result['load_average_end'][0]:.1f} at the end"
+    )
+
+
+def measured(result: dict, rounds: int) -> str:
+    """The command, the machine and the rounds of one timed table."""
+    return (
+        f"    {result['command']}\n\n"
+        f"Measured on {machine_line(result)}. Contenders built first, then timed in turn for "
+        f"{rounds} rounds after a warm-up call; each cell is the median over rounds with "
+        f"(min–max), a ratio taken within each round. Results: "
+        f"`benchmarks/results/{result['_name']}.json`.\n\n"
+    )
+
+
+def rounds_of(result: dict, rows: list[dict], key: str = "time_s") -> int:
+    """The number of timed rounds (checked on the first row's spread)."""
+    return spread_of(result, rows[0].get(key), key)["n"]
 
 
 def missing(name: str, command: str) -> str:
@@ -59,6 +138,11 @@ def mib(x: float) -> str:
     return f"{x / 1024:.1f} GiB"
 
 
+def by_name(result: dict) -> dict[str, dict]:
+    """A result's rows by their name."""
+    return {row["name"]: row for row in result["rows"]}
+
+
 INTRO = """\
 # Benchmarks
 
@@ -68,49 +152,288 @@ and then
 
     PYTHONPATH=. python benchmarks/render.py
 
-Conventions. All runs are on CPU, float32, random weights at real shapes (speed and FLOPs depend
-on shapes, not values; no pretrained weights exist here). FLOPs count a multiply-add as 2, for
-JAX (XLA's cost analysis of the compiled program) and PyTorch (`FlopCounterMode`) alike; the
-papers count it as 1, so GMACs = GFLOPs / 2 is the column to hold against their "GFLOPs".
-`FlopCounterMode` counts matmuls, convolutions and attention only; XLA also counts element-wise
-operations (under 1 % of a ViT's FLOPs). Contenders compared in one table run in the same
-process tree, each in its own process, built first and then timed in turn round after round, so
-that ratios are fair even though the machine is shared; absolute times are noisy. Peak memory is
-a contender process's resident-set high-water mark (`ru_maxrss`): weights, activations, compiled
-code and the framework's own runtime (a few hundred MB for PyTorch or JAX) together.
+How everything here is measured. One harness (`benchmarks/common.py:race`) times every
+comparison: each contender runs in its own process (so its peak memory is its own), all are
+built (and compiled) first, then called in turn, one warm-up call and then at least 5 rounds
+(3 for the scaling sweep), so that every contender sees the same minutes of a shared machine.
+Every time is the median over rounds with its (min–max); every ratio is taken within each round
+and then summarised the same way: no ratio divides figures from two runs. Each result file
+records the processor, its instruction-set extensions, the core count and the cores each
+contender may use (XLA's and PyTorch's thread pools are sized from that affinity mask; PyTorch
+gets `torch.set_num_threads` of it), the library versions, XLA_FLAGS, the date and the load
+average at both ends; each table prints them. `render.py` refuses a timed result without them.
+Absolute times depend on the machine: on another CPU (another vendor, AVX-512 or not) the
+framework ratios change too, so read them as this machine's, with the date.
 
-Machine: {machine}; shared with other jobs while measuring (load averages per table).
+All runs are on CPU, float32 unless a row says bfloat16, random weights at real shapes (speed
+and FLOPs depend on shapes, not values; no pretrained weights exist here). FLOPs count a
+multiply-add as 2, for JAX (XLA's cost analysis of the compiled program) and PyTorch
+(`FlopCounterMode`, with formulas registered for PyTorch's fused CPU attention, which it
+otherwise counts as 0: `benchmarks/flops.py`) alike; the papers count a multiply-add as 1, so
+GMACs = GFLOPs / 2 is the column to hold against their "GFLOPs". `FlopCounterMode` counts
+matmuls, convolutions and attention only; XLA also counts element-wise operations (under 1 % of
+a ViT's FLOPs). Each FLOP table is cross-checked against a hand count written in its benchmark's
+docstring. Peak memory is a contender process's resident-set high-water mark (`ru_maxrss`):
+weights, activations, compiled code and the framework's own runtime (a few hundred MB) together.
 """
 
 
+def render_headlines() -> str:
+    """The headline ratios, each with its spread, file and date."""
+    head = "## Headline ratios\n\n"
+    lines = []
+
+    def add(claim: str, result: dict | None, row: dict | None, key: str, fmt=".2f", suffix="×"):
+        if result is None or row is None:
+            return
+        lines.append(
+            [
+                claim,
+                cell(result, row, key, fmt, suffix),
+                str(spread_of(result, row[key], key)["n"]),
+                f"`{result['_name']}.json`, {result['machine_info']['date'][:10]}",
+            ]
+        )
+
+    enc = load_timed("profile_encoder")
+    if enc:
+        rows = by_name(enc)
+        add(
+            "CLIP-B/16 tower at r = 0 vs the matmul roofline",
+            enc,
+            rows["tower_r0"],
+            "roofline_fraction",
+        )
+        add(
+            "CLIP-B/16 tower at r = 16 vs the matmul roofline",
+            enc,
+            rows["tower_r16"],
+            "roofline_fraction",
+        )
+        add(
+            "our CLIP-B/16 tower vs transformers' (speed, 2 cores)",
+            enc,
+            rows["tower_r0"],
+            "speed_vs_torch_tower_r0",
+        )
+        add(
+            "tower at r = 0 with the attention shipped before, speed vs now",
+            enc,
+            rows["tower_r0_softmax_attention"],
+            "speed_vs_tower_r0",
+        )
+    one = load_timed("profile_encoder_1thread")
+    if one:
+        add(
+            "our CLIP-B/16 tower vs transformers' (speed, 1 core)",
+            one,
+            by_name(one)["tower_r0"],
+            "speed_vs_torch_tower_r0",
+        )
+    inf = load_timed("inference")
+    if inf:
+        rows = by_name(inf)
+        add("ALT-B/16 vs X-CLIP-B/16, inference clips/s", inf, rows["alt"], "speed_vs_xclip")
+        if "alt_eigen" in rows:
+            add("ALT-B/16 with vs without the XLA dot flag", inf, rows["alt_eigen"], "speed_vs_alt")
+        if "alt_bf16" in rows:
+            add("ALT-B/16 in bfloat16 vs float32", inf, rows["alt_bf16"], "speed_vs_alt")
+    tome = load_timed("tome_speed")
+    if tome:
+        rows = {row["r"]: row for row in tome["rows"]}
+        if 16 in rows:
+            add(
+                "ToMe r = 16 vs r = 0, B/16 tower speed",
+                tome,
+                {"name": "r16", **rows[16]},
+                "speedup",
+            )
+    cache = load_timed("train_step")
+    if cache:
+        add(
+            "train step from the feature cache vs from video",
+            cache,
+            {"name": "cache", **cache["rows"]["cache"]},
+            "speed_vs_video",
+        )
+        add(
+            "epochs after which the cache (4 views) has paid for its extraction",
+            cache,
+            {"name": "break_even", "break_even_epochs": cache["break_even_epochs"]},
+            "break_even_epochs",
+            suffix="",
+        )
+    scaling = load_timed("scaling")
+    if scaling:
+        rows = {(r["frames"], r["tome_r"], r["batch"]): r for r in scaling["rows"]}
+        b8 = rows.get((8, scaling["args"]["r"], 8))
+        add("train step seconds per clip, batch 8 vs batch 1", scaling, b8, "per_clip_vs_batch_1")
+    peers = load_timed("train_step_peers")
+    if peers:
+        rows = by_name(peers)
+        best = rows.get("alt_b8") or rows.get("alt_b2")
+        add("ALT-B/16 vs X-CLIP-B/16 train step, per clip", peers, best, "speed_vs_xclip_per_clip")
+    if not lines:
+        return head + "*No timed results yet.*\n"
+    return (
+        head
+        + (
+            "Each is a ratio of two contenders timed in the same rounds, median over rounds with "
+            "(min–max); the sections below give the set-up and the machine.\n\n"
+        )
+        + table(["claim", "ratio", "rounds", "measured"], lines)
+    )
+
+
+def render_encoder() -> str:
+    r = load_timed("profile_encoder")
+    head = "## The encoder against the matmul roofline (issue #19)\n\n"
+    if r is None:
+        return head + missing(
+            "profile_encoder", "PYTHONPATH=. python benchmarks/profile_encoder.py"
+        )
+    rows = by_name(r)
+    n = rounds_of(r, r["rows"])
+    a = r["args"]
+    out = (
+        head
+        + (
+            f"ALT spends nearly all of its time in the frozen CLIP tower (inference section below), "
+            f"so the tower is held against what this machine's matrix multiplications allow: "
+            f"{a['images']} images (one 8-frame clip) of {a['preset']} at 224, the tower's tokens "
+            "through post_layernorm. The roofline is the tower's matmul FLOPs (counted by hand in "
+            "`benchmarks/profile_encoder.py`; ToMe's own scoring and scatter left out, so its "
+            "bookkeeping counts against it) at the rate of a bare matmul of the tower's MLP shape "
+            "measured in the same round by the same framework with the same flags.\n\n"
+        )
+        + measured(r, n)
+    )
+    body = []
+    for row in r["rows"]:
+        if "roofline_fraction" not in row:
+            continue
+        body.append(
+            [
+                row["name"],
+                row["model"]
+                + (" `ynn_fusion_type=`" if row.get("xla_flags") else "")
+                + (", attention before" if row.get("attention") == "softmax" else ""),
+                f"{row['matmul_gflops']:.1f}",
+                cell(r, row, "time_s", ".3f"),
+                cell(r, row, "gflops_per_s", ".0f"),
+                cell(r, row, "roofline_fraction"),
+                cell(r, row, "speed_vs_tower_r0", suffix="×"),
+                mib(row["peak_rss_mib"]),
+            ]
+        )
+    out += table(
+        [
+            "contender",
+            "what",
+            "matmul GFLOPs",
+            "s / call",
+            "GFLOP/s",
+            "of the roofline",
+            "speed vs tower_r0",
+            "peak RSS",
+        ],
+        body,
+    )
+    gemms = [row for row in r["rows"] if "roofline_fraction" not in row]
+    out += "\nThe matmuls that set the roofline, in the same rounds:\n\n" + table(
+        ["contender", "what", "GFLOP/s"],
+        [
+            [
+                row["name"],
+                f"{row['model']} ({row['framework']}"
+                + (", `ynn_fusion_type=`" if row.get("xla_flags") else "")
+                + ")",
+                cell(r, row, "gflops_per_s", ".0f"),
+            ]
+            for row in gemms
+        ],
+    )
+    r0, r16 = rows["tower_r0"], rows["tower_r16"]
+    share = ", ".join(f"{k} {100 * v:.0f} %" for k, v in list(r0["profiled_share"].items())[:3])
+    share16 = ", ".join(f"{k} {100 * v:.0f} %" for k, v in list(r16["profiled_share"].items())[:3])
+    out += (
+        f"\n**Targets** (issue #19): the tower at r = 0 at ≥ 0.8× of the roofline — "
+        f"{r0['roofline_fraction']['median']:.2f}× "
+        f"({'met' if r0['roofline_fraction']['median'] >= 0.8 else 'missed'}); at r = 16 "
+        f"≥ 0.7× — {r16['roofline_fraction']['median']:.2f}× "
+        f"({'met' if r16['roofline_fraction']['median'] >= 0.7 else 'missed'}).\n\n"
+        f"Where the time goes (one traced call, share of XLA op time): r = 0: {share}; r = 16: "
+        f"{share16} (`ynn_fusion` are the dots with their fused epilogues, run by YNNPACK). "
+        "The hand count of the tower's matmuls is "
+        f"{r0['matmul_gflops'] / a['images']:.2f} GFLOPs per image at r = 0 against XLA's "
+        f"{r0['xla_gflops'] / a['images']:.2f} for the whole compiled tower.\n\n"
+        "What changed (issue #19). Profiling showed the attention, not the matmuls, as the gap: "
+        "the einsums over [B, N, H, Dh] around `jax.nn.softmax` became one XLA fusion running at "
+        "about 20 GFLOP/s, 30 % of the tower's time at r = 0. `clip.dot_product_attention` now "
+        "puts heads first for two plain batched matmuls and divides by the softmax's sum after "
+        "the value product (on [N, Dh] instead of [N, N]); the row `tower_r0_softmax_attention` "
+        "is the old attention patched in, timed in the same rounds. At r = 16 everything "
+        "outside the dots (layer norms, copies, and ToMe's scoring, sort, gathers and scatter) "
+        f"is {100 * (1 - r16['profiled_share'].get('ynn_fusion', 0)):.0f} % of the traced op "
+        "time, so ToMe's merge was left as it is.\n"
+    )
+    one = load_timed("profile_encoder_1thread")
+    if one:
+        n1 = rounds_of(one, one["rows"])
+        out += (
+            "\nThe framework comparison on one core (every contender pinned to one CPU; XLA and "
+            "PyTorch then run one thread):\n\n" + measured(one, n1)
+        )
+        out += table(
+            ["contender", "s / call", "GFLOP/s", "of the roofline", "speed vs transformers"],
+            [
+                [
+                    row["name"],
+                    cell(one, row, "time_s", ".3f"),
+                    cell(one, row, "gflops_per_s", ".0f"),
+                    cell(one, row, "roofline_fraction") if "roofline_fraction" in row else "–",
+                    cell(one, row, "speed_vs_torch_tower_r0", suffix="×")
+                    if "speed_vs_torch_tower_r0" in row
+                    else "–",
+                ]
+                for row in one["rows"]
+            ],
+        )
+    return out
+
+
 def render_inference() -> str:
-    r = load("inference")
+    r = load_timed("inference")
     head = "## Inference against the peers (issue #11)\n\n"
     if r is None:
         return head + missing("inference", "PYTHONPATH=. python benchmarks/inference.py")
     a = r["args"]
-    rows = {row["name"]: row for row in r["rows"]}
-    xclip = rows["xclip"]
-    out = head + (
-        f"{a['batch']} clips of {a['frames']} frames at {a['preset']} resolution per call, "
-        f"C = {a['classes']} classes, float32. torch.set_num_threads({r['cpu_count']}) (the "
-        f"core count) for PyTorch; XLA's CPU client uses {r['cpu_count']} threads. Each "
-        f"contender is called once to warm up and then {a['rounds']} times in turn with the "
-        "others (medians). Text towers are not timed for anyone: the class text embeddings are "
-        "computed once per label set and given as inputs.\n\n"
-        f"    {r['command']}\n\n"
-        f"Results: `benchmarks/results/inference.json` ({loads(r)}).\n\n"
+    rows = by_name(r)
+    n = rounds_of(r, r["rows"])
+    out = (
+        head
+        + (
+            f"{a['batch']} clips of {a['frames']} frames at {a['preset']} resolution per call, "
+            f"C = {a['classes']} classes. Text towers are not timed for anyone: the class text "
+            "embeddings are computed once per label set and given as inputs.\n\n"
+        )
+        + measured(r, n)
     )
     body = []
     for row in r["rows"]:
+        what = f"{row['model']} ({row['framework']}"
+        if row.get("dtype") == "bfloat16":
+            what += ", CLIP in bfloat16"
+        if row.get("xla_flags"):
+            what += ", `ynn_fusion_type=`"
         body.append(
             [
-                f"{row['model']} ({row['framework']})",
+                what + ")",
                 f"{row['gflops_per_view']:.1f}",
                 f"{row['gflops_per_view'] / 2:.1f}",
                 f"{row['gflops_vs_xclip']:.2f}",
-                f"{row['clips_per_s']:.3f}",
-                f"{row['speed_vs_xclip']:.2f}×",
+                cell(r, row, "time_s", ".2f"),
+                cell(r, row, "speed_vs_xclip", suffix="×"),
                 mib(row["peak_rss_mib"]),
             ]
         )
@@ -119,149 +442,73 @@ def render_inference() -> str:
             "contender",
             "GFLOPs / view",
             "GMACs / view",
-            "vs X-CLIP",
-            "clips/s",
+            "FLOPs vs X-CLIP",
+            f"s / call ({a['batch']} clips)",
             "speed vs X-CLIP",
             "peak RSS",
         ],
         body,
     )
     out += "\nWhat each timed call runs (per batch):\n\n"
-    out += "".join(f"- {row['model']} ({row['framework']}): {row['timed']}.\n" for row in r["rows"])
-    t = r["targets"]
-    met_flops = t["gflops_ratio"] <= t["gflops_ratio_max"]
-    met_speed = t["speed_ratio"] >= t["speed_ratio_min"]
-    alt = rows["alt"]
+    out += "\n".join(f"- {row['name']}: {row['timed']}." for row in r["rows"]) + "\n"
+    t, alt = r["targets"], rows["alt"]
+    speed = t["speed_ratio"]
     out += (
-        f"\n**Targets** (ALT-{a['preset']} at r = {alt['tome_r']} against X-CLIP-{a['preset']}, "
-        f"{a['frames']} frames): GFLOPs per view ≤ {t['gflops_ratio_max']}× — "
-        f"{t['gflops_ratio']:.2f}×, {'met' if met_flops else 'missed'}; clips/s ≥ "
-        f"{t['speed_ratio_min']:.0f}× — {t['speed_ratio']:.2f}×, "
-        f"{'met' if met_speed else 'missed'}.\n"
+        f"\n**Targets** (ALT-B/16 at r = {alt['tome_r']} against X-CLIP-B/16, 8 frames): GFLOPs "
+        f"per view ≤ {t['gflops_ratio_max']}× — {t['gflops_ratio']:.2f}×, "
+        f"{'met' if t['gflops_ratio'] <= t['gflops_ratio_max'] else 'missed'}; clips/s "
+        f"≥ {t['speed_ratio_min']:.0f}× — {speed['median']:.2f}× ({speed['min']:.2f}–"
+        f"{speed['max']:.2f}), {'met' if speed['median'] >= t['speed_ratio_min'] else 'missed'}."
+        "\n\n"
     )
-    if "alt_encoder" in rows:
-        enc = rows["alt_encoder"]
-        share = enc["median_s"] / alt["median_s"]
+    enc = rows.get("alt_encoder")
+    if enc:
+        share = enc["time_s"]["median"] / alt["time_s"]["median"]
         out += (
-            f"\nWhere ALT's time goes: its frozen encoder alone (CLIP with ToMe) takes "
-            f"{enc['median_s']:.2f} s of the {alt['median_s']:.2f} s per call "
-            f"({100 * share:.0f} %) and {enc['gflops_per_view']:.1f} of its "
-            f"{alt['gflops_per_view']:.1f} GFLOPs; alignment, adapter and logits take the "
-            f"rest. Against our own CLIP at r = 0 (JAX), ToMe makes the encoder "
-            f"{rows['clip_jax']['median_s'] / enc['median_s']:.2f}× faster for "
-            f"{enc['gflops_per_view'] / rows['clip_jax']['gflops_per_view']:.2f}× the "
-            f"GFLOPs. Same network, two frameworks: transformers' CLIP runs "
-            f"{rows['clip_jax']['median_s'] / rows['clip_torch']['median_s']:.2f}× as fast as "
-            f"ours at r = 0 on this CPU, so part of the gap to X-CLIP is PyTorch's CPU kernels "
-            f"against XLA's, not the method.\n"
+            f"ALT's frozen encoder alone (CLIP with ToMe) takes {100 * share:.0f} % of ALT's "
+            f"time per call (medians) and {enc['gflops_per_view']:.1f} of its "
+            f"{alt['gflops_per_view']:.1f} GFLOPs; alignment, adapter and logits take the rest.\n\n"
         )
-    cfg = xclip["config"]
-    v = cfg["vision"]
+    if "alt_eigen" in rows:
+        e = rows["alt_eigen"]["speed_vs_alt"]
+        out += (
+            "The XLA flag `--xla_cpu_experimental_ynn_fusion_type=` (XLA's own dot kernels "
+            "instead of YNNPACK) was timed in the same rounds as the default: "
+            f"{e['median']:.2f}× ALT's default speed ({e['min']:.2f}–{e['max']:.2f}). An earlier "
+            "claim of ~1.5× came from two separate runs; on another machine the same comparison "
+            "crossed 1. The flag is experimental and CPU-only; the library does not set it.\n\n"
+        )
+    if "alt_bf16" in rows:
+        b = rows["alt_bf16"]["speed_vs_alt"]
+        isa = r["machine_info"].get("isa") or []
+        out += (
+            f"bfloat16 (the frozen CLIP computing in bfloat16, `config.backbone.dtype`): "
+            f"{b['median']:.2f}× float32's speed ({b['min']:.2f}–{b['max']:.2f}) on this CPU "
+            f"({', '.join(isa) or 'no AVX-512/AMX flags recorded'}). On TPU and recent GPUs "
+            "bfloat16 is the native matmul type; this row says nothing about them.\n\n"
+        )
+    cfg = dict(rows["xclip"]["config"])
+    vision = cfg.pop("vision")
     out += (
-        "\nX-CLIP config used (`benchmarks/peers.py`, the shapes of "
-        "microsoft/xclip-base-patch16 for B/16): vision "
-        + ", ".join(f"{k} = {val}" for k, val in v.items())
+        "X-CLIP config used (`benchmarks/peers.py`, the shapes of microsoft/xclip-base-patch16 "
+        "for B/16): vision "
+        + ", ".join(f"{k} = {v}" for k, v in vision.items())
         + "; "
-        + ", ".join(f"{k} = {val}" for k, val in cfg.items() if k != "vision")
+        + ", ".join(f"{k} = {v}" for k, v in cfg.items())
         + "; the text tower of CLIP-B (not timed).\n"
     )
     return out
 
 
-def render_profile() -> str:
-    r = load("profile_encoder")
-    head = "## Where the inference time goes on this CPU (issue #11)\n\n"
-    if r is None:
-        return head + missing(
-            "profile_encoder", "PYTHONPATH=. python benchmarks/profile_encoder.py"
-        )
-    a = r["args"]
-    rows = {row["name"]: row for row in r["rows"]}
-    out = head + (
-        "ALT spends nearly all its time in the frozen CLIP tower (above), so the tower itself is "
-        f"profiled: {a['frames']} frames of CLIP-{a['preset']} at r = {a['r']}, one trace with "
-        "`jax.profiler` (op time by kind of XLA op), and the tower timed against transformers' "
-        "CLIP and against itself with XLA's dots kept out of the YNNPACK library "
-        "(`XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=`). Built at once, then "
-        f"{a['rounds']} calls each in turn (medians).\n\n"
-        f"    {r['command']}\n\n"
-        f"Results: `benchmarks/results/profile_encoder.json` ({loads(r)}).\n\n"
-    )
-    body = []
-    for row in rows.values():
-        share = row.get("profiled_share", {})
-        top = ", ".join(f"{k} {100 * v:.0f} %" for k, v in list(share.items())[:3]) or "–"
-        body.append(
-            [
-                row["model"] + (f" `{row['xla_flags']}`" if row.get("xla_flags") else ""),
-                f"{row['images_per_s']:.2f}",
-                f"{row['speed_vs_jax_default']:.2f}×",
-                top,
-            ]
-        )
-    out += table(["contender", "images/s", "vs JAX default", "traced op time (top 3 kinds)"], body)
-    d, e, t = rows["jax_default"], rows["jax_eigen"], rows["torch"]
-    dots = d["profiled_share"].get("ynn_fusion", 0.0)
-    out += (
-        f"\nFinding: {100 * dots:.0f} % of our tower's op time is matrix multiplications "
-        "(`ynn_fusion`: dots and their fused epilogues, run by YNNPACK); attention softmax, "
-        "layer norms and copies share the rest. The FLOPs are the same as PyTorch's (see the "
-        f"GFLOPs above), but on this CPU transformers' CLIP runs {t['speed_vs_jax_default']:.2f}× "
-        f"as fast, and XLA's own dot kernels run {e['speed_vs_jax_default']:.2f}× as fast as its "
-        "default YNNPACK path. ALT's wall-time ratio to X-CLIP inherits this per-FLOP gap of "
-        "the frameworks' CPU matmuls; its FLOPs ratio does not.\n"
-    )
-    flagged = load("inference_eigen_dots")
-    if flagged is None:
-        out += (
-            "\nNot yet measured: the inference table with the flag set for the JAX contenders "
-            f"(`XLA_FLAGS={e['xla_flags']} PYTHONPATH=. python benchmarks/inference.py`), which "
-            f"this profile suggests would lift ALT's speed ratio by up to "
-            f"{e['speed_vs_jax_default']:.2f}×.\n"
-        )
-        return out
-    out += (
-        "\nThe inference table again with the flag in the environment (the contender processes "
-        "inherit it; PyTorch ignores it), a separate run:\n\n"
-        f"    XLA_FLAGS={e['xla_flags']} {flagged['command']}\n\n"
-        f"Results: `benchmarks/results/inference_eigen_dots.json` ({loads(flagged)}).\n\n"
-    )
-    out += table(
-        ["contender", "clips/s", "speed vs X-CLIP", "GFLOPs vs X-CLIP"],
-        [
-            [
-                f"{row['model']} ({row['framework']})",
-                f"{row['clips_per_s']:.3f}",
-                f"{row['speed_vs_xclip']:.2f}×",
-                f"{row['gflops_vs_xclip']:.2f}",
-            ]
-            for row in flagged["rows"]
-        ],
-    )
-    t = flagged["targets"]
-    base = load("inference")
-    base_ratio = base["targets"]["speed_ratio"] if base else float("nan")
-    verdict = "met" if t["speed_ratio"] >= t["speed_ratio_min"] else "still missed"
-    out += (
-        f"\nWith XLA's own dot kernels ALT runs {t['speed_ratio']:.2f}× as fast as X-CLIP "
-        f"(target ≥ {t['speed_ratio_min']:.0f}×: {verdict}), against "
-        f"{base_ratio:.2f}× "
-        "with XLA's defaults. The flag is experimental in XLA and CPU-only, so the library does "
-        "not set it; set it in the environment for CPU runs.\n"
-    )
-    return out
-
-
 def render_papers() -> str:
-    inf, flops = load("inference"), load("alt_flops")
+    inf, flops = load_timed("inference"), load("alt_flops")
     head = "## Beside the papers' figures (SPEC §8)\n\n"
-    measured = {}
+    got = {}
     if inf:
-        rows = {row["name"]: row for row in inf["rows"]}
-        measured["X-CLIP B/16, 8 f"] = rows["xclip"]["gflops_per_view"] / 2
+        rows = by_name(inf)
+        got["X-CLIP B/16, 8 f"] = rows["xclip"]["gflops_per_view"] / 2
         alt = rows["alt"]
-        ours = f"ALT-B/16 (ours, r = {alt['tome_r']})"
-        measured[ours] = alt["gflops_per_view"] / 2
+        got[f"ALT-B/16 (ours, r = {alt['tome_r']})"] = alt["gflops_per_view"] / 2
     out = head + (
         "GFLOPs as the papers count them (a multiply-add is 1) beside ours measured as GMACs "
         "(XLA or FlopCounterMode FLOPs / 2), per 8-frame view unless stated. Top-1 is the "
@@ -270,9 +517,9 @@ def render_papers() -> str:
     body = []
     for system, backbone, top1, paper, _ in PAPERS:
         key = f"{system} {backbone}"
-        got = f"{measured[key]:.1f} (PyTorch, random weights)" if key in measured else "–"
-        body.append([system, backbone, top1, paper, got])
-    for name, value in measured.items():
+        value = f"{got[key]:.1f} (PyTorch, random weights)" if key in got else "–"
+        body.append([system, backbone, top1, paper, value])
+    for name, value in got.items():
         if name.startswith("ALT-B/16"):
             body.append([name, "B/16, 8 f", "–", "–", f"{value:.1f} (JAX)"])
     if flops:
@@ -290,61 +537,64 @@ def render_papers() -> str:
     out += table(
         ["system", "backbone, frames", "K400 top-1 (paper)", "paper GFLOPs", "measured GMACs"], body
     )
-    if "X-CLIP B/16, 8 f" in measured:
-        x = measured["X-CLIP B/16, 8 f"]
+    if "X-CLIP B/16, 8 f" in got:
+        x = got["X-CLIP B/16, 8 f"]
         out += (
             f"\nOur count of X-CLIP-B/16 at 8 frames is {x:.1f} GMACs per view against the "
-            f"paper's 145 ({x / 145:.2f}×): the same model counted by another tool. "
-            "ALT's own paper gives only the L/14 total over views; divided by 4 × 3 views it is "
-            "412 per view, beside our L/14 rows.\n"
+            f"paper's 145 ({x / 145:.3f}×), and the hand count in `benchmarks/flops.py` "
+            "(`xclip_flops_per_view`: vision tower with its message tokens, MIT, prompt "
+            "generator over C = 400 classes) gives 144.18 as well. An earlier version of this "
+            'table said 138.2 and called the gap "another tool": it was a counting error, '
+            "`FlopCounterMode` counting 0 for PyTorch's fused CPU attention "
+            "(`_scaled_dot_product_flash_attention_for_cpu`, forward and backward), now given "
+            "torch's own formulas (tests/test_flops.py). ALT's own paper gives only the L/14 "
+            "total over views; divided by 4 × 3 views it is 412 per view, beside our L/14 rows.\n"
         )
     return out
 
 
 def render_train_peers() -> str:
-    r = load("train_step_peers")
+    r = load_timed("train_step_peers")
     head = "## Training step against X-CLIP (issue #11)\n\n"
     if r is None:
         return head + missing(
             "train_step_peers", "PYTHONPATH=. python benchmarks/train_step_peers.py"
         )
     a = r["args"]
-    rows = r["rows"]
-    xclip = next(row for row in rows if row["framework"] == "PyTorch")
-    out = head + (
-        f"{a['frames']} frames at {a['preset']} resolution, C = {a['classes']} classes, float32, "
-        f"AdamW. ALT: the training step of `alt_jax.train` from uint8 video (frozen CLIP with "
-        f"ToMe r = {a['r']}; alignment + adapter trained). X-CLIP: fine-tuned end to end as its "
-        "authors do (vision tower, MIT, prompt generator and projections; AdamW lr 8e-6, weight "
-        f"decay 0.001), cross-entropy on its logits. X-CLIP runs at batch {xclip['batch']}: at "
-        "batch 8 a step would take about four times the batch-2 time below and its activations "
-        "(64 frames through a fine-tuned ViT-B/16) several GB more, too much for this shared "
-        f"2-core, 24 GB machine; so ALT is given at batch {xclip['batch']} as well as 8 and the "
-        f"comparison is per clip. Warm-up call, then {a['rounds']} steps each, in turn.\n\n"
-        f"    {r['command']}\n\n"
-        f"Results: `benchmarks/results/train_step_peers.json` ({loads(r)}).\n\n"
+    n = rounds_of(r, r["rows"])
+    out = (
+        head
+        + (
+            f"{a['frames']} frames at {a['preset']} resolution, C = {a['classes']} classes, AdamW. "
+            f"ALT: the training step of `alt_jax.train` from uint8 video (frozen CLIP with ToMe r = "
+            f"{a['r']}; alignment + adapter trained). X-CLIP: fine-tuned end to end as its authors "
+            "do (vision tower, MIT, prompt generator and projections; AdamW lr 8e-6, weight decay "
+            "0.001), cross-entropy on its logits. X-CLIP runs at batch 2 (at batch 8 its activations "
+            "need several GB more than this shared machine has to spare), so the comparison is per "
+            "clip, within each round.\n\n"
+        )
+        + measured(r, n)
     )
-    body = [
-        [
-            row["model"],
-            str(row["batch"]),
-            row["trained"],
-            ", ".join(f"{x:.0f}" for x in row["seconds_per_step"]),
-            f"{row['step_s']:.2f}",
-            f"{row['seconds_per_clip']:.2f}",
-            f"{xclip['seconds_per_clip'] / row['seconds_per_clip']:.2f}×",
-            f"{row['gflops_per_clip']:.0f}",
-            mib(row["peak_rss_mib"]),
-        ]
-        for row in rows
-    ]
+    body = []
+    for row in r["rows"]:
+        body.append(
+            [
+                row["model"],
+                str(row["batch"]),
+                row["trained"],
+                cell(r, row, "time_s", ".2f"),
+                cell(r, row, "seconds_per_clip", ".2f"),
+                cell(r, row, "speed_vs_xclip_per_clip", suffix="×"),
+                f"{row['gflops_per_clip']:.0f}",
+                mib(row["peak_rss_mib"]),
+            ]
+        )
     out += table(
         [
             "model",
             "batch",
             "trained",
-            "timed steps (s)",
-            "median step (s)",
+            "step (s)",
             "s / clip",
             "speed vs X-CLIP (per clip)",
             "GFLOPs / clip (fwd + bwd)",
@@ -352,219 +602,242 @@ def render_train_peers() -> str:
         ],
         body,
     )
-    alt = next(row for row in rows if row["framework"] == "JAX")
-    text = xclip["text_tower_gflops_per_step_excluded"]
-    spread = max(max(row["seconds_per_step"]) / min(row["seconds_per_step"]) for row in rows)
+    rows = by_name(r)
+    x = next(row for name, row in rows.items() if name.startswith("xclip"))
+    alt = next(row for name, row in rows.items() if name.startswith("alt"))
     out += (
-        f"\nFLOPs are exact; times are not: with the load average above, single steps of one "
-        f"contender differ by up to {spread:.1f}× between rounds, so the per-clip speed ratios "
-        "are rough. "
-        f"Per clip, ALT's training step costs {alt['gflops_per_clip']:.0f} GFLOPs against "
-        f"X-CLIP's {xclip['gflops_per_clip']:.0f} "
-        f"({xclip['gflops_per_clip'] / alt['gflops_per_clip']:.1f}× fewer): the frozen tower "
-        "needs no backward pass, and ToMe halves its forward.\n\n"
-        "The X-CLIP row leaves out what its recipe also does every step: fine-tune the text "
-        f"tower on all {a['classes']} class prompts (77 tokens each). That would add {text:.0f} "
-        "GFLOPs per step (forward + backward, FlopCounterMode, independent of the batch), "
-        f"{text / xclip['gflops_per_step']:.1f}× the batch-{xclip['batch']} video part; ALT's "
-        "class embeddings come from a frozen text tower, once.\n"
+        f"\nPer clip, ALT's training step costs {alt['gflops_per_clip']:.0f} GFLOPs against "
+        f"X-CLIP's {x['gflops_per_clip']:.0f} ({x['gflops_per_clip'] / alt['gflops_per_clip']:.1f}"
+        "× fewer): the frozen tower needs no backward pass, and ToMe halves its forward. The "
+        "X-CLIP row leaves out what its recipe also does every step: fine-tune the text tower on "
+        f"all {a['classes']} class prompts (77 tokens each). That would add "
+        f"{x['text_tower_gflops_per_step_excluded']:.0f} GFLOPs per step (forward + backward, "
+        "FlopCounterMode, independent of the batch); ALT's class embeddings come from a frozen "
+        "text tower, once.\n"
     )
     return out
 
 
-def render_input() -> str:
-    r, peers, cache = load("input_pipeline"), load("train_step_peers"), load("train_step")
-    head = "## Input pipeline against the train step (issues #4 and #11)\n\n"
+def render_train_cache() -> str:
+    r = load_timed("train_step")
+    head = "## Training step: from video and from the frozen-feature cache (issue #6)\n\n"
     if r is None:
-        return head + missing(
-            "input_pipeline", "PYTHONPATH=. python tools/bench_input.py --workers=0,2"
+        return head + missing("train_step", "PYTHONPATH=. python benchmarks/train_step.py")
+    a, rows = r["args"], r["rows"]
+    named = [{"name": k, **v} for k, v in rows.items()]
+    n = rounds_of(r, named)
+    out = (
+        head
+        + (
+            f"ALT-{a['preset']}, {a['frames']} frames, batch {a['batch']}, r = {a['r']}, "
+            f"{a['classes']} classes, {a['entities']} entities; uint8 videos already decoded. "
+            '"video" runs the frozen CLIP and the trainable head with its backward pass; "cache" '
+            "runs the head on the encoder outputs that `--mode=extract_features` stores; "
+            '"extract" is what extraction computes per batch and view (the frozen encoder).\n\n'
         )
-    a = r["args"]
-    out = head + (
-        "Training clips per second out of `make_train_iterator`: segment sampling of 8 frames, "
-        f"random resized crop to 224×224 + flip, uint8 batches of {a['batch_size']}, from H.264 "
-        "mp4 (PyAV, one decode thread per clip). Data: 64 synthetic 320×240, 30-frame mp4s "
-        f"written by the tool itself. Timed over {a['num_batches']} batches after "
-        f"{a['warmup']} warm-up batches (worker start-up excluded); the worker counts are "
-        f"measured in turn, {a['repeats']} times.\n\n"
-        f"    {r['command']}\n\n"
-        f"Results: `benchmarks/results/input_pipeline.json` ({loads(r)}).\n\n"
+        + measured(r, n)
     )
-    body = []
-    best = 0.0
-    for row in r["rows"]:
-        med = statistics.median(row["clips_per_s"])
-        best = max(best, med)
-        what = "main process" if row["workers"] == 0 else "grain `mp_prefetch` processes"
-        body.append(
+    out += table(
+        ["input", "s / call", "vs video", "GFLOPs / call (XLA)", "peak RSS"],
+        [
             [
-                f"{row['workers']} ({what})",
-                ", ".join(f"{x:.1f}" for x in row["clips_per_s"]),
-                f"{med:.1f}",
+                row["name"],
+                cell(r, row, "time_s", ".2f"),
+                cell(r, row, "speed_vs_video", suffix="×"),
+                f"{row['gflops_per_step']:.1f}",
+                mib(row["peak_rss_mib"]),
             ]
-        )
-    out += table(["workers", "runs (clips/s)", "median (clips/s)"], body)
-    if peers:
-        consumers = [
-            (f"{row['model']} train step from video, batch {row['batch']}", row["clips_per_s"])
-            for row in peers["rows"]
-        ]
-        out += "\nAgainst what a training step consumes on the same machine:\n\n"
-        rows = [
-            [name, f"{rate:.3f}", f"{best / rate:.0f}×", "no" if best > rate else "yes"]
-            for name, rate in consumers
-        ]
-        out += table(
-            ["consumer", "clips/s", "pipeline (best median) / consumer", "input-bound?"], rows
-        )
-        bound = any(best <= rate for _, rate in consumers)
-        out += (
-            f"\nTraining here is {'input-bound' if bound else 'not input-bound'}: the pipeline "
-            f"delivers {best:.1f} clips/s with its best worker count, "
-            + (
-                "no more than a step consumes."
-                if bound
-                else f"{best / max(rate for _, rate in consumers):.0f}× the fastest consumer."
-            )
-        )
-        if cache:
-            out += (
-                " Steps from the frozen-feature cache "
-                f"({cache['rows']['cache']['clips_per_s']:.2f} clips/s, below) read no video."
-            )
-        out += (
-            " Real Kinetics videos (longer, 340p–720p) decode slower per clip; size `workers` so "
-            "that workers × the per-core rate exceeds the accelerator's clips/s.\n"
-        )
+            for row in named
+        ],
+    )
+    ext = rows["extract"]
+    be = spread_of(r, r["break_even_epochs"], "break_even_epochs")
+    kib = ext["bytes_per_view"] / 1024
+    shapes = ", ".join(f"{k} {v}" for k, v in ext["record_shapes"].items() if v)
+    out += (
+        f"\nWhat the cache costs. Disk: {kib:.0f} KiB per clip and view ({shapes}, float32 "
+        f"and int32, uncompressed .npz), so {a['views']} views of Kinetics-400's ~240k training "
+        f"clips take {kib * a['views'] * 240e3 / 2**20:.0f} GiB. Time: extracting one view "
+        f"costs about one epoch of the frozen encoder; with {a['views']} views "
+        f"(`config.feature_train_views`; epoch e reads view e mod {a['views']}) the cache has "
+        f"paid for its extraction after {be['median']:.1f} epochs ({be['min']:.1f}–"
+        f"{be['max']:.1f}), per round {a['views']} · extract / (video − cache). Beyond that "
+        f"epoch count it saves (video − cache) per step; but from epoch {a['views'] + 1} on, "
+        "training sees augmentations it has seen before, which video training would not.\n"
+    )
     return out
 
 
 def render_scaling() -> str:
-    r = load("scaling")
+    r = load_timed("scaling")
     head = "## ALT scaling: frames, ToMe r and batch (issue #11)\n\n"
     if r is None:
         return head + missing("scaling", "PYTHONPATH=. python benchmarks/scaling.py")
     a = r["args"]
-    out = head + (
-        f"ALT-{a['preset']}'s training step from uint8 video (as above), C = {a['classes']}, "
-        f"float32; frames {a['frames']}, r {a['rs']} and batches {a['batches']}, each in its "
-        "own process. All configurations built at once, then timed in turn "
-        f"({a['rounds']} round(s) after a warm-up call, medians): with so few rounds on a shared "
-        "machine the times are rough, the GFLOPs (XLA's cost analysis of the whole step: frozen "
-        "forward + head forward and backward) exact.\n\n"
-        f"    {r['command']}\n\n"
-        f"Results: `benchmarks/results/scaling.json` ({loads(r)}).\n\n"
+    n = rounds_of(r, r["rows"])
+    out = (
+        head
+        + (
+            f"ALT-{a['preset']}'s training step from uint8 video (as above), C = {a['classes']}; "
+            "each configuration in its own process. GFLOPs: XLA's cost analysis of the whole step "
+            "(frozen forward + head forward and backward).\n\n"
+        )
+        + measured(r, n)
     )
     rows = r["rows"]
-    base = next(row for row in rows if row["frames"] == 8 and row["tome_r"] == a["r"])
-    by_frames = [row for row in rows if row["batch"] == 1 and row["tome_r"] == a["r"]]
-    by_r = [row for row in rows if row["batch"] == 1 and row["frames"] == 8]
-    by_batch = [row for row in rows if row["frames"] == 8 and row["tome_r"] == a["r"]]
 
-    def line(row, key):
+    def line(row, first):
         return [
-            str(row[key]),
-            f"{row['step_s']:.2f}",
-            f"{row['step_s'] / base['step_s']:.2f}×",
+            first,
+            cell(r, row, "time_s", ".2f"),
+            cell(r, row, "time_vs_base", suffix="×"),
             f"{row['gflops_per_clip']:.0f}",
-            f"{row['gflops_per_clip'] / base['gflops_per_clip']:.2f}×",
             mib(row["peak_rss_mib"]),
         ]
 
-    cols = ["step (s)", "vs 8 f, r = {r}", "GFLOPs / clip", "vs 8 f, r = {r}", "peak RSS"]
-    cols = [c.format(r=a["r"]) for c in cols]
-    out += f"Frames (r = {a['r']}, batch 1):\n\n"
-    out += table(
-        ["frames"] + cols,
-        [line(row, "frames") for row in sorted(by_frames, key=lambda x: x["frames"])],
+    base = f"8 f, r = {a['r']}, batch 1"
+    header = ["", "step (s)", f"vs {base}", "GFLOPs / clip", "peak RSS"]
+    frames = [row for row in rows if row["tome_r"] == a["r"] and row["batch"] == 1]
+    out += f"Frames (r = {a['r']}, batch 1):\n\n" + table(
+        ["frames", *header[1:]], [line(row, str(row["frames"])) for row in frames]
     )
-    out += "\nToMe r (8 frames, batch 1):\n\n"
-    out += table(
-        ["r"] + cols, [line(row, "tome_r") for row in sorted(by_r, key=lambda x: x["tome_r"])]
+    rs = [row for row in rows if row["frames"] == 8 and row["batch"] == 1]
+    out += "\nToMe r (8 frames, batch 1):\n\n" + table(
+        ["r", *header[1:]], [line(row, str(row["tome_r"])) for row in rs]
     )
-    out += f"\nBatch (8 frames, r = {a['r']}):\n\n"
-    batch_rows = [
+    batches = [row for row in rows if row["frames"] == 8 and row["tome_r"] == a["r"]]
+    out += f"\nBatch (8 frames, r = {a['r']}):\n\n" + table(
+        ["batch", "step (s)", "s / clip", "per clip vs batch 1", "peak RSS"],
         [
-            str(row["batch"]),
-            f"{row['step_s']:.2f}",
-            f"{row['seconds_per_clip']:.2f}",
-            mib(row["peak_rss_mib"]),
-            "this run",
-        ]
-        for row in sorted(by_batch, key=lambda x: x["batch"])
-    ]
-    peers = load("train_step_peers")
-    have = {row["batch"] for row in by_batch}
-    for row in peers["rows"] if peers else []:
-        same = row["framework"] == "JAX" and row["tome_r"] == a["r"]
-        if same and peers["args"]["frames"] == 8 and row["batch"] not in have:
-            batch_rows.append(
-                [
-                    str(row["batch"]),
-                    f"{row['step_s']:.2f}",
-                    f"{row['seconds_per_clip']:.2f}",
-                    mib(row["peak_rss_mib"]),
-                    "the training-step table (another run)",
-                ]
-            )
-    out += table(["batch", "step (s)", "s / clip", "peak RSS", "from"], batch_rows)
-    frames = sorted(by_frames, key=lambda x: x["frames"])
-    if len(frames) > 1:
-        lo, hi = frames[0], frames[-1]
+            [
+                str(row["batch"]),
+                cell(r, row, "time_s", ".2f"),
+                cell(r, row, "seconds_per_clip", ".2f"),
+                cell(r, row, "per_clip_vs_batch_1", suffix="×"),
+                mib(row["peak_rss_mib"]),
+            ]
+            for row in batches
+        ],
+    )
+    b8 = next((row for row in batches if row["batch"] == 8), None)
+    if b8:
+        v = b8["per_clip_vs_batch_1"]
         out += (
-            f"\nFrom {lo['frames']} to {hi['frames']} frames the step's GFLOPs grow "
-            f"{hi['gflops_per_clip'] / lo['gflops_per_clip']:.2f}× and its time "
-            f"{hi['step_s'] / lo['step_s']:.2f}× (frames are encoded independently; the "
+            f"\n**Target** (issue #19): seconds per clip at batch 8 ≤ 1.1× batch 1 — "
+            f"{v['median']:.2f}× ({v['min']:.2f}–{v['max']:.2f}), "
+            f"{'met' if v['median'] <= 1.1 else 'missed'}. Peak memory is the training "
+            "process's, at each batch size. The default training batch for a CPU run can be as "
+            "large as memory allows: a larger batch does not cost more per clip here.\n"
+        )
+    f8 = next((row for row in frames if row["frames"] == 8), None)
+    f32 = next((row for row in frames if row["frames"] == 32), None)
+    if f8 and f32:
+        out += (
+            f"\nFrom 8 to 32 frames the step's GFLOPs grow "
+            f"{f32['gflops_per_clip'] / f8['gflops_per_clip']:.2f}× and its time "
+            f"{f32['time_vs_base']['median']:.2f}× (frames are encoded independently; the "
             "adapter's temporal layers are a small part).\n"
         )
     return out
 
 
+def render_input() -> str:
+    r = load_timed("input_pipeline")
+    head = "## Input pipeline against the train step (issues #4 and #11)\n\n"
+    if r is None:
+        return head + missing("input_pipeline", "PYTHONPATH=. python tools/bench_input.py")
+    a = r["args"]
+    n = rounds_of(r, r["rows"], "clips_per_s")
+    out = (
+        head
+        + (
+            "Training clips per second out of `make_train_iterator` (segment sampling of 8 frames, "
+            f"random resized crop to 224×224 + flip, uint8 batches of {a['batch_size']}, from H.264 "
+            "mp4, PyAV, one decode thread per clip; 64 synthetic 320×240, 30-frame mp4s written by "
+            f"the tool itself; a call pulls {a['num_batches']} batches, worker start-up not timed) "
+            "against what ALT-B/16's training step from video consumes (batch 8, r = 16), timed in "
+            "the same rounds.\n\n"
+        )
+        + measured(r, n)
+    )
+    out += table(
+        ["contender", "clips/s", "pipeline / consumer"],
+        [
+            [
+                row["name"].replace("_", " "),
+                cell(r, row, "clips_per_s", ".2f"),
+                cell(r, row, "vs_consumer", ".1f", "×") if "vs_consumer" in row else "–",
+            ]
+            for row in r["rows"]
+        ],
+    )
+    out += (
+        "\nTraining here is not input-bound while the pipeline / consumer ratio is above 1. "
+        "Real Kinetics videos (longer, 340p–720p) decode slower per clip; size `workers` so "
+        "that workers × the per-core rate exceeds the accelerator's clips/s.\n"
+    )
+    return out
+
+
 def render_tome() -> str:
-    r = load("tome_speed")
+    r = load_timed("tome_speed")
     head = "## Token merging in the vision tower (issue #3)\n\n"
     if r is None:
         return head + missing("tome_speed", "PYTHONPATH=. python benchmarks/tome_speed.py")
-    out = head + (
-        f"ViT-{r['preset']} at 224, {r['batch']} images per batch, float32, random weights, the "
-        "dense image encoder (`encode_image_regions`, jitted), all r values compiled first and "
-        f"then timed in turn for {r['rounds']} rounds (median). GFLOPs from XLA's cost analysis "
-        "of the compiled program, per image.\n\n"
-        f"    PYTHONPATH=. python benchmarks/tome_speed.py --preset={r['preset']} "
-        f"--batch={r['batch']} --rs={','.join(str(row['r']) for row in r['rows'])} "
-        f"--rounds={r['rounds']}\n\n"
-        "Shared with other jobs during the run (load average about 3), so absolute images/s "
-        "are noisy; the ratios come from the same alternating rounds. Results: "
-        "`benchmarks/results/tome_speed.json`.\n\n"
+    a = r["args"]
+    rows = [{**row, "name": f"r{row['r']}"} for row in r["rows"]]
+    n = rounds_of(r, rows)
+    out = (
+        head
+        + (
+            f"ViT-{a['preset']} at 224, {a['batch']} images per call, the dense image encoder "
+            "(`encode_image_regions`, jitted), each r in its own process. GFLOPs from XLA's cost "
+            "analysis of the compiled program, per image.\n\n"
+        )
+        + measured(r, n)
     )
+    from benchmarks.profile_encoder import tower_matmul_flops
+
     out += table(
-        ["r", "tokens after last layer", "GFLOPs / image", "vs r = 0", "images/s", "speed-up"],
+        [
+            "r",
+            "tokens after last layer",
+            "GFLOPs / image (XLA)",
+            "matmul GFLOPs (by hand)",
+            "vs r = 0",
+            "s / call",
+            "speed-up",
+        ],
         [
             [
                 str(row["r"]),
                 str(row["tokens_out"]),
                 f"{row['gflops_per_image']:.2f}",
+                f"{tower_matmul_flops(a['preset'], row['r']) / 1e9:.2f}",
                 f"{row['gflops_vs_r0']:.2f}",
-                f"{row['images_per_s']:.2f}",
-                f"{row['speedup']:.2f}×",
+                cell(r, row, "time_s", ".3f"),
+                cell(r, row, "speedup", suffix="×"),
             ]
-            for row in r["rows"]
+            for row in rows
         ],
     )
-    rows = {row["r"]: row for row in r["rows"]}
-    if 0 in rows and 16 in rows:
+    r16 = next((row for row in rows if row["r"] == 16), None)
+    out += (
+        "\nThe hand count (`benchmarks/profile_encoder.py:tower_matmul_flops`, the tower's "
+        "matmuls without ToMe's own) stays within 1 % of XLA's count of the whole compiled "
+        "encoder (which adds element-wise ops and the projection). "
+        'XLA counts a multiply-add as two FLOPs: 35.4 GFLOPs at r = 0 is the 17.7 "GFLOPs" '
+        "(multiply-adds) usually quoted for ViT-B/16. At r = 16 the last layer is capped "
+        "((21 − 1) // 2 = 10 merges) and 11 tokens (the class token and 10 regions) leave the "
+        "tower.\n\n"
+    )
+    if r16:
+        s = r16["speedup"]
         out += (
-            f"\nXLA counts a multiply-add as two FLOPs: {rows[0]['gflops_per_image']:.1f} GFLOPs "
-            f'at r = 0 is the {rows[0]["gflops_per_image"] / 2:.1f} "GFLOPs" (multiply-adds) '
-            "usually quoted for ViT-B/16. At r = 16 the last layer is capped ((21 − 1) // 2 = 10 "
-            f"merges) and {rows[16]['tokens_out']} tokens (the class token and "
-            f"{rows[16]['tokens_out'] - 1} regions) leave the tower.\n\n"
             "**Default r for the ALT configs: 16.** It is the smallest r in the table that meets "
-            "SPEC's goal of GFLOPs at least 40 % below r = 0 (r = 12 saves "
-            f"{100 * (1 - rows.get(12, rows[16])['gflops_vs_r0']):.0f} %), and it gave a "
-            f"{rows[16]['speedup']:.2f}× wall-time speed-up in the same run (target ≥ 1.6×). An "
-            "earlier 5-round run on a more heavily loaded machine gave 1.38× at r = 16 with the "
-            "same GFLOPs: on this shared 2-core machine single runs vary by ±30 %.\n"
+            "SPEC's goal of GFLOPs at least 40 % below r = 0 (r = 12 saves 38 %); in these rounds "
+            f"it ran {s['median']:.2f}× as fast as r = 0 ({s['min']:.2f}–{s['max']:.2f}; target "
+            "≥ 1.6×).\n"
         )
     return out
 
@@ -577,10 +850,11 @@ def render_alt_flops() -> str:
     first = r["rows"][0]
     out = head + (
         f"One {first['frames']}-frame view at 224, K = {first['num_entities']} entities, "
-        f"C = {first['num_classes']} classes, abstract weights (FLOPs depend on shapes only); "
-        "XLA's cost analysis of the jitted evaluation forward, and of the frozen backbone "
-        "(CLIP with ToMe) compiled apart.\n\n"
-        f"    {r.get('command', 'PYTHONPATH=. python benchmarks/alt_flops.py')}\n\n"
+        f"C = {first['num_classes']} classes, abstract weights (FLOPs depend on shapes only, so "
+        "no timing and no machine); XLA's cost analysis of the jitted evaluation forward, and of "
+        "the frozen backbone (CLIP with ToMe) compiled apart.\n\n"
+        "    PYTHONPATH=. python benchmarks/alt_flops.py "
+        "--runs=B/16:0,B/16:R,L/14:0,L/14:8,L/14:R\n\n"
         "Results: `benchmarks/results/alt_flops.json`.\n\n"
     )
     out += table(
@@ -612,68 +886,25 @@ def render_alt_flops() -> str:
         "\nAt r = 16 on L/14 the per-layer cap leaves a single region per frame, so the L/14 "
         "configs use r = 8.\n"
     )
-    if not any(row["model"] == "ALT-L/14" and row["tome_r"] == 8 for row in r["rows"]):
-        out += (
-            "The L/14, r = 8 row is not in the result file (an earlier run printed 424.8 GMACs "
-            "per view without storing it); `PYTHONPATH=. python benchmarks/alt_flops.py "
-            "--runs=B/16:0,B/16:R,L/14:0,L/14:8,L/14:R` measures it with the others.\n"
-        )
-    return out
-
-
-def render_train_cache() -> str:
-    r = load("train_step")
-    head = "## Training step: from video and from the frozen-feature cache (issue #6)\n\n"
-    if r is None:
-        return head + missing("train_step", "PYTHONPATH=. python benchmarks/train_step.py")
-    video, cache = r["rows"]["video"], r["rows"]["cache"]
-    out = head + (
-        f"ALT-{r['preset']}, {r['frames']} frames, batch {r['batch']}, r = {r['r']}, "
-        f"{r['classes']} classes, {r['entities']} entities, float32, random weights; uint8 "
-        'videos already decoded. "video" runs the frozen CLIP and the trainable head with '
-        'its backward pass; "cache" runs the head on the encoder outputs that '
-        "`--mode=extract_features` stores. Timed in turn for "
-        f"{r['rounds']} rounds after a warm-up round (median).\n\n"
-        f"    PYTHONPATH=. python benchmarks/train_step.py --preset={r['preset']} "
-        f"--frames={r['frames']} --batch={r['batch']} --rounds={r['rounds']}\n\n"
-        "Shared with other jobs during the run (load average about 3–5). Results: "
-        "`benchmarks/results/train_step.json`.\n\n"
-    )
-    out += table(
-        ["input", "step time (s)", "clips/s", "GFLOPs / step (XLA)"],
-        [
-            [
-                name,
-                f"{row['step_s']:.2f}",
-                f"{row['clips_per_s']:.2f}",
-                f"{row['gflops_per_step']:.1f}",
-            ]
-            for name, row in r["rows"].items()
-        ],
-    )
-    out += (
-        f"\nThe cache makes a training step {r['speedup_cache_vs_video']:.1f}× faster here: the "
-        f"frozen encoder is {100 * (1 - cache['gflops_per_step'] / video['gflops_per_step']):.0f} "
-        "% of a step's FLOPs.\n"
-    )
     return out
 
 
 def render_victr() -> str:
-    r = load("victr_vs_alt")
+    r = load_timed("victr_vs_alt")
     head = "## VicTR beside ALT (issue #10)\n\n"
     if r is None:
         return head + missing("victr_vs_alt", "PYTHONPATH=. python benchmarks/victr_vs_alt.py")
     first = r["rows"][0]
-    runs = len(first["seconds_per_clip"])
-    out = head + (
-        f"B/16, {first['frames']} frames, r = {first['tome_r']}, {first['num_classes']} classes, "
-        f"{first['num_corpus_texts']} corpus texts (ALT's entities, VicTR's auxiliary texts), one "
-        f"view, batch 1, random weights; {runs} timed runs alternating the two models "
-        "(median).\n\n"
-        f"    {r['command']}\n\n"
-        f"Results: `benchmarks/results/victr_vs_alt.json` ({r['machine'].split(', ')[-1]} "
-        "during the run: the clips/s are rough; FLOPs are exact).\n\n"
+    rows = [{"name": row["model"], **row} for row in r["rows"]]
+    n = rounds_of(r, rows)
+    out = (
+        head
+        + (
+            f"B/16, {first['frames']} frames, r = {first['tome_r']}, {first['num_classes']} classes, "
+            f"{first['num_corpus_texts']} corpus texts (ALT's entities, VicTR's auxiliary texts), one "
+            "view, batch 1, random weights, each model in its own process.\n\n"
+        )
+        + measured(r, n)
     )
     out += table(
         [
@@ -683,7 +914,8 @@ def render_victr() -> str:
             "head GFLOPs",
             "trainable",
             "frozen",
-            "clips/s (CPU)",
+            "s / clip",
+            "speed vs ALT",
         ],
         [
             [
@@ -693,15 +925,71 @@ def render_victr() -> str:
                 f"{row['head_gflops_per_view']:.1f}",
                 f"{row['params_trainable'] / 1e6:.2f} M",
                 f"{row['params_frozen'] / 1e6:.2f} M",
-                f"{row['clips_per_s']:.3f}",
+                cell(r, row, "time_s", ".3f"),
+                cell(r, row, "speed_vs_alt", suffix="×"),
             ]
-            for row in r["rows"]
+            for row in rows
         ],
     )
     out += (
         f"\nVicTR's head grows with classes + auxiliary texts (it carries 1 + "
         f"{first['num_classes']} + {first['num_corpus_texts']} tokens per frame), ALT's with the "
         "regions per frame (10 at r = 16).\n"
+    )
+    return out
+
+
+def render_projection() -> str:
+    r = load("alt_flops")
+    head = "## A projection to accelerators (not a measurement)\n\n"
+    if r is None:
+        return ""
+    row = next((x for x in r["rows"] if x["model"] == "ALT-B/16" and x["tome_r"] == 16), None)
+    if row is None:
+        return ""
+    g = row["gmacs_per_view"] * 2
+    return head + (
+        f"ALT-B/16 at r = 16 costs {g:.0f} GFLOPs per 8-frame view (above). **Projection**, "
+        "assuming the step ran at 40 % of a chip's dense bfloat16 peak (a typical fraction "
+        "for ViT inference at these sizes, not measured here; no accelerator was available): a "
+        f"TPU v5e (197 TFLOP/s) would take {g / (0.4 * 197e3) * 1e3:.1f} ms per view and an "
+        f"H100 SXM (989 TFLOP/s) {g / (0.4 * 989e3) * 1e3:.2f} ms. ToMe's gathers and the "
+        "small adapter matmuls are a larger share of time on accelerators than on CPU, so "
+        "these are lower bounds on time.\n"
+    )
+
+
+def render_demo_accuracy() -> str:
+    r = load("demo")
+    head = "## The demo's accuracy (issues #6, #10)\n\n"
+    if r is None:
+        return head + "*Not recorded.*\n"
+    out = head + (
+        f"{r['source']} (`benchmarks/results/demo.json`). 8 synthetic classes, 64 validation "
+        "videos, chance 12.5 %, 150 steps each:\n\n"
+        "    make demo                                                            # ALT\n"
+        "    python -m alt_jax.main --config=configs/demo_victr.py:demo_out/data "
+        "--workdir=demo_out/victr\n\n"
+    )
+    out += table(
+        ["head", "CLIP", "top-1", "top-5"],
+        [
+            [
+                f"{a['head']} (`{a['config']}`)",
+                a.get("clip", "random weights"),
+                f"{a['top1']:.1f} %",
+                f"{a['top5']:.1f} %",
+            ]
+            for a in r["accuracy"]
+        ],
+    )
+    out += (
+        "\nWith synthclip the text tower never saw a verb, so the two directions of one object "
+        "get text embeddings at cosine 0.97–0.99 (configs/demo.py): the direction must come from "
+        "the frames in order. The first (global) adapter got the object always and the direction "
+        "almost never; the ordered adapter gets both (ablation above). VicTR with random weights "
+        "did not rise above chance (training accuracy 27 % after 150 steps); on synthclip: the "
+        "VicTR section above.\n"
     )
     return out
 
@@ -755,68 +1043,6 @@ def render_synthact() -> str:
     )
     out += synthact_table(r) + "\n"
     out += "\nWall time of each part:\n\n" + table(["part", "seconds"], wall)
-    return out
-
-
-def render_demo() -> str:
-    r = load("demo")
-    head = "## The demo: one epoch from video and from the cache, and accuracy (issues #6, #10)\n\n"
-    if r is None:
-        return head + "*Not recorded.*\n"
-    e = r["epoch_wall_s"]
-    out = head + (
-        "`configs/demo.py` (4-layer, 128-wide CLIP at 112 px, r = 0), 192 training videos = 12 "
-        "steps of 16, wall time of the whole command (start-up and compilation included) "
-        f"({r['source']}; `benchmarks/results/demo.json`):\n\n"
-        "    python -m alt_jax.main --config=configs/demo.py:DATA --workdir=W1 --mode=train "
-        "--config.num_train_steps=12\n"
-        "    python -m alt_jax.main --config=configs/demo.py:DATA --workdir=W2 "
-        "--mode=extract_features \\\n"
-        "        --config.feature_cache=CACHE --config.feature_train_views=1\n"
-        "    python -m alt_jax.main --config=configs/demo.py:DATA --workdir=W3 --mode=train "
-        "--config.num_train_steps=12 \\\n"
-        "        --config.feature_cache=CACHE\n\n"
-    )
-    out += table(
-        ["run", "wall time"],
-        [
-            ["epoch from video", f"{e['from_video']:.1f} s"],
-            [
-                "extracting the cache (64 validation + 192 training videos)",
-                f"{e['extract_cache']:.1f} s",
-            ],
-            ["epoch from the cache", f"{e['from_cache']:.1f} s"],
-        ],
-    )
-    out += (
-        "\nFor the demo's tiny encoder the cache buys nothing: start-up, compilation and the "
-        "head dominate. It pays where the encoder dominates, as for B/16 (above).\n\n"
-        "Demo accuracy (8 synthetic classes, 64 validation videos, chance 12.5 %, 150 steps "
-        "each):\n\n"
-        "    make demo                                                            # ALT\n"
-        "    python -m alt_jax.main --config=configs/demo_victr.py:demo_out/data "
-        "--workdir=demo_out/victr\n\n"
-    )
-    out += table(
-        ["head", "CLIP", "top-1", "top-5"],
-        [
-            [
-                f"{a['head']} (`{a['config']}`)",
-                a.get("clip", "random weights"),
-                f"{a['top1']:.1f} %",
-                f"{a['top5']:.1f} %",
-            ]
-            for a in r["accuracy"]
-        ],
-    )
-    out += (
-        "\nWith synthclip the text tower never saw a verb, so the two directions of one object "
-        "get text embeddings at cosine 0.97–0.99 (configs/demo.py): the direction must come from "
-        "the frames in order. The first (global) adapter got the object always and the direction "
-        "almost never; the ordered adapter gets both (ablation above). VicTR with random weights "
-        "did not rise above chance (training accuracy 27 % after 150 steps); on synthclip: the "
-        "VicTR section above.\n"
-    )
     return out
 
 
@@ -904,26 +1130,26 @@ def wrap(text: str, width: int = 100) -> str:
 
 def render() -> str:
     """The whole of BENCHMARKS.md."""
-    machines = [load(n) for n in ("inference", "train_step_peers", "tome_speed")]
-    machine = next((m["machine"] for m in machines if m), "not recorded")
     sections = [
-        INTRO.format(machine=machine),
+        INTRO,
+        render_headlines(),
+        render_encoder(),
         render_inference(),
-        render_profile(),
         render_papers(),
         render_train_peers(),
-        render_input(),
+        render_train_cache(),
         render_scaling(),
+        render_input(),
         render_tome(),
         render_alt_flops(),
-        render_train_cache(),
         render_victr(),
+        render_projection(),
         render_synthact(),
         render_adapter_ablation(),
         render_victr_demo(),
-        render_demo(),
+        render_demo_accuracy(),
     ]
-    return wrap("\n".join(sections))
+    return wrap("\n".join(s for s in sections if s))
 
 
 def main() -> None:

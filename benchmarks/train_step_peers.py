@@ -12,16 +12,19 @@ X-CLIP's published recipe also fine-tunes the text tower on all C class prompts 
 is left out of the timed step (the class text embeddings are fixed inputs, as for ALT), and its
 cost is given apart: FLOPs of the text tower's forward + backward on C prompts of 77 tokens,
 from FlopCounterMode on 4 prompts scaled by C / 4 (prompts are independent).
-Timing as in benchmarks/inference.py (built first, called in turn, one warm-up call, medians).
+Timing as in benchmarks/inference.py (built first, called in turn, one warm-up call; medians
+with min–max, the per-clip ratio to X-CLIP taken within each round).
 GFLOPs per step: XLA cost analysis for ALT, FlopCounterMode over forward + backward for X-CLIP
-(a multiply-add counts 2 in both). Writes benchmarks/results/train_step_peers.json.
+(a multiply-add counts 2 in both). Hand check of X-CLIP's count, per 8-frame clip: the forward
+is 288.36 GFLOPs (`benchmarks.flops.xclip_flops_per_view`, of which 11.88 attention and 1.85 the
+patch embedding); a trained matmul's backward costs 2× its forward (gradients of input and
+weight), the patch embedding's 1× (no gradient for the pixels), the fused CPU attention's 2.5×
+(torch's formula: the flash kernel recomputes the scores), so a step is
+3 × 288.36 − 1.85 + 0.5 × 11.88 = 869.2 GFLOPs per clip; the counter gives 869.2.
+Writes benchmarks/results/train_step_peers.json.
 """
 
 import argparse
-
-import jax
-import jax.numpy as jnp
-import numpy as np
 
 from benchmarks.common import (
     RESULTS,
@@ -31,62 +34,23 @@ from benchmarks.common import (
     run_record,
     spread,
     write_result,
-    xla_flops,
 )
 
 
 def alt_train_contender(
     preset: str, frames: int, batch: int, classes: int, r: int, entities: int = 240
 ) -> dict:
-    """ALT's jitted training step from video; run = one step (parameters updated in place)."""
-    import optax
+    """ALT's jitted training step from video (`benchmarks.train_step`); run = one step."""
+    from benchmarks.train_step import step_contender
 
-    from alt_jax.models.alt import build_alt, default_model_config, split_trainable
-    from alt_jax.train.trainer import make_train_step
-
-    config = default_model_config()
-    config.backbone.preset = preset
-    config.tome_r = r
-    config.num_frames = frames
-    rng = np.random.default_rng(0)
-    d = config_projection_dim(preset)
-    bank = rng.standard_normal((entities, d)).astype(np.float32)
-    model = build_alt(config, entity_embeddings=bank / np.linalg.norm(bank, axis=1)[:, None])
-    graphdef, params, frozen = split_trainable(model)
-    tx = optax.adamw(1e-4)
-    state = {"params": params, "opt": tx.init(params)}
-    class_emb = jnp.asarray(rng.standard_normal((classes, d)), jnp.float32)
-    size = model.clip.config.vision.image_size
-    batch_data = {
-        "video": jnp.asarray(rng.integers(0, 256, (batch, frames, size, size, 3), np.uint8)),
-        "label": jnp.asarray(rng.integers(0, classes, batch), jnp.int32),
-    }
-    key = jax.random.key(0)
-    step = jax.jit(make_train_step(graphdef, tx, 0.0))
-    compiled = step.lower(params, frozen, state["opt"], class_emb, batch_data, key).compile()
-
-    def run():
-        state["params"], state["opt"], metrics = compiled(
-            state["params"], frozen, state["opt"], class_emb, batch_data, key
-        )
-        jax.block_until_ready(metrics)
-
-    info = {
-        "model": f"ALT-{preset}",
-        "framework": "JAX",
-        "batch": batch,
-        "tome_r": r,
-        "gflops_per_step": xla_flops(compiled) / 1e9,
-        "trained": "alignment + adapter (CLIP frozen)",
-    }
-    return {"run": run, "info": info}
-
-
-def config_projection_dim(preset: str) -> int:
-    """The joint embedding width of a CLIP preset."""
-    from alt_jax.models.clip import get_preset
-
-    return get_preset(preset).projection_dim
+    contender = step_contender(preset, frames, batch, classes, r, entities, "video")
+    contender["info"].update(
+        model=f"ALT-{preset}",
+        framework="JAX",
+        tome_r=r,
+        trained="alignment + adapter (CLIP frozen)",
+    )
+    return contender
 
 
 def xclip_train_contender(preset: str, frames: int, batch: int, classes: int) -> dict:

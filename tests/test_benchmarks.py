@@ -68,7 +68,7 @@ def test_race_times_each_contender_in_its_own_process(together, parallel):
     )
     for name, seconds in (("short", 0.05), ("long", 0.3)):
         res = results[name]
-        assert res["info"] == {"seconds": seconds}
+        assert res["info"] == {"seconds": seconds, "schedulable_cpus": common.cores()}
         assert len(res["seconds"]) == 3
         # A sleep never returns early, whatever the load; the median is of the recorded rounds.
         assert min(res["seconds"]) >= seconds
@@ -78,3 +78,112 @@ def test_race_times_each_contender_in_its_own_process(together, parallel):
     # the same run, is 6 when only the call is timed. Load adding up to 0.2 s to every call
     # keeps it above 2; timing the 0.5 s pause before each call as well would give 0.8 / 0.55.
     assert results["long"]["median_s"] / results["short"]["median_s"] > 2
+
+
+def timed_result(**overrides) -> dict:
+    """A minimal timed result as the benchmarks write it (two contenders, 5 rounds)."""
+    seconds = {"a": [1.0, 1.2, 0.9, 1.1, 1.0], "b": [2.0, 2.2, 1.9, 2.4, 2.1]}
+    rows = [
+        {"name": name, "gflops_per_image": 1.0, "r": r, "tokens_out": 1, "gflops_vs_r0": 1.0}
+        | {"time_s": common.spread(s), "speedup": common.round_ratios(seconds["a"], s)}
+        for (name, s), r in zip(seconds.items(), (0, 16), strict=True)
+    ]
+    result = {
+        "command": "PYTHONPATH=. python benchmarks/tome_speed.py",
+        "args": {"preset": "B/16", "batch": 8},
+        "machine_info": common.machine_info(),
+        "load_average_start": [1.0, 1.0, 1.0],
+        "load_average_end": [2.0, 2.0, 2.0],
+        "rows": rows,
+    }
+    result.update(overrides)
+    return result
+
+
+def render_tome_from(tmp_path, monkeypatch, result: dict) -> str:
+    """render_tome of `result` written where the renderer reads results."""
+    import json
+
+    (tmp_path / "tome_speed.json").write_text(json.dumps(result))
+    monkeypatch.setattr(render, "RESULTS", tmp_path)
+    return render.render_tome()
+
+
+def test_a_timed_table_shows_spreads_and_the_machine(tmp_path, monkeypatch):
+    """Cells are 'median (min–max)' worked from the rounds; the machine line names the CPU."""
+    text = render_tome_from(tmp_path, monkeypatch, timed_result())
+    # b's speed-up per round: 1/2, 1.2/2.2, .9/1.9, 1.1/2.4, 1/2.1 = .5, .5455, .4737, .4583,
+    # .4762 → median .4762, min .4583, max .5455 (the ratio of the medians would be 1/2.1 too,
+    # here by chance). b's times: median 2.1 of 1.9..2.4.
+    assert "| 16 | 1 | 1.00 | 17.54 | 1.00 | 2.100 (1.900–2.400) | 0.48× (0.46–0.55) |" in text
+    assert common.cpu_model() in text and "5 rounds" in text
+    assert "load average 1.0 at the start, 2.0 at the end" in text
+
+
+@pytest.mark.parametrize(
+    "break_it, message",
+    [
+        (lambda r: r.pop("machine_info"), "no 'machine_info'"),
+        (lambda r: r["machine_info"].pop("cpu_model"), "machine_info has no 'cpu_model'"),
+        (lambda r: r.pop("load_average_end"), "no 'load_average_end'"),
+        (lambda r: r["rows"][1].update(time_s=2.1), "r16.time_s is 2.1, not a spread"),
+        (lambda r: r["rows"][1]["speedup"].pop("max"), "r16.speedup is"),
+        (lambda r: r["rows"][0]["time_s"].update(n=2), "has 2 rounds, fewer than 3"),
+    ],
+)
+def test_a_timed_table_without_spreads_or_machine_is_refused(
+    tmp_path, monkeypatch, break_it, message
+):
+    result = timed_result()
+    break_it(result)
+    with pytest.raises(render.IncompleteResult, match="tome_speed.json") as info:
+        render_tome_from(tmp_path, monkeypatch, result)
+    assert message in str(info.value)
+
+
+def test_ratios_are_taken_within_rounds():
+    """round_ratios pairs round i with round i: the median of ratios, not a ratio of medians."""
+    a, b = [1.0, 10.0, 1.0], [2.0, 10.0, 3.0]
+    assert common.round_ratios(b, a) == {"median": 2.0, "min": 1.0, "max": 3.0, "n": 3}
+    assert statistics.median(b) / statistics.median(a) == 3.0  # what dividing medians would say
+    with pytest.raises(ValueError, match="rounds differ"):
+        common.round_ratios([1.0], [1.0, 2.0])
+
+
+def self_timing(seconds: float) -> dict:
+    """A contender whose run sleeps 0.2 s more than the time it reports."""
+
+    def run() -> float:
+        time.sleep(0.2 + seconds)
+        return seconds
+
+    return {"run": run, "info": {}}
+
+
+def core_count() -> dict:
+    """A contender that reports how many cores it may use."""
+    import os
+
+    return {"run": lambda: None, "info": {"affinity": len(os.sched_getaffinity(0))}}
+
+
+def test_race_records_a_self_timed_run_and_pins_cores():
+    """A run returning a float is recorded as such; cpus=1 pins the contender to one core."""
+    results = common.race(
+        {
+            "self": ("test_benchmarks:self_timing", {"seconds": 0.01}),
+            "pinned": ("test_benchmarks:core_count", {}, {}, 1),
+        },
+        rounds=3,
+    )
+    assert results["self"]["seconds"] == [0.01, 0.01, 0.01]
+    assert results["pinned"]["info"]["affinity"] == 1
+    assert results["pinned"]["info"]["schedulable_cpus"] == 1
+    assert results["self"]["time_s"] == {"median": 0.01, "min": 0.01, "max": 0.01, "n": 3}
+
+
+def test_machine_info_names_what_a_timing_depends_on():
+    info = common.machine_info()
+    assert info["cpu_count"] >= info["schedulable_cpus"] >= 1
+    assert info["versions"]["jax"] == __import__("jax").__version__
+    assert info["versions"]["numpy"] == np.__version__

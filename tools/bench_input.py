@@ -4,8 +4,9 @@
 
 Generates 64 synthetic 320×240 30-frame mp4s first (skipped when --data holds them already).
 Contenders (`benchmarks.common.race`, each in its own process, built first, then timed in turn
-round after round): the training iterator with each worker count (one timed call pulls
-`--num_batches` batches of `--batch_size`, after `--warmup` batches at build), and the consumer:
+round after round): the training iterator with each worker count (a call starts the iterator,
+pulls `--warmup` batches untimed, times `--num_batches` batches of `--batch_size` and closes
+it), and the consumer:
 ALT's train step from video (B/16, 8 frames, r = 16, batch 8; `--consumer_preset`). The
 pipeline-to-consumer ratio is taken within each round. Writes
 benchmarks/results/input_pipeline.json (rendered into BENCHMARKS.md).
@@ -20,26 +21,34 @@ from benchmarks.common import RESULTS, race, round_ratios, run_record, write_res
 
 
 def pipeline_contender(root: str, workers: int, batch_size: int, num_batches: int, warmup: int):
-    """The training iterator with `workers` workers; run = pull num_batches batches."""
-    it, _ = pipeline.make_train_iterator(
-        kind="list",
-        root=root,
-        list_file=os.path.join(root, "train.txt"),
-        class_names_file=os.path.join(root, "classes.txt"),
-        batch_size=batch_size,
-        num_frames=8,
-        image_size=224,
-        flip=True,
-        seed=0,
-        workers=workers,
-    )
-    for _ in range(warmup):  # worker start-up is not timed
-        next(it)
+    """The training iterator with `workers` workers; a run starts one, pulls `warmup` batches
+    untimed (worker start-up), times `num_batches` more and closes it, so that nothing reads
+    ahead while the other contenders are timed."""
 
-    def run():
-        for _ in range(num_batches):
-            batch = next(it)
+    def run() -> float:
+        it, _ = pipeline.make_train_iterator(
+            kind="list",
+            root=root,
+            list_file=os.path.join(root, "train.txt"),
+            class_names_file=os.path.join(root, "classes.txt"),
+            batch_size=batch_size,
+            num_frames=8,
+            image_size=224,
+            flip=True,
+            seed=0,
+            workers=workers,
+        )
+        try:
+            for _ in range(warmup):
+                next(it)
+            start = time.perf_counter()
+            for _ in range(num_batches):
+                batch = next(it)
+            seconds = time.perf_counter() - start
+        finally:
+            it.close()
         assert batch["video"].shape == (batch_size, 8, 224, 224, 3)
+        return seconds
 
     info = {"workers": workers, "clips_per_call": num_batches * batch_size}
     return {"run": run, "info": info}
@@ -51,7 +60,7 @@ def main() -> None:
     parser.add_argument("--data", default="/tmp/alt_jax_bench_input")
     parser.add_argument("--workers", default="0,2")
     parser.add_argument("--batch_size", type=int, default=8)
-    parser.add_argument("--num_batches", type=int, default=24)
+    parser.add_argument("--num_batches", type=int, default=16)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--consumer_preset", default="B/16", help="'' for no consumer")
