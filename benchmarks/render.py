@@ -97,11 +97,23 @@ def machine_line(result: dict) -> str:
     )
 
 
+def threads_line(result: dict) -> str:
+    """The cores each contender ran on and PyTorch's thread count, from the rows' info."""
+    rows = result["rows"].values() if isinstance(result["rows"], dict) else result["rows"]
+    cpus = sorted({row["schedulable_cpus"] for row in rows if "schedulable_cpus" in row})
+    torch = sorted({row["torch_threads"] for row in rows if "torch_threads" in row})
+    if not cpus:
+        return ""
+    line = f" Each contender ran on {'/'.join(map(str, cpus))} core(s) (XLA's pool as many threads"
+    return line + (f"; PyTorch {'/'.join(map(str, torch))} thread(s))." if torch else ").")
+
+
 def measured(result: dict, rounds: int) -> str:
     """The command, the machine and the rounds of one timed table."""
     return (
         f"    {result['command']}\n\n"
-        f"Measured on {machine_line(result)}. Contenders built first, then timed in turn for "
+        f"Measured on {machine_line(result)}.{threads_line(result)} Contenders built first, "
+        "then timed in turn for "
         f"{rounds} rounds after a warm-up call; each cell is the median over rounds with "
         f"(min–max), a ratio taken within each round. Results: "
         f"`benchmarks/results/{result['_name']}.json`.\n\n"

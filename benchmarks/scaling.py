@@ -31,6 +31,7 @@ def _row(name: str, res: dict, frames: int, r: int, batch: int) -> dict:
         "gflops_per_clip": res["info"]["gflops_per_step"] / batch,
         "peak_rss_mib": res["peak_rss_mib"],
         "rss_after_imports_mib": res["rss_after_imports_mib"],
+        "schedulable_cpus": res["info"]["schedulable_cpus"],
     }
 
 
