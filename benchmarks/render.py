@@ -108,6 +108,14 @@ def threads_line(result: dict) -> str:
     return line + (f"; PyTorch {'/'.join(map(str, torch))} thread(s))." if torch else ").")
 
 
+def short_machine(info: dict) -> str:
+    """'CPU model (AVX-512, AMX), N cores' for the headline table."""
+    names = {"avx512f": "AVX-512", "amx_bf16": "AMX"}
+    isa = [names[f] for f in info.get("isa", []) if f in names]
+    extensions = f" ({', '.join(isa)})" if isa else ""
+    return f"{info['cpu_model']}{extensions}, {info['cpu_count']} cores"
+
+
 def measured(result: dict, rounds: int) -> str:
     """The command, the machine and the rounds of one timed table."""
     return (
@@ -204,6 +212,7 @@ def render_headlines() -> str:
                 cell(result, row, key, fmt, suffix),
                 str(spread_of(result, row[key], key)["n"]),
                 f"`{result['_name']}.json`, {result['machine_info']['date'][:10]}",
+                short_machine(result["machine_info"]),
             ]
         )
 
@@ -293,7 +302,7 @@ def render_headlines() -> str:
             "Each is a ratio of two contenders timed in the same rounds, median over rounds with "
             "(min–max); the sections below give the set-up and the machine.\n\n"
         )
-        + table(["claim", "ratio", "rounds", "measured"], lines)
+        + table(["claim", "ratio", "rounds", "result, date", "machine"], lines)
     )
 
 
