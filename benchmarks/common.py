@@ -1,8 +1,9 @@
 """Shared benchmark helpers: the machine, FLOP counts, peak memory, and contenders timed in turn.
 
 A contender is built by a `"module:function"` builder that returns {"run": callable,
-"info": dict} (a run that returns a float has timed itself: those seconds are recorded); `race` starts each contender in its own process (so peak memory is its own),
-then times `run` in turn, round after round, so that every contender sees the same load.
+"info": dict} (a run that returns a float has timed itself: those seconds are recorded);
+`race` starts each contender in its own process (so peak memory is its own), then times `run`
+in turn, round after round, so that every contender sees the same load.
 """
 
 import importlib
@@ -17,17 +18,29 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# XLA_FLAGS for XLA's own (Eigen) dot kernels instead of the default YNNPACK library on CPU.
+EIGEN_DOTS = "--xla_cpu_experimental_ynn_fusion_type="
+
+
+def eigen_dots_env() -> dict[str, str]:
+    """A contender's env: this process's XLA_FLAGS plus EIGEN_DOTS."""
+    return {"XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {EIGEN_DOTS}".strip()}
+
+
+def _cpuinfo(field: str) -> str | None:
+    """The first value of a /proc/cpuinfo field ("model name", "flags"), or None."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(field):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
 
 
 def cpu_model() -> str:
     """The processor's model name from /proc/cpuinfo (platform's guess elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+    return _cpuinfo("model name") or platform.processor() or "unknown CPU"
 
 
 def cores() -> int:
@@ -60,14 +73,7 @@ def machine_info() -> dict[str, Any]:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    flags = set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    except OSError:
-        pass
+    flags = set((_cpuinfo("flags") or "").split())
     return {
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
@@ -96,6 +102,11 @@ def round_ratios(numerator: list[float], denominator: list[float]) -> dict[str, 
     if len(numerator) != len(denominator):
         raise ValueError(f"rounds differ: {len(numerator)} vs {len(denominator)}")
     return spread([n / d for n, d in zip(numerator, denominator, strict=True)])
+
+
+def per_second(amount: float, seconds: list[float]) -> dict[str, float]:
+    """A rate (amount / s) per round, as a spread: clips/s, GFLOP/s."""
+    return spread([amount / s for s in seconds])
 
 
 def speedup(results: dict[str, dict], name: str, baseline: str) -> dict[str, float]:
@@ -206,8 +217,8 @@ def race(
         results[name].update(conn.recv())
         process.join()
         r = results[name]
-        r["median_s"] = statistics.median(r["seconds"])
         r["time_s"] = spread(r["seconds"])
+        r["median_s"] = r["time_s"]["median"]
         print(f"{name}: median {r['median_s']:.2f} s of {r['seconds']}", flush=True)
 
     names = list(contenders)

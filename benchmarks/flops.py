@@ -14,7 +14,7 @@ The hand counts (`vit_matmul_flops`, `xclip_flops_per_view`) state every matmul 
 from its config, as an independent check of the counter (tests/test_flops.py).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 # The fused attention kernels that SDPA dispatches to on CPU and that torch has no formula for.
@@ -92,6 +92,7 @@ def vit_matmul_flops(
     mlp_dim: int,
     channels: int = 3,
     projection_dim: int = 0,
+    merged_tokens: Sequence[int] | None = None,
 ) -> int:
     """FLOPs of a CLIP ViT vision tower on one image (transformers' CLIPVisionModel; with
     projection_dim, also the visual projection of `get_image_features`).
@@ -101,14 +102,19 @@ def vit_matmul_flops(
     CLIP-B/16 (224, 16, W 768, I 3072, 12 layers, d 512): 17.563 GMACs (35.13 GFLOPs) per image
     with the projection; `torch_flops` of `get_image_features` agrees exactly, where the plain
     FlopCounterMode counted 16.848 (attention's 0.715 missing).
+    With token merging, `merged_tokens` gives the tokens entering each layer and leaving the last
+    (L + 1 counts, as `alt_jax.models.tome.tokens_per_layer`): layer l attends over n_l tokens
+    and runs its MLP on the n_{l+1} left after its merge; the merge's own scoring and scatter
+    matmuls are not counted.
     """
     patches = (image_size // patch_size) ** 2
-    tokens = 1 + patches  # the class token
+    tokens = merged_tokens or [1 + patches] * (layers + 1)  # the class token included
+    if len(tokens) != layers + 1:
+        raise ValueError(f"merged_tokens has {len(tokens)} counts, not layers + 1 = {layers + 1}")
     flops = 2 * patches * channels * patch_size**2 * width  # patch embedding: a p×p stride-p conv
-    flops += layers * (
-        _attention_flops(tokens, width)  # QKV/out projections, QK^T, AV
-        + 2 * 2 * tokens * width * mlp_dim  # MLP: fc1 [W→I] and fc2 [I→W]
-    )
+    for entering, leaving in zip(tokens[:-1], tokens[1:], strict=True):
+        flops += _attention_flops(entering, width)  # QKV/out projections, QK^T, AV
+        flops += 2 * 2 * leaving * width * mlp_dim  # MLP: fc1 [W→I] and fc2 [I→W]
     flops += 2 * width * projection_dim  # visual projection of the pooled class token
     return flops
 

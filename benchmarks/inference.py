@@ -17,7 +17,8 @@ Contenders, each in its own process, random weights at real shapes, float32, a b
                kernels instead of the default YNNPACK library), timed in the same rounds.
   alt_bf16     `alt` with the frozen CLIP computing in bfloat16 (config.backbone.dtype).
 Text towers are not timed: class text embeddings are a one-off per label set for every model.
-Threads: torch.set_num_threads(the process's CPUs); XLA's CPU client sizes its pool from the same mask.
+Threads: torch.set_num_threads(the process's CPUs); XLA's CPU client sizes its pool from the
+same affinity mask.
 Timing: every contender is built (and for JAX compiled) first, then called in turn, `--rounds`
 times after one warm-up call each; every time and ratio is the median over rounds with its
 min–max, a ratio taken within each round. GFLOPs: XLA cost analysis of the compiled program
@@ -35,11 +36,19 @@ import jax.numpy as jnp
 import numpy as np
 
 from alt_jax import resources
-from benchmarks.common import RESULTS, cores, race, run_record, speedup, write_result, xla_flops
+from benchmarks.common import (
+    RESULTS,
+    cores,
+    eigen_dots_env,
+    race,
+    run_record,
+    speedup,
+    write_result,
+    xla_flops,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = resources.packaged("corpus/actions_wordnet.json")
-EIGEN_DOTS = "--xla_cpu_experimental_ynn_fusion_type="
 
 
 def _inputs(preset: str, frames: int, batch: int, classes: int):
@@ -218,7 +227,7 @@ def main() -> None:
         "alt_eigen": (
             f"{here}:alt_contender",
             {**common, "r": args.r},
-            {"XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {EIGEN_DOTS}".strip()},
+            eigen_dots_env(),
         ),
         "alt_bf16": (f"{here}:alt_contender", {**common, "r": args.r, "dtype": "bfloat16"}),
     }

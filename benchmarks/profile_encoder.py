@@ -43,26 +43,41 @@ import os
 import re
 import tempfile
 
-from benchmarks.common import RESULTS, cores, race, round_ratios, run_record, write_result
-
-EIGEN_DOTS = "--xla_cpu_experimental_ynn_fusion_type="
+from benchmarks.common import (
+    RESULTS,
+    cores,
+    eigen_dots_env,
+    per_second,
+    race,
+    round_ratios,
+    run_record,
+    write_result,
+    xla_flops,
+)
 
 
 def tower_matmul_flops(preset: str, r: int) -> float:
     """Matmul FLOPs of one image through the vision tower with ToMe r (formula in the module
-    docstring; ToMe's scoring and scatter matmuls not counted)."""
+    docstring; ToMe's scoring and scatter matmuls not counted): `flops.vit_matmul_flops` with
+    the preset's shapes and r's token counts."""
     from alt_jax.models import tome
     from alt_jax.models.clip import get_preset
+    from benchmarks.flops import vit_matmul_flops
 
     v = get_preset(preset).vision
-    d, f, p = v.hidden_size, v.intermediate_size, v.patch_size
-    patches = (v.image_size // p) ** 2
-    schedule = tome.parse_r_schedule(r, v.num_hidden_layers, patches + 1)
-    tokens = tome.tokens_per_layer(schedule, patches + 1)
-    total = 2 * patches * 3 * p * p * d  # patch embedding
-    for n, m in zip(tokens[:-1], tokens[1:], strict=True):
-        total += 8 * n * d * d + 4 * n * n * d + 4 * m * d * f
-    return float(total)
+    tokens = (v.image_size // v.patch_size) ** 2 + 1
+    schedule = tome.parse_r_schedule(r, v.num_hidden_layers, tokens)
+    return float(
+        vit_matmul_flops(
+            v.image_size,
+            v.patch_size,
+            v.hidden_size,
+            v.num_hidden_layers,
+            v.intermediate_size,
+            v.num_channels,
+            merged_tokens=tome.tokens_per_layer(schedule, tokens),
+        )
+    )
 
 
 def softmax_attention(q, k, v, bias):
@@ -122,7 +137,6 @@ def jax_tower(preset: str, images: int, r: int, attention: str = "current") -> d
             compiled(state, x).block_until_ready()
         kinds = op_time_by_kind(trace_dir)
     total = sum(kinds.values())
-    cost = compiled.cost_analysis()
     info = {
         "model": f"CLIP-{preset} tower (JAX, r = {r})",
         "framework": "JAX",
@@ -130,22 +144,31 @@ def jax_tower(preset: str, images: int, r: int, attention: str = "current") -> d
         "attention": attention,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "matmul_gflops": tower_matmul_flops(preset, r) * images / 1e9,
-        "xla_gflops": float((cost[0] if isinstance(cost, list) else cost)["flops"]) / 1e9,
+        "xla_gflops": xla_flops(compiled) / 1e9,
         "profiled_share": {k: v / total for k, v in list(kinds.items())[:6]},
     }
     return {"run": lambda: compiled(state, x).block_until_ready(), "info": info}
+
+
+def _mlp_matmul(preset: str, images: int, reps: int) -> tuple[int, int, int, dict]:
+    """(rows, in, out) of the tower's MLP matmul for `images` images, and its info for `reps`
+    matmuls per call."""
+    from alt_jax.models.clip import get_preset
+
+    v = get_preset(preset).vision
+    n = images * ((v.image_size // v.patch_size) ** 2 + 1)
+    d, f = v.hidden_size, v.intermediate_size
+    info = {"model": f"matmul [{n}, {d}] × [{d}, {f}]", "gflops": 2.0 * n * d * f * reps / 1e9}
+    return n, d, f, info
 
 
 def jax_gemm(preset: str, images: int, reps: int) -> dict:
     """`reps` jitted matmuls of the tower's MLP shape per call (JAX)."""
     import jax
 
-    from alt_jax.models.clip import get_preset
-
-    v = get_preset(preset).vision
-    n = images * ((v.image_size // v.patch_size) ** 2 + 1)
-    a = jax.random.normal(jax.random.key(0), (n, v.hidden_size))
-    w = jax.random.normal(jax.random.key(1), (v.hidden_size, v.intermediate_size))
+    n, d, f, info = _mlp_matmul(preset, images, reps)
+    a = jax.random.normal(jax.random.key(0), (n, d))
+    w = jax.random.normal(jax.random.key(1), (d, f))
     compiled = jax.jit(lambda a, w: a @ w).lower(a, w).compile()
 
     def run():
@@ -153,9 +176,7 @@ def jax_gemm(preset: str, images: int, reps: int) -> dict:
             out = compiled(a, w)
         out.block_until_ready()
 
-    flops = 2.0 * n * v.hidden_size * v.intermediate_size * reps
-    info = {"model": f"matmul [{n}, {v.hidden_size}] × [{v.hidden_size}, {v.intermediate_size}]"}
-    info.update(framework="JAX", gflops=flops / 1e9, xla_flags=os.environ.get("XLA_FLAGS", ""))
+    info.update(framework="JAX", xla_flags=os.environ.get("XLA_FLAGS", ""))
     return {"run": run, "info": info}
 
 
@@ -163,21 +184,16 @@ def torch_gemm(preset: str, images: int, reps: int) -> dict:
     """`reps` matmuls of the tower's MLP shape per call (PyTorch)."""
     import torch
 
-    from alt_jax.models.clip import get_preset
-
     torch.set_num_threads(cores())
-    v = get_preset(preset).vision
-    n = images * ((v.image_size // v.patch_size) ** 2 + 1)
-    a, w = torch.randn(n, v.hidden_size), torch.randn(v.hidden_size, v.intermediate_size)
+    n, d, f, info = _mlp_matmul(preset, images, reps)
+    a, w = torch.randn(n, d), torch.randn(d, f)
 
     def run():
         with torch.inference_mode():
             for _ in range(reps):
                 a @ w
 
-    flops = 2.0 * n * v.hidden_size * v.intermediate_size * reps
-    info = {"model": f"matmul [{n}, {v.hidden_size}] × [{v.hidden_size}, {v.intermediate_size}]"}
-    info.update(framework="PyTorch", gflops=flops / 1e9, torch_threads=torch.get_num_threads())
+    info.update(framework="PyTorch", torch_threads=torch.get_num_threads())
     return {"run": run, "info": info}
 
 
@@ -212,8 +228,7 @@ def contenders(args) -> dict[str, tuple]:
     here = "benchmarks.profile_encoder"
     base = {"preset": args.preset, "images": args.images}
     gemm = {**base, "reps": args.gemm_reps}
-    flags = os.environ.get("XLA_FLAGS", "")
-    eigen = {"XLA_FLAGS": f"{flags} {EIGEN_DOTS}".strip()}
+    eigen = eigen_dots_env()
     pin = args.cpus
     table = {
         "gemm": (f"{here}:jax_gemm", gemm, {}, pin),
@@ -259,11 +274,11 @@ def main() -> None:
         row = {"name": name, **info, "seconds_per_call": seconds, "time_s": res["time_s"]}
         row["peak_rss_mib"] = res["peak_rss_mib"]
         if "gflops" in info:  # a matmul: its rate per round
-            row["gflops_per_s"] = round_ratios([info["gflops"]] * len(seconds), seconds)
+            row["gflops_per_s"] = per_second(info["gflops"], seconds)
         else:
             gemm = results[gemm_of(name)]
             rates = [gemm["info"]["gflops"] / s for s in gemm["seconds"]]
-            row["gflops_per_s"] = round_ratios([info["matmul_gflops"]] * len(seconds), seconds)
+            row["gflops_per_s"] = per_second(info["matmul_gflops"], seconds)
             # roofline time / measured time, per round = achieved rate / that round's gemm rate
             row["roofline_fraction"] = round_ratios(
                 [info["matmul_gflops"] / rate for rate in rates], seconds

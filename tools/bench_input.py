@@ -17,7 +17,7 @@ import os
 import time
 
 from alt_jax.data import pipeline, synthetic
-from benchmarks.common import RESULTS, race, round_ratios, run_record, write_result
+from benchmarks.common import RESULTS, per_second, race, round_ratios, run_record, write_result
 
 
 def pipeline_contender(root: str, workers: int, batch_size: int, num_batches: int, warmup: int):
@@ -94,7 +94,7 @@ def main() -> None:
     for name, res in results.items():
         clips = res["info"].get("clips_per_call") or res["info"]["batch"]
         row = {"name": name, **res["info"], "seconds_per_call": res["seconds"]}
-        row["clips_per_s"] = round_ratios([clips] * len(res["seconds"]), res["seconds"])
+        row["clips_per_s"] = per_second(clips, res["seconds"])
         if "alt_train_step" in results and name != "alt_train_step":
             consumer = results["alt_train_step"]
             rate = [consumer["info"]["batch"] / t for t in consumer["seconds"]]
