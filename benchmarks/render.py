@@ -92,8 +92,7 @@ def machine_line(result: dict) -> str:
     flags = f"; XLA_FLAGS={m['xla_flags']}" if m.get("xla_flags") else ""
     return (
         f"{m['cpu_model']}{isa}, {m['cpu_count']} cores ({m['schedulable_cpus']} schedulable); "
-        f"{libs}{flags}; {m['date']}; load average {result['load_average_start'][0]:.1f} at the "
-        f"start, {result['load_average_end'][0]:.1f} at the end"
+        f"{libs}{flags}; {m['date']}; {loads(result)}"
     )
 
 
