@@ -959,26 +959,6 @@ def render_victr() -> str:
     return out
 
 
-def render_projection() -> str:
-    r = load("alt_flops")
-    head = "## A projection to accelerators (not a measurement)\n\n"
-    if r is None:
-        return ""
-    row = next((x for x in r["rows"] if x["model"] == "ALT-B/16" and x["tome_r"] == 16), None)
-    if row is None:
-        return ""
-    g = row["gmacs_per_view"] * 2
-    return head + (
-        f"ALT-B/16 at r = 16 costs {g:.0f} GFLOPs per 8-frame view (above). **Projection**, "
-        "assuming the step ran at 40 % of a chip's dense bfloat16 peak (a typical fraction "
-        "for ViT inference at these sizes, not measured here; no accelerator was available): a "
-        f"TPU v5e (197 TFLOP/s) would take {g / (0.4 * 197e3) * 1e3:.1f} ms per view and an "
-        f"H100 SXM (989 TFLOP/s) {g / (0.4 * 989e3) * 1e3:.2f} ms. ToMe's gathers and the "
-        "small adapter matmuls are a larger share of time on accelerators than on CPU, so "
-        "these are lower bounds on time.\n"
-    )
-
-
 def render_demo_accuracy() -> str:
     r = load("demo")
     head = "## The demo's accuracy (issues #6, #10)\n\n"
@@ -1163,7 +1143,6 @@ def render() -> str:
         render_tome(),
         render_alt_flops(),
         render_victr(),
-        render_projection(),
         render_synthact(),
         render_adapter_ablation(),
         render_victr_demo(),
