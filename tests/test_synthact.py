@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alt_jax.data import sources, synthact
+from alt_jax.data import sources, synthact, synthetic
 from alt_jax.data.synthetic import MOTION_PAIRS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,6 +88,11 @@ def test_written_lists_and_k_shot_counts(tmp_path):
         assert os.path.getsize(r.path) > 0
     for r in unseen_val:
         assert os.path.basename(os.path.dirname(r.path)) == unseen[r.label].replace(" ", "_")
+    for records, names in ((train + val, seen), (unseen_val, unseen)):
+        for r in records:  # masks beside every video: the class's object in every frame
+            coverage, object_names = synthetic.read_object_masks(r.path)
+            assert coverage.shape == (4, 1, 16, 16) and coverage.max() > 0.5
+            assert object_names[:, 0].tolist() == [" ".join(names[r.label].split()[:2])] * 4
     train_paths = {r.path: r.label for r in train}
     for seed in (0, 1):
         two, four = (read(f"fewshot/{k}shot_seed{seed}.txt") for k in (2, 4))
@@ -96,6 +101,8 @@ def test_written_lists_and_k_shot_counts(tmp_path):
             assert all(train_paths[r.path] == r.label for r in shot)  # drawn from train only
         assert {r.path for r in two} <= {r.path for r in four}  # nested within a seed
     assert read("fewshot/2shot_seed0.txt") != read("fewshot/2shot_seed1.txt")
+    synthact.make_synthact_dataset(tmp_path / "plain", spec, masks=False)
+    assert list((tmp_path / "plain").rglob("*.mp4")) and not list(tmp_path.glob("plain/**/*.npz"))
     with pytest.raises(ValueError, match="largest K"):
         synthact.make_synthact_dataset(tmp_path / "x", synthact.SynthActSpec(train_per_class=8))
 

@@ -13,6 +13,8 @@ cannot tell them apart), and every motion stays seen on the odd objects.
 
 Layout written by `make_synthact_dataset` under out_dir:
   videos/<class>/<class>_<i>.mp4     16-frame H.264 clips (via synthetic.render_video/write_mp4)
+  videos/<class>/<class>_<i>.objects.npz  where the object is in each frame (masks=True;
+                                     synthetic.read_object_masks)
   classes.txt, train.txt, val.txt    the seen classes and their splits (labels index classes.txt)
   unseen_classes.txt, unseen_val.txt the unseen classes and their test videos
   fewshot/{K}shot_seed{S}.txt        K videos per seen class from train.txt (data/splits.py)
@@ -94,12 +96,15 @@ def _slug(name: str) -> str:
     return name.replace(" ", "_")
 
 
-def _render_one(job: tuple[str, synthetic.SyntheticClass, int, int, int, int]) -> None:
-    """Renders and writes one clip (a picklable unit of work for the process pool)."""
-    path, cls, class_seed, video_index, num_frames, size = job
+def _render_one(job: tuple[str, synthetic.SyntheticClass, int, int, int, int, bool]) -> None:
+    """Renders and writes one clip and its masks (a picklable unit of work for the pool)."""
+    path, cls, class_seed, video_index, num_frames, size, masks = job
     # Seeded per (class, video): the pixels do not depend on the split or the worker count.
     rng = np.random.default_rng(np.random.SeedSequence([class_seed, video_index]))
-    synthetic.write_mp4(path, synthetic.render_video(cls, rng, num_frames, size, size))
+    frames, coverage, names = synthetic.render_video_with_masks(cls, rng, num_frames, size, size)
+    synthetic.write_mp4(path, frames)
+    if masks:
+        synthetic.write_object_masks(path, coverage, names)
 
 
 def _class_seed(seed: int, cls: synthetic.SyntheticClass) -> int:
@@ -107,9 +112,10 @@ def _class_seed(seed: int, cls: synthetic.SyntheticClass) -> int:
 
 
 def make_synthact_dataset(
-    out_dir: str | os.PathLike, spec: SynthActSpec, *, workers: int = 0
+    out_dir: str | os.PathLike, spec: SynthActSpec, *, workers: int = 0, masks: bool = True
 ) -> dict[str, object]:
-    """Writes the videos, class lists, splits and K-shot lists of `spec`; returns a summary."""
+    """Writes the videos (with their object masks if `masks`), class lists, splits and K-shot
+    lists of `spec`; returns a summary."""
     if spec.size % 2:
         raise ValueError(f"H.264 yuv420p needs an even size, got {spec.size}")
     if spec.shots and max(spec.shots) > spec.train_per_class:
@@ -128,7 +134,8 @@ def make_synthact_dataset(
             count = count or spec.val_per_class
             for i in range(count):
                 path = os.path.join(folder, f"{_slug(cls.name)}_{i:04d}.mp4")
-                jobs.append((path, cls, _class_seed(spec.seed, cls), i, spec.num_frames, spec.size))
+                class_seed = _class_seed(spec.seed, cls)
+                jobs.append((path, cls, class_seed, i, spec.num_frames, spec.size, masks))
                 split = "unseen_val" if group == "unseen" else "train"
                 if group == "seen" and i >= spec.train_per_class:
                     split = "val"
