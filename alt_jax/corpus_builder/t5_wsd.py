@@ -103,10 +103,15 @@ def load_t5_scorer(folder: str | os.PathLike) -> T5Scorer:
         config = transformers.AutoConfig.from_pretrained(path, local_files_only=True)
     except Exception as e:  # transformers raises many kinds; the path is what the user needs
         raise T5ModelError(f"{path}/config.json cannot be read as a model config: {e}") from e
-    if config.model_type not in T5_MODEL_TYPES or not getattr(config, "is_encoder_decoder", False):
+    if config.model_type not in T5_MODEL_TYPES:
         raise T5ModelError(
             f"{path} holds a {config.model_type!r} model, not a T5 encoder-decoder (model_type one "
             f"of {', '.join(T5_MODEL_TYPES)}, e.g. a flan-t5 checkpoint)."
+        )
+    if not getattr(config, "is_encoder_decoder", False):
+        raise T5ModelError(
+            f"{path} holds an encoder-only {config.model_type!r} model (is_encoder_decoder is "
+            "false); scoring descriptions needs the decoder (e.g. a flan-t5 checkpoint)."
         )
     try:
         model, info = transformers.AutoModelForSeq2SeqLM.from_pretrained(
