@@ -258,6 +258,10 @@ def test_load_corpus_rejects_bad_entries(tmp_path):
     )
     with pytest.raises(ValueError, match="bad.json: entry 0 has source 'magic'"):
         corpus.load_corpus(path)
+    entry = {"unit": "x", "description": "y", "source": "llm", "sense": None, "labels": []}
+    path.write_text(json.dumps([{**entry, "prompt": "look"}, {**entry, "prompt": "magic"}]))
+    with pytest.raises(ValueError, match="bad.json: entry 1 has prompt 'magic'"):
+        corpus.load_corpus(path)
 
 
 # Attributes (alt_jax/corpus_builder/attributes.py). Expectations are WordNet 3.0 facts: red.s.01 "of

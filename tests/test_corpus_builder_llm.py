@@ -7,11 +7,12 @@ import time
 
 import pytest
 
-from alt_jax.corpus_builder import corpus, llm, wordnet_reader
+from alt_jax.corpus_builder import corpus, lesk, llm, wordnet_reader, wsd
 
 
 class _StubHandler(http.server.BaseHTTPRequestHandler):
-    """Answers POST /v1/chat/completions with the server's next scripted behaviour."""
+    """Answers POST /v1/chat/completions: the server's answer to that prompt if it has one, else
+    its next scripted behaviour."""
 
     def do_POST(self):  # pylint: disable=invalid-name
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -19,7 +20,11 @@ class _StubHandler(http.server.BaseHTTPRequestHandler):
         server.requests.append(
             {"path": self.path, "body": body, "authorization": self.headers.get("Authorization")}
         )
-        kind, payload = server.script.pop(0) if server.script else server.default
+        prompt = body["messages"][0]["content"]
+        if prompt in server.answers:
+            kind, payload = "answer", server.answers[prompt]
+        else:
+            kind, payload = server.script.pop(0) if server.script else server.default
         if kind == "sleep":
             time.sleep(payload)
             kind, payload = "answer", "late"
@@ -46,6 +51,7 @@ def stub():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _StubHandler)
     server.daemon_threads = True
     server.requests, server.script, server.default = [], [], ("answer", "unused")
+    server.answers = {}
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -74,6 +80,21 @@ def test_prompts_follow_spec():
         "roles, of an abseiling video action? List them concisely."
     )
     assert llm.describe_prompt("golf club") == "Concisely describe what a golf club looks like"
+    assert llm.describe_prompts("ice axe") == [
+        ("look", "Concisely describe what an ice axe looks like"),
+        ("explanations", "Concisely list potential explanations for ice axe"),
+        ("sentence", "Concisely explain ice axe in one sentence"),
+    ]
+
+
+def test_parse_listed_description():
+    assert llm.parse_listed_description("- A bar game.\n2) **Rodeo** training;\n\n") == (
+        "A bar game; Rodeo training"
+    )
+    # One line is a sentence: kept as written.
+    assert llm.parse_listed_description("Fun, or training.") == "Fun, or training."
+    with pytest.raises(ValueError, match="empty description"):
+        llm.parse_listed_description(" - \n")
 
 
 def test_parse_listed_units():
@@ -166,20 +187,24 @@ def test_build_corpus_with_llm_then_rerun_from_cache(stub, tmp_path):
                 ),
             ),
             ("answer", "A long band of leather hooked to both ends of a guitar."),
+            ("answer", "- Holds the instrument\n- Looks tidy"),
+            ("answer", "A band that holds a guitar."),
         ]
     )
     entries = corpus.build_corpus(wn, ["playing guitar"], config)
-    assert len(stub.requests) == 2
-    assert stub.requests[1]["body"]["messages"][0]["content"] == (
-        "Concisely describe what a guitar strap looks like"
-    )
+    assert len(stub.requests) == 4
+    assert [r["body"]["messages"][0]["content"] for r in stub.requests[1:]] == [
+        prompt for _, prompt in llm.describe_prompts("guitar strap")
+    ]
     by_unit = {(e["unit"], e["source"]): e for e in entries}
     strap = by_unit[("guitar strap", "llm")]
     pick = by_unit[("guitar pick", "llm")]
     assert pick["sense"] == "guitar_pick.n.01"  # in WordNet: its gloss
     assert pick["description"] == "a plectrum used to pluck a guitar"
     assert strap["sense"] is None  # not in WordNet: the model's description
+    # None of the three answers shares a word with "playing": the first prompt's wins the tie.
     assert strap["description"] == "A long band of leather hooked to both ends of a guitar."
+    assert strap["prompt"] == "look" and "prompt" not in pick
     assert strap["labels"] == ["playing guitar"]
     assert by_unit[("guitar", "label")]["sense"] == "guitar.n.01"  # found in the label first
     assert by_unit[("finger", "bodypart")]["labels"] == ["playing guitar"]
@@ -187,7 +212,173 @@ def test_build_corpus_with_llm_then_rerun_from_cache(stub, tmp_path):
     # Rerun: identical output, no request.
     again = corpus.build_corpus(wn, ["playing guitar"], config)
     assert corpus.corpus_json(again) == corpus.corpus_json(entries)
-    assert len(stub.requests) == 2
+    assert len(stub.requests) == 4
+
+
+@pytest.fixture(scope="module")
+def wn():
+    root = wordnet_reader.DEFAULT_WORDNET_DIR
+    if not (root / "data.noun").is_file():
+        pytest.fail(wordnet_reader.missing_wordnet_message(root))
+    return wordnet_reader.load_wordnet(root)
+
+
+def _describe(unit, look, explanations, sentence):
+    """The stub's answers to the three description prompts of `unit`."""
+    prompts = [prompt for _, prompt in llm.describe_prompts(unit)]
+    return dict(zip(prompts, (look, explanations, sentence), strict=True))
+
+
+def _prompts(stub):
+    return [r["body"]["messages"][0]["content"] for r in stub.requests]
+
+
+def test_three_prompts_cached_and_chosen_by_lesk(stub, tmp_path, wn):
+    config = _config(stub, tmp_path)
+    label = "playing bass guitar"
+    listing = llm.visual_characteristics_prompt(label)
+    stub.answers[listing] = "Objects: guitar strap"
+    answers = _describe(
+        "guitar strap",
+        "A long band of leather hooked to both ends of the instrument.",
+        "- Holds a bass while the musician is playing standing up\n"
+        "- Keeps the instrument from falling.",
+        "A strap lets a guitarist play standing up.",
+    )
+    stub.answers.update(answers)
+    entries = corpus.build_corpus(wn, [label], config)
+    assert _prompts(stub) == [listing, *answers]  # the listing, then all three prompts in order
+    # Lesk context of "guitar strap": the label's other content words, playing and bass.
+    # Worked by hand: look shares neither; explanations has "bass" and "playing" (2); sentence
+    # has "play", a form of playing (1). The explanations answer wins, its items joined by "; ".
+    explanations = "Holds a bass while the musician is playing standing up; " + (
+        "Keeps the instrument from falling"
+    )
+    context = ["playing", "bass"]
+    assert corpus.unit_context(wn, label, ["guitar", "strap"]) == context
+    overlaps = [
+        lesk.text_overlap(wn, text, context)
+        for text in (
+            "A long band of leather hooked to both ends of the instrument.",
+            explanations,
+            "A strap lets a guitarist play standing up.",
+        )
+    ]
+    assert overlaps == [0, 2, 1]
+    (strap,) = [e for e in entries if e["unit"] == "guitar strap"]
+    assert strap == {
+        "unit": "guitar strap",
+        "description": explanations,
+        "source": "llm",
+        "sense": None,
+        "prompt": "explanations",
+        "labels": [label],
+    }
+    assert len(list((tmp_path / "cache").iterdir())) == 4  # one file per prompt
+    # Rerun: every answer from the cache, no request, same bytes; the file reads back.
+    again = corpus.build_corpus(wn, [label], config)
+    assert len(stub.requests) == 4
+    assert corpus.corpus_json(again) == corpus.corpus_json(entries)
+    corpus.write_corpus(entries, tmp_path / "corpus.json")
+    assert corpus.load_corpus(tmp_path / "corpus.json") == entries
+
+
+def test_label_phrase_described_by_the_model(stub, tmp_path, wn):
+    config = _config(stub, tmp_path)
+    label = "riding mechanical bull"
+    stub.answers[llm.visual_characteristics_prompt(label)] = "Objects: bull"
+    stub.answers.update(
+        _describe(
+            "mechanical bull",
+            "A padded machine shaped like a bull that bucks and spins.",
+            "- Bar entertainment\n- Training for rodeo riders",
+            "A machine ridden by people who try to stay on while it bucks.",
+        )
+    )
+    entries = corpus.build_corpus(wn, [label], config)
+    assert len(stub.requests) == 4
+    # Context: riding. Only the sentence answer has a form of it ("ridden" -> ride): 1. The
+    # words' glosses, still a candidate ("mechanical: using ... tools or devices; bull:
+    # uncastrated adult male of domestic cattle"), have none.
+    (phrase,) = [e for e in entries if e["source"] == "phrase"]
+    assert phrase == {
+        "unit": "mechanical bull",
+        "description": "A machine ridden by people who try to stay on while it bucks.",
+        "source": "phrase",
+        "sense": None,
+        "prompt": "sentence",
+        "labels": [label],
+    }
+    # Without a model the phrase keeps its words' glosses and senses.
+    (plain,) = [e for e in corpus.build_corpus(wn, [label]) if e["source"] == "phrase"]
+    assert plain["sense"] == "mechanical.a.01 bull.n.01" and "prompt" not in plain
+    assert plain["description"].startswith("mechanical: using (or as if using) mechanisms")
+
+
+class _FakeScorer:
+    """A stand-in for the T5 scorer: fixed scores per description (0 for any other)."""
+
+    def __init__(self, scores):
+        self.scores, self.calls = scores, []
+
+    def score(self, unit, label, descriptions):
+        self.calls.append((unit, label, list(descriptions)))
+        return [self.scores.get(d, 0.0) for d in descriptions]
+
+
+@pytest.mark.parametrize("tie", [False, True])
+def test_scorer_chooses_among_answers_and_visible_glosses(stub, tmp_path, wn, tie):
+    config = _config(stub, tmp_path)
+    stub.answers[llm.visual_characteristics_prompt("playing guitar")] = "Objects: stage"
+    answers = ("A raised wooden floor.", "- Concerts\n- Speeches", "A platform for performers.")
+    stub.answers.update(_describe("stage", *answers))
+    gloss = {name: wn.synset(name).definition() for name in ("stage.n.04", "stage.n.03")}
+    # The scorer's best sense of "stage" is the theatre profession, which names nothing visible,
+    # so the model describes it; then the platform gloss outscores the answers (or ties them).
+    scorer = _FakeScorer(
+        {gloss["stage.n.04"]: 9.0}
+        if tie
+        else {gloss["stage.n.04"]: 9.0, gloss["stage.n.03"]: 5.0, answers[2]: 3.0}
+    )
+    entries = corpus.build_corpus(wn, ["playing guitar"], config, wsd_t5=scorer)
+    (stage,) = [e for e in entries if e["unit"] == "stage" and e["labels"]]
+    senses_call, description_call = [c for c in scorer.calls if c[0] == "stage"]
+    ranked = lesk.rank_senses(wn, "stage", ["playing", "guitar"])
+    assert senses_call == ("stage", "playing guitar", [c.synset.definition() for _, c in ranked])
+    # Answers first (none shares a word with the label: equal Lesk overlap, answers before
+    # glosses), then the visible senses' glosses in Lesk order (SemCor counts 15, 2, 1, 0).
+    visible = ("stage.n.03", "stagecoach.n.01", "stage.n.07", "stage.n.08")
+    assert description_call == (
+        "stage",
+        "playing guitar",
+        [
+            answers[0],
+            "Concerts; Speeches",
+            answers[2],
+            *(wn.synset(n).definition() for n in visible),
+        ],
+    )
+    if tie:
+        # All scores equal: Lesk order decides, the first prompt's answer.
+        assert (stage["description"], stage["sense"], stage["prompt"]) == (answers[0], None, "look")
+    else:
+        assert stage["sense"] == "stage.n.03" and stage["description"] == gloss["stage.n.03"]
+        # stage.n.03 is also a fixed scene: one entry, which gains the label.
+        assert "prompt" not in stage and stage["source"] == "scene"
+
+
+def test_choose_breaks_exact_score_ties_by_lesk():
+    candidates = [
+        wsd.Candidate("b", (0, 0, 1), prompt="explanations"),
+        wsd.Candidate("a", (-2, 0, 0), prompt="look"),
+        wsd.Candidate("c", (-1, 1, 0), sense="x.n.01"),
+    ]
+    assert wsd.choose(candidates, "u", "l").description == "a"  # Lesk alone: overlap 2
+    assert wsd.choose(candidates, "u", "l", _FakeScorer({"b": 1.0})).description == "b"
+    # b and c tie on score: c has the larger overlap.
+    assert wsd.choose(candidates, "u", "l", _FakeScorer({"b": 1.0, "c": 1.0})).description == "c"
+    with pytest.raises(ValueError, match="no candidate description for 'u'"):
+        wsd.choose([], "u", "l")
 
 
 class _FaultHandler(http.server.BaseHTTPRequestHandler):

@@ -6,6 +6,9 @@ Example (the shipped corpus, no language model):
 With a language model (OpenAI-compatible endpoint; key from $OPENAI_API_KEY, never logged):
   python tools/build_corpus.py --labels=k400 --output=/tmp/k400_llm.json \
       --llm-url=http://localhost:8000/v1 --llm-model=my-model --llm-cache-dir=/tmp/llm_cache
+With T5 word-sense disambiguation (a local save_pretrained folder, never downloaded):
+  python tools/build_corpus.py --labels=k400 --output=/tmp/k400_t5.json \
+      --wsd-t5=/models/flan-t5-base
 """
 
 import argparse
@@ -14,7 +17,7 @@ import sys
 from pathlib import Path
 
 from alt_jax import labels as labels_lib
-from alt_jax.corpus_builder import corpus, llm, wordnet_reader
+from alt_jax.corpus_builder import corpus, llm, t5_wsd, wordnet_reader
 
 _LOGGER = logging.getLogger("build_corpus")
 
@@ -59,6 +62,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--llm-timeout-s", type=float, default=60.0)
     parser.add_argument("--llm-max-attempts", type=int, default=3)
+    parser.add_argument(
+        "--wsd-t5",
+        type=Path,
+        metavar="FOLDER",
+        help="local T5 checkpoint folder (save_pretrained: config.json, weights, tokenizer; e.g. "
+        "flan-t5) that chooses senses and descriptions, Lesk breaking exact ties; never "
+        "downloaded. Default: Lesk alone, without torch",
+    )
     args = parser.parse_args(argv)
     if args.llm_url and not args.llm_model:
         parser.error("--llm-url needs --llm-model")
@@ -90,9 +101,16 @@ def main(argv: list[str]) -> None:
             "Language model %s at %s, cache %s", args.llm_model, args.llm_url, args.llm_cache_dir
         )
     try:
-        entries = corpus.build_corpus(wn, all_labels, llm_config, with_attributes=args.attributes)
-    except llm.LLMError as e:
-        # The message names the endpoint or cache file at fault; a traceback would add nothing.
+        scorer = None
+        if args.wsd_t5 is not None:
+            scorer = t5_wsd.load_t5_scorer(args.wsd_t5)
+            _LOGGER.info("T5 word-sense disambiguation with %s", args.wsd_t5)
+        entries = corpus.build_corpus(
+            wn, all_labels, llm_config, with_attributes=args.attributes, wsd_t5=scorer
+        )
+    except (llm.LLMError, t5_wsd.T5ModelError) as e:
+        # The message names the endpoint, cache file or model folder at fault; a traceback would
+        # add nothing.
         print(f"build_corpus: error: {e}", file=sys.stderr)
         sys.exit(1)
     corpus.write_corpus(entries, args.output)

@@ -14,7 +14,9 @@ from alt_jax.corpus_builder import (
     lesk,
     lexicon,
     llm,
+    t5_wsd,
     wordnet_reader,
+    wsd,
 )
 from alt_jax.resources import resolve
 
@@ -36,6 +38,8 @@ class Entity:
     # WordNet synset name; a phrase's words' synset names, space-separated; None for model text.
     sense: str | None
     label: str | None  # the label it was found in (None for the fixed lists)
+    # llm.DESCRIBE_PROMPTS name of the prompt whose answer is the description; None for a gloss.
+    prompt: str | None = None
 
 
 def _gloss_entity(
@@ -57,11 +61,49 @@ def fixed_list_entities(wn: wordnet_reader.WordNet) -> list[Entity]:
     return entities
 
 
+def unit_context(wn: wordnet_reader.WordNet, label: str, unit_words: Sequence[str]) -> list[str]:
+    """Lesk context of a unit in a label: the label's content words that are not the unit's own
+    words in any inflection ("rings" is not context for "still ring")."""
+    forms = set().union(*(lexicon.word_forms(wn, w) for w in unit_words))
+    return [
+        w
+        for w in label_parse.label_words(label)
+        if w not in lexicon.FUNCTION_WORDS and not lexicon.word_forms(wn, w) & forms
+    ]
+
+
+def model_description(
+    wn: wordnet_reader.WordNet,
+    config: llm.LLMConfig,
+    unit: str,
+    label: str,
+    glosses: Sequence[wsd.Candidate] = (),
+    scorer: wsd.Scorer | None = None,
+) -> wsd.Candidate:
+    """The description of `unit` for `label` among the model's answers to the three description
+    prompts (each cached) and `glosses`, chosen by wsd.choose; on equal Lesk overlap the answers
+    come first, in prompt order."""
+    answers: list[tuple[str, str]] = []
+    for name, prompt in llm.describe_prompts(unit):
+        parse = llm.DESCRIPTION_PARSERS[name]
+        text = parse(llm.complete(config, prompt, validate=parse))
+        if text not in [known for _, known in answers]:
+            answers.append((name, text))
+    context = unit_context(wn, label, label_parse.label_words(unit))
+    candidates = wsd.answer_candidates(wn, answers, context, group=0)
+    return wsd.choose([*candidates, *glosses], unit, label, scorer)
+
+
 def label_entities(
-    wn: wordnet_reader.WordNet, label: str, with_attributes: bool = True
+    wn: wordnet_reader.WordNet,
+    label: str,
+    with_attributes: bool = True,
+    llm_config: llm.LLMConfig | None = None,
+    scorer: wsd.Scorer | None = None,
 ) -> list[Entity]:
-    """Visible nouns and noun compounds of one label, each with its Lesk-chosen sense's gloss;
-    with `with_attributes`, also its colour/material words and adjective–noun phrases."""
+    """Visible nouns and noun compounds of one label, each with its chosen sense's gloss (Lesk, or
+    `scorer`'s pick among the glosses); with `with_attributes`, also its colour/material words
+    and adjective–noun phrases (described by the model when `llm_config` is given)."""
     spans = label_parse.parse_label(wn, label)
     found = attributes.label_attributes(wn, spans) if with_attributes else None
     entities = []
@@ -70,7 +112,8 @@ def label_entities(
             continue
         if found is not None and index in found.modifier_nouns:
             continue  # "orange circle": the colour (below), not the fruit
-        choice = lesk.choose_sense(wn, span.key, label_parse.context_words(wn, spans, span))
+        context = label_parse.context_words(wn, spans, span)
+        choice = wsd.choose_sense(wn, span.key, context, label, scorer)
         # Activity compounds ("ice skating") and abstract nouns name no region: not entities.
         if choice is None or not lexicon.is_visual(choice.synset):
             continue
@@ -82,24 +125,32 @@ def label_entities(
                 _gloss_entity(modifier.choice.synset, modifier.choice.lemma, "attribute", label)
             )
         for phrase in found.phrases:
-            entities.append(
-                Entity(
-                    phrase.unit,
-                    attributes.phrase_description(phrase),
-                    "phrase",
-                    attributes.phrase_sense(phrase),
-                    label,
+            description = attributes.phrase_description(phrase)
+            sense = attributes.phrase_sense(phrase)
+            prompt = None
+            if llm_config is not None:
+                # A phrase unit is described by the model; its words' glosses stay a candidate.
+                context = unit_context(wn, label, label_parse.label_words(phrase.unit))
+                composed = wsd.Candidate(
+                    description, (-lesk.text_overlap(wn, description, context), 1, 0), sense
                 )
-            )
+                chosen = model_description(wn, llm_config, phrase.unit, label, [composed], scorer)
+                description, sense, prompt = chosen.description, chosen.sense, chosen.prompt
+            entities.append(Entity(phrase.unit, description, "phrase", sense, label, prompt))
     return entities
 
 
-def llm_entities(wn: wordnet_reader.WordNet, label: str, config: llm.LLMConfig) -> list[Entity]:
-    """Entities the language model names for a label; WordNet glosses where WordNet has them."""
+def llm_entities(
+    wn: wordnet_reader.WordNet,
+    label: str,
+    config: llm.LLMConfig,
+    scorer: wsd.Scorer | None = None,
+) -> list[Entity]:
+    """Entities the language model names for a label: WordNet glosses where WordNet has a visible
+    sense for them, else the model's descriptions (model_description)."""
     answer = llm.complete(
         config, llm.visual_characteristics_prompt(label), validate=llm.parse_listed_units
     )
-    context = [w for w in label_parse.label_words(label) if w not in lexicon.FUNCTION_WORDS]
     entities = []
     for unit in llm.parse_listed_units(answer):
         words = label_parse.label_words(unit)
@@ -112,30 +163,41 @@ def llm_entities(wn: wordnet_reader.WordNet, label: str, config: llm.LLMConfig) 
         ):
             continue
         key = "_".join(words)
-        choice = lesk.choose_sense(wn, key, [c for c in context if c not in words])
+        context = unit_context(wn, label, words)
+        choice = wsd.choose_sense(wn, key, context, label, scorer)
         if choice is not None and lexicon.is_visual(choice.synset):
             entities.append(_gloss_entity(choice.synset, choice.lemma, "llm", label))
+            continue
+        # Phrases (and words WordNet only knows abstractly) are described by the model itself;
+        # the glosses of the unit's visible senses stay candidates. On equal overlap the answers
+        # win: the best-supported sense names nothing visible, so a visible one is a guess.
+        ranked = [
+            pair for pair in lesk.rank_senses(wn, key, context) if lexicon.is_visual(pair[1].synset)
+        ]
+        glosses = wsd.gloss_candidates(ranked, group=1)
+        chosen = model_description(wn, config, " ".join(words), label, glosses, scorer)
+        if chosen.choice is not None:
+            entities.append(_gloss_entity(chosen.choice.synset, chosen.choice.lemma, "llm", label))
         else:
-            # Phrases (and words WordNet only knows abstractly) are described by the model itself.
-            phrase = " ".join(words)
-            description = llm.complete(
-                config, llm.describe_prompt(phrase), validate=llm.parse_description
+            entities.append(
+                Entity(" ".join(words), chosen.description, "llm", None, label, chosen.prompt)
             )
-            entities.append(Entity(phrase, llm.parse_description(description), "llm", None, label))
     return entities
 
 
 def merge_entities(entities: Iterable[Entity]) -> list[dict]:
-    """Corpus entries: one per (unit, sense, description), sorted, labels and source merged."""
-    merged: dict[tuple[str, str, str], dict] = {}
+    """Corpus entries: one per (unit, sense, description, prompt), sorted, labels and source
+    merged. `prompt` is written only for a model's description, so gloss entries keep 5 keys."""
+    merged: dict[tuple[str, str, str, str], dict] = {}
     for entity in entities:
-        key = (entity.unit, entity.sense or "", entity.description)
+        key = (entity.unit, entity.sense or "", entity.description, entity.prompt or "")
         entry = merged.setdefault(
             key,
             {
                 "unit": entity.unit,
                 "description": entity.description,
                 "sense": entity.sense,
+                "prompt": entity.prompt,
                 "sources": set(),
                 "labels": set(),
             },
@@ -156,6 +218,8 @@ def merge_entities(entities: Iterable[Entity]) -> list[dict]:
                 "labels": sorted(entry["labels"]),
             }
         )
+        if entry["prompt"] is not None:
+            entries[-1]["prompt"] = entry["prompt"]
     return entries
 
 
@@ -164,13 +228,21 @@ def build_corpus(
     labels: Sequence[str],
     llm_config: llm.LLMConfig | None = None,
     with_attributes: bool = True,
+    wsd_t5: str | os.PathLike | wsd.Scorer | None = None,
 ) -> list[dict]:
-    """The corpus entries for the given action labels (SPEC §3), without a model when none is set."""
+    """The corpus entries for the given action labels (SPEC §3), without a model when none is set.
+
+    `wsd_t5`: a local T5 folder (t5_wsd.load_t5_scorer; never downloaded) or a loaded scorer;
+    it then chooses senses and descriptions (wsd module docstring) instead of Lesk alone.
+    """
+    scorer = wsd_t5
+    if isinstance(wsd_t5, (str, os.PathLike)):
+        scorer = t5_wsd.load_t5_scorer(wsd_t5)
     entities = fixed_list_entities(wn)
     for label in sorted(set(labels)):
-        entities += label_entities(wn, label, with_attributes)
+        entities += label_entities(wn, label, with_attributes, llm_config, scorer)
         if llm_config is not None:
-            entities += llm_entities(wn, label, llm_config)
+            entities += llm_entities(wn, label, llm_config, scorer)
     return merge_entities(entities)
 
 
@@ -204,10 +276,16 @@ def load_corpus(path: str | Path) -> list[dict]:
     if not isinstance(entries, list):
         raise TypeError(f"{path}: expected a JSON list of entries, got {type(entries).__name__}.")
     fields = {"unit", "description", "source", "sense", "labels"}
+    prompts = [name for name, _ in llm.DESCRIBE_PROMPTS]
     for index, entry in enumerate(entries):
-        if not isinstance(entry, dict) or set(entry) != fields:
+        if not isinstance(entry, dict) or set(entry) - {"prompt"} != fields:
             raise ValueError(
-                f"{path}: entry {index} must have exactly the keys {sorted(fields)}: {entry!r}"
+                f"{path}: entry {index} must have exactly the keys {sorted(fields)} (and "
+                f"'prompt' for a model's description): {entry!r}"
+            )
+        if "prompt" in entry and entry["prompt"] not in prompts:
+            raise ValueError(
+                f"{path}: entry {index} has prompt {entry['prompt']!r}, expected one of {prompts}."
             )
         if entry["source"] not in SOURCES:
             raise ValueError(

@@ -52,22 +52,29 @@ def lesk_overlap(
     return sum(1 for word in set(context) if lexicon.word_forms(wn, word) & signature)
 
 
-def choose_sense(
-    wn: wordnet_reader.WordNet, word: str, context: Iterable[str], pos: str = "n"
-) -> SenseChoice | None:
-    """The sense of `word` (a lemma; compounds joined by '_') that best fits the context words.
+def text_overlap(wn: wordnet_reader.WordNet, text: str, context: Iterable[str]) -> int:
+    """How many context words (any inflection) occur in a free text's content words (Lesk overlap
+    of a description that is not a WordNet gloss, such as a language model's answer)."""
+    signature = set()
+    for word in lexicon.tokenize(text):
+        if word not in lexicon.FUNCTION_WORDS and word not in lexicon.LESK_NEUTRAL_WORDS:
+            signature |= lexicon.word_forms(wn, word)
+    return sum(1 for word in set(context) if lexicon.word_forms(wn, word) & signature)
 
-    Ranking: larger Lesk overlap; then the more frequent sense (SemCor count of the matched lemma,
-    the usual back-off of Lesk); then a sense naming something visible (lexicon.is_visual), since a
-    video label without evidence either way more likely means the concrete thing; then WordNet's
-    own sense order. So the choice is deterministic. Named individuals (instance senses: "Burger"
-    the jurist) are skipped: labels name kinds of things. None if WordNet lacks the word.
-    """
-    context = [
+
+def _content(context: Iterable[str]) -> list[str]:
+    return [
         c
         for c in context
         if c not in lexicon.FUNCTION_WORDS and c not in lexicon.LESK_NEUTRAL_WORDS
     ]
+
+
+def rank_senses(
+    wn: wordnet_reader.WordNet, word: str, context: Iterable[str], pos: str = "n"
+) -> list[tuple[tuple, SenseChoice]]:
+    """Every sense of `word` with its Lesk ranking key, best first (see choose_sense)."""
+    context = _content(context)
     forms = [f.lower() for f in lexicon.inflection_bases(wn, word, pos)] or [word.lower()]
     ranked = []
     for order, synset in enumerate(wn.synsets(word, pos)):
@@ -85,6 +92,19 @@ def choose_sense(
                 SenseChoice(synset, lemma.name().replace("_", " "), overlap, lemma.count()),
             )
         )
-    if not ranked:
-        return None
-    return min(ranked, key=lambda pair: pair[0])[1]
+    return sorted(ranked, key=lambda pair: pair[0])
+
+
+def choose_sense(
+    wn: wordnet_reader.WordNet, word: str, context: Iterable[str], pos: str = "n"
+) -> SenseChoice | None:
+    """The sense of `word` (a lemma; compounds joined by '_') that best fits the context words.
+
+    Ranking: larger Lesk overlap; then the more frequent sense (SemCor count of the matched lemma,
+    the usual back-off of Lesk); then a sense naming something visible (lexicon.is_visual), since a
+    video label without evidence either way more likely means the concrete thing; then WordNet's
+    own sense order. So the choice is deterministic. Named individuals (instance senses: "Burger"
+    the jurist) are skipped: labels name kinds of things. None if WordNet lacks the word.
+    """
+    ranked = rank_senses(wn, word, context, pos)
+    return ranked[0][1] if ranked else None

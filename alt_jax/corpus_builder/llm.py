@@ -29,6 +29,13 @@ VISUAL_CHARACTERISTICS_PROMPT = (
     "of {article} {label} video action? List them concisely."
 )
 DESCRIBE_PROMPT = "Concisely describe what {article} {unit} looks like"
+# The three description prompts of a phrase unit, after the paper, each with the name a corpus
+# entry records in its `prompt` field; the disambiguation step chooses among their answers.
+DESCRIBE_PROMPTS = (
+    ("look", DESCRIBE_PROMPT),
+    ("explanations", "Concisely list potential explanations for {unit}"),
+    ("sentence", "Concisely explain {unit} in one sentence"),
+)
 
 # Headings a listing answer may group its items under ("Objects: guitar, pick").
 _CATEGORY_HEADINGS = re.compile(
@@ -71,6 +78,12 @@ def visual_characteristics_prompt(label: str) -> str:
 def describe_prompt(unit: str) -> str:
     """SPEC §3's prompt asking for the look of an entity."""
     return DESCRIBE_PROMPT.format(article=indefinite_article(unit), unit=unit)
+
+
+def describe_prompts(unit: str) -> list[tuple[str, str]]:
+    """The three description prompts for `unit`, as (name, prompt) in DESCRIBE_PROMPTS order."""
+    article = indefinite_article(unit)
+    return [(name, text.format(article=article, unit=unit)) for name, text in DESCRIBE_PROMPTS]
 
 
 def cache_key(model: str, prompt: str) -> str:
@@ -286,12 +299,34 @@ def parse_listed_units(answer: str, max_words: int = 4) -> list[str]:
     return units
 
 
+def _answer_lines(answer: str) -> list[str]:
+    lines = (re.sub(r"^\s*(?:[-*•]+|\d+[.)])\s*", "", line) for line in answer.splitlines())
+    return [text for text in (" ".join(line.replace("**", "").split()) for line in lines) if text]
+
+
 def parse_description(answer: str) -> str:
     """A description answer as one line (whitespace and list marks removed); ValueError if empty."""
-    text = " ".join(
-        re.sub(r"^\s*(?:[-*•]+|\d+[.)])\s*", "", line).strip() for line in answer.splitlines()
-    )
-    text = " ".join(text.replace("**", "").split())
+    text = " ".join(_answer_lines(answer))
     if not text:
         raise ValueError("empty description")
     return text
+
+
+def parse_listed_description(answer: str) -> str:
+    """A listing answer (lines '- a', '- b.') as one line 'a; b'; ValueError if empty."""
+    lines = _answer_lines(answer)
+    if len(lines) > 1:
+        # Items of a list, not sentences of a paragraph: their end marks would double the '; '.
+        lines = [line.rstrip(" .;,") for line in lines]
+    text = "; ".join(line for line in lines if line)
+    if not text:
+        raise ValueError("empty description")
+    return text
+
+
+# How each description prompt's answer is read (the explanations prompt asks for a list).
+DESCRIPTION_PARSERS = {
+    "look": parse_description,
+    "explanations": parse_listed_description,
+    "sentence": parse_description,
+}
