@@ -16,7 +16,7 @@ import time
 
 from alt_jax.models.clip import get_preset
 from alt_jax.pretrain_clip import PretrainConfig, evaluate, pretrain
-from alt_jax.weights import save_clip
+from alt_jax.weights import load_clip, save_clip
 
 
 def main() -> None:
@@ -34,6 +34,11 @@ def main() -> None:
     parser.add_argument("--log_every", type=int, default=25)
     parser.add_argument("--dtype", default="bfloat16", help="storage dtype: float32 or bfloat16")
     parser.add_argument("--eval_pairs", type=int, default=512)
+    parser.add_argument(
+        "--dense_weight", type=float, default=0.0, help="weight of the patch-text loss (0: off)"
+    )
+    parser.add_argument("--dense_negatives", type=int, default=64, help="negative words a step")
+    parser.add_argument("--init", default="", help="start from this CLIP folder (else random)")
     args = parser.parse_args()
     cfg = PretrainConfig(
         batch_size=args.batch_size,
@@ -44,8 +49,12 @@ def main() -> None:
         weight_decay=args.weight_decay,
         seed=args.seed,
         log_every=args.log_every,
+        dense_weight=args.dense_weight,
+        dense_negatives=args.dense_negatives,
     )
-    model, summary = pretrain(get_preset(args.preset), cfg, log=lambda s: print(s, flush=True))
+    init = load_clip(args.init) if args.init else None
+    config = init.config if init is not None else get_preset(args.preset)
+    model, summary = pretrain(config, cfg, log=lambda s: print(s, flush=True), init=init)
     folder = save_clip(model, args.out, dtype=args.dtype)
     size = os.path.getsize(folder / "model.safetensors")
     print(
@@ -61,6 +70,7 @@ def main() -> None:
     print(f"evaluated in {time.perf_counter() - start:.0f} s")
     report = {
         "preset": args.preset,
+        "init": args.init or None,
         "config": dataclasses.asdict(cfg),
         "train": {k: v for k, v in summary.items() if k != "logged_losses"},
         "logged_losses": summary["logged_losses"],

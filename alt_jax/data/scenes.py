@@ -49,12 +49,14 @@ class SceneObject:
 
 @dataclasses.dataclass(frozen=True)
 class Scene:
-    """A rendered scene: uint8 [H, W, 3] pixels, its caption, objects and background kind."""
+    """A rendered scene: uint8 [H, W, 3] pixels, its caption, objects, background kind and each
+    object's anti-aliased coverage float32 [K, H, W] (objects never overlap)."""
 
     image: np.ndarray
     caption: str
     objects: tuple[SceneObject, ...]
     background: str
+    coverage: np.ndarray
 
 
 def _article(word: str) -> str:
@@ -109,7 +111,7 @@ def render_scene(rng: np.random.Generator, image_size: int = 112, max_objects: i
             positions.reverse()  # mention order independent of position
     colors = rng.choice(len(synthetic.COLORS), size=num_objects, replace=False)
     yy, xx = np.mgrid[0:image_size, 0:image_size].astype(np.float32)
-    objects = []
+    objects, coverage = [], []
     for position, color_index in zip(positions, colors, strict=True):
         name, rgb = synthetic.COLORS[int(color_index)]
         shape = synthetic.SHAPES[int(rng.integers(len(synthetic.SHAPES)))]
@@ -121,11 +123,32 @@ def render_scene(rng: np.random.Generator, image_size: int = 112, max_objects: i
         angle = rng.uniform(0, 2 * np.pi)
         color = np.asarray(rgb, np.float32) * rng.uniform(0.9, 1.05)  # as the videos do
         canvas = synthetic.draw_shape(canvas, shape, color, x, y, radius, angle, xx, yy)
+        coverage.append(synthetic.shape_coverage(shape, x, y, radius, angle, xx, yy))
         objects.append(SceneObject(name, shape, size, position, float(x), float(y), float(radius)))
     background = synthetic.BACKGROUND_KINDS[kind]
     image = np.clip(canvas, 0, 255).astype(np.uint8)
     objects = tuple(objects)
-    return Scene(image, caption_scene(objects, background, rng), objects, background)
+    caption = caption_scene(objects, background, rng)
+    return Scene(image, caption, objects, background, np.stack(coverage).astype(np.float32))
+
+
+# A patch is the object's when the object covers at least this share of it, background when
+# every object covers less than BACKGROUND_MAX (edge patches, in between, are left out).
+OBJECT_MIN, BACKGROUND_MAX = 0.5, 0.05
+IGNORE, BACKGROUND = -1, -2
+
+
+def patch_labels(coverage: np.ndarray, patch: int) -> np.ndarray:
+    """Object coverage [K, H, W] → per patch of a row-major grid [N] int: the object index k,
+    BACKGROUND, or IGNORE (a patch partly covered)."""
+    k, h, w = coverage.shape
+    share = coverage.reshape(k, h // patch, patch, w // patch, patch).mean(axis=(2, 4))
+    share = share.reshape(k, -1)  # [K, N]
+    labels = np.full(share.shape[1], IGNORE, np.int64)
+    labels[share.sum(axis=0) < BACKGROUND_MAX] = BACKGROUND
+    best = share.argmax(axis=0)
+    labels[share.max(axis=0) >= OBJECT_MIN] = best[share.max(axis=0) >= OBJECT_MIN]
+    return labels
 
 
 def scene_batch(
