@@ -43,7 +43,8 @@ demo: install wordnet
 	rm -rf $(DEMO)/run
 	$(PY) tools/make_synthetic.py --out=$(DEMO)/data --num_classes=8 --train_per_class=24 \
 	    --val_per_class=8 --num_frames=16 --size=112 --workers=2
-	$(PY) tools/build_corpus.py --labels=$(DEMO)/data/classes.txt --output=$(DEMO)/data/corpus.json
+	$(PY) tools/build_corpus.py --labels=$(DEMO)/data/classes.txt --scenes=$(DEMO)/data/scenes.txt \
+	    --output=$(DEMO)/data/corpus.json
 	$(PY) -m alt_jax.main --config=configs/demo.py:$(DEMO)/data --workdir=$(DEMO)/run
 	$(PY) tools/visualize_alignment.py --workdir=$(DEMO)/run --columns=4 --gif \
 	    --out=$(DEMO)/alignment.png $(DEMO)/data/$$(head -n 1 $(DEMO)/data/val.txt | cut -d' ' -f1)

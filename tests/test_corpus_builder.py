@@ -373,3 +373,43 @@ def test_cli_attributes_flag():
     base = ["--labels=k400", "--output=/tmp/x.json"]
     assert tool.parse_args(base).attributes is True
     assert tool.parse_args([*base, "--no-attributes"]).attributes is False
+
+
+def test_scene_entities_take_given_senses_and_refuse_by_name(wn, tmp_path):
+    from alt_jax.data import synthetic
+
+    entries = corpus.build_corpus(wn, ["red circle moving left"], scenes=synthetic.SCENE_ENTITIES)
+    scenes = {e["unit"]: e for e in entries if "background" in e["unit"]}
+    assert sorted(scenes) == ["checkered background", "cloudy background", "striped background"]
+    striped = scenes["striped background"]
+    assert striped["sense"] == "striped.s.01 background.n.02" and striped["source"] == "scene"
+    assert striped["description"] == (
+        f"striped: {wn.synset('striped.s.01').definition()}; "
+        f"background: {wn.synset('background.n.02').definition()}"
+    )
+    # Without senses: each word's first noun sense, a single word described by its gloss alone.
+    (sky,) = corpus.scene_entities(wn, ["sky"])
+    assert (sky.description, sky.sense) == (wn.synsets("sky", "n")[0].definition(), "sky.n.01")
+    with pytest.raises(ValueError, match="no noun or adjective 'qzxv'"):
+        corpus.scene_entities(wn, ["qzxv background"])
+    with pytest.raises(ValueError, match="2 words but senses"):
+        corpus.scene_entities(wn, ["striped background=striped.s.01"])
+    with pytest.raises(ValueError, match="no WordNet sense"):
+        corpus.scene_entities(wn, ["striped background=striped.s.01 background.n.99"])
+    # The tool reads them from a file (make_synthetic.py's scenes.txt) or a list.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "build_corpus", REPO / "tools" / "build_corpus.py"
+    )
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    listing = tmp_path / "scenes.txt"
+    listing.write_text(
+        "# the world's backgrounds\nstriped background=striped.s.01 background.n.02\n\nsky\n"
+    )
+    assert tool.read_scenes(str(listing)) == [
+        "striped background=striped.s.01 background.n.02",
+        "sky",
+    ]
+    assert tool.read_scenes("sky, grass") == ["sky", "grass"]

@@ -159,7 +159,8 @@ def test_mask_is_exactly_where_and_how_much_the_object_was_drawn(cls):
         c = coverage[t, 0].astype(np.float64)
         covered = c > 0
         w = _ramp(t, num_frames) if cls.end_color else 0.0
-        assert names[t, 0] == (f"{cls.color if w < 0.5 else end} {cls.shape}" if c.max() else "")
+        name = " ".join(filter(None, (cls.size, cls.color if w < 0.5 else end, cls.shape)))
+        assert names[t, 0] == (name if c.max() else "")  # "small red circle" for a sized one
         # Uncovered pixels are the background, exactly.
         np.testing.assert_array_equal(frames[t][~covered], background.astype(np.uint8)[~covered])
         if not covered.any():
@@ -215,7 +216,7 @@ def test_masks_beside_every_video_round_trip_and_cover_the_object(tmp_path, task
             inside, outside = coverage[t, 0] > 0.9, coverage[t, 0] == 0
             assert (names[t, 0] == "") == (not inside.any())
             if names[t, 0]:
-                colour = names[t, 0].split()[0]
+                colour = names[t, 0].split()[-2]  # "[size] colour shape"
                 mean = frames[t][inside].mean(0)
                 # Brightness varies by −10 % .. +5 % per video, and the codec adds a little.
                 assert np.abs(mean - RGB[colour]).max() < 45, (record.path, t, mean)
@@ -367,7 +368,7 @@ def test_appearance_is_still_and_sized():
             cls, np.random.default_rng(seed), 6, size, size
         )
         assert all(np.array_equal(frames[0], frame) for frame in frames[1:]), cls.name
-        assert (names[:, 0] == f"{cls.color} {cls.shape}").all()
+        assert (names[:, 0] == f"{cls.size} {cls.color} {cls.shape}").all()  # the class name
         mask = coverage[0, 0]
         assert mask[0].max() == mask[-1].max() == mask[:, 0].max() == mask[:, -1].max() == 0
         # Radius from the area: a circle covers π r², a square of half-side 0.8 r covers 2.56 r².

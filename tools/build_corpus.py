@@ -47,6 +47,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="also extract colour/material words and adjective-noun phrases of the labels "
         "(alt_jax/resources/corpus/README.md); --no-attributes gives nouns and compounds only",
     )
+    parser.add_argument(
+        "--scenes",
+        default="",
+        help="extra scene entities (e.g. the backgrounds of a synthetic world): a file with one "
+        "per line (make_synthetic.py writes scenes.txt) or a comma-separated list; each is "
+        "'unit' or 'unit=SENSE SENSE ...' (a WordNet sense per word; default: the first)",
+    )
     parser.add_argument("--llm-url", help="OpenAI-compatible base URL; no language model if unset")
     parser.add_argument("--llm-model", help="model name sent to the endpoint")
     parser.add_argument(
@@ -78,6 +85,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def read_scenes(arg: str) -> list[str]:
+    """--scenes: the lines of a file, or a comma-separated list."""
+    if arg and Path(arg).is_file():
+        lines = Path(arg).read_text(encoding="utf-8").splitlines()
+        return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    return [unit.strip() for unit in arg.split(",") if unit.strip()]
+
+
 def main(argv: list[str]) -> None:
     """Read the label lists, build the corpus, write it."""
     args = parse_args(argv)
@@ -105,10 +120,16 @@ def main(argv: list[str]) -> None:
         if args.wsd_t5 is not None:
             scorer = t5_wsd.load_t5_scorer(args.wsd_t5)
             _LOGGER.info("T5 word-sense disambiguation with %s", args.wsd_t5)
+        scenes = read_scenes(args.scenes)
         entries = corpus.build_corpus(
-            wn, all_labels, llm_config, with_attributes=args.attributes, wsd_t5=scorer
+            wn,
+            all_labels,
+            llm_config,
+            with_attributes=args.attributes,
+            wsd_t5=scorer,
+            scenes=scenes,
         )
-    except (llm.LLMError, t5_wsd.T5ModelError) as e:
+    except (llm.LLMError, t5_wsd.T5ModelError, ValueError) as e:
         # The message names the endpoint, cache file or model folder at fault; a traceback would
         # add nothing.
         print(f"build_corpus: error: {e}", file=sys.stderr)

@@ -61,6 +61,39 @@ def fixed_list_entities(wn: wordnet_reader.WordNet) -> list[Entity]:
     return entities
 
 
+def scene_entities(wn: wordnet_reader.WordNet, units: Sequence[str]) -> list[Entity]:
+    """Extra scene entities a user names (the backgrounds of a synthetic world, say), each as
+    "unit" or "unit=SENSE SENSE …" (a WordNet sense per word, e.g. "striped background=
+    striped.s.01 background.n.02"; without them each word's first noun, else adjective, sense).
+    The senses' glosses describe it, 'word: gloss' joined by '; ' as label phrases are. A word
+    WordNet lacks, or a sense that does not exist or does not fit the words, is refused by name."""
+    entities = []
+    for item in units:
+        unit, _, given = item.partition("=")
+        words = unit.lower().split()
+        if given and len(given.split()) != len(words):
+            raise ValueError(f"scene entity {item!r}: {len(words)} words but senses {given!r}")
+        parts, senses = [], []
+        for i, word in enumerate(words):
+            if given:
+                try:
+                    synset = wn.synset(given.split()[i])
+                except Exception as e:  # nltk raises WordNetError or ValueError
+                    raise ValueError(f"scene entity {item!r}: no WordNet sense {e}") from e
+            else:
+                synsets = wn.synsets(word, pos="n") or wn.synsets(word, pos="a")
+                if not synsets:
+                    raise ValueError(
+                        f"scene entity {unit!r}: WordNet has no noun or adjective {word!r}"
+                    )
+                synset = synsets[0]
+            parts.append(f"{word}: {synset.definition()}")
+            senses.append(synset.name())
+        description = parts[0].split(": ", 1)[1] if len(parts) == 1 else "; ".join(parts)
+        entities.append(Entity(" ".join(words), description, "scene", " ".join(senses), None))
+    return entities
+
+
 def unit_context(wn: wordnet_reader.WordNet, label: str, unit_words: Sequence[str]) -> list[str]:
     """Lesk context of a unit in a label: the label's content words that are not the unit's own
     words in any inflection ("rings" is not context for "still ring")."""
@@ -229,8 +262,10 @@ def build_corpus(
     llm_config: llm.LLMConfig | None = None,
     with_attributes: bool = True,
     wsd_t5: str | os.PathLike | wsd.Scorer | None = None,
+    scenes: Sequence[str] = (),
 ) -> list[dict]:
-    """The corpus entries for the given action labels (SPEC §3), without a model when none is set.
+    """The corpus entries for the given action labels (docs/method.md §3), without a model when
+    none is set; `scenes` adds scene entities by name (`scene_entities`).
 
     `wsd_t5`: a local T5 folder (t5_wsd.load_t5_scorer; never downloaded) or a loaded scorer;
     it then chooses senses and descriptions (wsd module docstring) instead of Lesk alone.
@@ -238,7 +273,7 @@ def build_corpus(
     scorer = wsd_t5
     if isinstance(wsd_t5, (str, os.PathLike)):
         scorer = t5_wsd.load_t5_scorer(wsd_t5)
-    entities = fixed_list_entities(wn)
+    entities = fixed_list_entities(wn) + scene_entities(wn, scenes)
     for label in sorted(set(labels)):
         entities += label_entities(wn, label, with_attributes, llm_config, scorer)
         if llm_config is not None:

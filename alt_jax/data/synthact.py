@@ -101,10 +101,10 @@ def _render_one(job: tuple[str, synthetic.SyntheticClass, int, int, int, int, bo
     path, cls, class_seed, video_index, num_frames, size, masks = job
     # Seeded per (class, video): the pixels do not depend on the split or the worker count.
     rng = np.random.default_rng(np.random.SeedSequence([class_seed, video_index]))
-    frames, coverage, names = synthetic.render_video_with_masks(cls, rng, num_frames, size, size)
-    synthetic.write_mp4(path, frames)
+    clip = synthetic.render_clip(cls, rng, num_frames, size, size)
+    synthetic.write_mp4(path, clip.frames)
     if masks:
-        synthetic.write_object_masks(path, coverage, names)
+        synthetic.write_object_masks(path, clip.coverage, clip.names, clip.background)
 
 
 def _class_seed(seed: int, cls: synthetic.SyntheticClass) -> int:
@@ -168,7 +168,8 @@ def make_synthact_dataset(
 
 
 def write_corpus(data_dir: str | os.PathLike, *, python: str = sys.executable) -> str:
-    """Runs tools/build_corpus.py on the seen class names (as `make demo` does) → corpus.json.
+    """Runs tools/build_corpus.py on the seen class names and the world's scene entities (as
+    `make demo` does) → corpus.json.
 
     Only seen names go in: zero-shot means the unseen names are used for nothing but their
     class embeddings (the split rule keeps every unseen word among the seen names anyway).
@@ -181,6 +182,7 @@ def write_corpus(data_dir: str | os.PathLike, *, python: str = sys.executable) -
             os.path.join(repo, "tools", "build_corpus.py"),
             f"--labels={os.path.join(os.fspath(data_dir), 'classes.txt')}",
             f"--output={output}",
+            f"--scenes={','.join(synthetic.SCENE_ENTITIES)}",
         ],
         check=True,
         capture_output=True,

@@ -223,6 +223,13 @@ def _shape_distance(shape: str, x: np.ndarray, y: np.ndarray, r: float) -> np.nd
 
 # Background textures, in the order `_background` draws them; the scene captions name them.
 BACKGROUND_KINDS = ("cloudy", "striped", "checkered")
+# The world's scene entities with their WordNet senses, for the entity corpus
+# (tools/build_corpus.py --scenes=DATA/scenes.txt): what the backgrounds are.
+SCENE_ENTITIES = (
+    "cloudy background=cloudy.a.02 background.n.02",
+    "striped background=striped.s.01 background.n.02",
+    "checkered background=checked.s.01 background.n.02",
+)
 
 
 def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
@@ -350,7 +357,7 @@ def object_track(
                 angle0 + motion.spin * s * turn,
                 start + weight * (end - start),
                 opacity,
-                f"{color} {cls.shape}" if opacity > 0 else "",
+                " ".join(w for w in (cls.size, color, cls.shape) if w) if opacity > 0 else "",
             )
         )
     x, y, r, angle, colors, opacity, names = zip(*states, strict=True)
@@ -396,15 +403,36 @@ def render_tracks(
     return frames, coverage
 
 
+@dataclasses.dataclass(frozen=True)
+class RenderedClip:
+    """A rendered clip: uint8 frames [T, H, W, 3], the object's visible coverage float32
+    [T, 1, H, W], its names [T, 1] and the background's scene entity ("striped background")."""
+
+    frames: np.ndarray
+    coverage: np.ndarray
+    names: np.ndarray
+    background: str
+
+
+def render_clip(
+    cls: SyntheticClass, rng: np.random.Generator, num_frames: int, height: int, width: int
+) -> RenderedClip:
+    """The class's object over a random background, with its masks and the background's name."""
+    kind = int(rng.integers(len(BACKGROUND_KINDS)))  # the draw `_background` makes
+    background = textured_background(rng, kind, height, width)
+    track = object_track(cls, rng, num_frames, height, width)
+    frames, coverage = render_tracks(background, [track])
+    names = np.asarray(track.names, dtype=str)[:, None]
+    return RenderedClip(frames, coverage, names, f"{BACKGROUND_KINDS[kind]} background")
+
+
 def render_video_with_masks(
     cls: SyntheticClass, rng: np.random.Generator, num_frames: int, height: int, width: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(uint8 frames [T, H, W, 3], the object's visible coverage float32 [T, 1, H, W], its names
     [T, 1]) of the class's object over a random background."""
-    background = _background(rng, height, width)
-    track = object_track(cls, rng, num_frames, height, width)
-    frames, coverage = render_tracks(background, [track])
-    return frames, coverage, np.asarray(track.names, dtype=str)[:, None]
+    clip = render_clip(cls, rng, num_frames, height, width)
+    return clip.frames, clip.coverage, clip.names
 
 
 def render_video(
@@ -423,10 +451,11 @@ def object_masks_path(video_path: str | os.PathLike) -> pathlib.Path:
 
 
 def write_object_masks(
-    video_path: str | os.PathLike, coverage: np.ndarray, names: np.ndarray
+    video_path: str | os.PathLike, coverage: np.ndarray, names: np.ndarray, background: str = ""
 ) -> pathlib.Path:
     """Writes a video's object masks (coverage in [0, 1] [T, K, H, W], names [T, K]) beside it as
-    uint8 coverage × 255 and unicode names; returns the mask path."""
+    uint8 coverage × 255 and unicode names, with the background's scene entity name (""
+    unknown); returns the mask path."""
     names = np.asarray(names, dtype=str)
     if coverage.ndim != 4 or names.shape != coverage.shape[:2]:
         raise ValueError(
@@ -434,8 +463,18 @@ def write_object_masks(
         )
     path = object_masks_path(video_path)
     quantized = np.rint(np.clip(coverage, 0.0, 1.0) * 255).astype(np.uint8)
-    np.savez_compressed(path, coverage=quantized, names=names)
+    np.savez_compressed(path, coverage=quantized, names=names, background=np.asarray(background))
     return path
+
+
+def read_background(video_path: str | os.PathLike) -> str:
+    """The background's scene entity name stored with a video's masks ("" if none was)."""
+    path = object_masks_path(video_path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return str(archive["background"]) if "background" in archive.files else ""
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as error:
+        raise ValueError(f"{path}: unreadable object masks ({error})") from error
 
 
 def read_object_masks(video_path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
@@ -504,10 +543,10 @@ def _make_one(job: tuple[str, SyntheticClass, int, int, int, int, int, int, bool
     path, cls, label, video_index, seed, num_frames, height, width, masks = job
     # Seeded per (seed, class, video): output does not depend on the worker count.
     rng = np.random.default_rng(np.random.SeedSequence([seed, label, video_index]))
-    frames, coverage, names = render_video_with_masks(cls, rng, num_frames, height, width)
-    write_mp4(path, frames)
+    clip = render_clip(cls, rng, num_frames, height, width)
+    write_mp4(path, clip.frames)
     if masks:
-        write_object_masks(path, coverage, names)
+        write_object_masks(path, clip.coverage, clip.names, clip.background)
 
 
 def make_synthetic_dataset(
@@ -524,7 +563,8 @@ def make_synthetic_dataset(
     workers: int = 0,
     masks: bool = True,
 ) -> dict[str, object]:
-    """Writes videos/ (with X.objects.npz beside each X.mp4 if `masks`), classes.txt, train.txt
+    """Writes videos/ (with X.objects.npz beside each X.mp4 if `masks`), classes.txt, scenes.txt
+    (the scene entities for tools/build_corpus.py --scenes), train.txt
     and val.txt of a task (TASKS; num_classes defaults to DEFAULT_NUM_CLASSES) under out_dir;
     returns a summary."""
     if height % 2 or width % 2:
@@ -548,6 +588,8 @@ def make_synthetic_dataset(
             _make_one(job)
     class_names = [cls.name for cls in classes]
     sources.write_class_names(os.path.join(out_dir, "classes.txt"), class_names)
+    with open(os.path.join(out_dir, "scenes.txt"), "w", encoding="utf-8") as f:
+        f.write("".join(f"{entity}\n" for entity in SCENE_ENTITIES))
     sources.write_annotation_list(os.path.join(out_dir, "train.txt"), train, out_dir)
     sources.write_annotation_list(os.path.join(out_dir, "val.txt"), val, out_dir)
     return {
