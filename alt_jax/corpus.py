@@ -1,9 +1,12 @@
-"""Entity corpus embeddings S [K, d] (SPEC §3 step 5): encoded once, cached on disk.
+"""Entity corpus embeddings S [K, d] (docs/method.md §3): encoded once, cached on disk.
 
-Each entry (unit, description) is encoded by the frozen CLIP text encoder as
-"{unit}: {description}" and L2-normalised. The cache is an .npz keyed by a hash of the encoded
-texts and the identity of the text tower (a hash of its parameters, or a caller-given id), so a
-changed corpus or a different checkpoint is never served stale embeddings.
+Each entry (unit, description) is encoded by the frozen CLIP text encoder in a text form
+(`ENTITY_TEXT_FORMS`): the unit alone, the unit in prompt templates (averaged when several),
+the paper's "{unit}: {description}" pair, or the average of the pair and the templates. Every
+text is L2-normalised, a form's texts are averaged and normalised again (CLIP's prompt
+ensembling). The cache is an .npz keyed by a hash of the encoded texts and the identity of the
+text tower (a hash of its parameters, or a caller-given id), so a changed corpus, form or
+checkpoint is never served stale embeddings.
 """
 
 from __future__ import annotations
@@ -65,13 +68,48 @@ def read_entities(path: str | os.PathLike) -> list[dict]:
     return entries
 
 
-def entity_texts(entries: Sequence[dict]) -> list[str]:
-    """The text each entity is encoded from: "{unit}: {description}"."""
-    return [f"{e['unit']}: {e['description']}" for e in entries]
+# "pair" is the paper's "{unit}: {description}"; "templates" puts the unit into each template.
+ENTITY_TEXT_FORMS = ("unit", "templates", "pair", "pair+templates")
+DEFAULT_ENTITY_TEMPLATES = ("a photo of a {}.",)
 
 
-def texts_hash(texts: Sequence[str]) -> str:
-    """sha256 of the texts in order (what is encoded is what is keyed)."""
+def entity_texts(
+    entries: Sequence[dict],
+    form: str = "pair",
+    templates: Sequence[str] = DEFAULT_ENTITY_TEMPLATES,
+) -> list[list[str]]:
+    """Per entity, the texts whose normalised embeddings are averaged into its S row."""
+    if form not in ENTITY_TEXT_FORMS:
+        raise ValueError(f"entity text form must be one of {ENTITY_TEXT_FORMS}, got {form!r}")
+    if form in ("templates", "pair+templates"):
+        if not templates:
+            raise ValueError(f"entity text form {form!r} needs at least one template")
+        for t in templates:
+            if "{}" not in t:
+                raise ValueError(f"entity template {t!r} has no '{{}}' placeholder for the unit")
+    out = []
+    for e in entries:
+        texts = []
+        if form == "unit":
+            texts.append(e["unit"])
+        if form in ("pair", "pair+templates"):
+            texts.append(f"{e['unit']}: {e['description']}")
+        if form in ("templates", "pair+templates"):
+            prompts = [t.format(e["unit"]) for t in templates]
+            # The pair weighs as much as the whole template ensemble.
+            texts.extend(prompts if form == "templates" else [prompts])
+        out.append(texts)
+    return out
+
+
+def _ensemble(features: np.ndarray) -> np.ndarray:
+    """Unit vectors [n, d] → their normalised mean [d]."""
+    mean = features.mean(axis=0)
+    return mean / np.linalg.norm(mean)
+
+
+def texts_hash(texts: Sequence) -> str:
+    """sha256 of the texts in order and nesting (what is encoded is what is keyed)."""
     return hashlib.sha256(json.dumps(list(texts), ensure_ascii=False).encode()).hexdigest()
 
 
@@ -88,6 +126,10 @@ def text_tower_id(model: CLIP) -> str:
     return digest.hexdigest()
 
 
+def _strings(item: str | list[str]) -> list[str]:
+    return [item] if isinstance(item, str) else list(item)
+
+
 def cache_path(cache_dir: str | os.PathLike, corpus_key: str, model_key: str) -> Path:
     """Where the embeddings of this (corpus, checkpoint) pair are cached."""
     model_slug = hashlib.sha256(model_key.encode()).hexdigest()[:16]
@@ -101,14 +143,17 @@ def entity_embeddings(
     cache_dir: str | os.PathLike | None = DEFAULT_CACHE_DIR,
     model_id: str | None = None,
     batch_size: int = 256,
+    text_form: str = "pair",
+    templates: Sequence[str] = DEFAULT_ENTITY_TEMPLATES,
 ) -> np.ndarray:
     """The corpus's entity embeddings S float32 [K, d], L2-normalised, from the cache if there.
 
-    `corpus` is a JSON path or a list of entries. `model_id` names the checkpoint (default: a
-    hash of the text tower's parameters). `cache_dir=None` disables caching.
+    `corpus` is a JSON path or a list of entries; `text_form` and `templates` say how each entry
+    becomes text (`entity_texts`). `model_id` names the checkpoint (default: a hash of the text
+    tower's parameters). `cache_dir=None` disables caching.
     """
     entries = read_entities(corpus) if isinstance(corpus, (str, os.PathLike)) else list(corpus)
-    texts = entity_texts(entries)
+    texts = entity_texts(entries, text_form, templates)
     corpus_key = texts_hash(texts)
     model_key = model_id if model_id is not None else text_tower_id(model)
     path = None if cache_dir is None else cache_path(cache_dir, corpus_key, model_key)
@@ -117,8 +162,17 @@ def entity_embeddings(
             # The file name holds only prefixes: check the full keys before trusting it.
             if str(cached["corpus_key"]) == corpus_key and str(cached["model_key"]) == model_key:
                 return cached["embeddings"]
-    embeddings = encode_texts(model, texts, batch_size)  # already L2-normalised
-    embeddings = embeddings / np.linalg.norm(embeddings, axis=-1, keepdims=True)
+    flat = [text for group in texts for item in group for text in _strings(item)]
+    encoded = iter(encode_texts(model, flat, batch_size))  # L2-normalised, in order
+    rows = []
+    for group in texts:
+        parts = []
+        for item in group:
+            # A nested list (the templates inside "pair+templates") is ensembled first.
+            n = len(_strings(item))
+            parts.append(_ensemble(np.stack([next(encoded) for _ in range(n)])))
+        rows.append(_ensemble(np.stack(parts)))
+    embeddings = np.stack(rows)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
@@ -127,7 +181,7 @@ def entity_embeddings(
             embeddings=embeddings.astype(np.float32),
             corpus_key=corpus_key,
             model_key=model_key,
-            texts=np.asarray(texts),
+            texts=np.asarray(json.dumps(texts, ensure_ascii=False)),
         )
         os.replace(tmp, path)  # atomic: a crashed write never leaves a half cache
     return embeddings.astype(np.float32)

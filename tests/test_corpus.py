@@ -25,16 +25,63 @@ def write(path, entries):
     return path
 
 
+def torch_text_features(model, texts):
+    """transformers' text features of `texts`, L2-normalised [N, d]."""
+    with torch.no_grad():
+        ref = model.get_text_features(input_ids=torch.tensor(tokenize(texts))).pooler_output
+    ref = ref.numpy().astype(np.float64)
+    return ref / np.linalg.norm(ref, axis=-1, keepdims=True)
+
+
+def unit(x):
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
 def test_embeddings_are_normalised_clip_text_features(saved_clip, tmp_path):
     torch_model, folder = saved_clip("tiny")
     path = write(tmp_path / "corpus.json", ENTRIES)
     ours = corpus.entity_embeddings(path, load_clip(folder), cache_dir=None, batch_size=2)
-    texts = [f"{e['unit']}: {e['description']}" for e in ENTRIES]
-    with torch.no_grad():
-        ref = torch_model.get_text_features(input_ids=torch.tensor(tokenize(texts))).pooler_output
-    ref = ref.numpy() / np.linalg.norm(ref.numpy(), axis=-1, keepdims=True)
+    ref = torch_text_features(torch_model, [f"{e['unit']}: {e['description']}" for e in ENTRIES])
     assert ours.dtype == np.float32 and ours.shape == (3, 32)
     np.testing.assert_allclose(ours, ref, atol=1e-5)
+
+
+TEMPLATES = ("a photo of a {}.", "a {} in the scene.")
+
+
+@pytest.mark.parametrize("form", ["unit", "templates", "pair+templates"])
+def test_text_forms_average_normalised_transformers_features(saved_clip, tmp_path, form):
+    torch_model, folder = saved_clip("tiny")
+    path = write(tmp_path / "corpus.json", ENTRIES)
+    ours = corpus.entity_embeddings(
+        path, load_clip(folder), cache_dir=None, batch_size=4, text_form=form, templates=TEMPLATES
+    )
+    units = [e["unit"] for e in ENTRIES]
+    pair = torch_text_features(torch_model, [f"{e['unit']}: {e['description']}" for e in ENTRIES])
+    prompts = [torch_text_features(torch_model, [t.format(u) for u in units]) for t in TEMPLATES]
+    ensemble = unit(np.mean(prompts, axis=0))  # CLIP's prompt ensembling
+    expected = {
+        "unit": torch_text_features(torch_model, units),
+        "templates": ensemble,
+        "pair+templates": unit(pair + ensemble),  # the pair weighs as much as the ensemble
+    }[form]
+    np.testing.assert_allclose(ours, expected, atol=1e-5)
+
+
+def test_text_forms_are_refused_by_name_and_keyed_apart(saved_clip, tmp_path):
+    _, folder = saved_clip("tiny")
+    model = load_clip(folder)
+    path = write(tmp_path / "corpus.json", ENTRIES)
+    with pytest.raises(ValueError, match=r"one of \('unit', 'templates'"):
+        corpus.entity_embeddings(path, model, cache_dir=None, text_form="gloss")
+    with pytest.raises(ValueError, match="no '{}' placeholder"):
+        corpus.entity_embeddings(
+            path, model, cache_dir=None, text_form="templates", templates=("x",)
+        )
+    cache = tmp_path / "cache"
+    a = corpus.entity_embeddings(path, model, cache_dir=cache, text_form="unit")
+    b = corpus.entity_embeddings(path, model, cache_dir=cache, text_form="templates")
+    assert len(list(cache.glob("*.npz"))) == 2 and not np.allclose(a, b)
 
 
 def test_second_load_reads_the_cache_and_a_changed_corpus_misses(saved_clip, tmp_path, monkeypatch):
@@ -82,7 +129,7 @@ def test_reads_the_shipped_corpus_and_refuses_malformed_entries(tmp_path):
     entries = corpus.read_entities(SHIPPED)
     assert len(entries) > 100
     texts = corpus.entity_texts(entries)
-    assert texts[0] == f"{entries[0]['unit']}: {entries[0]['description']}"
+    assert texts[0] == [f"{entries[0]['unit']}: {entries[0]['description']}"]
     with pytest.raises(ValueError, match="entry 1"):
         corpus.read_entities(write(tmp_path / "bad.json", [ENTRIES[0], {"unit": "x"}]))
 
