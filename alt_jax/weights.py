@@ -215,14 +215,20 @@ def _hub_folder(repo_id: str) -> Path:
 
 
 def load_clip(
-    source: Any, dtype: Any = jnp.float32, *, tome_r: Any = 0, prop_attn: bool = True
+    source: Any,
+    dtype: Any = jnp.float32,
+    *,
+    tome_r: Any = 0,
+    prop_attn: bool = True,
+    region_features: str = "tokens",
 ) -> CLIP:
     """A Flax CLIP from a local transformers folder, an in-memory `CLIPModel`, or a hub id.
 
     Parameters are float32; `dtype` is the compute dtype (float32 or bfloat16). `tome_r` and
-    `prop_attn` set token merging in the vision tower (0: plain CLIP).
+    `prop_attn` set token merging in the vision tower (0: plain CLIP); `region_features` how its
+    last block computes region tokens (clip.REGION_FEATURES; "tokens": CLIP's own).
     """
-    model_kwargs = {"tome_r": tome_r, "prop_attn": prop_attn}
+    model_kwargs = {"tome_r": tome_r, "prop_attn": prop_attn, "region_features": region_features}
     if hasattr(source, "state_dict") and hasattr(source, "config"):
         config = ClipConfig.from_transformers_dict(source.config.to_dict())
         tensors = {
@@ -328,6 +334,7 @@ def load_alt_export(folder: str | os.PathLike) -> ExportedALT:
     config.num_frames = int(cfg["num_frames"])
     config.frame_pool = cfg["frame_pool"]
     config.queries = cfg.get("queries", "entities")  # older exports: entity queries
+    config.entity_readout = bool(cfg.get("entity_readout", False))  # older exports: none
     config.prompt_templates = tuple(cfg.get("prompt_templates", config.prompt_templates))
     config.center_class_embeddings = bool(cfg.get("center_class_embeddings", False))
     adapter = cfg["adapter"]
@@ -338,7 +345,16 @@ def load_alt_export(folder: str | os.PathLike) -> ExportedALT:
     for key in config.adapter:
         if key in adapter and key not in ("kind", "mlp_hidden"):
             config.adapter[key] = adapter[key]
-    clip = load_clip(folder / "clip", tome_r=schedule, prop_attn=config.prop_attn)
+    if "temporal_input" not in adapter and config.adapter.kind == "ordered":
+        # Exported before temporal_input: temporal_center said centred (True) or raw (False).
+        config.adapter.temporal_input = "centred" if adapter.get("temporal_center", True) else "raw"
+    config.region_features = cfg.get("region_features", "tokens")
+    clip = load_clip(
+        folder / "clip",
+        tome_r=schedule,
+        prop_attn=config.prop_attn,
+        region_features=config.region_features,
+    )
     model = build_alt(config, clip=clip, entity_embeddings=tensors["entities"])
     # The vision tower came from clip/; the head's tensors fill the trainable state.
     nnx.update(model, fill_state(nnx.state(model, trainable_filter), export_head_tensors(tensors)))

@@ -386,3 +386,81 @@ def test_attention_matches_numpy_with_a_masking_bias():
     ref = jax.grad(lambda *a: (textbook(*a) * cotangent).sum(), (0, 1, 2))(*small)
     for g, r in zip(ours, ref, strict=True):
         np.testing.assert_allclose(np.asarray(g), np.asarray(r), rtol=1e-4, atol=1e-5)
+
+
+def numpy_softmax(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+@pytest.mark.parametrize("kind", ["maskclip", "sclip", "clearclip"])
+def test_dense_region_features_follow_transformers_last_block_by_hand(saved_clip, kind):
+    """The training-free dense paths: the last block's input from transformers' hidden states,
+    then LN1, q/k/v and out_proj of transformers' own modules and the attention in NumPy."""
+    torch_model, folder = saved_clip("tiny")
+    images, _ = inputs("tiny", seed=11, batch=2)
+    pixels = torch.tensor(images).permute(0, 3, 1, 2)
+    vision = torch_model.vision_model
+    last = vision.encoder.layers[-1]
+    with torch.no_grad():
+        out = vision(pixel_values=pixels, output_hidden_states=True)
+        h = last.layer_norm1(out.hidden_states[-2])
+        q, k, v = (
+            p(h).numpy().astype(np.float64)
+            for p in (last.self_attn.q_proj, last.self_attn.k_proj, last.self_attn.v_proj)
+        )
+    b, n, d = q.shape
+    heads = last.self_attn.num_heads
+    split = lambda t: t.reshape(b, n, heads, d // heads).transpose(0, 2, 1, 3)  # [B, H, N, Dh]
+    q, k, v = split(q), split(k), split(v)
+    scale = (d // heads) ** -0.5
+    attend = lambda a, c: numpy_softmax(a @ c.transpose(0, 1, 3, 2) * scale)
+    weights = {
+        "maskclip": np.broadcast_to(np.eye(n), (b, heads, n, n)),
+        "sclip": attend(q, q) + attend(k, k),
+        "clearclip": attend(q, q),
+    }[kind]
+    mixed = (weights @ v).transpose(0, 2, 1, 3).reshape(b, n, d)
+    with torch.no_grad():
+        expected = last.self_attn.out_proj(torch.tensor(mixed, dtype=torch.float32)).numpy()
+    model = load_clip(folder, region_features=kind)
+    tokens, _, dest = model.vision_model.tokens(jnp.asarray(images))
+    # The class token stays CLIP's own; the regions are the dense path.
+    assert relative_error(tokens[:, :1], out.last_hidden_state[:, :1].numpy()) <= 1e-4
+    assert relative_error(tokens[:, 1:], expected[:, 1:]) <= 1e-4
+    np.testing.assert_array_equal(np.asarray(dest), np.tile(np.arange(n), (b, 1)))
+
+
+def test_dense_region_features_merge_with_the_tokens_partners():
+    """Under ToMe the dense path is merged with the same partners and sizes: the class token,
+    sizes and region map equal the plain path's, and with no merge in the last layer the
+    regions are the dense path applied to the last block's input."""
+    from flax import nnx
+
+    from alt_jax.models.clip import CLIP, dense_last_attention
+
+    images = jnp.asarray(inputs("tiny", seed=3, batch=2)[0])
+    plain = CLIP(get_preset("tiny"), rngs=nnx.Rngs(0), tome_r=[4, 0])
+    state = nnx.state(plain)
+    dense = CLIP(get_preset("tiny"), rngs=nnx.Rngs(1), tome_r=[4, 0], region_features="sclip")
+    nnx.update(dense, state)
+    ours, size, dest = dense.vision_model.tokens(images)
+    ref, ref_size, ref_dest = plain.vision_model.tokens(images)
+    np.testing.assert_array_equal(np.asarray(dest), np.asarray(ref_dest))
+    np.testing.assert_array_equal(np.asarray(size), np.asarray(ref_size))
+    np.testing.assert_allclose(np.asarray(ours[:, 0]), np.asarray(ref[:, 0]), atol=1e-5)
+    # The input of the last block: the first block's output after its merge.
+    vision = plain.vision_model
+    x = vision.pre_layrnorm(vision.embeddings(images))
+    first = vision.encoder.layers[0]
+    x, keys = first.attend(x)
+    from alt_jax.models import tome
+
+    x, merged_size, _ = tome.bipartite_merge(x, jnp.ones((2, x.shape[1], 1)), keys.mean(2), 4)
+    x = first.feed_forward(x)
+    bias = tome.proportional_attention_bias(merged_size)
+    expected = dense_last_attention(vision.encoder.layers[1], x, bias, "sclip")
+    np.testing.assert_allclose(np.asarray(ours[:, 1:]), np.asarray(expected[:, 1:]), atol=1e-5)
+    assert ours.shape[1] == 1 + 16 - 4  # tiny: 4 × 4 patches, 4 merged in the first layer
+    with pytest.raises(ValueError, match="region_features must be one of"):
+        CLIP(get_preset("tiny"), rngs=nnx.Rngs(0), region_features="dino")

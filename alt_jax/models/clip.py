@@ -372,12 +372,41 @@ class VisionEmbeddings(nnx.Module):
         return jnp.concatenate([cls, patches], axis=1) + pos.astype(patches.dtype)
 
 
+# How the last block computes the region (non-class) tokens. "tokens": as CLIP does (the
+# default, exact parity). The others are training-free dense-CLIP remedies, in the form
+# ClearCLIP's code compares them: the last block's attention output alone (no residual, no MLP)
+# with the attention weights replaced by the identity (MaskCLIP: each token's own value),
+# softmax(q qᵀ) + softmax(k kᵀ) (SCLIP) or softmax(q qᵀ) (ClearCLIP). The class token is always
+# CLIP's own.
+REGION_FEATURES = ("tokens", "maskclip", "sclip", "clearclip")
+
+
+def dense_last_attention(layer: "EncoderLayer", x: Array, bias: Array | None, kind: str) -> Array:
+    """The region path of `kind` in the last block: x [B, N, D] (the block's input), bias the
+    proportional-attention bias or None → out_proj(A · v) of LN1(x) [B, N, D]."""
+    attn = layer.self_attn
+    b, n, d = x.shape
+    h = layer.layer_norm1(x)
+    split = lambda t: t.reshape(b, n, attn.num_heads, d // attn.num_heads)  # noqa: E731
+    q, k, v = split(attn.q_proj(h)), split(attn.k_proj(h)), split(attn.v_proj(h))
+    if kind == "maskclip":
+        out = v
+    elif kind == "clearclip":
+        out = dot_product_attention(q, q, v, bias)
+    elif kind == "sclip":
+        out = dot_product_attention(q, q, v, bias) + dot_product_attention(k, k, v, bias)
+    else:
+        raise ValueError(f"region_features must be one of {REGION_FEATURES}, got {kind!r}")
+    return attn.out_proj(out.reshape(b, n, d))
+
+
 class VisionTransformer(nnx.Module):
     """The vision tower up to (not including) the projection, with optional token merging.
 
     `tome_r` is a ToMe schedule (an int for every layer, a list per layer, or an (r, inflect)
     ramp; see `tome.parse_r_schedule`); r = 0 is plain CLIP. With `prop_attn`, merged tokens
-    weigh by their size in attention (log size added to the logits).
+    weigh by their size in attention (log size added to the logits). `region_features` picks
+    how the last block computes the region tokens (REGION_FEATURES; "tokens" is CLIP's own).
     """
 
     def __init__(
@@ -388,7 +417,13 @@ class VisionTransformer(nnx.Module):
         rngs: nnx.Rngs,
         tome_r: tome.RSpec = 0,
         prop_attn: bool = True,
+        region_features: str = "tokens",
     ):
+        if region_features not in REGION_FEATURES:
+            raise ValueError(
+                f"region_features must be one of {REGION_FEATURES}, got {region_features!r}"
+            )
+        self.region_features = region_features
         self.embeddings = VisionEmbeddings(cfg, dtype=dtype, rngs=rngs)
         self.pre_layrnorm = _layer_norm(cfg.hidden_size, cfg.layer_norm_eps, dtype, rngs)
         self.encoder = Encoder(cfg, dtype=dtype, rngs=rngs)
@@ -408,14 +443,23 @@ class VisionTransformer(nnx.Module):
         size = jnp.ones((b, n, 1), jnp.float32)
         dest = tome.identity_dest(b, n)
         merged = False
-        for layer, r in zip(self.encoder.layers, self.r_schedule(n), strict=True):
+        layers = self.encoder.layers
+        for i, (layer, r) in enumerate(zip(layers, self.r_schedule(n), strict=True)):
             bias = tome.proportional_attention_bias(size) if (merged and self.prop_attn) else None
+            dense = None
+            if i == len(layers) - 1 and self.region_features != "tokens":
+                dense = dense_last_attention(layer, x, bias, self.region_features)
             x, keys = layer.attend(x, bias)
             if r > 0:
-                x, size, layer_dest = tome.bipartite_merge(x, size, keys.mean(axis=2), r)
+                # The region path is merged with the same partners and sizes as the tokens.
+                both = x if dense is None else jnp.concatenate([x, dense], axis=-1)
+                both, size, layer_dest = tome.bipartite_merge(both, size, keys.mean(axis=2), r)
+                x, dense = (both, None) if dense is None else jnp.split(both, 2, axis=-1)
                 dest = tome.compose_dest(dest, layer_dest)
                 merged = True
             x = layer.feed_forward(x)
+            if dense is not None:
+                x = jnp.concatenate([x[:, :1], dense[:, 1:]], axis=1)
         return x, size, dest
 
     def __call__(self, images: Array) -> Array:
@@ -478,11 +522,17 @@ class CLIP(nnx.Module):
         rngs: nnx.Rngs,
         tome_r: tome.RSpec = 0,
         prop_attn: bool = True,
+        region_features: str = "tokens",
     ):
         self.config = cfg
         self.text_model = TextTransformer(cfg.text, dtype=dtype, rngs=rngs)
         self.vision_model = VisionTransformer(
-            cfg.vision, dtype=dtype, rngs=rngs, tome_r=tome_r, prop_attn=prop_attn
+            cfg.vision,
+            dtype=dtype,
+            rngs=rngs,
+            tome_r=tome_r,
+            prop_attn=prop_attn,
+            region_features=region_features,
         )
         linear = functools.partial(
             nnx.Linear,
