@@ -77,7 +77,7 @@ def test_global_adapter_shapes_and_frame_order_matters():
     regions = jnp.asarray(rng.standard_normal((2, 3, 5, 12)), jnp.float32)
     cls = jnp.asarray(rng.standard_normal((2, 3, 12)), jnp.float32)
     queries = jnp.asarray(rng.standard_normal((2, 3, 5, 8)), jnp.float32)
-    run = nnx.jit(lambda m, r, c, q: m(r, c, q))
+    run = nnx.jit(lambda m, r, c, q: m(r, c, q)[0])
     z = run(adapter, regions, cls, queries)
     assert z.shape == (2, 8)
     # Temporal embedding and conv make the output depend on the order of frames.
@@ -194,7 +194,7 @@ def random_clip(b=2, t=4, m=4, seed=1):
 )
 def test_ordered_adapter_sees_frame_order_and_ignores_region_order(kwargs):
     adapter = ordered_adapter(**kwargs)
-    run = nnx.jit(lambda a, *x: a(*(jnp.asarray(v) for v in x)))
+    run = nnx.jit(lambda a, *x: a(*(jnp.asarray(v) for v in x))[0])
     regions, cls, queries, dest = random_clip()
     z = np.asarray(run(adapter, regions, cls, queries, dest))
     assert z.shape == (2, 8)
@@ -213,7 +213,7 @@ def test_ordered_adapter_sees_frame_order_and_ignores_region_order(kwargs):
 def test_region_positions_enter_the_adapter():
     adapter = ordered_adapter()
     regions, cls, queries, dest = random_clip()
-    run = nnx.jit(lambda a, *x: a(*(jnp.asarray(v) for v in x)))
+    run = nnx.jit(lambda a, *x: a(*(jnp.asarray(v) for v in x))[0])
     z = np.asarray(run(adapter, regions, cls, queries, dest))
     other = np.asarray(run(adapter, regions, cls, queries, dest[:, :, [0, *range(9, 0, -1)]]))
     assert np.abs(other - z).max() > 1e-4  # the same tokens at mirrored places
@@ -230,10 +230,11 @@ def test_ordered_readout_needs_exactly_its_frames_and_bad_knobs_are_refused():
     regions, cls, queries, dest = random_clip(t=3)
     with pytest.raises(ValueError, match="exactly 4"):
         adapter(*(jnp.asarray(x) for x in (regions, cls, queries, dest)))
-    z = ordered_adapter(readout="video_token")(
+    z, readout = ordered_adapter(readout="video_token")(
         *(jnp.asarray(x) for x in (regions, cls, queries, dest))
     )
     assert z.shape == (2, 8)  # fewer frames are fine for a video token
+    np.testing.assert_allclose(np.asarray(readout).sum(-1), 1.0, atol=1e-6)
     for bad, match in [
         ({"readout": "max"}, "readout"),
         ({"position": "table"}, "position"),
@@ -279,9 +280,29 @@ def left_right_features(n: int, seed: int, t: int = 4, side: int = 4, width: int
     }
 
 
-def train_on_features(kind: str, steps: int = 120, batch: int = 32) -> float:
-    """ALT (tiny CLIP, adapter `kind`) trained with the trainer's own step on left/right
-    features; returns held-out accuracy."""
+def nearly_parallel_classes(seed: int = 1, dim: int = 32) -> jax.Array:
+    """Two class texts at cosine 0.98, as "moving left"/"moving right" are for a CLIP text tower
+    that never learnt the verbs."""
+    u, w = np.random.default_rng(seed).standard_normal((2, dim))
+    u, w = u / np.linalg.norm(u), w - (w @ u) * u / (u @ u)
+    w /= np.linalg.norm(w)
+    return jnp.asarray(np.stack([u + 0.1 * w, u - 0.1 * w]), jnp.float32)
+
+
+def train_on_features(
+    make_features,
+    classes: jax.Array,
+    *,
+    steps: int = 120,
+    batch: int = 32,
+    eval_adapter: dict | None = None,
+    entity_readout: bool = False,
+    **adapter,
+) -> float:
+    """ALT (tiny CLIP; `adapter` overrides config.model.adapter) trained with the trainer's own
+    step on `make_features(n, seed)`; returns held-out accuracy, evaluated with the adapter
+    knobs `eval_adapter` changed (same parameters) when given. The entity readout is off by
+    default: these tasks test what the adapter itself learns."""
     from alt_jax.configs_lib import base_config
     from alt_jax.models.alt import build_alt, split_trainable
     from alt_jax.train.optim import make_optimizer
@@ -290,21 +311,17 @@ def train_on_features(kind: str, steps: int = 120, batch: int = 32) -> float:
     config = base_config()
     m = config.model
     m.backbone.preset, m.tome_r, m.num_frames, m.gate_init = "tiny", 0, 4, 1.0
-    m.adapter.kind, m.adapter.depth, m.adapter.heads, m.adapter.width = kind, 1, 4, 32
+    m.adapter.depth, m.adapter.heads, m.adapter.width = 1, 4, 32
+    m.entity_readout = entity_readout
+    m.adapter.update(adapter)
     config.optim.lr, config.optim.warmup_steps, config.optim.weight_decay = 2e-3, 10, 0.01
     entities = np.random.default_rng(0).standard_normal((6, 32)).astype(np.float32)
     model = build_alt(m, entity_embeddings=entities)
-    # Class texts nearly parallel (cosine 0.98), as "moving left"/"moving right" are for a CLIP
-    # text tower that never learnt the verbs.
-    u, w = np.random.default_rng(1).standard_normal((2, 32))
-    u, w = u / np.linalg.norm(u), w - (w @ u) * u / (u @ u)
-    w /= np.linalg.norm(w)
-    classes = jnp.asarray(np.stack([u + 0.1 * w, u - 0.1 * w]), jnp.float32)
     graphdef, params, frozen = split_trainable(model)
     tx, _ = make_optimizer(config.optim, steps)
     opt_state = tx.init(params)
     step = jax.jit(make_train_step(graphdef, tx, 0.0))
-    train = left_right_features(512, seed=1)
+    train = make_features(512, seed=1)
     order = np.random.default_rng(2)
     for s in range(steps):
         rows = order.choice(512, batch, replace=False)
@@ -316,14 +333,59 @@ def train_on_features(kind: str, steps: int = 120, batch: int = 32) -> float:
             {k: v[rows] for k, v in train.items()},
             jax.random.key(s),
         )
-    val = left_right_features(128, seed=3)
+    if eval_adapter:
+        m.adapter.update(eval_adapter)
+        graphdef = split_trainable(build_alt(m, entity_embeddings=entities))[0]
+    val = make_features(128, seed=3)
     views = {k: jnp.asarray(val[k][:, None]) for k in ("ln", "cls", "dest")}  # one view each
     probs = jax.jit(make_eval_step(graphdef))(params, frozen, classes, views)
     return float((np.asarray(probs).argmax(-1) == val["label"]).mean())
 
 
 def test_ordered_adapter_learns_left_from_right_and_the_global_one_cannot():
-    ordered = train_on_features("ordered")
-    global_ = train_on_features("global")
+    classes = nearly_parallel_classes()
+    ordered = train_on_features(left_right_features, classes, kind="ordered")
+    global_ = train_on_features(left_right_features, classes, kind="global")
     assert ordered >= 0.9, ordered
     assert global_ <= 0.7, global_  # the first adapter is blind to where a region is
+
+
+# -- learning what the task needs: appearance ----------------------------------------------------
+
+
+def still_object_features(n: int, seed: int, t: int = 4, side: int = 4, width: int = 64):
+    """Features of still clips (every frame the same) showing one of 4 objects at a random place;
+    the class tokens are noise, so the object reaches the logits through the adapter alone."""
+    rng = np.random.default_rng(seed)
+    objects = 3.0 * np.random.default_rng(98).standard_normal((4, width))
+    labels = rng.integers(0, 4, n)
+    frame = rng.standard_normal((n, 1 + side * side, width))
+    frame[np.arange(n), 1 + rng.integers(0, side * side, n)] += objects[labels]
+    frame = (frame - frame.mean(-1, keepdims=True)) / frame.std(-1, keepdims=True)
+    cls = rng.standard_normal((n, 1, 32)) + 3.0
+    dest = np.broadcast_to(np.arange(1 + side * side), (n, t, 1 + side * side))  # r = 0
+    return {
+        "ln": np.repeat(frame[:, None], t, axis=1).astype(np.float32),
+        "cls": np.repeat(cls, t, axis=1).astype(np.float32),
+        "dest": dest.astype(np.int32),
+        "label": labels.astype(np.int32),
+    }
+
+
+def random_classes(num: int = 4, dim: int = 32) -> jax.Array:
+    x = np.random.default_rng(7).standard_normal((num, dim))
+    return jnp.asarray(x / np.linalg.norm(x, axis=-1, keepdims=True), jnp.float32)
+
+
+def test_appearance_reaches_z_by_design_not_through_the_convolution_edge():
+    """Still objects: the default adapter learns them and keeps them when the class-token
+    convolution's zero padding becomes edge padding at evaluation (no boundary artefact carries
+    them); subtracting the clip mean (temporal_input="centred") leaves only that artefact."""
+    classes = random_classes()
+    edge = {"conv_padding": "edge"}
+    default = train_on_features(still_object_features, classes, steps=400, eval_adapter=edge)
+    assert default >= 0.9, default
+    centred = train_on_features(
+        still_object_features, classes, steps=400, temporal_input="centred", conv_padding="edge"
+    )
+    assert centred <= 0.4, centred  # 4 classes: chance is 0.25

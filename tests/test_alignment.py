@@ -132,3 +132,74 @@ def test_align_regions_worked_by_hand():
     np.testing.assert_array_equal(np.asarray(out["index"]), [1, 2])
     np.testing.assert_array_equal(np.asarray(out["assignment"]), [[0, 1, 0], [0, 0, 1]])
     np.testing.assert_array_equal(np.asarray(out["aligned"]), [[0, 1], [-1, 0]])
+
+
+def test_gumbel_forms_add_the_noise_before_or_after_the_temperature():
+    # "logits": softmax(cos/τ + G); "scaled": softmax((cos + G)/τ) (torch's gumbel_softmax).
+    rng = np.random.default_rng(4)
+    regions, w_r, entities = unit(rng, 2, 3, 5), rng.standard_normal((5, 4)), unit(rng, 6, 4)
+    tau = 0.05
+    key = jax.random.key(9, impl="rbg")
+    g = np.asarray(jax.random.gumbel(key, (2, 3, 6), jnp.float32), np.float64)
+    x = regions.astype(np.float64) @ w_r
+    cos = (x / np.linalg.norm(x, axis=-1, keepdims=True)) @ entities.T.astype(np.float64)
+    expected = {"logits": cos / tau + g, "scaled": (cos + g) / tau}
+    for form, noisy in expected.items():
+        out = jax.jit(alignment.align_regions, static_argnames="gumbel")(
+            jnp.asarray(regions),
+            jnp.asarray(w_r, jnp.float32),
+            jnp.asarray(entities),
+            jnp.log(jnp.float32(tau)),
+            key,
+            gumbel=form,
+        )
+        np.testing.assert_array_equal(np.asarray(out["index"]), noisy.argmax(-1))
+    # With τ = 0.05 the scaled noise is 20 times larger against the same cosines: more of the
+    # regions leave their noise-free argmax.
+    flips = {f: (v.argmax(-1) != cos.argmax(-1)).mean() for f, v in expected.items()}
+    assert flips["scaled"] >= flips["logits"]
+
+
+def test_entity_ablations():
+    index = jnp.asarray([[[0, 2, 2, 5], [1, 1, 3, 2]], [[2, 2, 4, 4], [0, 5, 5, 5]]])  # [B, T, M]
+    key = jax.random.key(0, impl="rbg")
+    same = alignment.ablate_entities(index, 6, "none", key)
+    np.testing.assert_array_equal(np.asarray(same), np.asarray(index))
+    # Entity 2 is the most used in the batch (5 of 16 regions) and 5 the next (5 too): the
+    # lower index wins the tie, as argmax does.
+    constant = np.asarray(alignment.ablate_entities(index, 6, "constant", key))
+    np.testing.assert_array_equal(constant, np.full((2, 2, 4), 2))
+    shuffled = np.asarray(alignment.ablate_entities(index, 6, "shuffle", key))
+    np.testing.assert_array_equal(np.sort(shuffled, -1), np.sort(np.asarray(index), -1))
+    assert (shuffled != np.asarray(index)).any()
+    random = np.asarray(
+        alignment.ablate_entities(jnp.zeros((50, 8, 16), jnp.int32), 6, "random", key)
+    )
+    assert set(np.unique(random)) == set(range(6))
+    try:
+        alignment.ablate_entities(index, 6, "zeros", key)
+    except ValueError as e:
+        assert "'constant', 'shuffle', 'random'" in str(e)
+    else:
+        raise AssertionError("an unknown ablation was accepted")
+
+
+def test_w_r_frozen_is_no_parameter_and_anchored_pays_its_relative_distance():
+    from flax import nnx
+
+    w0 = np.random.default_rng(5).standard_normal((5, 4)).astype(np.float32)
+    frozen = EntityAlignment(jnp.asarray(w0), w_r="frozen")
+    assert not isinstance(frozen.w_r, nnx.Param) and isinstance(frozen.log_tau, nnx.Param)
+    assert float(frozen.penalty()) == 0.0
+    anchored = EntityAlignment(jnp.asarray(w0), w_r="anchored", anchor_weight=2.0)
+    assert isinstance(anchored.w_r, nnx.Param) and not isinstance(anchored.w_r_init, nnx.Param)
+    assert float(anchored.penalty()) == 0.0
+    delta = np.zeros_like(w0)
+    delta[1, 2] = 0.5
+    anchored.w_r.set_value(anchored.w_r[...] + delta)
+    np.testing.assert_allclose(
+        float(anchored.penalty()), 2.0 * 0.25 / float((w0.astype(np.float64) ** 2).sum()), rtol=1e-6
+    )
+    free = EntityAlignment(jnp.asarray(w0))
+    free.w_r.set_value(free.w_r[...] + delta)
+    assert float(free.penalty()) == 0.0

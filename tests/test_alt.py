@@ -125,7 +125,9 @@ def test_gradients_reach_every_trainable_leaf_and_never_the_frozen_clip(tiny):
     graphdef, trainable, frozen = split_trainable(model)
     paths = [p for p, _ in nnx.to_flat_state(trainable)]
     assert paths and not any("clip" in p for p in paths)
-    assert {p[0] for p in paths} == {"alignment", "adapter", "gate", "log_logit_scale"}
+    assert {p[0] for p in paths} == {
+        "alignment", "adapter", "gate", "entity_gate", "log_logit_scale"
+    }  # fmt: skip
     assert any(p[0] == "entities" for p, _ in nnx.to_flat_state(frozen))  # S: state, not a Param
     assert count_parameters(frozen) == sum(p.numel() for p in tiny[0].parameters()) + K * 32
 
@@ -144,10 +146,12 @@ def test_gradients_reach_every_trainable_leaf_and_never_the_frozen_clip(tiny):
     def set_gate(state, g):
         state = jax.tree_util.tree_map(lambda x: x, state)
         state["gate"].set_value(jnp.asarray(g, jnp.float32))
+        state["entity_gate"].set_value(jnp.asarray(g, jnp.float32))
         return state
 
     key = jax.random.key(0, impl="rbg")
-    # g ≠ 0 so that the adapter is on the loss path (at g = 0 only g and s see the loss).
+    # g, g_e ≠ 0 so that the adapter and the entity readout are on the loss path (at g = g_e = 0
+    # only the gates and s see the loss).
     grads, index = grad(set_gate(trainable, 0.5), frozen, jnp.asarray(videos), key)
     flat = nnx.to_flat_state(grads)
     assert [p for p, _ in flat] == paths  # the grad tree is the trainable tree, nothing else
@@ -163,7 +167,7 @@ def test_gradients_reach_every_trainable_leaf_and_never_the_frozen_clip(tiny):
     at_init = nnx.to_flat_state(grad(trainable, frozen, jnp.asarray(videos), key)[0])
     for path, leaf in at_init:
         nonzero = bool(np.any(np.asarray(leaf[...]) != 0))
-        assert nonzero == (path[0] in ("gate", "log_logit_scale")), path
+        assert nonzero == (path[0] in ("gate", "entity_gate", "log_logit_scale")), path
 
     zeros = grad(set_gate(trainable, 0.5), frozen, jnp.zeros_like(videos), key)[0]
     zeros = nnx.to_flat_state(zeros)
@@ -224,12 +228,14 @@ def adapter_parameter_count(D, d, W, depth, mlp_ratio, frames, kernel, kind="glo
             + mlp(position_features, W, W)  # region position encoder
             + kernel * W + W  # depthwise conv
             + depth * layer
-            + 2 * W  # LN of the frame summaries
+            + 2 * W  # LN of the clip token (appearance)
+            + 2 * W  # gain and bias of the change tokens' normalisation
             + frames * W  # temporal position embedding
             + temporal_layer
             + 2 * W  # LN before the readout
-            + frames * W * d  # W_o over the frames in order
-            + 2  # g, log s
+            + (1 + frames) * W * d  # W_o over the clip token, then the frames in order
+            + W  # the readout's relevance score (no bias: it would cancel in the softmax)
+            + 3  # g, g_e, log s
         )  # fmt: skip
     return (
         D * d + 1  # W_r, log τ
@@ -239,7 +245,7 @@ def adapter_parameter_count(D, d, W, depth, mlp_ratio, frames, kernel, kind="glo
         + kernel * W + W  # depthwise conv
         + depth * layer
         + W * d  # W_o
-        + 2  # g, log s
+        + 3  # g, g_e, log s
     )  # fmt: skip
 
 
@@ -309,7 +315,9 @@ def test_learned_queries_ablation_replaces_the_alignment_by_one_query_per_region
     graphdef, trainable, frozen = split_trainable(model)
     paths = [p for p, _ in nnx.to_flat_state(trainable)]
     # No alignment (W_r, τ_a): the queries are parameters, 16 regions (4 × 4 patches, r = 0).
-    assert {p[0] for p in paths} == {"learned_queries", "adapter", "gate", "log_logit_scale"}
+    assert {p[0] for p in paths} == {
+        "learned_queries", "adapter", "gate", "entity_gate", "log_logit_scale"
+    }  # fmt: skip
     assert model.learned_queries.shape == (16, 32)
     w_r_and_tau = 64 * 32 + 1
     assert count_parameters(trainable) == (
@@ -335,6 +343,7 @@ def test_learned_queries_ablation_replaces_the_alignment_by_one_query_per_region
         return jax.grad(loss)(trainable)
 
     trainable["gate"].set_value(jnp.asarray(0.5, jnp.float32))  # the adapter on the loss path
+    trainable["entity_gate"].set_value(jnp.asarray(0.5, jnp.float32))  # and the entity readout
     for path, leaf in nnx.to_flat_state(grad(trainable)):
         g = np.asarray(leaf[...])
         assert np.all(np.isfinite(g)) and np.any(g != 0), f"no gradient reaches {path}"
@@ -368,6 +377,7 @@ def test_closed_gate_is_exactly_the_frame_average_zero_shot_whatever_the_adapter
         lambda x: x + jnp.asarray(rng.normal(0, 1, x.shape), x.dtype), trainable
     )
     trainable["gate"].set_value(jnp.asarray(0.0, jnp.float32))
+    trainable["entity_gate"].set_value(jnp.asarray(0.0, jnp.float32))
     trainable["log_logit_scale"].set_value(jnp.log(jnp.asarray(100.0, jnp.float32)))
     model = nnx.merge(graphdef, trainable, frozen)
     features = {

@@ -35,12 +35,23 @@ ADAPTERS = {
         ("readout", "video_token"),
         ("position", "none"),
     ),
-    "ordered-mean-nocenter": (
+    "ordered-mean-raw": (
         ("readout", "mean"),
         ("temporal_position", False),
-        ("temporal_center", False),
+        ("temporal_input", "raw"),
         ("fourier_bands", 2),
         ("temporal_depth", 2),
+    ),
+    "ordered-centred-keys-only-edge-time": (
+        ("temporal_input", "centred"),
+        ("query_position", False),
+        ("conv_padding", "edge"),
+        ("frame_embedding", True),
+    ),
+    "ordered-video-token-floor-entity-pooling": (
+        ("readout", "video_token"),
+        ("change_floor", 0.5),
+        ("query_pooling", "entity"),
     ),
 }
 
@@ -61,8 +72,12 @@ def tiny_alt(
     config.adapter.width = 32
     for key, value in adapter:
         config.adapter[key] = value
-    for key, value in model:
-        config[key] = value
+    for key, value in model:  # dotted keys reach sub-configs ("alignment.w_r")
+        *parents, leaf = key.split(".")
+        node = config
+        for name in parents:
+            node = node[name]
+        node[leaf] = value
     rng = np.random.default_rng(seed)
     entities = rng.normal(size=(ENTITIES, 32)).astype(np.float32)
     entities /= np.linalg.norm(entities, axis=-1, keepdims=True)
@@ -186,6 +201,36 @@ def test_export_at_a_non_native_image_size_matches_jax(size, tmp_path):
     np.testing.assert_array_equal(got["dest"].numpy(), np.asarray(want["dest"]))
 
 
+@pytest.mark.parametrize("kind", ["maskclip", "sclip", "clearclip"])
+def test_export_with_dense_region_features_matches_jax(kind, tmp_path):
+    """region_features: the last block's dense path, merged with the tokens' partners, in
+    both models; CLIP's own tokens give other entities, so the match covers the branch."""
+    model, class_emb, config = tiny_alt(3, model=(("region_features", kind),))
+    assert config["region_features"] == kind
+    torch_model, got, want = export_and_run(model, class_emb, config, tmp_path)
+    np.testing.assert_allclose(got["logits"].numpy(), np.asarray(want["logits"]), atol=1e-4)
+    np.testing.assert_array_equal(got["entity_index"].numpy(), np.asarray(want["entity_index"]))
+    torch_model.config["region_features"] = "tokens"
+    assert np.abs(torch_logits(torch_model) - got["logits"].numpy()).max() > 1e-3
+    convert.export(model, config, class_emb, tmp_path / "export")
+    loaded = load_alt_export_of(tmp_path / "export")
+    assert loaded.model.clip.vision_model.region_features == kind
+
+
+def test_export_with_a_frozen_w_r_matches_jax(tmp_path):
+    """alignment.w_r='frozen': W_r is no parameter, but the export carries it."""
+    model, class_emb, config = tiny_alt(3, model=(("alignment.w_r", "frozen"),))
+    assert "alignment.w_r" in convert.torch_state_dict(model, class_emb)
+    _, got, want = export_and_run(model, class_emb, config, tmp_path)
+    np.testing.assert_allclose(got["logits"].numpy(), np.asarray(want["logits"]), atol=1e-4)
+
+
+def load_alt_export_of(folder):
+    from alt_jax.weights import load_alt_export
+
+    return load_alt_export(folder)
+
+
 def test_export_with_learned_queries_matches_jax(tmp_path):
     """queries='learned' (no alignment): the learned query slots travel with the weights and
     the adapter reads them, as in JAX; there is no entity per region to report."""
@@ -225,16 +270,22 @@ def test_exported_config_records_the_adapter_knobs():
         "temporal_depth": 1,
         "temporal_position": True,
         "readout": "video_token",
-        "temporal_center": True,
+        "temporal_input": "appearance_and_change",
+        "change_floor": 0.05,
+        "query_position": True,
+        "conv_padding": "zero",
+        "frame_embedding": False,
+        "query_pooling": "mean",
+        "relevance": True,
     }
     keys = set(convert.torch_state_dict(model, class_emb))
     assert {"adapter.window_embedding", "adapter.video_token", "adapter.temporal_position"} <= keys
     assert not any(k.startswith("adapter.region_position.") for k in keys)
-    _, _, other = tiny_alt(0, adapter=ADAPTERS["ordered-mean-nocenter"])
+    _, _, other = tiny_alt(0, adapter=ADAPTERS["ordered-mean-raw"])
     assert other["adapter"]["fourier_bands"] == 2 and other["adapter"]["temporal_depth"] == 2
-    assert (other["adapter"]["temporal_position"], other["adapter"]["temporal_center"]) == (
+    assert (other["adapter"]["temporal_position"], other["adapter"]["temporal_input"]) == (
         False,
-        False,
+        "raw",
     )
     _, _, old = tiny_alt(0, adapter=ADAPTERS["global"])
     assert old["adapter"]["kind"] == "global" and "readout" not in old["adapter"]

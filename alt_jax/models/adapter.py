@@ -24,8 +24,12 @@ from alt_jax.models.region_position import POSITION_KINDS, RegionPositionEncoder
 Array = jax.Array
 
 
-def depthwise_temporal_conv(x: Array, kernel: Array, bias: Array) -> Array:
-    """x [B, T, C], kernel [k, C] (k odd), bias [C] → [B, T, C]; zero padding, same length.
+CONV_PADDINGS = ("zero", "edge")
+
+
+def depthwise_temporal_conv(x: Array, kernel: Array, bias: Array, padding: str = "zero") -> Array:
+    """x [B, T, C], kernel [k, C] (k odd), bias [C] → [B, T, C]; same length, the ends padded
+    with zeros ("zero") or copies of the first and last frame ("edge").
 
     out[t, c] = bias[c] + Σ_j kernel[j, c] · x[t + j − k // 2, c]  (cross-correlation, as conv
     layers compute it).
@@ -33,8 +37,11 @@ def depthwise_temporal_conv(x: Array, kernel: Array, bias: Array) -> Array:
     k, t = kernel.shape[0], x.shape[1]
     if k % 2 != 1:
         raise ValueError(f"temporal conv kernel size must be odd, got {k}")
+    if padding not in CONV_PADDINGS:
+        raise ValueError(f"conv padding must be one of {CONV_PADDINGS}, got {padding!r}")
     half = k // 2
-    padded = jnp.pad(x, ((0, 0), (half, half), (0, 0)))
+    mode = "constant" if padding == "zero" else "edge"
+    padded = jnp.pad(x, ((0, 0), (half, half), (0, 0)), mode=mode)
     out = sum(padded[:, j : j + t] * kernel[j] for j in range(k))
     return out + bias
 
@@ -148,18 +155,49 @@ def frame_windows(kv: Array, window: int) -> tuple[Array, Array | None]:
 
 
 READOUTS = ("ordered", "video_token", "mean")
+# What the temporal module sees of the frame summaries s_t (docs/method.md §5):
+# "appearance_and_change": a clip token LN(s̄) and change tokens N(s_t − s̄) + P_t, each normalised
+# on its own, so the clip's appearance and what changes over it both arrive at unit scale;
+# "centred": the change tokens alone (what is static is deleted); "raw": LN(s_t) + P_t.
+TEMPORAL_INPUTS = ("appearance_and_change", "centred", "raw")
+# How a frame's queries are summarised: "mean" over its regions, or "entity": every aligned
+# entity of the frame weighs the same, however many regions took it (a small object's entity
+# counts as much as the background's).
+QUERY_POOLINGS = ("mean", "entity")
+
+
+def entity_weights(entity_index: Array) -> Array:
+    """entity_index [..., M] → weights [..., M] summing to 1 per frame: 1 / (number of distinct
+    entities · regions sharing the region's entity)."""
+    same = entity_index[..., :, None] == entity_index[..., None, :]  # [..., M, M]
+    count = same.sum(axis=-1).astype(jnp.float32)  # regions sharing each region's entity
+    weights = 1.0 / count
+    return weights / weights.sum(axis=-1, keepdims=True)
+
+
+def change_norm(change: Array, reference: Array, floor: float, eps: float = 1e-6) -> Array:
+    """Layer-normalises change [B, T, W] with a variance floor of floor² times the variance of
+    reference [B, W] (the clip's mean summary): changes far below `floor` of the clip's own
+    scale (codec noise in a still clip) stay small instead of being blown up to unit scale."""
+    centred = change - change.mean(axis=-1, keepdims=True)
+    var = jnp.mean(centred * centred, axis=-1, keepdims=True)  # [B, T, 1]
+    ref_var = jnp.var(reference, axis=-1)[:, None, None]  # [B, 1, 1]
+    return centred * jax.lax.rsqrt(var + floor**2 * ref_var + eps)
 
 
 class OrderedVideoAdapter(nnx.Module):
     """Frame-local entity queries over positioned regions → ordered temporal module → z [B, d].
 
-    Per frame t (SPEC §5): KV = MLP_kv(regions) + pos + conv_t(MLP_kv(cls)); Q = MLP_q(Q̂) + pos,
-    pos = the region position encoding from the ToMe map. Decoder layers over the regions of
-    frame t (± `frame_window` frames). Frame summary s_t = mean of frame t's queries; the
-    temporal transformer sees LN(s_t) + P_t (P sinusoidal at init, learnable) and, with the
-    `video_token` readout, a learned video token first. Readouts: `ordered` (the T outputs
-    concatenated in frame order, then W_o; needs exactly `num_frames` frames), `video_token`,
-    or `mean` (order-blind unless P is on).
+    Per frame t (docs/method.md §5): KV = MLP_kv(regions) + pos + conv_t(MLP_kv(cls));
+    Q = MLP_q(Q̂) (+ pos with `query_position`), pos = the region position encoding from the
+    ToMe map. Decoder layers over the regions of frame t (± `frame_window` frames). Frame
+    summary s_t = mean of frame t's queries. The temporal transformer sees, by
+    `temporal_input`, a clip token and change tokens (`appearance_and_change`), change tokens
+    alone (`centred`) or the raw summaries, with temporal position embeddings P_t (sinusoidal at
+    init, learnable) on the frame tokens and, with the `video_token` readout, a learned video
+    token first. Readouts of the frame tokens: `ordered` (concatenated in frame order, then W_o;
+    needs exactly `num_frames` frames), `video_token`, or `mean` (order-blind unless P is on);
+    the clip token's output is concatenated in front.
     """
 
     def __init__(
@@ -179,18 +217,49 @@ class OrderedVideoAdapter(nnx.Module):
         temporal_depth: int = 1,
         temporal_position: bool = True,
         readout: str = "ordered",
-        temporal_center: bool = True,
+        temporal_input: str = "appearance_and_change",
+        change_floor: float = 0.05,
+        query_position: bool = True,
+        conv_padding: str = "zero",
+        frame_embedding: bool = False,
+        query_pooling: str = "mean",
+        relevance: bool = True,
         rngs: nnx.Rngs,
     ):
+        if query_pooling not in QUERY_POOLINGS:
+            raise ValueError(
+                f"adapter.query_pooling must be one of {QUERY_POOLINGS}, got {query_pooling!r}"
+            )
+        self.query_pooling = query_pooling
+        # Which regions' entities make the entity readout (ALT.head): a score per region from
+        # its query's output, zero at init (every distinct entity of a frame weighs alike).
+        self.relevance = (
+            nnx.Linear(width, 1, use_bias=False, kernel_init=nnx.initializers.zeros, rngs=rngs)
+            if relevance
+            else None
+        )  # no bias: it would cancel in the softmax over regions
         if position not in POSITION_KINDS:
             raise ValueError(f"adapter.position must be one of {POSITION_KINDS}, got {position!r}")
         if readout not in READOUTS:
             raise ValueError(f"adapter.readout must be one of {READOUTS}, got {readout!r}")
+        if temporal_input not in TEMPORAL_INPUTS:
+            raise ValueError(
+                f"adapter.temporal_input must be one of {TEMPORAL_INPUTS}, got {temporal_input!r}"
+            )
+        if conv_padding not in CONV_PADDINGS:
+            raise ValueError(
+                f"adapter.conv_padding must be one of {CONV_PADDINGS}, got {conv_padding!r}"
+            )
         if frame_window < 0:
             raise ValueError(f"adapter.frame_window must be >= 0, got {frame_window}")
+        if change_floor < 0:
+            raise ValueError(f"adapter.change_floor must be >= 0, got {change_floor}")
         self.num_frames = num_frames
         self.frame_window = frame_window
-        self.temporal_center = temporal_center
+        self.temporal_input = temporal_input
+        self.change_floor = change_floor
+        self.query_position = query_position
+        self.conv_padding = conv_padding
         self.readout = readout
         self.mlp_kv = MLP(region_dim, width, width, rngs=rngs)
         self.mlp_q = MLP(text_dim, width, width, rngs=rngs)
@@ -198,6 +267,11 @@ class OrderedVideoAdapter(nnx.Module):
             RegionPositionEncoder(width, fourier_bands, rngs=rngs)
             if position == "fourier"
             else None
+        )
+        # A per-frame time code on the keys and queries (of frame t), as sinusoids: it matters
+        # with frame_window > 0 (keys of other frames); frame-local attention only shifts logits.
+        self.frame_embedding = (
+            nnx.Param(sinusoidal_embedding(num_frames, width)) if frame_embedding else None
         )
         if frame_window:
             # Which neighbour frame a key comes from (offsets −w … w).
@@ -209,7 +283,13 @@ class OrderedVideoAdapter(nnx.Module):
         self.layers = nnx.List(
             [DecoderLayer(width, heads, mlp_ratio, rngs=rngs) for _ in range(depth)]
         )
-        self.ln_frame = nnx.LayerNorm(width, rngs=rngs)
+        if temporal_input == "appearance_and_change":
+            self.ln_clip = nnx.LayerNorm(width, rngs=rngs)  # the clip token
+            # Learnable gain and bias of change_norm (LayerNorm's affine part).
+            self.change_scale = nnx.Param(jnp.ones((width,), jnp.float32))
+            self.change_bias = nnx.Param(jnp.zeros((width,), jnp.float32))
+        else:
+            self.ln_frame = nnx.LayerNorm(width, rngs=rngs)
         # Sinusoids of RMS 1/√2 against layer-normed summaries (RMS 1): order is visible from the
         # first step; a 0.02-scale table would be drowned by the summaries.
         self.temporal_position = (
@@ -222,26 +302,36 @@ class OrderedVideoAdapter(nnx.Module):
         )
         self.ln_out = nnx.LayerNorm(width, rngs=rngs)
         readout_width = width * num_frames if readout == "ordered" else width
+        if temporal_input == "appearance_and_change":
+            readout_width += width
         self.out_proj = nnx.Linear(readout_width, text_dim, use_bias=False, rngs=rngs)  # W_o
 
-    def __call__(self, regions: Array, cls: Array, queries: Array, dest: Array) -> Array:
-        """regions [B, T, M, D] (LN'd region tokens), cls [B, T, D] (LN'd class tokens),
-        queries [B, T, M, d] (aligned entity texts Q̂), dest [B, T, 1 + N] (ToMe map) → z [B, d]."""
+    def frame_summaries(
+        self,
+        regions: Array,
+        cls: Array,
+        queries: Array,
+        dest: Array,
+        entity_index: Array | None = None,
+    ) -> tuple[Array, Array]:
+        """The decoder's per-frame summaries s_t [B, T, W] (frame t's queries pooled: mean, or
+        with `query_pooling="entity"` every entity of entity_index [B, T, M] weighing alike), and
+        the regions' readout weights [B, T, M] (softmax of the relevance scores plus the log of
+        the per-entity weights: each frame's weights sum to 1)."""
         b, t, m, _ = regions.shape
-        if t > self.num_frames or (self.readout == "ordered" and t != self.num_frames):
-            need = "exactly" if self.readout == "ordered" else "at most"
-            raise ValueError(
-                f"{t} frames, but the adapter was built for {need} {self.num_frames} "
-                f"(adapter.readout={self.readout!r}, model.num_frames)"
-            )
         context = depthwise_temporal_conv(
-            self.mlp_kv(cls), self.conv_kernel[...], self.conv_bias[...]
+            self.mlp_kv(cls), self.conv_kernel[...], self.conv_bias[...], self.conv_padding
         )  # [B, T, W]
         kv = self.mlp_kv(regions) + context[:, :, None]  # [B, T, M, W]
         q = self.mlp_q(queries)  # [B, T, M, W]
         if self.region_position is not None:
             pos = self.region_position(dest, m)  # [B, T, M, W]
-            kv, q = kv + pos, q + pos
+            kv = kv + pos
+            if self.query_position:
+                q = q + pos
+        if self.frame_embedding is not None:
+            time = self.frame_embedding[...][:t][None, :, None]  # [1, T, 1, W]
+            kv, q = kv + time, q + time
         keys, bias = frame_windows(kv, self.frame_window)  # [B·T, (2w+1)·M, W]
         if self.frame_window:
             offset = jnp.repeat(self.window_embedding[...], m, axis=0)  # [(2w+1)·M, W]
@@ -249,25 +339,69 @@ class OrderedVideoAdapter(nnx.Module):
         q = q.reshape(b * t, m, -1)
         for layer in self.layers:
             q = layer(q, keys, bias)
-        summary = q.reshape(b, t, m, -1).mean(axis=2)  # [B, T, W] frame summaries
-        if self.temporal_center:
-            summary = summary - summary.mean(axis=1, keepdims=True)
-        x = self.ln_frame(summary)
+        q = q.reshape(b, t, m, -1)
+        per_entity = (
+            entity_weights(entity_index)
+            if entity_index is not None
+            else jnp.full((b, t, m), 1.0 / m, jnp.float32)
+        )
+        if self.relevance is not None:
+            readout = jax.nn.softmax(self.relevance(q)[..., 0] + jnp.log(per_entity), axis=-1)
+        else:
+            readout = per_entity  # [B, T, M]
+        if self.query_pooling == "entity":
+            return jnp.einsum("btm,btmw->btw", per_entity, q), readout
+        return q.mean(axis=2), readout
+
+    def __call__(
+        self,
+        regions: Array,
+        cls: Array,
+        queries: Array,
+        dest: Array,
+        entity_index: Array | None = None,
+    ) -> tuple[Array, Array]:
+        """regions [B, T, M, D] (LN'd region tokens), cls [B, T, D] (LN'd class tokens),
+        queries [B, T, M, d] (aligned entity texts Q̂), dest [B, T, 1 + N] (ToMe map),
+        entity_index [B, T, M] (the aligned entities; None for learned queries) → (z [B, d],
+        readout weights of the regions [B, T, M], each frame's summing to 1)."""
+        b, t = regions.shape[:2]
+        if t > self.num_frames or (self.readout == "ordered" and t != self.num_frames):
+            need = "exactly" if self.readout == "ordered" else "at most"
+            raise ValueError(
+                f"{t} frames, but the adapter was built for {need} {self.num_frames} "
+                f"(adapter.readout={self.readout!r}, model.num_frames)"
+            )
+        summary, readout = self.frame_summaries(regions, cls, queries, dest, entity_index)
+        mean = summary.mean(axis=1)  # [B, W]
+        if self.temporal_input == "appearance_and_change":
+            x = change_norm(summary - mean[:, None], mean, self.change_floor)
+            x = x * self.change_scale[...] + self.change_bias[...]
+        elif self.temporal_input == "centred":
+            x = self.ln_frame(summary - mean[:, None])
+        else:
+            x = self.ln_frame(summary)
         if self.temporal_position is not None:
             x = x + self.temporal_position[...][:t]
+        lead = []  # tokens in front of the frame tokens
+        if self.temporal_input == "appearance_and_change":
+            lead.append(self.ln_clip(mean)[:, None])
         if self.readout == "video_token":
-            token = jnp.broadcast_to(self.video_token[...], (b, 1, x.shape[-1]))
-            x = jnp.concatenate([token, x], axis=1)
+            lead.append(jnp.broadcast_to(self.video_token[...], (b, 1, x.shape[-1])))
+        x = jnp.concatenate([*lead, x], axis=1)
         for layer in self.temporal_layers:
             x = layer(x)
         x = self.ln_out(x)
+        frames = x[:, len(lead) :]
         if self.readout == "ordered":
-            pooled = x.reshape(b, -1)  # frame order kept: frame t owns channels [tW, (t+1)W)
+            pooled = frames.reshape(b, -1)  # frame order kept: frame t owns channels [tW, (t+1)W)
         elif self.readout == "video_token":
-            pooled = x[:, 0]
+            pooled = x[:, len(lead) - 1]
         else:
-            pooled = x.mean(axis=1)
-        return self.out_proj(pooled)
+            pooled = frames.mean(axis=1)
+        if self.temporal_input == "appearance_and_change":
+            pooled = jnp.concatenate([x[:, 0], pooled], axis=-1)  # the clip token's output first
+        return self.out_proj(pooled), readout
 
 
 class GlobalVideoAdapter(nnx.Module):
@@ -304,10 +438,16 @@ class GlobalVideoAdapter(nnx.Module):
         self.out_proj = nnx.Linear(width, text_dim, use_bias=False, rngs=rngs)  # W_o
 
     def __call__(
-        self, regions: Array, cls: Array, queries: Array, dest: Array | None = None
+        self,
+        regions: Array,
+        cls: Array,
+        queries: Array,
+        dest: Array | None = None,
+        entity_index: Array | None = None,
     ) -> Array:
         """regions [B, T, M, D] (LN'd region tokens), cls [B, T, D] (LN'd class tokens),
-        queries [B, T, M, d] (aligned entity texts Q̂) → z [B, d]; `dest` is not used."""
+        queries [B, T, M, d] (aligned entity texts Q̂) → (z [B, d], readout weights [B, T, M]:
+        every distinct entity of a frame alike); `dest` is not used."""
         b, t, m, _ = regions.shape
         if t > self.temporal_embedding.shape[0]:
             raise ValueError(
@@ -324,4 +464,9 @@ class GlobalVideoAdapter(nnx.Module):
         kv, q = kv.reshape(b, t * m, -1), q.reshape(b, t * m, -1)
         for layer in self.layers:
             q = layer(q, kv)
-        return self.out_proj(q.mean(axis=1))
+        readout = (
+            entity_weights(entity_index)
+            if entity_index is not None
+            else jnp.full((b, t, m), 1.0 / m, jnp.float32)
+        )
+        return self.out_proj(q.mean(axis=1)), readout

@@ -24,7 +24,7 @@ import optax
 from flax import nnx
 
 from alt_jax.models.adapter import GlobalVideoAdapter, OrderedVideoAdapter, gated_residual
-from alt_jax.models.alignment import EntityAlignment, l2_normalize
+from alt_jax.models.alignment import EntityAlignment, ablate_entities, l2_normalize
 from alt_jax.models.clip import CLIP, get_preset
 from alt_jax.resources import SHIPPED_CORPUS
 
@@ -48,12 +48,25 @@ def default_model_config() -> ml_collections.ConfigDict:
     c.backbone.dtype = "float32"  # CLIP compute dtype: float32 or bfloat16
     c.tome_r = 16  # ToMe merges per layer (0: plain CLIP)
     c.prop_attn = True
+    # How the frozen CLIP's last block computes region tokens (clip.REGION_FEATURES): "tokens"
+    # (CLIP's own, exact parity) or a training-free dense-CLIP path ("maskclip", "sclip",
+    # "clearclip"); measured on alignment grounding in BENCHMARKS.md.
+    c.region_features = "tokens"
     c.num_frames = 8
     c.corpus = ml_collections.ConfigDict()
     c.corpus.path = SHIPPED_CORPUS  # inside the installed package (alt_jax.resources)
     c.corpus.cache_dir = "~/.cache/alt_jax"
     c.corpus.batch_size = 256
+    # How each entity becomes text (corpus.ENTITY_TEXT_FORMS): "unit", "templates" (the unit in
+    # each of corpus.templates, averaged), "pair" (the paper's "{unit}: {description}") or
+    # "pair+templates". Chosen by alignment grounding (BENCHMARKS.md).
+    c.corpus.text_form = "templates"
+    c.corpus.templates = ("a photo of a {}.",)
     c.tau_init = 0.07  # alignment temperature τ_a
+    c.alignment = ml_collections.ConfigDict()
+    c.alignment.gumbel = "logits"  # alignment.GUMBEL_FORMS: softmax(cos/τ + G) or ((cos + G)/τ)
+    c.alignment.w_r = "free"  # alignment.W_R_MODES: "free", "frozen", "anchored"
+    c.alignment.anchor_weight = 1.0  # weight of ‖W_r − W_r⁰‖²/‖W_r⁰‖² when anchored
     # The adapter's queries: "entities" (the aligned entity texts Q̂, ALT) or "learned" (the
     # ablation without alignment: one learned query per region slot, shared by every frame and
     # video, so the adapter and its query count stay as they are and only Q̂ is replaced).
@@ -75,12 +88,23 @@ def default_model_config() -> ml_collections.ConfigDict:
     c.adapter.temporal_depth = 1  # layers of the temporal transformer over frame summaries
     c.adapter.temporal_position = True  # temporal position embeddings on the frame summaries
     c.adapter.readout = "ordered"  # "ordered" (frames concatenated in order), "video_token", "mean"
-    # Subtract each video's mean frame summary before the temporal module: the summaries share a
-    # large component (the same background, the same entities), and a normalised classifier sees
-    # what changes between frames only at (change / shared) scale; without this the demo does
-    # not learn direction in 150 steps (23 %, against 100 % with it).
-    c.adapter.temporal_center = True
-    c.gate_init = 0.0
+    # What the temporal module sees of the frame summaries (adapter.TEMPORAL_INPUTS): the
+    # summaries share a large component (the clip's appearance), and what changes between frames
+    # is a small part of them; "appearance_and_change" gives the temporal module the clip mean
+    # and the deviations from it as separate tokens, each normalised on its own, so both reach
+    # z at unit scale. "centred" (deviations only) and "raw" are the ablations.
+    c.adapter.temporal_input = "appearance_and_change"
+    c.adapter.change_floor = 0.05  # deviations below this share of the clip's scale stay small
+    c.adapter.query_position = True  # region positions on the queries too (else keys only)
+    c.adapter.conv_padding = "zero"  # the class-token convolution's ends: "zero" or "edge"
+    c.adapter.frame_embedding = False  # a per-frame time code on keys and queries
+    c.adapter.query_pooling = "mean"  # frame summary: "mean" of queries, or per "entity"
+    c.gate_init = 0.0  # g and g_e at init (0: exactly CLIP's frame-average zero-shot)
+    # The entity readout [ours]: the aligned entity texts themselves, pooled per frame by the
+    # adapter's readout weights and averaged over frames (e, in the joint space), join the video
+    # vector at the frame average's scale: video = base + g·z + g_e·‖base‖·e. It is where the
+    # entities reach the classifier as text.
+    c.entity_readout = True
     c.logit_scale_init = 100.0  # stored as its log
     c.frame_pool = "raw"  # "raw" or "normalized" per-frame class features in mean_t(cls_t)
     c.prompt_templates = ("a video of a person {}.",)
@@ -146,8 +170,10 @@ def build_adapter(
     text_dim: int,
     num_frames: int,
     rngs: nnx.Rngs,
+    relevance: bool = True,
 ) -> OrderedVideoAdapter | GlobalVideoAdapter:
-    """The video adapter of `model.adapter` (kind "ordered" or "global")."""
+    """The video adapter of `model.adapter` (kind "ordered" or "global"); `relevance` gives the
+    ordered one its learned readout scores (for the model's entity readout)."""
     if config.kind not in ADAPTER_KINDS:
         raise ValueError(f"adapter.kind must be one of {ADAPTER_KINDS}, got {config.kind!r}")
     common = dict(
@@ -170,7 +196,13 @@ def build_adapter(
         temporal_depth=config.temporal_depth,
         temporal_position=config.temporal_position,
         readout=config.readout,
-        temporal_center=config.temporal_center,
+        temporal_input=config.temporal_input,
+        change_floor=config.change_floor,
+        query_position=config.query_position,
+        conv_padding=config.conv_padding,
+        frame_embedding=config.frame_embedding,
+        query_pooling=config.query_pooling,
+        relevance=relevance,
         **common,
     )
 
@@ -201,7 +233,11 @@ class ALT(nnx.Module):
         self.queries = config.queries
         if config.queries == "entities":
             self.alignment = EntityAlignment(
-                clip.visual_projection.kernel[...], tau_init=config.tau_init
+                clip.visual_projection.kernel[...],
+                tau_init=config.tau_init,
+                gumbel=config.alignment.gumbel,
+                w_r=config.alignment.w_r,
+                anchor_weight=config.alignment.anchor_weight,
             )
         else:
             # Unit-norm rows like the entity texts, so MLP_q sees inputs of the same scale.
@@ -213,8 +249,12 @@ class ALT(nnx.Module):
             text_dim=d,
             num_frames=config.num_frames,
             rngs=rngs,
+            relevance=config.entity_readout,
         )
         self.gate = nnx.Param(jnp.asarray(config.gate_init, jnp.float32))
+        self.entity_readout = config.entity_readout
+        if config.entity_readout:
+            self.entity_gate = nnx.Param(jnp.asarray(config.gate_init, jnp.float32))
         self.log_logit_scale = nnx.Param(jnp.log(jnp.asarray(config.logit_scale_init, jnp.float32)))
 
     def frame_tokens(self, frames: Array) -> dict[str, Array]:
@@ -235,17 +275,28 @@ class ALT(nnx.Module):
         *,
         train: bool,
         rng: Array | None = None,
+        entity_ablation: str = "none",
     ) -> dict[str, Array]:
-        """Alignment, adapter and classifier on `video_features` outputs."""
+        """Alignment, adapter and classifier on `video_features` outputs; `entity_ablation`
+        (alignment.ENTITY_ABLATIONS) replaces the aligned entities at evaluation."""
         if train and rng is None:
             raise ValueError("training needs an rng for the Gumbel noise")
         ln, cls = features["ln"], features["cls"]  # [B, T, 1+M, D], [B, T, d]
         regions = ln[:, :, 1:]
         out = {"dest": features["dest"]}
         if self.queries == "entities":
-            aligned = self.alignment(regions, self.entities[...], rng if train else None)
+            entities = self.entities[...]
+            aligned = self.alignment(regions, entities, rng if train else None)
             queries = aligned["aligned"]  # Q̂ [B, T, M, d]
             out["entity_index"] = aligned["index"]
+            out["regularization"] = self.alignment.penalty()
+            if entity_ablation != "none":
+                if train:
+                    raise ValueError("entity ablations are for evaluation")
+                index = ablate_entities(
+                    aligned["index"], entities.shape[0], entity_ablation, jax.random.key(0)
+                )
+                queries, out["entity_index"] = entities[index], index
         else:
             slots = self.learned_queries[...]  # [M, d]
             if slots.shape[0] != regions.shape[2]:
@@ -254,22 +305,42 @@ class ALT(nnx.Module):
                     f"{slots.shape[0]} learned queries (set at the CLIP's image size and ToMe r)"
                 )
             queries = jnp.broadcast_to(slots, (*regions.shape[:3], slots.shape[1]))
-        z = self.adapter(regions, ln[:, :, 0], queries, features["dest"])
-        video = gated_residual(pool_frames(cls, self.frame_pool), z, self.gate[...])
+        z, readout = self.adapter(
+            regions, ln[:, :, 0], queries, features["dest"], out.get("entity_index")
+        )
+        base = pool_frames(cls, self.frame_pool)  # [B, d]
+        video = gated_residual(base, z, self.gate[...])
+        if self.entity_readout:
+            entity = jnp.einsum("btm,btmd->bd", readout, queries) / queries.shape[1]  # e [B, d]
+            scale = jnp.linalg.norm(base, axis=-1, keepdims=True)
+            video = video + self.entity_gate[...] * scale * entity
+            out["readout_weights"] = readout
         logits = jnp.exp(self.log_logit_scale[...]) * (
             l2_normalize(video) @ l2_normalize(class_embeddings.astype(jnp.float32)).T
         )
         return {"logits": logits, "video_embedding": video, **out}
 
     def __call__(
-        self, videos: Array, class_embeddings: Array, *, train: bool, rng: Array | None = None
+        self,
+        videos: Array,
+        class_embeddings: Array,
+        *,
+        train: bool,
+        rng: Array | None = None,
+        entity_ablation: str = "none",
     ) -> dict[str, Array]:
         """videos float32 [B, T, H, W, 3] (CLIP-normalised), class_embeddings [C, d] →
         logits [B, C], video_embedding [B, d], dest [B, T, 1+N], and with entity queries
         entity_index [B, T, M]."""
         if train and rng is None:
             raise ValueError("training needs an rng for the Gumbel noise")
-        return self.head(self.video_features(videos), class_embeddings, train=train, rng=rng)
+        return self.head(
+            self.video_features(videos),
+            class_embeddings,
+            train=train,
+            rng=rng,
+            entity_ablation=entity_ablation,
+        )
 
 
 def split_trainable(model: ALT) -> tuple[nnx.GraphDef, nnx.State, nnx.State]:
@@ -299,7 +370,11 @@ def build_clip(config: ml_collections.ConfigDict, *, seed: int = 0) -> CLIP:
         from alt_jax.weights import load_clip
 
         return load_clip(
-            config.backbone.source, dtype, tome_r=config.tome_r, prop_attn=config.prop_attn
+            config.backbone.source,
+            dtype,
+            tome_r=config.tome_r,
+            prop_attn=config.prop_attn,
+            region_features=config.region_features,
         )
     # Initialised inside one jit: eager initialisation compiles every op on its own.
     return nnx.jit(
@@ -309,6 +384,7 @@ def build_clip(config: ml_collections.ConfigDict, *, seed: int = 0) -> CLIP:
             rngs=nnx.Rngs(seed),
             tome_r=config.tome_r,
             prop_attn=config.prop_attn,
+            region_features=config.region_features,
         )
     )()
 
@@ -322,6 +398,8 @@ def corpus_embeddings(config: ml_collections.ConfigDict, clip: CLIP) -> np.ndarr
         clip,
         cache_dir=config.corpus.cache_dir or None,
         batch_size=config.corpus.batch_size,
+        text_form=config.corpus.text_form,
+        templates=tuple(config.corpus.templates),
     )
 
 

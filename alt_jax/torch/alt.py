@@ -72,6 +72,31 @@ def attend(layer: nn.Module, x: torch.Tensor, bias=None) -> tuple[torch.Tensor, 
     return x + attn.out_proj(attention(q, k, v, bias).reshape(b, n, d)), k
 
 
+REGION_FEATURES = ("tokens", "maskclip", "sclip", "clearclip")
+
+
+def dense_last_attention(layer: nn.Module, x: torch.Tensor, bias, kind: str):
+    """The region path of a training-free dense CLIP in the last block (`alt_jax.models.clip.
+    dense_last_attention`): out_proj(A · v) of LN1(x), or None for CLIP's own tokens."""
+    if kind == "tokens":
+        return None
+    if kind not in REGION_FEATURES:
+        raise ValueError(f"region_features must be one of {REGION_FEATURES}, got {kind!r}")
+    attn = layer.self_attn
+    h = layer.layer_norm1(x)
+    b, n, d = h.shape
+    q, k, v = (
+        p(h).reshape(b, n, attn.num_heads, -1) for p in (attn.q_proj, attn.k_proj, attn.v_proj)
+    )
+    if kind == "maskclip":
+        out = v
+    elif kind == "clearclip":
+        out = attention(q, q, v, bias)
+    else:
+        out = attention(q, q, v, bias) + attention(k, k, v, bias)
+    return attn.out_proj(out.reshape(b, n, d))
+
+
 class MLP(nn.Module):
     """Linear → GELU (tanh approximation, jax.nn.gelu's default) → Linear."""
 
@@ -148,12 +173,27 @@ class EncoderLayer(nn.Module):
         return x + self.mlp(self.ln_mlp(x))
 
 
-def temporal_conv(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """Depthwise conv over time, zero padded: x [B, T, C], kernel [k, C] → [B, T, C]
-    (cross-correlation, as `depthwise_temporal_conv`)."""
+def temporal_conv(
+    x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor, padding: str = "zero"
+) -> torch.Tensor:
+    """Depthwise conv over time, the ends padded with zeros or edge copies: x [B, T, C], kernel
+    [k, C] → [B, T, C] (cross-correlation, as `depthwise_temporal_conv`)."""
     k, t = kernel.shape[0], x.shape[1]
-    padded = F.pad(x, (0, 0, k // 2, k // 2))
+    half = k // 2
+    if padding == "zero":
+        padded = F.pad(x, (0, 0, half, half))
+    else:
+        padded = torch.cat([x[:, :1].expand(-1, half, -1), x, x[:, -1:].expand(-1, half, -1)], 1)
     return sum(padded[:, j : j + t] * kernel[j] for j in range(k)) + bias
+
+
+def change_norm(change: torch.Tensor, reference: torch.Tensor, floor: float) -> torch.Tensor:
+    """Layer norm of change [B, T, W] with a variance floor of floor² × var(reference [B, W])
+    (`alt_jax.models.adapter.change_norm`)."""
+    centred = change - change.mean(-1, keepdim=True)
+    var = (centred * centred).mean(-1, keepdim=True)
+    ref_var = reference.var(-1, unbiased=False)[:, None, None]
+    return centred * torch.rsqrt(var + floor**2 * ref_var + ADAPTER_LN_EPS)
 
 
 # -- region positions from the ToMe map (alt_jax.models.region_position) ----------------------------
@@ -236,6 +276,22 @@ def frame_windows(kv: torch.Tensor, window: int) -> tuple[torch.Tensor, torch.Te
 ADAPTER_KINDS = ("ordered", "global")
 QUERY_KINDS = ("entities", "learned")
 READOUTS = ("ordered", "video_token", "mean")
+TEMPORAL_INPUTS = ("appearance_and_change", "centred", "raw")
+
+
+def entity_weights(entity_index: torch.Tensor) -> torch.Tensor:
+    """entity_index [..., M] → weights [..., M], every distinct entity of a frame alike
+    (`alt_jax.models.adapter.entity_weights`)."""
+    count = (entity_index[..., :, None] == entity_index[..., None, :]).sum(-1).float()
+    weights = 1.0 / count
+    return weights / weights.sum(-1, keepdim=True)
+
+
+def readout_base(entity_index, shape, device) -> torch.Tensor:
+    """The per-region weights before relevance: per entity, or uniform without entities."""
+    if entity_index is not None:
+        return entity_weights(entity_index)
+    return torch.full(shape, 1.0 / shape[-1], device=device)
 
 
 class OrderedVideoAdapter(nn.Module):
@@ -260,29 +316,50 @@ class OrderedVideoAdapter(nn.Module):
         temporal_depth: int = 1,
         temporal_position: bool = True,
         readout: str = "ordered",
-        temporal_center: bool = True,
+        temporal_input: str = "appearance_and_change",
+        change_floor: float = 0.05,
+        query_position: bool = True,
+        conv_padding: str = "zero",
+        frame_embedding: bool = False,
+        query_pooling: str = "mean",
+        relevance: bool = False,
     ):
         super().__init__()
+        self.query_pooling = query_pooling
+        self.relevance = nn.Linear(width, 1, bias=False) if relevance else None
         if position not in ("fourier", "none"):
             raise ValueError(f"adapter position must be 'fourier' or 'none', got {position!r}")
         if readout not in READOUTS:
             raise ValueError(f"adapter readout must be one of {READOUTS}, got {readout!r}")
+        if temporal_input not in TEMPORAL_INPUTS:
+            raise ValueError(
+                f"adapter temporal_input must be one of {TEMPORAL_INPUTS}, got {temporal_input!r}"
+            )
         self.num_frames = frames
         self.frame_window = frame_window
-        self.temporal_center = temporal_center
+        self.temporal_input = temporal_input
+        self.change_floor = change_floor
+        self.query_position = query_position
+        self.conv_padding = conv_padding
         self.readout = readout
         self.mlp_kv = MLP(region_dim, width, width)
         self.mlp_q = MLP(text_dim, width, width)
         self.region_position = (
             RegionPositionEncoder(width, fourier_bands) if position == "fourier" else None
         )
+        self.frame_embedding = nn.Parameter(torch.zeros(frames, width)) if frame_embedding else None
         self.window_embedding = (
             nn.Parameter(torch.zeros(2 * frame_window + 1, width)) if frame_window else None
         )
         self.conv_kernel = nn.Parameter(torch.zeros(conv_kernel, width))
         self.conv_bias = nn.Parameter(torch.zeros(width))
         self.layers = nn.ModuleList(DecoderLayer(width, heads, mlp_hidden) for _ in range(depth))
-        self.ln_frame = adapter_layer_norm(width)
+        if temporal_input == "appearance_and_change":
+            self.ln_clip = adapter_layer_norm(width)
+            self.change_scale = nn.Parameter(torch.ones(width))
+            self.change_bias = nn.Parameter(torch.zeros(width))
+        else:
+            self.ln_frame = adapter_layer_norm(width)
         self.temporal_position = (
             nn.Parameter(torch.zeros(frames, width)) if temporal_position else None
         )
@@ -292,10 +369,13 @@ class OrderedVideoAdapter(nn.Module):
         )
         self.ln_out = adapter_layer_norm(width)
         readout_width = width * frames if readout == "ordered" else width
+        if temporal_input == "appearance_and_change":
+            readout_width += width  # the clip token's output, first
         self.out_proj = nn.Linear(readout_width, text_dim, bias=False)
 
-    def forward(self, regions, cls, queries, dest) -> torch.Tensor:
-        """regions [B, T, M, D], cls [B, T, D], queries [B, T, M, d], dest [B, T, 1 + N] → z [B, d]."""
+    def forward(self, regions, cls, queries, dest, entity_index=None):
+        """regions [B, T, M, D], cls [B, T, D], queries [B, T, M, d], dest [B, T, 1 + N],
+        entity_index [B, T, M] or None → (z [B, d], readout weights [B, T, M])."""
         b, t, m, _ = regions.shape
         if t > self.num_frames or (self.readout == "ordered" and t != self.num_frames):
             need = "exactly" if self.readout == "ordered" else "at most"
@@ -303,36 +383,63 @@ class OrderedVideoAdapter(nn.Module):
                 f"{t} frames, but the adapter was built for {need} {self.num_frames} "
                 f"(adapter readout {self.readout!r})"
             )
-        context = temporal_conv(self.mlp_kv(cls), self.conv_kernel, self.conv_bias)  # [B, T, W]
+        context = temporal_conv(
+            self.mlp_kv(cls), self.conv_kernel, self.conv_bias, self.conv_padding
+        )  # [B, T, W]
         kv = self.mlp_kv(regions) + context[:, :, None]  # [B, T, M, W]
         q = self.mlp_q(queries)
         if self.region_position is not None:
             pos = self.region_position(dest, m)
-            kv, q = kv + pos, q + pos
+            kv = kv + pos
+            if self.query_position:
+                q = q + pos
+        if self.frame_embedding is not None:
+            time = self.frame_embedding[:t][None, :, None]
+            kv, q = kv + time, q + time
         keys, bias = frame_windows(kv, self.frame_window)
         if self.window_embedding is not None:
             keys = keys + self.window_embedding.repeat_interleave(m, dim=0)
         q = q.reshape(b * t, m, -1)
         for layer in self.layers:
             q = layer(q, keys, bias)
-        summary = q.reshape(b, t, m, -1).mean(dim=2)  # [B, T, W] frame summaries
-        if self.temporal_center:
-            summary = summary - summary.mean(dim=1, keepdim=True)
-        x = self.ln_frame(summary)
+        q = q.reshape(b, t, m, -1)
+        per_entity = readout_base(entity_index, (b, t, m), q.device)
+        readout = per_entity
+        if self.relevance is not None:
+            readout = (self.relevance(q)[..., 0] + torch.log(per_entity)).softmax(-1)
+        if self.query_pooling == "entity":
+            summary = torch.einsum("btm,btmw->btw", per_entity, q)
+        else:
+            summary = q.mean(dim=2)  # [B, T, W] frame summaries
+        mean = summary.mean(dim=1)  # [B, W]
+        if self.temporal_input == "appearance_and_change":
+            x = change_norm(summary - mean[:, None], mean, self.change_floor)
+            x = x * self.change_scale + self.change_bias
+        elif self.temporal_input == "centred":
+            x = self.ln_frame(summary - mean[:, None])
+        else:
+            x = self.ln_frame(summary)
         if self.temporal_position is not None:
             x = x + self.temporal_position[:t]
+        lead = []
+        if self.temporal_input == "appearance_and_change":
+            lead.append(self.ln_clip(mean)[:, None])
         if self.video_token is not None:
-            x = torch.cat([self.video_token.expand(b, 1, -1), x], dim=1)
+            lead.append(self.video_token.expand(b, 1, -1))
+        x = torch.cat([*lead, x], dim=1)
         for layer in self.temporal_layers:
             x = layer(x)
         x = self.ln_out(x)
+        frames = x[:, len(lead) :]
         if self.readout == "ordered":
-            pooled = x.reshape(b, -1)  # frame t owns channels [tW, (t+1)W)
+            pooled = frames.reshape(b, -1)  # frame t owns channels [tW, (t+1)W)
         elif self.readout == "video_token":
-            pooled = x[:, 0]
+            pooled = x[:, len(lead) - 1]
         else:
-            pooled = x.mean(dim=1)
-        return self.out_proj(pooled)
+            pooled = frames.mean(dim=1)
+        if self.temporal_input == "appearance_and_change":
+            pooled = torch.cat([x[:, 0], pooled], dim=-1)
+        return self.out_proj(pooled), readout
 
 
 class GlobalVideoAdapter(nn.Module):
@@ -351,8 +458,9 @@ class GlobalVideoAdapter(nn.Module):
         self.layers = nn.ModuleList(DecoderLayer(width, heads, mlp_hidden) for _ in range(depth))
         self.out_proj = nn.Linear(width, text_dim, bias=False)
 
-    def forward(self, regions, cls, queries, dest=None) -> torch.Tensor:
-        """regions [B, T, M, D], cls [B, T, D], queries [B, T, M, d] → z [B, d]; `dest` unused."""
+    def forward(self, regions, cls, queries, dest=None, entity_index=None):
+        """regions [B, T, M, D], cls [B, T, D], queries [B, T, M, d] → (z [B, d], readout
+        weights [B, T, M]: per entity); `dest` unused."""
         b, t, m, _ = regions.shape
         if t > self.temporal_embedding.shape[0]:
             raise ValueError(
@@ -366,7 +474,7 @@ class GlobalVideoAdapter(nn.Module):
         kv, q = kv.reshape(b, t * m, -1), q.reshape(b, t * m, -1)
         for layer in self.layers:
             q = layer(q, kv)
-        return self.out_proj(q.mean(dim=1))
+        return self.out_proj(q.mean(dim=1)), readout_base(entity_index, (b, t, m), q.device)
 
 
 def build_adapter(
@@ -396,9 +504,23 @@ def build_adapter(
         temporal_depth=a["temporal_depth"],
         temporal_position=a["temporal_position"],
         readout=a["readout"],
-        temporal_center=a["temporal_center"],
+        temporal_input=temporal_input_of(a),
+        change_floor=a.get("change_floor", 0.05),
+        query_position=a.get("query_position", True),
+        conv_padding=a.get("conv_padding", "zero"),
+        frame_embedding=a.get("frame_embedding", False),
+        query_pooling=a.get("query_pooling", "mean"),
+        relevance=a.get("relevance", False),
         **common,
     )
+
+
+def temporal_input_of(a: dict[str, Any]) -> str:
+    """An exported adapter's temporal input; folders exported before it existed say
+    `temporal_center` (True: "centred", False: "raw")."""
+    if "temporal_input" in a:
+        return a["temporal_input"]
+    return "centred" if a.get("temporal_center", True) else "raw"
 
 
 class EntityAlignment(nn.Module):
@@ -447,6 +569,9 @@ class ALTForVideoClassification(PreTrainedModel):
             config.adapter, region_dim=vcfg.hidden_size, text_dim=d, frames=config.num_frames
         )
         self.gate = nn.Parameter(torch.zeros(()))
+        self.entity_readout = bool(getattr(config, "entity_readout", False))
+        if self.entity_readout:
+            self.entity_gate = nn.Parameter(torch.zeros(()))
         self.log_logit_scale = nn.Parameter(torch.zeros(()))
         self.register_buffer("entities", torch.zeros(len(config.entity_names), d))
         self.register_buffer("class_embeddings", torch.zeros(len(config.class_names), d))
@@ -467,15 +592,22 @@ class ALTForVideoClassification(PreTrainedModel):
         size = torch.ones(f, n, 1, dtype=x.dtype, device=x.device)
         dest = identity_dest(f, n, x.device)
         schedule = capped_schedule(self.config.tome_schedule, n)
+        kind = getattr(self.config, "region_features", "tokens")
+        layers = vision.encoder.layers
         merged = False
-        for layer, r in zip(vision.encoder.layers, schedule, strict=True):
+        for i, (layer, r) in enumerate(zip(layers, schedule, strict=True)):
             bias = proportional_attention_bias(size) if merged and self.config.prop_attn else None
+            dense = dense_last_attention(layer, x, bias, kind) if i == len(layers) - 1 else None
             x, keys = attend(layer, x, bias)
             if r > 0:
-                x, size, layer_dest = bipartite_merge(x, size, keys.mean(dim=2), r)
+                both = x if dense is None else torch.cat([x, dense], dim=-1)
+                both, size, layer_dest = bipartite_merge(both, size, keys.mean(dim=2), r)
+                x, dense = (both, None) if dense is None else both.chunk(2, dim=-1)
                 dest = compose_dest(dest, layer_dest)
                 merged = True
             x = x + layer.mlp(layer.layer_norm2(x))
+            if dense is not None:
+                x = torch.cat([x[:, :1], dense[:, 1:]], dim=1)
         ln = vision.post_layernorm(x)
         return {"ln": ln, "cls": self.visual_projection(ln[:, 0]), "dest": dest}
 
@@ -499,9 +631,10 @@ class ALTForVideoClassification(PreTrainedModel):
         cls = frames["cls"].reshape(b, t, -1)
         dest = frames["dest"].reshape(b, t, -1)
         regions = ln[:, :, 1:]
-        out = {}
+        out, index = {}, None
         if self.queries == "entities":
-            out["entity_index"], queries = self.alignment(regions, self.entities)
+            index, queries = self.alignment(regions, self.entities)
+            out["entity_index"] = index
         else:
             m = regions.shape[2]
             if self.learned_queries.shape[0] != m:
@@ -510,9 +643,13 @@ class ALTForVideoClassification(PreTrainedModel):
                     f"learned queries (set at the CLIP's image size and ToMe r)"
                 )
             queries = self.learned_queries.expand(b, t, m, -1)
-        z = self.adapter(regions, ln[:, :, 0], queries, dest)
+        z, readout = self.adapter(regions, ln[:, :, 0], queries, dest, index)
         pool = l2_normalize(cls) if self.config.frame_pool == "normalized" else cls
-        video = pool.mean(dim=1) + self.gate * z
+        base = pool.mean(dim=1)
+        video = base + self.gate * z
+        if self.entity_readout:  # e = the readout-weighted entity texts, averaged over frames
+            entity = torch.einsum("btm,btmd->bd", readout, queries) / t
+            video = video + self.entity_gate * base.norm(dim=-1, keepdim=True) * entity
         classes = self.class_embeddings if class_embeddings is None else class_embeddings
         logits = torch.exp(self.log_logit_scale) * (l2_normalize(video) @ l2_normalize(classes).T)
         return {"logits": logits, "video_embedding": video, **out, "dest": dest}

@@ -27,9 +27,11 @@ class ALTConfig(PretrainedConfig):
         image_size: int = 224,
         tome_schedule: Sequence[int] = (),
         prop_attn: bool = True,
+        region_features: str = "tokens",  # folders exported before it: CLIP's own tokens
         num_frames: int = 8,
         frame_pool: str = "raw",
         queries: str = "entities",  # folders exported before learned queries have none
+        entity_readout: bool = False,  # folders exported before it have none
         num_queries: int | None = None,
         adapter: dict[str, Any] | None = None,
         class_names: Sequence[str] = (),
@@ -44,9 +46,11 @@ class ALTConfig(PretrainedConfig):
         self.image_size = int(image_size)
         self.tome_schedule = [int(r) for r in tome_schedule]
         self.prop_attn = bool(prop_attn)
+        self.region_features = region_features
         self.num_frames = int(num_frames)
         self.frame_pool = frame_pool
         self.queries = queries
+        self.entity_readout = bool(entity_readout)
         self.num_queries = num_queries
         self.adapter = dict(adapter or {})
         self.class_names = list(class_names)

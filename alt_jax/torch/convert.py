@@ -65,7 +65,13 @@ def adapter_config(
         "temporal_depth": len(adapter.temporal_layers),
         "temporal_position": adapter.temporal_position is not None,
         "readout": adapter.readout,
-        "temporal_center": bool(adapter.temporal_center),
+        "temporal_input": adapter.temporal_input,
+        "change_floor": float(adapter.change_floor),
+        "query_position": bool(adapter.query_position),
+        "conv_padding": adapter.conv_padding,
+        "frame_embedding": adapter.frame_embedding is not None,
+        "query_pooling": adapter.query_pooling,
+        "relevance": adapter.relevance is not None,
     }
 
 
@@ -108,9 +114,11 @@ def torch_config(
         "image_size": int(image_size),
         "tome_schedule": [int(r) for r in vision.r_schedule(num_tokens)],
         "prop_attn": bool(vision.prop_attn),
+        "region_features": vision.region_features,
         "num_frames": adapter_frames(model.adapter),
         "frame_pool": model.frame_pool,
         "queries": model.queries,
+        "entity_readout": bool(model.entity_readout),
         **learned_query_count(model),
         "adapter": adapter_config(model.adapter, model_config.get("adapter")),
         "class_names": list(class_names),
@@ -132,6 +140,9 @@ def torch_state_dict(model: ALT, class_embeddings: np.ndarray) -> dict[str, np.n
     for keypath, leaf in jax.tree_util.tree_flatten_with_path(trainable)[0]:
         path = keypath_tuple(keypath)
         tensors[flax_path_to_torch_key(path)] = flax_to_torch_array(path, np.asarray(leaf))
+    if model.queries == "entities" and "alignment.w_r" not in tensors:
+        # A frozen W_r is no parameter, but the export needs it (an array, not a Linear kernel).
+        tensors["alignment.w_r"] = np.asarray(model.alignment.w_r[...])
     tensors["entities"] = np.asarray(model.entities[...])
     tensors["class_embeddings"] = np.asarray(class_embeddings)
     return {k: np.array(v, np.float32, order="C") for k, v in tensors.items()}

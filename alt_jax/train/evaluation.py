@@ -240,9 +240,11 @@ def write_reports(
     labels: np.ndarray,
     class_names: Sequence[str],
     writer=None,
+    extra: dict | None = None,
 ) -> dict[str, float]:
-    """Writes {name}_step{step}.json (metrics, per class, most-confused pairs and the confusion
-    counts) and the confusion figure {name}_step{step}_confusion.png; returns the metrics.
+    """Writes {name}_step{step}.json (metrics, per class, most-confused pairs, the confusion
+    counts and `extra` sections such as the alignment's grounding) and the confusion figure
+    {name}_step{step}_confusion.png; returns the metrics.
 
     `writer` (a clu MetricWriter) also gets the figure as image eval/{name}/confusion.
     `directory` may be local or gs:// (etils.epath; pathlib would turn gs:// into gs:/)."""
@@ -257,6 +259,7 @@ def write_reports(
         "per_class": per_class_report(probs, labels, class_names),
         "most_confused": most_confused(matrix, class_names),
         "confusion": confusion_data(matrix, class_names),
+        **(extra or {}),
     }
     (directory / f"{name}_step{step}.json").write_text(json.dumps(report, indent=1))
     title = (

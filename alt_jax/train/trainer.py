@@ -28,7 +28,7 @@ from flax import nnx
 
 from alt_jax import text
 from alt_jax.configs_lib import ConfigError, absolute_paths, validate_config
-from alt_jax.data import batching, pipeline
+from alt_jax.data import batching, pipeline, samples
 from alt_jax.data.normalize import normalize_clip
 from alt_jax.logs import log_to_file
 from alt_jax.models.alt import ALT, count_parameters, cross_entropy, split_trainable
@@ -90,6 +90,13 @@ def dataset_kwargs(cfg: ml_collections.ConfigDict, field: str, *, train: bool) -
     else:
         kwargs.update(num_clips=cfg.num_clips, num_crops=cfg.num_crops, batch_size=cfg.batch_size)
     return kwargs
+
+
+# dataset_kwargs' keys that `pipeline.load_source` takes.
+SOURCE_KEYS = (
+    "kind", "root", "list_file", "class_names_file", "split", "fold", "filename_pattern",
+    "tfds_name",
+)  # fmt: skip
 
 
 def check_dataset(cfg: ml_collections.ConfigDict, field: str, *, train: bool) -> int:
@@ -189,12 +196,15 @@ TrainMetrics = clu_metrics.Collection.create(
 # Steps (pure functions, jitted with explicit shardings by `Trainer`).
 
 
-def forward(model: ALT, batch: Batch, class_emb: jax.Array, *, train: bool, rng=None) -> dict:
-    """The model on a batch of uint8 videos, or of cached encoder features (no encoder)."""
+def forward(
+    model: ALT, batch: Batch, class_emb: jax.Array, *, train: bool, rng=None, **head_kwargs
+) -> dict:
+    """The model on a batch of uint8 videos, or of cached encoder features (no encoder);
+    `head_kwargs` (an ALT's entity_ablation) go to the head."""
     if "video" in batch:
-        return model(normalize_clip(batch["video"]), class_emb, train=train, rng=rng)
+        return model(normalize_clip(batch["video"]), class_emb, train=train, rng=rng, **head_kwargs)
     features = {key: batch[key] for key in features_lib.FEATURE_KEYS}
-    return model.head(features, class_emb, train=train, rng=rng)
+    return model.head(features, class_emb, train=train, rng=rng, **head_kwargs)
 
 
 def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, smoothing: float):
@@ -204,7 +214,9 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, sm
         def loss_fn(params):
             model = nnx.merge(graphdef, params, frozen)
             out = forward(model, batch, class_emb, train=True, rng=rng)
-            return cross_entropy(out["logits"], batch["label"], smoothing), out["logits"]
+            loss = cross_entropy(out["logits"], batch["label"], smoothing)
+            # A head's own training term (an anchored W_r's penalty), 0 when it has none.
+            return loss + out.get("regularization", 0.0), out["logits"]
 
         (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
         updates, opt_state = tx.update(grads, opt_state, params)
@@ -219,9 +231,10 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, sm
     return train_step
 
 
-def make_eval_step(graphdef: nnx.GraphDef):
+def make_eval_step(graphdef: nnx.GraphDef, **head_kwargs):
     """(params, frozen, class_emb, views) → mean view probs [B, C]; views is uint8 videos
-    [B, V, T, H, W, 3] or a dict of cached features with a views axis [B, V, ...]."""
+    [B, V, T, H, W, 3] or a dict of cached features with a views axis [B, V, ...];
+    `head_kwargs` (an ALT's entity_ablation) go to the head."""
 
     def eval_step(params, frozen, class_emb, views):
         model = nnx.merge(graphdef, params, frozen)
@@ -231,7 +244,7 @@ def make_eval_step(graphdef: nnx.GraphDef):
         else:
             b, v = views.shape[:2]
             flat = {"video": views.reshape(b * v, *views.shape[2:])}
-        out = forward(model, flat, class_emb, train=False)
+        out = forward(model, flat, class_emb, train=False, **head_kwargs)
         probs = jax.nn.softmax(out["logits"].astype(jnp.float32), axis=-1)
         return probs.reshape(b, v, -1).mean(axis=1)
 
@@ -446,6 +459,23 @@ class Trainer:
             labels.append(batch["label"])
         return np.concatenate(probs), np.concatenate(labels)
 
+    def alignment_quality(self, cfg, name: str, class_emb) -> dict | None:
+        """The alignment's grounding on an evaluation dataset whose videos have object masks
+        (alt_jax.grounding), or None (no masks, no entity alignment, several processes)."""
+        model = nnx.merge(self.graphdef, self.params, self.frozen)
+        if getattr(model, "queries", None) != "entities" or jax.process_count() > 1:
+            return None
+        from alt_jax import grounding
+        from alt_jax.corpus import read_entities
+
+        kwargs = dataset_kwargs(cfg, f"evals.{name}", train=False)
+        source = {k: kwargs[k] for k in SOURCE_KEYS}
+        spec = samples.ClipSpec(
+            num_frames=cfg.num_frames, image_size=cfg.image_size, stride=cfg.stride or None
+        )
+        units = [e["unit"] for e in read_entities(self.config.model.corpus.path)]
+        return grounding.dataset_grounding(model, source, np.asarray(class_emb), units, spec)
+
     def features_fn(self) -> Callable:
         """Jitted frozen encoder: uint8 videos [B, T, H, W, 3] → ALT.video_features outputs."""
 
@@ -499,10 +529,20 @@ class Trainer:
             else:
                 probs, labels, skipped = self._evaluate_videos(eval_step, class_emb, it, info)
             names = class_names_of(cfg, info)
+            extra = {}
             if jax.process_index() == 0:
+                alignment = self.alignment_quality(cfg, name, class_emb)
+                if alignment is not None:
+                    extra["grounding"] = alignment
                 metrics = evaluation.write_reports(
-                    self.workpath / "eval", name, step, probs, labels, names, writer=writer
+                    self.workpath / "eval", name, step, probs, labels, names, writer, extra
                 )
+                if alignment is not None:
+                    metrics.update(
+                        grounding=alignment["grounding"],
+                        grounding_background_object_entity=alignment["background_object_entity"],
+                        grounding_most_used_share=alignment["most_used_share"],
+                    )
             else:
                 metrics = evaluation.classification_metrics(probs, labels)
             metrics["skipped_videos"] = skipped
