@@ -183,7 +183,7 @@ def set_backbone(config: ml_collections.ConfigDict, backbone: str, frames: int) 
         dataset.image_size = size
 
 
-# Few-shot protocol per dataset: how its training split is read and evaluated (SPEC §7).
+# Few-shot protocol per dataset: how its training split is read and evaluated (docs/method.md §7).
 FEWSHOT_DATASETS = {
     "hmdb51": dict(kind="folder", labels="", flip=True, test_split="test"),
     "ucf101": dict(kind="folder", labels="", flip=True, test_split="test"),

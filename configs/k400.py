@@ -1,4 +1,4 @@
-"""ALT on Kinetics-400, fully supervised (SPEC §7).
+"""ALT on Kinetics-400, fully supervised (docs/method.md §7).
 
     python -m alt_jax.main --config=configs/k400.py --workdir=DIR \
         --config.data.root=/data/k400/train --config.data.list_file=/data/k400/train.csv \

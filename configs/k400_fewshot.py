@@ -1,4 +1,4 @@
-"""ALT few-shot on k400 (SPEC §7): K videos per class, test on the full split.
+"""ALT few-shot on k400 (docs/method.md §7): K videos per class, test on the full split.
 
     python tools/make_splits.py fewshot ...   (the K-shot lists; see its docstring)
     python -m alt_jax.main --config=configs/k400_fewshot.py:shots=2,seed=0,root=DATA,splits=SPLITS \

@@ -1,4 +1,4 @@
-"""VicTR-B/16 few-shot (SPEC §7): K videos per class, test on the full validation split.
+"""VicTR-B/16 few-shot (docs/method.md §7): K videos per class, test on the full validation split.
 
     python -m alt_jax.main --workdir=DIR \
         --config=configs/victr_fewshot.py:hmdb51,2,0,1,/data/hmdb51

@@ -1,4 +1,4 @@
-"""VicTR-B/16, 8 frames, fully supervised on Kinetics-400 (SPEC §6, §7).
+"""VicTR-B/16, 8 frames, fully supervised on Kinetics-400 (docs/method.md §6, §7).
 
     python -m alt_jax.main --config=configs/victr_k400.py:/data/kinetics400 --workdir=DIR \
         --config.model.backbone.source=openai/clip-vit-base-patch16
@@ -39,7 +39,7 @@ def get_config(arg: str = PLACEHOLDER_ROOT):
             root=f"{root}/val",
             list_file=f"{root}/annotations/val.csv",
             split="val",
-            num_clips=3,  # SPEC §7: 3 temporal clips × 1 centre crop
+            num_clips=3,  # docs/method.md §7: 3 temporal clips × 1 centre crop
             num_crops=1,
             **common,
         ),

@@ -1,4 +1,4 @@
-"""VicTR-B/16 zero-shot (SPEC §7): train on Kinetics-400, test on classes never trained on.
+"""VicTR-B/16 zero-shot (docs/method.md §7): train on Kinetics-400, test on classes never trained on.
 
     python -m alt_jax.main --workdir=DIR \
         --config=configs/victr_zeroshot.py:/data/kinetics400,/data/hmdb51,/data/ucf101,/data/k600

@@ -1,4 +1,4 @@
-"""ALT zero-shot (SPEC §7): train on Kinetics-400, evaluate unseen classes in one run on
+"""ALT zero-shot (docs/method.md §7): train on Kinetics-400, evaluate unseen classes in one run on
 HMDB-51 and UCF-101 (all classes, official test split of `fold`) and the three K600 novel-class
 subsets of 160 classes (lists from `tools/make_splits.py k600_novel`).
 

@@ -43,7 +43,7 @@ def test_decay_mask_spares_norms_biases_scales_and_scalars():
     mask = decay_mask(params)
     assert mask["adapter"]["fc1"]["kernel"]
     # Initialised to something meaningful (W_r = CLIP's projection, the conv = identity):
-    # decay toward zero would pull them away from it (SPEC §5).
+    # decay toward zero would pull them away from it (docs/method.md §5).
     assert not mask["alignment"]["w_r"] and not mask["conv_kernel"]
     for leaf in (
         mask["temporal_position"],

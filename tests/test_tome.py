@@ -1,4 +1,4 @@
-"""Tests for alt_jax.models.tome against a loop-based NumPy reference written from SPEC §2."""
+"""Tests for alt_jax.models.tome against a loop-based NumPy reference written from docs/method.md §2."""
 
 import functools
 
@@ -126,7 +126,7 @@ def test_merge_worked_by_hand(r, class_token, x, size, dest):
 
 
 def test_max_r():
-    # With a class token: (N - 1) // 2 (SPEC); without: all ceil(N / 2) A tokens.
+    # With a class token: (N - 1) // 2 (docs/method.md §2); without: all ceil(N / 2) A tokens.
     assert [tome.max_r(n) for n in (1, 2, 3, 4, 197)] == [0, 0, 1, 1, 98]
     assert [tome.max_r(n, False) for n in (1, 2, 3, 4, 7)] == [0, 1, 2, 2, 4]
 

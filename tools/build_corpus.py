@@ -1,4 +1,4 @@
-"""Build the entity corpus S (SPEC §3) from action label lists.
+"""Build the entity corpus S (docs/method.md §3) from action label lists.
 
 Example (the shipped corpus, no language model):
   python tools/build_corpus.py --labels=k400,ucf101,hmdb51 \

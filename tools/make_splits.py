@@ -1,4 +1,4 @@
-"""Writes the few-shot training lists and the zero-shot K600 class-subset lists (SPEC §7).
+"""Writes the few-shot training lists and the zero-shot K600 class-subset lists (docs/method.md §7).
 
 Few-shot: K ∈ {2, 4, 8, 16} videos per class from a training split, one list per seed:
 

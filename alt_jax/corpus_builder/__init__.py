@@ -1,1 +1,1 @@
-"""Offline builder of the entity corpus S (SPEC §3): label nouns, WordNet senses, glosses."""
+"""Offline builder of the entity corpus S (docs/method.md §3): label nouns, WordNet senses, glosses."""

@@ -1,4 +1,4 @@
-"""The entity corpus S (SPEC §3): entities of action labels with their descriptions."""
+"""The entity corpus S (docs/method.md §3): entities of action labels with their descriptions."""
 
 import dataclasses
 import json

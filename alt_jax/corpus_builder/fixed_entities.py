@@ -1,4 +1,4 @@
-"""Entities every corpus holds: body parts (SPEC §3.4) and a few scenes and roles [ours]."""
+"""Entities every corpus holds: body parts (docs/method.md §3.4) and a few scenes and roles [ours]."""
 
 # (unit, WordNet 3.0 sense). The senses are fixed rather than disambiguated: out of context,
 # Lesk would have nothing to go on. Their descriptions are the senses' glosses.

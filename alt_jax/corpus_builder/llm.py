@@ -23,7 +23,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-# SPEC §3, after the paper.
+# docs/method.md §3, after the paper.
 VISUAL_CHARACTERISTICS_PROMPT = (
     "What are identifying visual characteristics, such as object, body parts, scenes, and roles, "
     "of {article} {label} video action? List them concisely."
@@ -71,12 +71,12 @@ def indefinite_article(phrase: str) -> str:
 
 
 def visual_characteristics_prompt(label: str) -> str:
-    """SPEC §3's prompt asking for the entities of an action."""
+    """docs/method.md §3's prompt asking for the entities of an action."""
     return VISUAL_CHARACTERISTICS_PROMPT.format(article=indefinite_article(label), label=label)
 
 
 def describe_prompt(unit: str) -> str:
-    """SPEC §3's prompt asking for the look of an entity."""
+    """docs/method.md §3's prompt asking for the look of an entity."""
     return DESCRIBE_PROMPT.format(article=indefinite_article(unit), unit=unit)
 
 

@@ -1,4 +1,4 @@
-"""Few-shot and zero-shot evaluation splits (SPEC §7).
+"""Few-shot and zero-shot evaluation splits (docs/method.md §7).
 
 K-shot: K videos per class drawn from a training split with a fixed seed. Within one seed the
 subsets are nested (the 2-shot list is the start of the 4-shot list) because each class is

@@ -1,4 +1,4 @@
-"""Region positions from the ToMe destination map (SPEC §5) [ours].
+"""Region positions from the ToMe destination map (docs/method.md §5) [ours].
 
 A region token leaves the ViT without a usable position: after a few blocks the tokens of a
 frame no longer encode where their patches were. The destination map `dest` [.., 1 + N] says

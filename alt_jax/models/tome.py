@@ -1,6 +1,6 @@
 """Token merging (ToMe, Bolya et al. 2023): bipartite soft matching as pure functions.
 
-SPEC §2. Everything here is a pure, jittable function of arrays plus *static* Python ints (r and
+docs/method.md §2. Everything here is a pure, jittable function of arrays plus *static* Python ints (r and
 the schedule), so token counts, and hence all shapes, are known at trace time.
 
 Conventions (B = batch, N = tokens entering a layer, N0 = tokens entering the first layer):
@@ -40,7 +40,7 @@ _NORM_EPS = 1e-12
 def max_r(num_tokens: int, class_token: bool = True) -> int:
     """Largest valid r for a layer with `num_tokens` tokens: the number of mergeable A tokens."""
     # A = even positions: ceil(N/2) tokens, of which the class token (position 0) is protected.
-    # With a class token this is (N - 1) // 2, SPEC's cap. Without one every A token may merge
+    # With a class token this is (N - 1) // 2, the cap of docs/method.md §2. Without one every A token may merge
     # (into the N // 2 B tokens), i.e. (N + 1) // 2; ToMe's reference caps at N // 2 there, which
     # only differs for odd N. Nothing can merge when B is empty (N < 2).
     if num_tokens < 2:
@@ -74,7 +74,7 @@ def _merge_indices(metric: jax.Array, r: int, class_token: bool):
     node_idx = scores.argmax(axis=-1).astype(jnp.int32)  # [B, Na] first max wins
     order = jnp.argsort(-node_max, axis=-1, stable=True).astype(jnp.int32)  # [B, Na]
     src_idx = order[:, :r]  # [B, r] merged A tokens
-    # Kept A tokens in ascending original position (SPEC §2 step 7).
+    # Kept A tokens in ascending original position (docs/method.md §2 step 7).
     unm_idx = jnp.sort(order[:, r:], axis=-1)  # [B, Na-r]
     dst_idx = jnp.take_along_axis(node_idx, src_idx, axis=-1)  # [B, r] their B partners
 

@@ -1,4 +1,4 @@
-"""VicTR: video-conditioned text representations (Kahatapitiya et al., CVPR 2024; SPEC §6).
+"""VicTR: video-conditioned text representations (Kahatapitiya et al., CVPR 2024; docs/method.md §6).
 
 A second head on ALT's frozen CLIP encoder. Its inputs are the per-frame class tokens v_t (the
 `cls` entry of `video_features`, so one feature cache serves both heads), the n class-prompt
