@@ -413,3 +413,17 @@ def test_scene_entities_take_given_senses_and_refuse_by_name(wn, tmp_path):
         "sky",
     ]
     assert tool.read_scenes("sky, grass") == ["sky", "grass"]
+
+
+def test_colours_named_as_nouns_are_colour_attributes(wn):
+    # "from red to blue": both colours, as attributes (red.n.01 and blue.n.01 are colours), and
+    # neither a noun entity; "a red herring" kind of nouns without a colour sense stay nouns.
+    entities = {e.unit: e for e in corpus.label_entities(wn, "circle turning from red to blue")}
+    assert {u: e.source for u, e in entities.items()} == {
+        "circle": "label",
+        "red": "attribute",
+        "blue": "attribute",
+    }
+    assert attributes.attribute_kind(wn, entities["red"].sense) == "colour"
+    units = {e.unit for e in corpus.label_entities(wn, "kicking ball to goal")}
+    assert "goal" in units  # a noun without a colour sense is untouched

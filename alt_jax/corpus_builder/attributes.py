@@ -18,6 +18,9 @@ The rules, applied to a label already parsed by label_parse (its spans and their
    where the relation is containment or covering, not what the thing is made of.
 4. Attribute words (colour or material by their chosen sense) are taken from
    - words with label_parse role 'other' (adjectives: "red circle", "wooden bowl");
+   - a colour named as a noun, not before a noun ("turning from red to blue"): a one-word noun
+     with a noun sense below color.n.01 whose chosen adjective sense is a colour, which is then
+     that colour and not a noun entity;
    - a word with role 'noun' directly before a noun or noun compound (a modifier: "orange
      circle", "metal bar"), which is then that adjective and not a noun entity (the colour, not the
      fruit);
@@ -115,6 +118,11 @@ def attribute_kind(wn: wordnet_reader.WordNet, synset_name: str) -> str | None:
     return None
 
 
+def _colour_noun(wn: wordnet_reader.WordNet, word: str) -> bool:
+    """Whether the word has a noun sense below color.n.01 ("red" the colour, red.n.01)."""
+    return any(_under(wn, s, ("color.n.01",)) for s in wn.synsets(word, pos="n"))
+
+
 def _context(
     wn: wordnet_reader.WordNet, spans: list[label_parse.Span], index: int, word: str
 ) -> list[str]:
@@ -156,6 +164,11 @@ def label_attributes(wn: wordnet_reader.WordNet, spans: list[label_parse.Span]) 
             modifier = _modifier(wn, spans, index, span.words[0])
             if modifier is not None and modifier.kind is not None:
                 modifiers[index] = modifier
+                modifier_nouns.add(index)
+        elif span.role == "noun" and len(span.words) == 1 and _colour_noun(wn, span.words[0]):
+            modifier = _modifier(wn, spans, index, span.words[0])
+            if modifier is not None and modifier.kind == "colour":
+                attributes.append(modifier)
                 modifier_nouns.add(index)
         elif span.role == "compound" and _head(wn, spans, index) is not None:
             for word in span.words[:-1]:
