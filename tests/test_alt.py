@@ -198,7 +198,7 @@ def test_cross_entropy_with_label_smoothing_matches_numpy():
 
 
 def tokens_after_tome(num_tokens: int, layers: int, r: int) -> int:
-    """SPEC §2: each layer merges min(r, (tokens − 1) // 2) tokens."""
+    """docs/method.md §2: each layer merges min(r, (tokens − 1) // 2) tokens."""
     for _ in range(layers):
         num_tokens -= min(r, (num_tokens - 1) // 2)
     return num_tokens
@@ -213,7 +213,7 @@ def torch_clip_parameter_count(preset: str) -> int:
 
 
 def adapter_parameter_count(D, d, W, depth, mlp_ratio, frames, kernel, kind="global"):
-    """Closed form of the trainable parameters for one configuration (SPEC §4-5)."""
+    """Closed form of the trainable parameters for one configuration (docs/method.md §4-5)."""
     hidden = int(W * mlp_ratio)
     linear = lambda i, o, bias=True: i * o + (o if bias else 0)
     mlp = lambda i, h, o: linear(i, h) + linear(h, o)
@@ -398,3 +398,38 @@ def test_closed_gate_is_exactly_the_frame_average_zero_shot_whatever_the_adapter
         features, jnp.asarray(classes), train=False
     )
     assert np.abs(np.asarray(open_gate["logits"]) / 100.0 - cos).max() > 1e-2
+
+
+def test_entity_readout_is_the_readout_weighted_entity_texts_at_the_frame_average_scale():
+    """video = base + g·z + g_e·‖base‖·e, e = mean over frames of Σ_m w_tm Q̂_tm; at init the
+    relevance scores are zero, so w gives every distinct entity of a frame the same weight."""
+    from alt_jax.models.adapter import entity_weights
+
+    config = default_model_config()
+    config.backbone.preset, config.tome_r, config.num_frames = "tiny", 0, 2
+    config.adapter.depth, config.adapter.width, config.adapter.heads = 1, 32, 4
+    entities = np.eye(5, 32, dtype=np.float32)
+    model = build_alt(config, entity_embeddings=entities)
+    graphdef, trainable, frozen = split_trainable(model)
+    trainable["gate"].set_value(jnp.asarray(0.0, jnp.float32))
+    trainable["entity_gate"].set_value(jnp.asarray(0.7, jnp.float32))
+    model = nnx.merge(graphdef, trainable, frozen)
+    rng = np.random.default_rng(4)
+    features = {
+        "ln": jnp.asarray(rng.standard_normal((2, 2, 17, 64)), jnp.float32),
+        "cls": jnp.asarray(rng.standard_normal((2, 2, 32)) + 1.0, jnp.float32),
+        "dest": jnp.asarray(np.broadcast_to(np.arange(17), (2, 2, 17)), jnp.int32),
+    }
+    out = model.head(features, jnp.asarray(rng.standard_normal((3, 32)), jnp.float32), train=False)
+    index = np.asarray(out["entity_index"])  # [B, T, M]
+    weights = np.zeros(index.shape)
+    for b, t in np.ndindex(index.shape[:2]):
+        kinds = np.unique(index[b, t])
+        for m, e in enumerate(index[b, t]):
+            weights[b, t, m] = 1.0 / (len(kinds) * (index[b, t] == e).sum())
+    np.testing.assert_allclose(np.asarray(out["readout_weights"]), weights, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(entity_weights(jnp.asarray(index))), weights, atol=1e-6)
+    e = np.einsum("btm,btmd->bd", weights, entities[index]) / 2
+    base = np.asarray(features["cls"], np.float64).mean(1)
+    expected = base + 0.7 * np.linalg.norm(base, axis=-1, keepdims=True) * e
+    np.testing.assert_allclose(np.asarray(out["video_embedding"]), expected, rtol=1e-5, atol=1e-5)

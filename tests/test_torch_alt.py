@@ -42,16 +42,16 @@ ADAPTERS = {
         ("fourier_bands", 2),
         ("temporal_depth", 2),
     ),
-    "ordered-centred-keys-only-edge-time": (
+    "ordered-centred-positioned-queries-edge-time": (
         ("temporal_input", "centred"),
-        ("query_position", False),
+        ("query_position", True),
         ("conv_padding", "edge"),
         ("frame_embedding", True),
     ),
-    "ordered-video-token-floor-entity-pooling": (
+    "ordered-video-token-floor-mean-pooling": (
         ("readout", "video_token"),
         ("change_floor", 0.5),
-        ("query_pooling", "entity"),
+        ("query_pooling", "mean"),
     ),
 }
 
@@ -272,10 +272,10 @@ def test_exported_config_records_the_adapter_knobs():
         "readout": "video_token",
         "temporal_input": "appearance_and_change",
         "change_floor": 0.05,
-        "query_position": True,
+        "query_position": False,
         "conv_padding": "zero",
         "frame_embedding": False,
-        "query_pooling": "mean",
+        "query_pooling": "entity",
         "relevance": True,
     }
     keys = set(convert.torch_state_dict(model, class_emb))

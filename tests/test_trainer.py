@@ -216,6 +216,16 @@ def test_train_and_eval_writes_reports(tiny_data, tmp_path):
     assert metrics["num_examples"] == 8
     # Two steps learn next to nothing: check the metrics against what the reports hold instead.
     tiny_run.check_val_report(tmp_path / "run" / "eval", 2, metrics)
+    # The synthetic data has object masks, so the report measures the alignment: every region of
+    # the 8 videos' first views (4 frames; 16 patches, 2 + 2 merges: 12 regions) is counted.
+    report = json.loads((tmp_path / "run" / "eval" / "val_step2.json").read_text())
+    alignment = report["grounding"]
+    assert alignment["regions"] == 8 * 4 * 12
+    assert alignment["object_patches"] > 0 and alignment["background_patches"] > 0
+    assert metrics["grounding"] == alignment["grounding"]
+    assert 0.0 <= alignment["grounding"] <= 1.0
+    # The tiny corpus has no entity for the backgrounds: nothing to ground them in.
+    assert alignment["background_grounding"] is None
     assert (tmp_path / "run" / "alignment.png").exists()
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert any("train/loss" in line for line in lines)

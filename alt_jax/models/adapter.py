@@ -1,4 +1,4 @@
-"""The video adapters (SPEC §5): aligned entity texts query the frames' region tokens.
+"""The video adapters (docs/method.md §5): aligned entity texts query the frames' region tokens.
 
 `OrderedVideoAdapter` (`adapter.kind='ordered'`, the default) sees where and when: keys and
 queries carry each region's position read from the ToMe map; the queries of frame t attend to the

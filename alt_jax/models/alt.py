@@ -65,7 +65,9 @@ def default_model_config() -> ml_collections.ConfigDict:
     c.tau_init = 0.07  # alignment temperature τ_a
     c.alignment = ml_collections.ConfigDict()
     c.alignment.gumbel = "logits"  # alignment.GUMBEL_FORMS: softmax(cos/τ + G) or ((cos + G)/τ)
-    c.alignment.w_r = "free"  # alignment.W_R_MODES: "free", "frozen", "anchored"
+    # alignment.W_R_MODES: "free", "frozen", "anchored" (a free W_r drifts: the demo's
+    # background regions collapsed onto one entity within 150 steps).
+    c.alignment.w_r = "anchored"
     c.alignment.anchor_weight = 1.0  # weight of ‖W_r − W_r⁰‖²/‖W_r⁰‖² when anchored
     # The adapter's queries: "entities" (the aligned entity texts Q̂, ALT) or "learned" (the
     # ablation without alignment: one learned query per region slot, shared by every frame and
@@ -73,7 +75,7 @@ def default_model_config() -> ml_collections.ConfigDict:
     c.queries = "entities"
     c.adapter = ml_collections.ConfigDict()
     # "ordered": frame-local attention over positioned regions, then a temporal transformer over
-    # the ordered frame summaries (SPEC §5); "global": the first version (no region position, all
+    # the ordered frame summaries (docs/method.md §5); "global": the first version (no region position, all
     # T·M queries over all T·M regions, mean readout), kept for the ablation.
     c.adapter.kind = "ordered"
     c.adapter.width = 0  # 0: the CLIP joint width d
@@ -95,10 +97,12 @@ def default_model_config() -> ml_collections.ConfigDict:
     # z at unit scale. "centred" (deviations only) and "raw" are the ablations.
     c.adapter.temporal_input = "appearance_and_change"
     c.adapter.change_floor = 0.05  # deviations below this share of the clip's scale stay small
-    c.adapter.query_position = True  # region positions on the queries too (else keys only)
+    # Region positions on the keys only: a query is its entity's text, so the adapter's queries
+    # depend on the alignment (with positions on the queries too, the entities were redundant).
+    c.adapter.query_position = False
     c.adapter.conv_padding = "zero"  # the class-token convolution's ends: "zero" or "edge"
     c.adapter.frame_embedding = False  # a per-frame time code on keys and queries
-    c.adapter.query_pooling = "mean"  # frame summary: "mean" of queries, or per "entity"
+    c.adapter.query_pooling = "entity"  # frame summary: every aligned entity alike, or "mean"
     c.gate_init = 0.0  # g and g_e at init (0: exactly CLIP's frame-average zero-shot)
     # The entity readout [ours]: the aligned entity texts themselves, pooled per frame by the
     # adapter's readout weights and averaged over frames (e, in the joint space), join the video
