@@ -45,8 +45,11 @@ VARIANTS = {
         "adapter.readout": "mean",
         "adapter.conv_kernel": 1,
     },
-    "ordered_no_temporal_centring": {"adapter.temporal_center": False},
+    "ordered_centred": {"adapter.temporal_input": "centred"},
+    "ordered_raw": {"adapter.temporal_input": "raw"},
     "ordered_learned_queries": {"queries": "learned"},
+    "ordered_no_entity_readout": {"entity_readout": False},
+    "ordered_free_w_r": {"alignment.w_r": "free"},
 }
 
 

@@ -6,7 +6,7 @@ One view is one clip of `--frames` frames at the backbone's resolution. FLOPs co
 cost analysis of the compiled forward (`ALT.__call__`, train=False) on abstract weights: the
 count depends on shapes only, so nothing is initialised. XLA counts a multiply-add as 2 FLOPs;
 papers (fvcore) count it as 1, so the table also gives GMACs = GFLOPs / 2 for comparison with
-SPEC §8. The backbone column is the frozen CLIP vision tower alone (with ToMe), compiled apart.
+docs/method.md §8. The backbone column is the frozen CLIP vision tower alone (with ToMe), compiled apart.
 Writes benchmarks/results/alt_flops.json.
 """
 

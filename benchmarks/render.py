@@ -15,6 +15,7 @@ printed as a bare number.
 
 import argparse
 import json
+import statistics
 import textwrap
 from pathlib import Path
 
@@ -23,7 +24,7 @@ DOC = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 MIN_ROUNDS = 3
 MACHINE_KEYS = ("cpu_model", "cpu_count", "schedulable_cpus", "versions", "date")
 
-# SPEC §8: the papers' figures. GFLOPs as the papers count them (fvcore: a multiply-add is 1).
+# docs/method.md §8: the papers' figures. GFLOPs as the papers count them (fvcore: a multiply-add is 1).
 PAPERS = [
     ("ALT (paper)", "L/14", "88.1", "4947 total over views", None),
     ("X-CLIP", "B/16, 8 f", "83.8", "145 per view × 4×3", 145.0),
@@ -522,7 +523,7 @@ def render_inference() -> str:
 
 def render_papers() -> str:
     inf, flops = load_timed("inference"), load("alt_flops")
-    head = "## Beside the papers' figures (SPEC §8)\n\n"
+    head = "## Beside the papers' figures (docs/method.md §8)\n\n"
     got = {}
     if inf:
         rows = by_name(inf)
@@ -855,7 +856,7 @@ def render_tome() -> str:
         s = r16["speedup"]
         out += (
             "**Default r for the ALT configs: 16.** It is the smallest r in the table that meets "
-            "SPEC's goal of GFLOPs at least 40 % below r = 0 (r = 12 saves 38 %); in these rounds "
+            "the goal of GFLOPs at least 40 % below r = 0 (r = 12 saves 38 %); in these rounds "
             f"it ran {s['median']:.2f}× as fast as r = 0 ({s['min']:.2f}–{s['max']:.2f}; target "
             "≥ 1.6×).\n"
         )
@@ -1025,6 +1026,45 @@ def synthact_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def synthact_paired(results: dict, a: str = "alt", b: str = "alt_learned_queries") -> str:
+    """Per column, the paired difference a − b over seeds (same seed: same initialisation key,
+    data order and K-shot draw), mean ± std and each seed's value, in points."""
+    runs = {(r["model"], r["shots"], r["seed"]): r for r in results["runs"]}
+    header, cells = [], []
+    for col in results["columns"]:
+        shots = 0 if col in ("supervised", "zeroshot") else int(col.removesuffix("shot"))
+        key = "unseen_top1" if col == "zeroshot" else "seen_val_top1"
+        seeds = sorted({s for (m, k, s) in runs if m == a and k == shots})
+        diffs = [
+            100 * (runs[(a, shots, s)][key] - runs[(b, shots, s)][key])
+            for s in seeds
+            if (b, shots, s) in runs
+        ]
+        if not diffs:
+            continue
+        header.append(col.replace("shot", "-shot") if shots else col)
+        mean, std = statistics.fmean(diffs), statistics.pstdev(diffs)
+        cells.append(f"{mean:+.1f} ± {std:.1f} ({', '.join(f'{d:+.1f}' for d in diffs)})")
+    if not cells:
+        return ""
+    return table(["ALT − learned queries", *header], [["points, per seed", *cells]])
+
+
+def synthact_ablations(results: dict) -> str:
+    """The supervised ALT's top-1 with its aligned entities replaced at evaluation."""
+    ablations = results.get("entity_ablations") or {}
+    if not ablations or "alt" not in results["rows"]:
+        return ""
+    rows = [["ALT", *(mean_std(results["rows"]["alt"][c]) for c in ("supervised", "zeroshot"))]]
+    for kind, label in ENTITY_ABLATIONS.items():
+        if kind in ablations:
+            cols = ablations[kind]
+            rows.append(
+                [f"ALT, entities {label}", *(mean_std(cols[c]) for c in ("supervised", "zeroshot"))]
+            )
+    return table(["model", "supervised (seen)", "zero-shot (unseen)"], rows)
+
+
 def render_synthact() -> str:
     r = load("synthact")
     head = "## SynthAct: supervised, few-shot and zero-shot accuracy with the small CLIP (issue #12)\n\n"
@@ -1042,6 +1082,15 @@ def render_synthact() -> str:
         "and what the table says are in the README's SynthAct section.\n\n"
     )
     out += synthact_table(r) + "\n"
+    paired = synthact_paired(r)
+    if paired:
+        out += "\nPaired by seed:\n\n" + paired
+    ablated = synthact_ablations(r)
+    if ablated:
+        out += (
+            "\nThe supervised ALT with its aligned entities replaced at evaluation (one entity "
+            "for every region, shuffled within frames, random):\n\n" + ablated
+        )
     out += "\nWall time of each part:\n\n" + table(["part", "seconds"], wall)
     return out
 
@@ -1052,7 +1101,11 @@ ABLATION_ROWS = {
     "ordered_no_region_position": "ordered, no region position (`position=none`)",
     "ordered_no_temporal_order": "ordered, no temporal order (no P, mean readout, conv 1)",
     "ordered_no_temporal_centring": "ordered, no temporal centring",
+    "ordered_centred": "ordered, change tokens only (`temporal_input=centred`)",
+    "ordered_raw": "ordered, raw frame summaries (`temporal_input=raw`)",
     "ordered_learned_queries": "ordered, learned queries instead of entities",
+    "ordered_no_entity_readout": "ordered, no entity readout",
+    "ordered_free_w_r": "ordered, free W_r (not anchored)",
 }
 
 
@@ -1082,6 +1135,123 @@ def render_adapter_ablation() -> str:
             )
         rows.append(row)
     return out + table(header, rows)
+
+
+LADDER_COLUMNS = {
+    "zero_shot": "zero-shot",
+    "probe_class_tokens": "probe: class tokens",
+    "probe_region_tokens": "probe: regions in place",
+    "probe_pooled_regions": "probe: class + mean region",
+    "alt": "ALT",
+    "alt_global_adapter": "ALT, global adapter",
+    "alt_learned_queries": "ALT, learned queries",
+}
+ENTITY_ABLATIONS = {"constant": "one entity", "shuffle": "shuffled", "random": "random"}
+
+
+def mean_std(c: dict) -> str:
+    """'mean ± std' of a summary (one run: the value alone)."""
+    return f"{c['mean']:.1f}" if len(c["runs"]) == 1 else f"{c['mean']:.1f} ± {c['std']:.1f}"
+
+
+def seed_mean(values: list[dict], key: str) -> str:
+    """The mean over seeds of a grounding summary field, in %."""
+    numbers = [v[key] for v in values if v.get(key) is not None]
+    if not numbers:
+        return "–"
+    mean = 100 * sum(numbers) / len(numbers)
+    if len(numbers) == 1:
+        return f"{mean:.1f}"
+    spread = 100 * statistics.pstdev(numbers)
+    return f"{mean:.1f} ± {spread:.1f}"
+
+
+def render_ladder(name: str = "ladder") -> str:
+    r = load(name)
+    head = "## The sanity ladder on the capability datasets (issues #25, #26)\n\n"
+    if r is None:
+        return head + missing(name, "python benchmarks/ladder.py")
+    p = r["protocol"]
+    out = head + (
+        f"`{r['command']}` ({r['machine']}; {loads(r)}). {p['config']}, ToMe r = {p['tome_r']}; "
+        f"{p['metric']}, seeds {p['seeds']}; chance 12.5 %. Each dataset has 8 classes of 24 "
+        "training and 8 validation videos (`tools/make_synthetic.py --task`); the probes are "
+        "ridge regressions on the frozen features (λ by 4-fold cross-validation): what a linear "
+        "head reaches on the same inputs.\n\n"
+    )
+    tasks = r["tasks"]
+    cols = [c for c in LADDER_COLUMNS if any(c in t["rows"] for t in tasks.values())]
+    rows = []
+    for task, t in tasks.items():
+        rows.append([task, *(mean_std(t["rows"][c]) if c in t["rows"] else "–" for c in cols)])
+    out += table(["dataset", *(LADDER_COLUMNS[c] for c in cols)], rows)
+    ablated = [
+        (task, t["ablations"]["alt"]) for task, t in tasks.items() if "alt" in t["ablations"]
+    ]
+    if ablated:
+        out += (
+            "\nALT with its aligned entities replaced at evaluation (the same trained models): "
+            "every region of every video given the batch's most used entity, the entities "
+            "shuffled among a frame's regions, or drawn at random.\n\n"
+        )
+        out += table(
+            ["dataset", "ALT", *(f"ALT, {v}" for v in ENTITY_ABLATIONS.values())],
+            [
+                [
+                    task,
+                    mean_std(tasks[task]["rows"]["alt"]),
+                    *(mean_std(a[k]) for k in ENTITY_ABLATIONS),
+                ]
+                for task, a in ablated
+            ],
+        )
+    return out
+
+
+def render_grounding(name: str = "ladder") -> str:
+    r = load(name)
+    head = "## Alignment quality: does a region's entity name what is there? (issue #25)\n\n"
+    if r is None:
+        return head + missing(name, "python benchmarks/ladder.py")
+    out = head + (
+        "From the ladder's runs (above), on the validation videos' object masks "
+        "(alt_jax/grounding.py): *grounding* is the share of object patches whose region's "
+        'entity names their object ("red", "circle" or "red circle" for a red circle); '
+        "*background* the share of background patches given their background's scene entity, "
+        "and *background → object* those given an entity naming an object; *most used* is the "
+        "largest share of regions one entity takes, against the *ideal*: the same share when "
+        "every labelled patch takes the entity naming it (a background kind drawn for 41 % of "
+        "the clips takes a third of all patches). Mean ± std over seeds, in %.\n\n"
+    )
+    rows = []
+    for task, t in r["tasks"].items():
+        for model, g in t["grounding"].items():
+            for when in ("untrained", "trained"):
+                v = g[when]
+                tops = [s["top_entities"][0][0] for s in v]
+                rows.append(
+                    [
+                        task,
+                        f"{LADDER_COLUMNS.get(model, model)}, {when}",
+                        seed_mean(v, "grounding"),
+                        seed_mean(v, "background_grounding"),
+                        seed_mean(v, "background_object_entity"),
+                        f"{seed_mean(v, 'most_used_share')} ({max(set(tops), key=tops.count)})",
+                        seed_mean(v, "ideal_most_used_share"),
+                    ]
+                )
+    return out + table(
+        [
+            "dataset",
+            "model",
+            "grounding",
+            "background",
+            "background → object",
+            "most used",
+            "ideal",
+        ],
+        rows,
+    )
 
 
 def render_victr_demo() -> str:
@@ -1143,6 +1313,8 @@ def render() -> str:
         render_tome(),
         render_alt_flops(),
         render_victr(),
+        render_ladder(),
+        render_grounding(),
         render_synthact(),
         render_adapter_ablation(),
         render_victr_demo(),

@@ -7,7 +7,7 @@ fully supervised, K-shot (K = 2, 4, 8, 16) and zero-shot on unseen compositions.
 Protocol (alt_jax/data/synthact.py has the data and the split):
 - supervised: train on every training video of the SEEN classes, top-1 on their val split;
 - K-shot: train on K videos per seen class (fewshot/{K}shot_seed{S}.txt, S = the run seed), top-1
-  on the same seen val split (as SPEC §7's few-shot protocols test on the full label set);
+  on the same seen val split (as docs/method.md §7's few-shot protocols test on the full label set);
 - zero-shot: the supervised model, top-1 on the UNSEEN compositions' videos against the unseen
   class names' text embeddings only.
 - frame-average CLIP: no training at all; ALT at g = 0 is exactly s · cos(mean_t f_t, t_c), so its
@@ -27,6 +27,7 @@ import argparse
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import statistics
@@ -62,6 +63,8 @@ MODELS = {
     "alt_learned_queries": "head=alt,queries=learned",
     "alt_global_adapter": "head=alt,queries=entities,adapter=global",
 }
+# Evaluation-time replacements of ALT's aligned entities (alignment.ENTITY_ABLATIONS).
+ENTITY_ABLATIONS = ("constant", "shuffle", "random")
 # Adapter ablations, run only when named in --rows.
 ABLATIONS = {
     "alt_no_region_position": "head=alt,queries=entities,adapter=ordered_no_position",
@@ -91,17 +94,30 @@ SIZES = {
     "full": dict(
         spec=synthact.SynthActSpec(train_per_class=24, val_per_class=8),
         seeds=(0, 1, 2),
-        steps=100,
+        steps=100,  # the fixed budget of runs without `passes` (--passes=0)
+        passes=16,  # every setting: 16 passes over its training videos
         frames=4,
         preset="demo",
     ),
 }
 
 
-def run_config(size: dict, data: str, clip: str, *, model: str, shots: int, seed: int):
-    """The configs/synthact.py config of one run."""
+def steps_for(size: dict, num_videos: int, batch_size: int = 16) -> int:
+    """Training steps of a run on `num_videos` videos: `passes` over them when the size sets
+    passes (so every K-shot setting sees its videos as often as the full set does), else the
+    size's fixed `steps`."""
+    if size.get("passes"):
+        return max(1, math.ceil(size["passes"] * num_videos / batch_size))
+    return size["steps"]
+
+
+def run_config(
+    size: dict, data: str, clip: str, *, model: str, shots: int, seed: int, steps: int = 0
+):
+    """The configs/synthact.py config of one run (`steps` 0: the size's fixed steps)."""
     arg = (
-        f"root={data},clip={clip},shots={shots},seed={seed},{model},steps={size['steps']},"
+        f"root={data},clip={clip},shots={shots},seed={seed},{model},"
+        f"steps={steps or size['steps']},"
         f"frames={size['frames']},preset={size['preset']},size={size['spec'].size},"
         f"r={size.get('r', 10)}"
     )
@@ -157,6 +173,7 @@ class HeadRuns:
         step = trainer_lib.make_train_step(self.graphdef, self.tx, config.model.label_smoothing)
         self.train_step = jax.jit(step, donate_argnums=(0, 2))
         self.eval_step = jax.jit(trainer_lib.make_eval_step(self.graphdef))
+        self._ablated: dict = {}
 
     def fit(self, views: list[dict], subset: np.ndarray, class_emb, seed: int) -> nnx.State:
         """Trains from the seed's initialisation on the cached views of `subset` (video rows);
@@ -183,14 +200,24 @@ class HeadRuns:
             )
         return params
 
-    def evaluate(self, params, cache: dict[str, np.ndarray], class_emb, batch: int = 32) -> float:
+    def ablated_eval(self, kind: str):
+        """The jitted evaluation step with the aligned entities replaced (ENTITY_ABLATIONS)."""
+        if kind not in self._ablated:
+            step = trainer_lib.make_eval_step(self.graphdef, entity_ablation=kind)
+            self._ablated[kind] = jax.jit(step)
+        return self._ablated[kind]
+
+    def evaluate(
+        self, params, cache: dict[str, np.ndarray], class_emb, batch: int = 32, eval_step=None
+    ) -> float:
         """Top-1 on a cached evaluation set (views averaged); the last batch is padded."""
+        eval_step = eval_step or self.eval_step
         n = len(cache["label"])
         probs = []
         for start in range(0, n, batch):
             rows = np.arange(start, start + batch) % n  # padded with repeats, dropped below
             views = {k: jnp.asarray(cache[k][rows]) for k in features_lib.FEATURE_KEYS}
-            probs.append(np.asarray(self.eval_step(params, self.frozen, class_emb, views)))
+            probs.append(np.asarray(eval_step(params, self.frozen, class_emb, views)))
         probs = np.concatenate(probs)[:n]
         return evaluation.classification_metrics(probs, cache["label"])["top1"]
 
@@ -336,27 +363,45 @@ def run(
         wall["frame_average_clip"] = time.perf_counter() - start
 
     runs = []
+    ablations: dict[str, dict[str, list[float]]] = {}  # kind → column → per-seed top-1
     for row, model_arg in {**MODELS, **ABLATIONS}.items():
         if row not in rows_to_run:
             continue
         start = time.perf_counter()
-        config = run_config(size, data, clip_source, model=model_arg, shots=0, seed=0)
-        runner = HeadRuns(config, clip, entities, size["seeds"])
+        runners: dict[int, HeadRuns] = {}  # by step count: the schedule is part of the step
         cells: dict[str, list[float]] = {col: [] for col in columns(spec.shots)}
         for shots in settings:
             for seed in size["seeds"]:
                 run_start = time.perf_counter()
+                steps = steps_for(size, len(subsets[(shots, seed)]))
+                if steps not in runners:
+                    config = run_config(
+                        size, data, clip_source, model=model_arg, shots=0, seed=0, steps=steps
+                    )
+                    runners[steps] = HeadRuns(config, clip, entities, size["seeds"])
+                runner = runners[steps]
                 params = runner.fit(views, subsets[(shots, seed)], seen_emb, seed)
                 seen = runner.evaluate(params, seen_val, seen_emb)
                 unseen = runner.evaluate(params, unseen_val, unseen_emb)
                 cells[f"{shots}shot" if shots else "supervised"].append(seen)
                 if not shots:
                     cells["zeroshot"].append(unseen)
+                    if model_arg == MODELS["alt"]:
+                        # The supervised ALT with its aligned entities replaced at evaluation.
+                        for kind in ENTITY_ABLATIONS:
+                            ablated = runner.ablated_eval(kind)
+                            for col, cache, emb in (
+                                ("supervised", seen_val, seen_emb),
+                                ("zeroshot", unseen_val, unseen_emb),
+                            ):
+                                top1 = runner.evaluate(params, cache, emb, eval_step=ablated)
+                                ablations.setdefault(kind, {}).setdefault(col, []).append(top1)
                 runs.append(
                     {
                         "model": row,
                         "shots": shots,
                         "seed": seed,
+                        "steps": steps,
                         "seen_val_top1": seen,
                         "unseen_top1": unseen,
                         "seconds": time.perf_counter() - run_start,
@@ -385,7 +430,8 @@ def run(
         },
         "protocol": {
             "seeds": list(size["seeds"]),
-            "train_steps": size["steps"],
+            "train_steps": size["steps"] if not size.get("passes") else None,
+            "passes": size.get("passes"),
             "batch_size": base.batch_size,
             "frames": size["frames"],
             "tome_r": size.get("r", 10),
@@ -395,6 +441,9 @@ def run(
         "text_separability": separability,
         "columns": columns(spec.shots),
         "rows": rows,
+        "entity_ablations": {
+            kind: {col: summary(v) for col, v in cols.items()} for kind, cols in ablations.items()
+        },
         "runs": runs,
         "wall_time_s": wall,
     }
@@ -430,6 +479,13 @@ def main() -> None:
     parser.add_argument("--settings", default="", help="0 (supervised), K (K-shot); default all")
     parser.add_argument("--reuse", action="store_true", help="keep the workdir's data + features")
     parser.add_argument("--steps", type=int, default=0, help="training steps (0: the size's)")
+    parser.add_argument(
+        "--passes",
+        type=float,
+        default=-1,
+        help="passes over each setting's training videos (steps follow); 0: fixed --steps; "
+        "-1: the size's",
+    )
     parser.add_argument("--r", type=int, default=-1, help="ToMe r (-1: the size's, 10)")
     parser.add_argument(
         "--merge", action="store_true", help="add these rows' cells to the --out JSON's"
@@ -451,6 +507,7 @@ def main() -> None:
         reuse=args.reuse,
         overrides={
             **({"steps": args.steps} if args.steps else {}),
+            **({"passes": args.passes} if args.passes >= 0 else {}),
             **({"r": args.r} if args.r >= 0 else {}),
         },
     )
@@ -464,6 +521,8 @@ def main() -> None:
         earlier.setdefault("wall_time_s_later_runs", []).append(results["wall_time_s"])
         # Facts of this call's data and text, not of one row: the latest call's stand.
         earlier["text_separability"] = results["text_separability"]
+        if results["entity_ablations"]:
+            earlier["entity_ablations"] = results["entity_ablations"]
         results = earlier
     write_json(args.out, results)
     table = synthact_table(results)

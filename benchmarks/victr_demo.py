@@ -2,7 +2,7 @@
 
     PYTHONPATH=. python benchmarks/victr_demo.py --data=demo_out/data
 
-VicTR reads the frames' class tokens only (SPEC §6). The head trains `configs/demo_victr.py`'s
+VicTR reads the frames' class tokens only (docs/method.md §6). The head trains `configs/demo_victr.py`'s
 schedule (150 steps of 16 clips) on cached encoder features (Trainer.extract_features) with the
 trainer's step functions, 3 seeds. Token boosting multiplies every text embedding w_j by its
 affinity a_{t,j} = softmax_j(cos(v_t, w_j) / τ) with τ = 0.01: with many near-parallel texts the

@@ -164,6 +164,13 @@ def test_table_command_at_its_smallest_size_writes_every_cell(tmp_path):
             separability["max_cosine_same_object"]
             >= separability["cosine_same_object_other_motion"]
         )
+    # The supervised ALT with its aligned entities replaced: a cell per kind and column, each of
+    # both seeds.
+    ablations = results["entity_ablations"]
+    assert set(ablations) == {"constant", "shuffle", "random"}
+    for cols in ablations.values():
+        assert set(cols) == {"supervised", "zeroshot"}
+        assert all(len(c["runs"]) == 2 for c in cols.values())
     wall = results["wall_time_s"]
     for part in ("data_generation", "feature_extraction", "frame_average_clip", "total"):
         assert wall[part] > 0
@@ -186,3 +193,17 @@ def test_text_separability_by_hand():
     assert got["cosine_other_object"] == pytest.approx(0.24)
     # Knowing the object: 1/2 for each red circle (two names share it), 1 for the blue square.
     assert got["object_only_top1_ceiling"] == pytest.approx(100 * (0.5 + 0.5 + 1) / 3)
+
+
+def test_k_shot_runs_make_the_same_passes_over_their_videos():
+    """With `passes`, the steps follow the training set: K videos per class × classes ×
+    passes / batch (16), rounded up, so every K sees its videos equally often."""
+    from benchmarks.synthact import SIZES, steps_for
+
+    full = SIZES["full"]
+    assert full["passes"] == 16
+    assert steps_for(full, 48 * 24) == 16 * 48 * 24 // 16  # supervised: 1152 steps
+    assert steps_for(full, 48 * 2) == 96  # 2-shot
+    assert steps_for(full, 10) == math.ceil(16 * 10 / 16)
+    assert steps_for({**full, "passes": 0}, 48 * 2) == full["steps"]  # fixed budget
+    assert steps_for(SIZES["smallest"], 500) == SIZES["smallest"]["steps"]  # no passes: fixed
