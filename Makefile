@@ -53,7 +53,7 @@ parity: install
 	$(PY) tools/clip_parity.py --config=B/32 --config=B/16
 
 test: install wordnet shellcheck
-	$(PY) -m pytest -n 2 --dist loadgroup tests
+	$(PY) -m pytest -n 2 --dist loadgroup --durations=25 tests
 
 lint: install
 	$(VENV)/bin/ruff check alt_jax tests tools configs

@@ -129,7 +129,12 @@ def test_gradients_reach_every_trainable_leaf_and_never_the_frozen_clip(tiny):
         "alignment", "adapter", "gate", "entity_gate", "log_logit_scale"
     }  # fmt: skip
     assert any(p[0] == "entities" for p, _ in nnx.to_flat_state(frozen))  # S: state, not a Param
-    assert count_parameters(frozen) == sum(p.numel() for p in tiny[0].parameters()) + K * 32
+    # Frozen: the CLIP, the entity table and (W_r anchored, the default) W_r's initial value,
+    # which is CLIP's visual projection.
+    w_r_init = tiny[0].visual_projection.weight.detach().numpy().T
+    np.testing.assert_array_equal(np.asarray(model.alignment.w_r_init[...]), w_r_init)
+    clip_count = sum(p.numel() for p in tiny[0].parameters())
+    assert count_parameters(frozen) == clip_count + K * 32 + w_r_init.size
 
     labels = jnp.asarray([0, 2])
 
@@ -266,7 +271,8 @@ def test_b16_eight_frames_shapes_and_parameter_counts(kind):
     assert count_parameters(trainable) == adapter_parameter_count(
         768, 512, 512, config.adapter.depth, config.adapter.mlp_ratio, 8, 3, kind
     )
-    assert count_parameters(frozen) == torch_clip_parameter_count("B/16") + k * 512
+    # + W_r's anchor: a frozen copy of the 768 × 512 visual projection.
+    assert count_parameters(frozen) == torch_clip_parameter_count("B/16") + k * 512 + 768 * 512
 
     out = jax.eval_shape(
         lambda tr, fr, v, t: nnx.merge(graphdef, tr, fr)(v, t, train=False),
@@ -386,7 +392,8 @@ def test_closed_gate_is_exactly_the_frame_average_zero_shot_whatever_the_adapter
         "dest": jnp.asarray(np.broadcast_to(np.arange(17), (3, 4, 17)), jnp.int32),
     }
     classes = rng.standard_normal((6, 32)).astype(np.float32)
-    out = model.head(features, jnp.asarray(classes), train=False)
+    head = nnx.jit(lambda model, f, c: model.head(f, c, train=False))  # eager is slow
+    out = head(model, features, jnp.asarray(classes))
     video = np.asarray(features["cls"], np.float64).mean(1)
     cos = (video / np.linalg.norm(video, axis=-1, keepdims=True)) @ (
         classes / np.linalg.norm(classes, axis=-1, keepdims=True)
@@ -394,9 +401,7 @@ def test_closed_gate_is_exactly_the_frame_average_zero_shot_whatever_the_adapter
     np.testing.assert_allclose(np.asarray(out["logits"]) / 100.0, cos, atol=1e-5)
     # And the adapter is not silent: the same model with g = 1 gives other logits.
     trainable["gate"].set_value(jnp.asarray(1.0, jnp.float32))
-    open_gate = nnx.merge(graphdef, trainable, frozen).head(
-        features, jnp.asarray(classes), train=False
-    )
+    open_gate = head(nnx.merge(graphdef, trainable, frozen), features, jnp.asarray(classes))
     assert np.abs(np.asarray(open_gate["logits"]) / 100.0 - cos).max() > 1e-2
 
 
@@ -420,7 +425,8 @@ def test_entity_readout_is_the_readout_weighted_entity_texts_at_the_frame_averag
         "cls": jnp.asarray(rng.standard_normal((2, 2, 32)) + 1.0, jnp.float32),
         "dest": jnp.asarray(np.broadcast_to(np.arange(17), (2, 2, 17)), jnp.int32),
     }
-    out = model.head(features, jnp.asarray(rng.standard_normal((3, 32)), jnp.float32), train=False)
+    head = nnx.jit(lambda model, f, c: model.head(f, c, train=False))  # eager is slow
+    out = head(model, features, jnp.asarray(rng.standard_normal((3, 32)), jnp.float32))
     index = np.asarray(out["entity_index"])  # [B, T, M]
     weights = np.zeros(index.shape)
     for b, t in np.ndindex(index.shape[:2]):

@@ -110,7 +110,8 @@ def test_resume_gives_identical_parameters_and_batches(tiny_data, tmp_path):
         np.testing.assert_array_equal(ours[key], ref[key], err_msg=key)
 
     assert not [key for key in initial if np.array_equal(initial[key], ref[key])]
-    assert {key.split("]")[0] for key in frozen} == {"['clip'", "['entities'"}
+    # Frozen: the CLIP, the entity table and W_r's anchor (its initial value).
+    assert {key.split("]")[0] for key in frozen} == {"['clip'", "['entities'", "['alignment'"}
     after = tiny_run.flat_params(straight.frozen)
     for key in frozen:
         np.testing.assert_array_equal(after[key], frozen[key], err_msg=key)
