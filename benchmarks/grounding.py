@@ -202,7 +202,6 @@ def main() -> None:
             "alignment": "argmax_k cos(LN(E) W_r, s_k), W_r = CLIP's visual projection (untrained)",
             "templates": {k: list(v) for k, v in TEMPLATE_SETS.items()},
         },
-        units=None,
         load_average_start=load_start,
         load_average_end=load_average(),
         wall_time_s=time.perf_counter() - start,

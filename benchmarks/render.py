@@ -962,36 +962,55 @@ def render_victr() -> str:
 
 def render_demo_accuracy() -> str:
     r = load("demo")
-    head = "## The demo's accuracy (issues #6, #10)\n\n"
-    if r is None:
-        return head + "*Not recorded.*\n"
+    head = "## The demo: accuracy and alignment over seeds (issues #6, #10, #25, #26)\n\n"
+    if r is None or "runs" not in r:
+        return head + missing("demo", "python benchmarks/demo_runs.py")
     out = head + (
-        f"{r['source']} (`benchmarks/results/demo.json`). 8 synthetic classes, 64 validation "
-        "videos, chance 12.5 %, 150 steps each:\n\n"
-        "    make demo                                                            # ALT\n"
-        "    python -m alt_jax.main --config=configs/demo_victr.py:demo_out/data "
-        "--workdir=demo_out/victr\n\n"
+        f"`{r['command']}` ({r['machine']}). {r['protocol']}. Chance 12.5 %. Grounding: the "
+        "share of object patches whose region's entity names their object (alt_jax/grounding.py); "
+        "most used: the largest share of regions one entity takes, against the ideal (every "
+        "labelled patch given the entity naming it).\n\n"
     )
-    out += table(
-        ["head", "CLIP", "top-1", "top-5"],
-        [
+    rows = []
+    for run in r["runs"].values():
+        g = run.get("per_object") or {}
+        rows.append(
             [
-                f"{a['head']} (`{a['config']}`)",
-                a.get("clip", "random weights"),
-                f"{a['top1']:.1f} %",
-                f"{a['top5']:.1f} %",
+                str(run["r"]),
+                str(run["seed"]),
+                f"{run['top1']:.1f}",
+                f"{run['top5']:.1f}",
+                "–" if run["grounding"] is None else f"{run['grounding']:.1f}",
+                ", ".join(f"{k} {100 * v:.0f}" for k, v in g.items()) or "–",
+                "–"
+                if run["most_used_share"] is None
+                else f"{run['most_used_share']:.1f} ({run['top_entities'][0][0]})",
+                "–"
+                if run["ideal_most_used_share"] is None
+                else f"{run['ideal_most_used_share']:.1f}",
             ]
-            for a in r["accuracy"]
-        ],
-    )
-    out += (
-        "\nWith synthclip the text tower never saw a verb, so the two directions of one object "
-        "get text embeddings at cosine 0.97–0.99 (configs/demo.py): the direction must come from "
-        "the frames in order. The first (global) adapter got the object always and the direction "
-        "almost never; the ordered adapter gets both (ablation above). VicTR with random weights "
-        "did not rise above chance (training accuracy 27 % after 150 steps); on synthclip: the "
-        "VicTR section above.\n"
-    )
+        )
+    out += table(
+        ["ToMe r", "seed", "top-1 %", "top-5 %", "grounding %", "per object %", "most used %",
+         "ideal %"],
+        rows,
+    )  # fmt: skip
+    if r.get("history"):
+        out += (
+            "\nEarlier figures, read off the commands' output by hand when they were measured:\n\n"
+        )
+        out += table(
+            ["head", "CLIP", "top-1", "top-5"],
+            [
+                [
+                    f"{a['head']} (`{a['config']}`)",
+                    a.get("clip", "random weights"),
+                    f"{a['top1']:.1f} %",
+                    f"{a['top5']:.1f} %",
+                ]
+                for a in r["history"]
+            ],
+        )
     return out
 
 
@@ -1115,6 +1134,15 @@ def render_adapter_ablation() -> str:
     if r is None:
         return head + missing("adapter_ablation", "python benchmarks/adapter_ablation.py")
     rs = sorted(r["regions_per_frame"], key=int)
+    labels = dict(ABLATION_ROWS)
+    if "ordered_no_temporal_centring" in r["variants"]:  # measured before issue #26
+        head += (
+            "*Measured on 2026-12-02, before the adapter's redesign (issue #26): its "
+            '"ordered (default)" row had temporally centred frame summaries and positions on '
+            "the queries, no entity readout and a free W_r. Not rerun; the sanity ladder's "
+            "directions dataset (above) is this data with today's defaults.*\n\n"
+        )
+        labels["ordered"] = "ordered adapter (the default then)"
     out = head + (
         f"`{r['command']}` ({r['machine']}"
         + (f"; {loads(r)}" if "load_average_start" in r else "")
@@ -1125,7 +1153,7 @@ def render_adapter_ablation() -> str:
     header = ["adapter"] + [f"r = {k} ({r['regions_per_frame'][k]} regions)" for k in rs]
     rows = []
     for name, cells in r["rows"].items():
-        row = [ABLATION_ROWS.get(name, name)]
+        row = [labels.get(name, name)]
         for k in rs:
             c = cells.get(k)
             row.append(
@@ -1254,6 +1282,109 @@ def render_grounding(name: str = "ladder") -> str:
     )
 
 
+GROUNDING_FEATURES = {
+    "tokens": "CLIP's tokens",
+    "maskclip": "MaskCLIP",
+    "sclip": "SCLIP",
+    "clearclip": "ClearCLIP",
+}
+
+
+def render_untrained_grounding() -> str:
+    r = load("grounding")
+    head = "## Untrained alignment: entity text forms × region features (issue #25)\n\n"
+    if r is None:
+        return head + missing("grounding", "python benchmarks/grounding.py")
+    p = r["protocol"]
+    out = head + (
+        f"`{r['command']}` ({r['machine']}; {loads(r)}). {p['data']}; {p['alignment']}. "
+        "Alignment quality as in the ladder's section below (grounding: object patches whose "
+        "region's entity names their object; background: background patches given their "
+        "scene's entity). Templates: one is "
+        f"{', '.join(repr(t) for t in p['templates']['one'])}; five are "
+        f"{', '.join(repr(t) for t in p['templates']['five'])}. *old* is the first synthclip "
+        "(CLIP's contrastive loss only), *shipped* the one in alt_jax/assets/synthclip (with "
+        "the dense patch-text term). *Probe*: ridge regression from the same patch tokens to "
+        "the patch's label, the ceiling of what the patch features hold, text or no text.\n\n"
+    )
+    for name, c in r["clips"].items():
+        forms = list(next(iter(c["alignment"].values())))
+        rows = []
+        for features, by_form in c["alignment"].items():
+            for form in forms:
+                g = by_form[form]
+                bg = g.get("background_grounding")
+                rows.append(
+                    [
+                        GROUNDING_FEATURES.get(features, features),
+                        form,
+                        f"{100 * g['grounding']:.1f}",
+                        "–" if bg is None else f"{100 * bg:.1f}",
+                        f"{100 * g['most_used_share']:.1f} ({g['top_entities'][0][0]})",
+                    ]
+                )
+        out += (
+            f"CLIP *{name}* (sha256 {c['sha256']}); probe on the object patches: "
+            f"{100 * c['patch_probe']:.1f} %.\n\n"
+        )
+        out += table(
+            ["region features", "entity text", "grounding %", "background %", "most used %"],
+            rows,
+        )
+        out += "\n"
+    return out
+
+
+def render_ladder_variants() -> str:
+    r = load("ladder_variants")
+    head = "## ALT's choices, one at a time, on the capability datasets (issues #25, #26)\n\n"
+    base = load("ladder")
+    if r is None or base is None:
+        return head + missing("ladder_variants", "python benchmarks/ladder_variants.py")
+    variants = r["variants"]
+    tasks = list(base["tasks"])
+    out = head + (
+        f"`{r['command']}`: the ladder's ALT row (same data, schedule and seeds) with one knob "
+        "changed; *default* is the ladder's own ALT row. Top-1 % (mean ± std over seeds); "
+        "*one entity*: top-1 with every region given the batch's most used entity at "
+        "evaluation; grounding and most used after training, averaged over the datasets.\n\n"
+    )
+    entries = [("default", "default", base)] + [
+        (name, v["description"], v) for name, v in variants.items()
+    ]
+    rows = []
+    for _, description, result in entries:
+        row = [description]
+        for task in tasks:
+            t = result["tasks"].get(task)
+            row.append(mean_std(t["rows"]["alt"]) if t else "not run")
+        constant = [
+            result["tasks"][t]["ablations"]["alt"]["constant"]
+            for t in ("appearance", "change")
+            if t in result["tasks"] and "alt" in result["tasks"][t]["ablations"]
+        ]
+        row.append(" / ".join(mean_std(c) for c in constant) or "–")
+        trained = [
+            s
+            for t in result["tasks"].values()
+            if "alt" in t["grounding"]
+            for s in t["grounding"]["alt"]["trained"]
+        ]
+        row.append(seed_mean(trained, "grounding"))
+        row.append(seed_mean(trained, "most_used_share"))
+        rows.append(row)
+    return out + table(
+        [
+            "variant",
+            *tasks,
+            "appearance / change, one entity",
+            "grounding (trained)",
+            "most used",
+        ],
+        rows,
+    )
+
+
 def render_victr_demo() -> str:
     r = load("victr_demo")
     head = "## VicTR on the demo data (issue #16)\n\n"
@@ -1313,8 +1444,10 @@ def render() -> str:
         render_tome(),
         render_alt_flops(),
         render_victr(),
+        render_untrained_grounding(),
         render_ladder(),
         render_grounding(),
+        render_ladder_variants(),
         render_synthact(),
         render_adapter_ablation(),
         render_victr_demo(),

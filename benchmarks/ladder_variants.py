@@ -1,0 +1,105 @@
+"""ALT's design choices, one at a time, on the capability datasets: the ladder's ALT row with one
+config knob changed, against the defaults.
+
+    PYTHONPATH=. python benchmarks/ladder_variants.py              (every variant, 3 seeds)
+    PYTHONPATH=. python benchmarks/ladder_variants.py --variants=w_r_free --seeds=0
+    PYTHONPATH=. python benchmarks/ladder_variants.py --from_runs=DIR     (collect DIR/NAME.json,
+        each written by `benchmarks/ladder.py --rows=alt --set=...` with the variant's overrides)
+
+Every variant is trained and scored exactly as the ladder's ALT row (benchmarks/ladder.py: the
+demo config's 150 steps on cached synthclip features, the entity ablations, grounding before and
+after training). Writes benchmarks/results/ladder_variants.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.common import write_json
+
+ROOT = Path(__file__).resolve().parents[1]
+# Variant → (what it changes, config overrides).
+VARIANTS = {
+    "no_entity_readout": (
+        "no entity readout (v = b + g·z)",
+        {"model.entity_readout": False},
+    ),
+    "w_r_free": ("W_r free (no anchor)", {"model.alignment.w_r": "free"}),
+    "w_r_frozen": ("W_r frozen (CLIP's projection)", {"model.alignment.w_r": "frozen"}),
+    "gate0": ("gates start at 0 (zero-shot at step 0)", {"model.gate_init": 0.0}),
+    "gumbel_scaled": (
+        "Gumbel noise scaled by 1/τ (torch, GroupViT)",
+        {"model.alignment.gumbel": "scaled"},
+    ),
+    "positioned_queries": (
+        "positions on the queries too, mean pooling (the earlier design)",
+        {"model.adapter.query_position": True, "model.adapter.query_pooling": "mean"},
+    ),
+    "frame_embedding": (
+        "per-frame time code on keys and queries",
+        {"model.adapter.frame_embedding": True},
+    ),
+}
+
+
+def collect(folder: str, names: list[str]) -> dict:
+    """The variants' ladder results found in `folder` (NAME.json), keyed by variant."""
+    out = {}
+    for name in names:
+        path = os.path.join(folder, f"{name}.json")
+        if not os.path.exists(path):
+            print(f"{path}: not run, skipped", file=sys.stderr)
+            continue
+        with open(path) as f:
+            result = json.load(f)
+        want = VARIANTS[name][1]
+        got = result["protocol"]["overrides"]
+        if got != want:
+            raise ValueError(f"{path}: overrides {got} are not variant {name!r}'s {want}")
+        out[name] = {"description": VARIANTS[name][0], "overrides": want, **result}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--workdir", default="/tmp/ladder")
+    parser.add_argument("--from_runs", default="", help="collect DIR/NAME.json instead of running")
+    parser.add_argument(
+        "--out", default=str(ROOT / "benchmarks" / "results" / "ladder_variants.json")
+    )
+    args = parser.parse_args()
+    names = args.variants.split(",")
+    unknown = sorted(set(names) - set(VARIANTS))
+    if unknown:
+        parser.error(f"--variants: unknown {unknown}; valid: {list(VARIANTS)}")
+    folder = args.from_runs
+    if not folder:
+        folder = os.path.join(args.workdir, "variants")
+        os.makedirs(folder, exist_ok=True)
+        for name in names:
+            sets = [f"--set={k}={v}" for k, v in VARIANTS[name][1].items()]
+            subprocess.run(
+                [sys.executable, str(ROOT / "benchmarks" / "ladder.py"), "--rows=alt",
+                 f"--seeds={args.seeds}", f"--workdir={args.workdir}",
+                 f"--out={os.path.join(folder, name + '.json')}", *sets],
+                check=True,
+            )  # fmt: skip
+    write_json(
+        args.out,
+        {
+            "benchmark": "ladder_variants",
+            "command": "PYTHONPATH=. python benchmarks/ladder_variants.py",
+            "variants": collect(folder, names),
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
