@@ -35,7 +35,11 @@ def cpu_env(devices: int, **extra: str) -> dict[str, str]:
 
 # Tests that share an expensive fixture run on one xdist worker (`--dist loadgroup`), so the
 # fixture is built once rather than once per worker.
-SHARED_FIXTURE_GROUPS = {"tiny_workdir": "tiny_workdir", "tiny_pretrained": "tiny_pretrained"}
+SHARED_FIXTURE_GROUPS = {
+    "tiny_workdir": "tiny_workdir",
+    "tiny_pretrained": "tiny_pretrained",
+    "eight_device_run": "eight_device_run",  # an 8-device subprocess run: ~1 minute
+}
 
 
 def pytest_collection_modifyitems(config, items):

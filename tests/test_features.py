@@ -46,19 +46,18 @@ def test_cached_and_full_paths_give_the_same_logits(tiny_data, tmp_path):
     )
     cached = features.read_features(f"{config.feature_cache}/eval_val.arrayrecord")
     position = {int(cached[i]["index"]): i for i in range(len(cached))}
+    full_logits = nnx.jit(lambda m, v, c: m(v, c, train=False)["logits"])  # eager is slow
+    head_logits = nnx.jit(lambda m, f, c: m.head(f, c, train=False)["logits"])
     checked = 0
     for _ in range(info.num_batches):
         batch = next(it)
         for i in np.nonzero(batch["valid"])[0]:
             record = cached[position[int(batch["index"][i])]]
             for view in range(batch["video"].shape[1]):
-                full = model(
-                    normalize_clip(jnp.asarray(batch["video"][i, view][None])),
-                    class_emb,
-                    train=False,
-                )["logits"]
+                video = normalize_clip(jnp.asarray(batch["video"][i, view][None]))
+                full = full_logits(model, video, class_emb)
                 feats = {k: jnp.asarray(record[k][view][None]) for k in features.FEATURE_KEYS}
-                from_cache = model.head(feats, class_emb, train=False)["logits"]
+                from_cache = head_logits(model, feats, class_emb)
                 np.testing.assert_allclose(np.asarray(from_cache), np.asarray(full), atol=1e-5)
                 checked += 1
     assert checked == 16  # 8 videos × 2 clips
