@@ -28,8 +28,10 @@ Writes benchmarks/results/ladder.json.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -220,12 +222,17 @@ def run_task(task: str, args, overrides: dict, rows: list[str]) -> dict:
     clip = build_clip(base.model)
     clip_id = clip_fingerprint(base.model.backbone.source or "random")
     cache = os.path.join(folder, f"features_{clip_id}_r{args.r}_{base.model.region_features}")
-    if not os.path.exists(os.path.join(cache, "eval_synthetic_val.arrayrecord")):
+    if not os.path.isdir(cache):
+        # Extracted under a temporary name and renamed when complete: an interrupted
+        # extraction is redone, never read half-written.
+        partial = cache + ".partial"
+        shutil.rmtree(partial, ignore_errors=True)
         entities = corpus_embeddings(base.model, clip)
         model = build_model(base.model, clip=clip, entity_embeddings=entities)
         Trainer(base, os.path.join(folder, "extract"), model=model).extract_features(
-            cache, args.views
+            partial, args.views
         )
+        os.replace(partial, cache)
     views = [
         load_cache(os.path.join(cache, f"train_view{v}.arrayrecord")) for v in range(args.views)
     ]
@@ -302,6 +309,9 @@ def main() -> None:
         "--set", action="append", default=[], help="config override for every row: key=value"
     )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ladder.json"))
+    parser.add_argument(
+        "--merge", action="store_true", help="keep --out's other tasks (same seeds and --set)"
+    )
     args = parser.parse_args()
     logging.getLogger().setLevel(logging.WARNING)
     args.seeds = [int(s) for s in args.seeds.split(",")]
@@ -313,28 +323,48 @@ def main() -> None:
         parser.error(f"--rows: unknown {sorted(unknown)}; valid: zero_shot, probes, {list(ROWS)}")
     start, load_start = time.perf_counter(), load_average()
     results = {"tasks": {}}
+    if args.merge and os.path.exists(args.out):
+        results["tasks"] = merged_tasks(args.out, args.seeds, overrides)
     for task in args.tasks.split(","):
         results["tasks"][task] = run_task(task, args, overrides, rows)
-    results.update(
-        benchmark="ladder",
-        machine=machine(),
-        command="PYTHONPATH=. python benchmarks/ladder.py "
-        + " ".join(
-            f"--{k}={v}" for k, v in vars(args).items() if k not in ("out", "workdir", "set")
+        # Written after every task: a crash in a later one loses nothing (--merge resumes).
+        results.update(
+            benchmark="ladder",
+            machine=machine(),
+            command="PYTHONPATH=. python benchmarks/ladder.py "
+            + " ".join(
+                f"--{k}={v}"
+                for k, v in vars(args).items()
+                if k not in ("out", "workdir", "set", "merge")
+            )
+            + "".join(f" --set={s}" for s in args.set),
+            protocol={
+                "config": "configs/demo.py (synthclip, 8 frames at 112 px, 150 steps of 16, "
+                "lr 2e-3)",
+                "metric": "top-1 % on the 64 validation videos (mean, population std, min, max)",
+                "seeds": args.seeds,
+                "tome_r": args.r,
+                "overrides": overrides,
+            },
+            load_average_start=load_start,
+            load_average_end=load_average(),
+            wall_time_s=time.perf_counter() - start,
         )
-        + "".join(f" --set={s}" for s in args.set),
-        protocol={
-            "config": "configs/demo.py (synthclip, 8 frames at 112 px, 150 steps of 16, lr 2e-3)",
-            "metric": "top-1 % on the 64 validation videos (mean, population std, min, max)",
-            "seeds": args.seeds,
-            "tome_r": args.r,
-            "overrides": overrides,
-        },
-        load_average_start=load_start,
-        load_average_end=load_average(),
-        wall_time_s=time.perf_counter() - start,
-    )
-    write_json(args.out, results)
+        write_json(args.out, results)
+
+
+def merged_tasks(path: str, seeds: list[int], overrides: dict) -> dict:
+    """The tasks of an earlier result to keep (--merge): refused when its seeds or overrides
+    differ from this run's."""
+    with open(path) as f:
+        earlier = json.load(f)
+    protocol = earlier["protocol"]
+    if protocol["seeds"] != seeds or protocol["overrides"] != overrides:
+        raise SystemExit(
+            f"{path}: seeds {protocol['seeds']} and overrides {protocol['overrides']} differ from "
+            f"this run's ({seeds}, {overrides}); --merge keeps only results of the same protocol"
+        )
+    return earlier["tasks"]
 
 
 if __name__ == "__main__":
