@@ -386,16 +386,16 @@ def run(
                 cells[f"{shots}shot" if shots else "supervised"].append(seen)
                 if not shots:
                     cells["zeroshot"].append(unseen)
-                    if model_arg == MODELS["alt"]:
-                        # The supervised ALT with its aligned entities replaced at evaluation.
-                        for kind in ENTITY_ABLATIONS:
-                            ablated = runner.ablated_eval(kind)
-                            for col, cache, emb in (
-                                ("supervised", seen_val, seen_emb),
-                                ("zeroshot", unseen_val, unseen_emb),
-                            ):
-                                top1 = runner.evaluate(params, cache, emb, eval_step=ablated)
-                                ablations.setdefault(kind, {}).setdefault(col, []).append(top1)
+                if model_arg == MODELS["alt"]:
+                    # ALT with its aligned entities replaced at evaluation, in every column.
+                    scored = [(f"{shots}shot" if shots else "supervised", seen_val, seen_emb)]
+                    if not shots:
+                        scored.append(("zeroshot", unseen_val, unseen_emb))
+                    for kind in ENTITY_ABLATIONS:
+                        ablated = runner.ablated_eval(kind)
+                        for col, cache, emb in scored:
+                            top1 = runner.evaluate(params, cache, emb, eval_step=ablated)
+                            ablations.setdefault(kind, {}).setdefault(col, []).append(top1)
                 runs.append(
                     {
                         "model": row,
