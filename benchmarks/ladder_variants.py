@@ -1,7 +1,7 @@
 """ALT's design choices, one at a time, on the capability datasets: the ladder's ALT row with one
 config knob changed, against the defaults.
 
-    PYTHONPATH=. python benchmarks/ladder_variants.py              (every variant, 3 seeds)
+    PYTHONPATH=. python benchmarks/ladder_variants.py              (every variant, 2 seeds)
     PYTHONPATH=. python benchmarks/ladder_variants.py --variants=w_r_free --seeds=0
     PYTHONPATH=. python benchmarks/ladder_variants.py --from_runs=DIR     (collect DIR/NAME.json,
         each written by `benchmarks/ladder.py --rows=alt --set=...` with the variant's overrides)
@@ -23,26 +23,36 @@ from pathlib import Path
 from benchmarks.common import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
-# Variant → (what it changes, config overrides).
+# Variant → (what it changes, config overrides, datasets). The datasets are those where the knob
+# can matter: the entities and W_r on the object-dependent ones, the gate and W_r on the demo's too.
+OBJECTS, WITH_DEMO = "appearance,change", "appearance,change,directions"
 VARIANTS = {
-    "no_entity_readout": (
-        "no entity readout (v = b + g·z)",
-        {"model.entity_readout": False},
-    ),
-    "w_r_free": ("W_r free (no anchor)", {"model.alignment.w_r": "free"}),
-    "w_r_frozen": ("W_r frozen (CLIP's projection)", {"model.alignment.w_r": "frozen"}),
-    "gate0": ("gates start at 0 (zero-shot at step 0)", {"model.gate_init": 0.0}),
+    "w_r_free": ("W_r free (no anchor)", {"model.alignment.w_r": "free"}, WITH_DEMO),
     "gumbel_scaled": (
         "Gumbel noise scaled by 1/τ (torch, GroupViT)",
         {"model.alignment.gumbel": "scaled"},
+        OBJECTS,
     ),
+    "no_entity_readout": (
+        "no entity readout (v = b + g·z)",
+        {"model.entity_readout": False},
+        OBJECTS,
+    ),
+    "gate0": ("gates start at 0 (zero-shot at step 0)", {"model.gate_init": 0.0}, WITH_DEMO),
     "positioned_queries": (
         "positions on the queries too, mean pooling (the earlier design)",
         {"model.adapter.query_position": True, "model.adapter.query_pooling": "mean"},
+        OBJECTS,
+    ),
+    "w_r_frozen": (
+        "W_r frozen (CLIP's projection)",
+        {"model.alignment.w_r": "frozen"},
+        OBJECTS,
     ),
     "frame_embedding": (
         "per-frame time code on keys and queries",
         {"model.adapter.frame_embedding": True},
+        OBJECTS,
     ),
 }
 
@@ -68,7 +78,7 @@ def collect(folder: str, names: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", default=",".join(VARIANTS))
-    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--workdir", default="/tmp/ladder")
     parser.add_argument("--from_runs", default="", help="collect DIR/NAME.json instead of running")
     parser.add_argument(
@@ -84,9 +94,11 @@ def main() -> None:
         folder = os.path.join(args.workdir, "variants")
         os.makedirs(folder, exist_ok=True)
         for name in names:
-            sets = [f"--set={k}={v}" for k, v in VARIANTS[name][1].items()]
+            _, overrides, tasks = VARIANTS[name]
+            sets = [f"--set={k}={v}" for k, v in overrides.items()]
             subprocess.run(
                 [sys.executable, str(ROOT / "benchmarks" / "ladder.py"), "--rows=alt",
+                 f"--tasks={tasks}",
                  f"--seeds={args.seeds}", f"--workdir={args.workdir}",
                  f"--out={os.path.join(folder, name + '.json')}", *sets],
                 check=True,

@@ -1344,8 +1344,10 @@ def render_ladder_variants() -> str:
     variants = r["variants"]
     tasks = list(base["tasks"])
     out = head + (
-        f"`{r['command']}`: the ladder's ALT row (same data, schedule and seeds) with one knob "
-        "changed; *default* is the ladder's own ALT row. Top-1 % (mean ± std over seeds); "
+        f"`{r['command']}`: the ladder's ALT row (same data and schedule) with one knob "
+        f"changed, seeds {sorted({s for v in variants.values() for s in v['protocol']['seeds']})}"
+        f"; *default* is the ladder's own ALT row (seeds {base['protocol']['seeds']}). Top-1 % "
+        "(mean ± std over seeds); "
         "*one entity*: top-1 with every region given the batch's most used entity at "
         "evaluation; grounding and most used after training, averaged over the datasets.\n\n"
     )
