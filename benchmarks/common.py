@@ -96,6 +96,17 @@ def spread(values: list[float]) -> dict[str, float]:
     }
 
 
+def seed_summary(values: list[float]) -> dict:
+    """Mean, population std, min and max of per-seed figures, and the figures themselves."""
+    return {
+        "mean": statistics.fmean(values),
+        "std": statistics.pstdev(values),
+        "min": min(values),
+        "max": max(values),
+        "runs": values,
+    }
+
+
 def round_ratios(numerator: list[float], denominator: list[float]) -> dict[str, float]:
     """numerator[i] / denominator[i] per round, as a spread: a ratio of two contenders is taken
     within each round (the same minute of load), never between medians of separate runs."""

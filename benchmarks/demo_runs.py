@@ -16,26 +16,14 @@ import argparse
 import glob
 import json
 import os
-import statistics
 import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.common import machine, write_json
+from benchmarks.common import machine, seed_summary, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "demo.json"
-
-
-def mean_spread(values: list[float]) -> dict:
-    """Mean, population std, min and max over runs, and the values."""
-    return {
-        "mean": statistics.fmean(values),
-        "std": statistics.pstdev(values),
-        "min": min(values),
-        "max": max(values),
-        "runs": values,
-    }
 
 
 def read_run(workdir: str) -> dict:
@@ -94,7 +82,7 @@ def main() -> None:
     for r in rs:
         mine = [v for v in runs.values() if v["r"] == r]
         summaries[str(r)] = {
-            key: mean_spread([v[key] for v in mine])
+            key: seed_summary([v[key] for v in mine])
             for key in ("top1", "top5", "grounding", "most_used_share", "ideal_most_used_share")
             if all(v[key] is not None for v in mine)
         }

@@ -333,7 +333,7 @@ def main() -> None:
             machine=machine(),
             command="PYTHONPATH=. python benchmarks/ladder.py "
             + " ".join(
-                f"--{k}={v}"
+                f"--{k}={','.join(map(str, v)) if isinstance(v, list) else v}"
                 for k, v in vars(args).items()
                 if k not in ("out", "workdir", "set", "merge")
             )

@@ -30,7 +30,6 @@ import logging
 import math
 import os
 import shutil
-import statistics
 import time
 from pathlib import Path
 
@@ -50,7 +49,7 @@ from alt_jax.train import evaluation, optim
 from alt_jax.train import features as features_lib
 from alt_jax.train import trainer as trainer_lib
 from alt_jax.train.trainer import Trainer
-from benchmarks.common import machine, write_json
+from benchmarks.common import machine, seed_summary, write_json
 from benchmarks.render import synthact_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,14 +139,7 @@ def clip_fingerprint(clip_source: str) -> str:
 
 def summary(values: list[float]) -> dict:
     """Mean, population std, min, max of per-seed top-1 (in %) and the values themselves."""
-    values = [100.0 * v for v in values]
-    return {
-        "mean": statistics.fmean(values),
-        "std": statistics.pstdev(values),
-        "min": min(values),
-        "max": max(values),
-        "runs": values,
-    }
+    return seed_summary([100.0 * v for v in values])
 
 
 def columns(shots: tuple[int, ...]) -> list[str]:

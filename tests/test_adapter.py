@@ -371,9 +371,16 @@ def still_object_features(n: int, seed: int, t: int = 4, side: int = 4, width: i
     labels = rng.integers(0, 4, n)
     frame = rng.standard_normal((n, 1 + side * side, width))
     frame[np.arange(n), 1 + rng.integers(0, side * side, n)] += objects[labels]
+    return still_clips(frame, labels, rng, t)
+
+
+def still_clips(frame: np.ndarray, labels: np.ndarray, rng, t: int) -> dict[str, np.ndarray]:
+    """Clips of `t` copies of `frame` [n, 1 + N, width] (tokens standardised), noise class
+    tokens, an r = 0 region map."""
+    n, tokens = frame.shape[:2]
     frame = (frame - frame.mean(-1, keepdims=True)) / frame.std(-1, keepdims=True)
     cls = rng.standard_normal((n, 1, 32)) + 3.0
-    dest = np.broadcast_to(np.arange(1 + side * side), (n, t, 1 + side * side))  # r = 0
+    dest = np.broadcast_to(np.arange(tokens), (n, t, tokens))
     return {
         "ln": np.repeat(frame[:, None], t, axis=1).astype(np.float32),
         "cls": np.repeat(cls, t, axis=1).astype(np.float32),
@@ -414,15 +421,7 @@ def grounded_object_features(n: int, seed: int, t: int = 4, side: int = 4, width
     frame = rng.standard_normal((n, 1 + side * side, width)) + vectors[4]
     at = 1 + rng.integers(0, side * side, n)
     frame[np.arange(n), at] += vectors[labels] - vectors[4]
-    frame = (frame - frame.mean(-1, keepdims=True)) / frame.std(-1, keepdims=True)
-    cls = rng.standard_normal((n, 1, 32)) + 3.0
-    dest = np.broadcast_to(np.arange(1 + side * side), (n, t, 1 + side * side))  # r = 0
-    return {
-        "ln": np.repeat(frame[:, None], t, axis=1).astype(np.float32),
-        "cls": np.repeat(cls, t, axis=1).astype(np.float32),
-        "dest": dest.astype(np.int32),
-        "label": labels.astype(np.int32),
-    }
+    return still_clips(frame, labels, rng, t)
 
 
 def object_vectors(width: int = 64) -> np.ndarray:
