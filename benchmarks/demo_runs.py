@@ -28,11 +28,10 @@ OUT = ROOT / "benchmarks" / "results" / "demo.json"
 
 def read_run(workdir: str) -> dict:
     """Top-1, top-5 and grounding of a finished run's last evaluation report."""
-    reports = sorted(
+    reports = sorted(  # {dataset}_step{N}.json; the confusion figures are .png
         glob.glob(os.path.join(workdir, "eval", "*_step*.json")),
-        key=lambda p: int(p.rsplit("_step", 1)[1].split(".")[0].split("_")[0]),
+        key=lambda p: int(p.rsplit("_step", 1)[1].removesuffix(".json")),
     )
-    reports = [p for p in reports if not p.endswith("_confusion.json")]
     if not reports:
         raise FileNotFoundError(f"{workdir}/eval: no evaluation report; did the run finish?")
     with open(reports[-1]) as f:
