@@ -159,8 +159,10 @@ def test_mask_is_exactly_where_and_how_much_the_object_was_drawn(cls):
         c = coverage[t, 0].astype(np.float64)
         covered = c > 0
         w = _ramp(t, num_frames) if cls.end_color else 0.0
-        name = " ".join(filter(None, (cls.size, cls.color if w < 0.5 else end, cls.shape)))
-        assert names[t, 0] == (name if c.max() else "")  # "small red circle" for a sized one
+        colour = cls.color if w < 0.5 else end
+        shapes = [cls.shape] if cls.shape else synthetic.RANDOM_SHAPES  # "object": drawn per video
+        allowed = {" ".join(filter(None, (cls.size, colour, shape))) for shape in shapes}
+        assert names[t, 0] in (allowed if c.max() else {""})  # "small red circle" for a sized one
         # Uncovered pixels are the background, exactly.
         np.testing.assert_array_equal(frames[t][~covered], background.astype(np.uint8)[~covered])
         if not covered.any():
@@ -326,6 +328,16 @@ def test_task_class_lists():
         "green square appearing",
         "green square disappearing",
     ]
+    assert names["order"] == [
+        "object turning from red to blue",
+        "object turning from blue to red",
+        "object turning from red to green",
+        "object turning from green to red",
+        "object turning from blue to green",
+        "object turning from green to blue",
+        "yellow object appearing",
+        "yellow object disappearing",
+    ]
     assert names["speed"] == [
         "red circle moving slowly horizontally",
         "red circle moving quickly horizontally",
@@ -343,7 +355,7 @@ def test_task_class_lists():
 
 
 def test_unknown_task_is_refused(tmp_path, monkeypatch, capsys):
-    valid = "directions, appearance, change, speed"
+    valid = "directions, appearance, change, order, speed"
     with pytest.raises(ValueError, match=f"unknown task 'colours'; valid tasks: {valid}"):
         synthetic.synthetic_classes(8, "colours")
     with pytest.raises(ValueError, match="unknown task"):
@@ -408,6 +420,25 @@ def test_speed_quick_moves_three_times_as_far_as_slow():
     assert 0.10 - 0.01 < min(travelled["slowly"]) and max(travelled["slowly"]) < 0.13 + 0.01
     assert 0.40 - 0.01 < min(travelled["quickly"]) and max(travelled["quickly"]) < 0.50 + 0.01
     assert signs == {"horizontally": {-1, 1}, "vertically": {-1, 1}}  # either way, per video
+
+
+def test_order_draws_the_shape_per_video_and_only_the_order_tells_pairs_apart():
+    """Every colour pair is a class in both orders, and the object's shape is drawn per video:
+    circles and squares both occur in every class, and the masks name the shape drawn."""
+    classes = synthetic.synthetic_classes(8, "order")
+    pairs = [(c.color, c.end_color) for c in classes if c.end_color]
+    assert sorted(pairs) == sorted((b, a) for a, b in pairs)  # each order and its reverse
+    assert all(c.shape == "" for c in classes)
+    for cls in classes:
+        drawn = set()
+        for seed in range(12):
+            _, coverage, names = synthetic.render_video_with_masks(
+                cls, np.random.default_rng(seed), 5, 48, 48
+            )
+            words = {n.split()[-1] for n in names[:, 0] if n}
+            assert len(words) == 1 and coverage.max() > 0, (cls.name, words)
+            drawn |= words
+        assert drawn == set(synthetic.RANDOM_SHAPES), (cls.name, drawn)
 
 
 def test_change_names_follow_the_colour_and_the_fade():

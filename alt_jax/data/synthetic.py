@@ -9,6 +9,10 @@ Each task tests one capability of a video model; classes are named by CLIP-promp
   appearance  a still object of a colour, shape and size ("small red circle"): one frame suffices.
   change      a still object turning from one colour to another, or fading in or out ("circle
               turning from red to blue", "green circle appearing"): the order of change matters.
+  order       the order of a change alone: an object of a random shape (circle or square, drawn
+              per video) turning from one colour to another or fading in or out ("object turning
+              from red to blue", "yellow object appearing"); each colour pair comes in both
+              orders, so the clip's colours say which pair and only the order says which class.
   speed       an object moving slowly or quickly along an axis ("red circle moving slowly
               horizontally"; left or right, up or down at random): one frame does not suffice.
 Beside every video X.mp4 the dataset writers put X.objects.npz, where each object was drawn in
@@ -52,9 +56,11 @@ MOTION_PAIRS = (
 )
 
 
-TASKS = ("directions", "appearance", "change", "speed")
+TASKS = ("directions", "appearance", "change", "order", "speed")
 # Classes a dataset of each task has when num_classes is not given.
-DEFAULT_NUM_CLASSES = {"directions": 10, "appearance": 8, "change": 8, "speed": 8}
+DEFAULT_NUM_CLASSES = {"directions": 10, "appearance": 8, "change": 8, "order": 8, "speed": 8}
+# Shapes an object of a class without a shape ("object ...") is drawn as, one per video.
+RANDOM_SHAPES = ("circle", "square")
 # Object radius as a fraction of the frame's shorter side, by size word ("": directions, others).
 RADII = {"": (0.12, 0.18), "small": (0.10, 0.13), "large": (0.20, 0.25)}
 # Total travel over the clip (fraction of the shorter side) of the speed task: the slowest quick
@@ -71,16 +77,17 @@ class SyntheticClass:
     """One action class: an object (colour + shape, optionally a size) and what it does."""
 
     color: str
-    shape: str
+    shape: str  # "" for one of RANDOM_SHAPES drawn per video, named "object"
     motion: str  # a key of MOTION_SPECS; "" for a still object
     size: str = ""  # a key of RADII: "small", "large" or "" (the directions task's radii)
     end_color: str = ""  # the colour the object turns into over the clip; "" for none
 
     @property
     def name(self) -> str:
+        shape = self.shape or "object"
         if self.end_color:
-            return f"{self.shape} turning from {self.color} to {self.end_color}"
-        return " ".join(part for part in (self.size, self.color, self.shape, self.motion) if part)
+            return f"{shape} turning from {self.color} to {self.end_color}"
+        return " ".join(part for part in (self.size, self.color, shape, self.motion) if part)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,6 +174,16 @@ def _change_classes() -> list[SyntheticClass]:
     return recolour + fade
 
 
+def _order_classes() -> list[SyntheticClass]:
+    pairs = (("red", "blue"), ("red", "green"), ("blue", "green"))
+    recolour = [
+        SyntheticClass(start, "", "", end_color=end)
+        for a, b in pairs
+        for start, end in ((a, b), (b, a))
+    ]
+    return recolour + [SyntheticClass("yellow", "", m) for m in ("appearing", "disappearing")]
+
+
 def _speed_classes() -> list[SyntheticClass]:
     return [
         SyntheticClass(color, shape, f"moving {pace} {axis}")
@@ -180,6 +197,7 @@ _TASK_CLASSES: dict[str, Callable[[], list[SyntheticClass]]] = {
     "directions": _direction_classes,
     "appearance": _appearance_classes,
     "change": _change_classes,
+    "order": _order_classes,
     "speed": _speed_classes,
 }
 
@@ -341,6 +359,8 @@ def object_track(
     turn = rng.uniform(0.5, 1.0) * math.pi  # total rotation, < 45° per frame at 16+ frames
     sign = (1.0 if rng.random() < 0.5 else -1.0) if motion.random_sign else 1.0
     dx, dy = sign * motion.dx, sign * motion.dy
+    # Drawn last, and only for shapeless classes: every other class keeps its pixels.
+    shape = cls.shape or RANDOM_SHAPES[int(rng.integers(len(RANDOM_SHAPES)))]
     states = []
     for t in range(num_frames):
         progress = t / max(num_frames - 1, 1)
@@ -357,12 +377,12 @@ def object_track(
                 angle0 + motion.spin * s * turn,
                 start + weight * (end - start),
                 opacity,
-                " ".join(w for w in (cls.size, color, cls.shape) if w) if opacity > 0 else "",
+                " ".join(w for w in (cls.size, color, shape) if w) if opacity > 0 else "",
             )
         )
     x, y, r, angle, colors, opacity, names = zip(*states, strict=True)
     return ObjectTrack(
-        cls.shape,
+        shape,
         np.asarray(x, np.float64),
         np.asarray(y, np.float64),
         np.asarray(r, np.float64),
