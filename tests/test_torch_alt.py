@@ -53,6 +53,12 @@ ADAPTERS = {
         ("change_floor", 0.5),
         ("query_pooling", "mean"),
     ),
+    "ordered-class-token-raw-video-token": (
+        ("class_token", True),
+        ("temporal_input", "raw"),
+        ("readout", "video_token"),
+    ),
+    "ordered-class-token": (("class_token", True),),
 }
 
 

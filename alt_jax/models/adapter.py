@@ -224,6 +224,7 @@ class OrderedVideoAdapter(nnx.Module):
         frame_embedding: bool = False,
         query_pooling: str = "mean",
         relevance: bool = True,
+        class_token: bool = False,
         rngs: nnx.Rngs,
     ):
         if query_pooling not in QUERY_POOLINGS:
@@ -300,11 +301,21 @@ class OrderedVideoAdapter(nnx.Module):
         self.temporal_layers = nnx.List(
             [EncoderLayer(width, heads, mlp_ratio, rngs=rngs) for _ in range(temporal_depth)]
         )
+        # The clip's mean class token as a token of its own: the frozen encoder's summary of
+        # each frame reaches z through one linear map, as a linear probe on it would.
+        if class_token:
+            self.class_proj = nnx.Linear(region_dim, width, rngs=rngs)
+            self.ln_class = nnx.LayerNorm(width, rngs=rngs)
+        self.class_token = class_token
         self.ln_out = nnx.LayerNorm(width, rngs=rngs)
         readout_width = width * num_frames if readout == "ordered" else width
-        if temporal_input == "appearance_and_change":
-            readout_width += width
+        readout_width += width * self.num_appearance_tokens
         self.out_proj = nnx.Linear(readout_width, text_dim, use_bias=False, rngs=rngs)  # W_o
+
+    @property
+    def num_appearance_tokens(self) -> int:
+        """Tokens in front of the frame tokens whose outputs lead the readout (clip, class)."""
+        return int(self.temporal_input == "appearance_and_change") + int(self.class_token)
 
     def frame_summaries(
         self,
@@ -386,6 +397,8 @@ class OrderedVideoAdapter(nnx.Module):
         lead = []  # tokens in front of the frame tokens
         if self.temporal_input == "appearance_and_change":
             lead.append(self.ln_clip(mean)[:, None])
+        if self.class_token:
+            lead.append(self.ln_class(self.class_proj(cls.mean(axis=1)))[:, None])
         if self.readout == "video_token":
             lead.append(jnp.broadcast_to(self.video_token[...], (b, 1, x.shape[-1])))
         x = jnp.concatenate([*lead, x], axis=1)
@@ -399,8 +412,8 @@ class OrderedVideoAdapter(nnx.Module):
             pooled = x[:, len(lead) - 1]
         else:
             pooled = frames.mean(axis=1)
-        if self.temporal_input == "appearance_and_change":
-            pooled = jnp.concatenate([x[:, 0], pooled], axis=-1)  # the clip token's output first
+        appearance = x[:, : self.num_appearance_tokens].reshape(b, -1)
+        pooled = jnp.concatenate([appearance, pooled], axis=-1)  # clip and class tokens first
         return self.out_proj(pooled), readout
 
 

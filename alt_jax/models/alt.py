@@ -103,6 +103,8 @@ def default_model_config() -> ml_collections.ConfigDict:
     c.adapter.conv_padding = "zero"  # the class-token convolution's ends: "zero" or "edge"
     c.adapter.frame_embedding = False  # a per-frame time code on keys and queries
     c.adapter.query_pooling = "entity"  # frame summary: every aligned entity alike, or "mean"
+    # The clip's mean class token (one linear map) as a token of the temporal module.
+    c.adapter.class_token = False
     c.gate_init = 0.0  # g and g_e at init (0: exactly CLIP's frame-average zero-shot)
     # The entity readout [ours]: the aligned entity texts themselves, pooled per frame by the
     # adapter's readout weights and averaged over frames (e, in the joint space), join the video
@@ -206,6 +208,7 @@ def build_adapter(
         conv_padding=config.conv_padding,
         frame_embedding=config.frame_embedding,
         query_pooling=config.query_pooling,
+        class_token=config.class_token,
         relevance=relevance,
         **common,
     )

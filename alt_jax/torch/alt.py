@@ -323,6 +323,7 @@ class OrderedVideoAdapter(nn.Module):
         frame_embedding: bool = False,
         query_pooling: str = "mean",
         relevance: bool = False,
+        class_token: bool = False,
     ):
         super().__init__()
         self.query_pooling = query_pooling
@@ -367,10 +368,16 @@ class OrderedVideoAdapter(nn.Module):
         self.temporal_layers = nn.ModuleList(
             EncoderLayer(width, heads, mlp_hidden) for _ in range(temporal_depth)
         )
+        if class_token:  # the clip's mean class token, a token of its own
+            self.class_proj = nn.Linear(region_dim, width)
+            self.ln_class = adapter_layer_norm(width)
+        self.class_token = class_token
         self.ln_out = adapter_layer_norm(width)
+        self.num_appearance_tokens = int(temporal_input == "appearance_and_change") + int(
+            class_token
+        )
         readout_width = width * frames if readout == "ordered" else width
-        if temporal_input == "appearance_and_change":
-            readout_width += width  # the clip token's output, first
+        readout_width += width * self.num_appearance_tokens  # clip and class tokens, first
         self.out_proj = nn.Linear(readout_width, text_dim, bias=False)
 
     def forward(self, regions, cls, queries, dest, entity_index=None):
@@ -424,6 +431,8 @@ class OrderedVideoAdapter(nn.Module):
         lead = []
         if self.temporal_input == "appearance_and_change":
             lead.append(self.ln_clip(mean)[:, None])
+        if self.class_token:
+            lead.append(self.ln_class(self.class_proj(cls.mean(dim=1)))[:, None])
         if self.video_token is not None:
             lead.append(self.video_token.expand(b, 1, -1))
         x = torch.cat([*lead, x], dim=1)
@@ -437,8 +446,8 @@ class OrderedVideoAdapter(nn.Module):
             pooled = x[:, len(lead) - 1]
         else:
             pooled = frames.mean(dim=1)
-        if self.temporal_input == "appearance_and_change":
-            pooled = torch.cat([x[:, 0], pooled], dim=-1)
+        appearance = x[:, : self.num_appearance_tokens].reshape(b, -1)
+        pooled = torch.cat([appearance, pooled], dim=-1)
         return self.out_proj(pooled), readout
 
 
@@ -511,6 +520,7 @@ def build_adapter(
         frame_embedding=a.get("frame_embedding", False),
         query_pooling=a.get("query_pooling", "mean"),
         relevance=a.get("relevance", False),
+        class_token=a.get("class_token", False),
         **common,
     )
 

@@ -72,6 +72,7 @@ def adapter_config(
         "frame_embedding": adapter.frame_embedding is not None,
         "query_pooling": adapter.query_pooling,
         "relevance": adapter.relevance is not None,
+        "class_token": bool(adapter.class_token),
     }
 
 
