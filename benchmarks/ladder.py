@@ -9,7 +9,8 @@ Datasets (`tools/make_synthetic.py --task`, 8 classes, 24 training and 8 validat
 class, 16 frames at 112 px, object masks beside every video): `directions` (the demo: two
 objects × four directions), `appearance` (still objects: colour × shape × size), `change`
 (colour changes and appearing/disappearing: the order of a change), `speed` (slow or fast
-motion, direction random). Each gets its entity corpus (class names + the world's scenes).
+motion, direction random), `order` (the order of a change alone: colour pairs in both orders,
+appearing / disappearing, the shape drawn per video). Each gets its entity corpus (class names + the world's scenes).
 
 Every row is trained with configs/demo.py's schedule (150 steps of 16 clips) on the frozen
 synthclip's cached features (Trainer.extract_features: the validation view, 4 augmented views of
@@ -18,6 +19,9 @@ each training video) and scored on the validation videos, with the trainer's own
 - probe (class tokens) / probe (region tokens): ridge regression to one-hot labels on the
   frozen features, frame-ordered and flattened (λ by 4-fold cross-validation over training
   videos): upper bounds a linear head on the same inputs reaches;
+- linear head: the class-token probe's inputs trained as ALT is (v = b + W·[f_1 … f_T] into
+  ALT's cosine classifier, the same optimizer, batches and steps): what a linear head reaches
+  with ALT's classifier and budget, between the closed-form probe and ALT;
 - ALT (the default), ALT with the first (global) adapter, ALT with learned queries;
 - for entity-query rows: top-1 with the aligned entities replaced at evaluation (one constant
   entity, shuffled within each frame, random), and alignment quality (alt_jax.grounding) before
@@ -40,22 +44,32 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from flax import nnx
 
 from alt_jax import grounding
 from alt_jax.configs_lib import sibling_config
 from alt_jax.corpus import read_entities
 from alt_jax.data import sampling, sources, synthetic
-from alt_jax.models.alt import build_clip, corpus_embeddings
+from alt_jax.models.alignment import l2_normalize
+from alt_jax.models.alt import build_clip, corpus_embeddings, cross_entropy
 from alt_jax.models.build import build_model
+from alt_jax.train import optim
 from alt_jax.train import trainer as trainer_lib
 from alt_jax.train.trainer import Trainer
 from benchmarks.common import load_average, machine, write_json
-from benchmarks.synthact import HeadRuns, class_embeddings, clip_fingerprint, load_cache, summary
+from benchmarks.synthact import (
+    HeadRuns,
+    cached_batches,
+    class_embeddings,
+    clip_fingerprint,
+    load_cache,
+    summary,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = str(ROOT / "configs" / "demo.py")
-TASKS = ("directions", "appearance", "change", "speed")
+TASKS = ("directions", "appearance", "change", "order", "speed")
 # Row → model-config overrides (keys under config, dotted).
 ROWS = {
     "alt": {},
@@ -63,6 +77,8 @@ ROWS = {
     "alt_learned_queries": {"model.queries": "learned"},
 }
 ABLATIONS = ("constant", "shuffle", "random")
+# Rows without an ALT model: CLIP's zero-shot, the ridge probes, the linear head.
+BASE_ROWS = ["zero_shot", "probes", "linear_head"]
 
 
 def parse_value(text: str):
@@ -176,6 +192,41 @@ def probes(views: list[dict], val: dict, num_classes: int) -> dict[str, float]:
     return out
 
 
+def linear_head(config, views: list[dict], val: dict, class_emb, seed: int) -> float:
+    """Top-1 of v = b + W·[f_1 … f_T] (b the frame average of the projected class tokens f_t,
+    W zero at init: zero-shot at step 0) through ALT's classifier s·cos(v, t_c), s learned from
+    `logit_scale_init`, trained with the config's optimizer, batches and steps."""
+    t, d = views[0]["cls"].shape[1:]
+    params = {
+        "w": jnp.zeros((t * d, d), jnp.float32),
+        "log_scale": jnp.log(jnp.float32(config.model.logit_scale_init)),
+    }
+    classes = l2_normalize(jnp.asarray(class_emb, jnp.float32))
+
+    def logits(p, cls):  # cls [B, T, d]
+        video = cls.mean(axis=1) + cls.reshape(len(cls), -1) @ p["w"]
+        return jnp.exp(p["log_scale"]) * l2_normalize(video) @ classes.T
+
+    def loss(p, cls, labels):
+        return cross_entropy(logits(p, cls), labels, config.model.label_smoothing)
+
+    tx, _ = optim.make_optimizer(config.optim, config.num_train_steps)
+    state = tx.init(params)
+
+    @jax.jit
+    def step(p, state, cls, labels):
+        grads = jax.grad(loss)(p, cls, labels)
+        updates, state = tx.update(grads, state, p)
+        return optax.apply_updates(p, updates), state
+
+    subset = np.arange(len(views[0]["label"]))
+    for batch in cached_batches(views, subset, config.batch_size, config.num_train_steps, seed):
+        params, state = step(params, state, jnp.asarray(batch["cls"]), jnp.asarray(batch["label"]))
+    probs = jax.nn.softmax(jax.vmap(lambda c: logits(params, c), in_axes=1)(val["cls"]), -1)
+    predicted = np.asarray(probs.mean(axis=0)).argmax(-1)  # views averaged
+    return float((predicted == val["label"]).mean())
+
+
 class Grounding:
     """Alignment quality of a head on the cached validation views (view 0 of each video)."""
 
@@ -240,7 +291,7 @@ def run_task(task: str, args, overrides: dict, rows: list[str]) -> dict:
     names = sources.read_class_names(os.path.join(data, "classes.txt"))
     units = [e["unit"] for e in read_entities(base.model.corpus.path)]
     emb = class_embeddings(base, clip, os.path.join(data, "classes.txt"))
-    result = {"classes": names, "rows": {}, "grounding": {}, "ablations": {}}
+    result = {"classes": names, "rows": {}, "grounding": {}, "ablations": {}, "errors": {}}
     start = time.perf_counter()
     if "zero_shot" in rows:
         config = base.copy_and_resolve_references()
@@ -250,6 +301,10 @@ def run_task(task: str, args, overrides: dict, rows: list[str]) -> dict:
     if "probes" in rows:
         for name, top1 in probes(views, val, len(names)).items():
             result["rows"][name] = summary([top1])
+    if "linear_head" in rows:
+        top1 = [linear_head(base, views, val, emb, seed) for seed in args.seeds]
+        print(f"{task} linear_head: top-1 {[round(100 * v, 1) for v in top1]}", flush=True)
+        result["rows"]["linear_head"] = summary(top1)
     for row in rows:
         if row not in ROWS:
             continue
@@ -266,11 +321,17 @@ def run_task(task: str, args, overrides: dict, rows: list[str]) -> dict:
             Grounding(runner, data, val, units, config.data.image_size) if with_entities else None
         )
         top1, ablated, ground = [], {k: [] for k in ablate}, {"untrained": [], "trained": []}
+        errors: dict[str, int] = {}  # "true class → predicted class": count over seeds
         for seed in args.seeds:
             if measure is not None:
                 ground["untrained"].append(measure(runner.init[seed], emb))
             params = runner.fit(views, np.arange(len(views[0]["label"])), emb, seed)
-            top1.append(runner.evaluate(params, val, emb))
+            predicted = runner.probabilities(params, val, emb).argmax(-1)
+            top1.append(float((predicted == val["label"]).mean()))
+            for truth, guess in zip(val["label"], predicted, strict=True):
+                if truth != guess:
+                    pair = f"{names[truth]} → {names[guess]}"
+                    errors[pair] = errors.get(pair, 0) + 1
             line = f"{task} {row} seed={seed}: top-1 {100 * top1[-1]:.1f}"
             for kind, step in ablate.items():
                 runner_step, runner.eval_step = runner.eval_step, step
@@ -288,6 +349,7 @@ def run_task(task: str, args, overrides: dict, rows: list[str]) -> dict:
                 )
             print(line, flush=True)
         result["rows"][row] = summary(top1)
+        result["errors"][row] = dict(sorted(errors.items(), key=lambda e: -e[1]))
         if ablate:
             result["ablations"][row] = {k: summary(v) for k, v in ablated.items()}
         if measure is not None:
@@ -299,7 +361,7 @@ def run_task(task: str, args, overrides: dict, rows: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default=",".join(TASKS))
-    parser.add_argument("--rows", default=",".join(["zero_shot", "probes", *ROWS]))
+    parser.add_argument("--rows", default=",".join(BASE_ROWS + list(ROWS)))
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--r", type=int, default=0, help="ToMe r")
     parser.add_argument("--size", type=int, default=112)
@@ -318,26 +380,38 @@ def main() -> None:
     overrides = dict(item.split("=", 1) for item in args.set)
     overrides = {k: parse_value(v) for k, v in overrides.items()}
     rows = args.rows.split(",")
-    unknown = set(rows) - {"zero_shot", "probes", *ROWS}
+    unknown = set(rows) - {*BASE_ROWS, *ROWS}
     if unknown:
-        parser.error(f"--rows: unknown {sorted(unknown)}; valid: zero_shot, probes, {list(ROWS)}")
+        parser.error(f"--rows: unknown {sorted(unknown)}; valid: {BASE_ROWS + list(ROWS)}")
     start, load_start = time.perf_counter(), load_average()
-    results = {"tasks": {}}
+    results, earlier_commands = {"tasks": {}}, []
     if args.merge and os.path.exists(args.out):
-        results["tasks"] = merged_tasks(args.out, args.seeds, overrides)
+        results["tasks"], earlier_commands = merged_tasks(args.out, args.seeds, overrides)
+    command = (
+        "PYTHONPATH=. python benchmarks/ladder.py "
+        + " ".join(
+            f"--{k}={','.join(map(str, v)) if isinstance(v, list) else v}"
+            for k, v in vars(args).items()
+            if k not in ("out", "workdir", "set", "merge")
+        )
+        + "".join(f" --set={s}" for s in args.set)
+        + (" --merge" if args.merge else "")
+    )
     for task in args.tasks.split(","):
-        results["tasks"][task] = run_task(task, args, overrides, rows)
+        new = run_task(task, args, overrides, rows)
+        earlier = results["tasks"].get(task)
+        if earlier is not None:  # --merge: this run's rows replace the same rows, others stay
+            for section in ("rows", "grounding", "ablations", "errors"):
+                earlier.setdefault(section, {}).update(new[section])
+            earlier["classes"] = new["classes"]
+            earlier["wall_time_s"] += new["wall_time_s"]
+            new = earlier
+        results["tasks"][task] = new
         # Written after every task: a crash in a later one loses nothing (--merge resumes).
         results.update(
             benchmark="ladder",
             machine=machine(),
-            command="PYTHONPATH=. python benchmarks/ladder.py "
-            + " ".join(
-                f"--{k}={','.join(map(str, v)) if isinstance(v, list) else v}"
-                for k, v in vars(args).items()
-                if k not in ("out", "workdir", "set", "merge")
-            )
-            + "".join(f" --set={s}" for s in args.set),
+            command="; then ".join([*earlier_commands, command]),
             protocol={
                 "config": "configs/demo.py (synthclip, 8 frames at 112 px, 150 steps of 16, "
                 "lr 2e-3)",
@@ -353,9 +427,9 @@ def main() -> None:
         write_json(args.out, results)
 
 
-def merged_tasks(path: str, seeds: list[int], overrides: dict) -> dict:
-    """The tasks of an earlier result to keep (--merge): refused when its seeds or overrides
-    differ from this run's."""
+def merged_tasks(path: str, seeds: list[int], overrides: dict) -> tuple[dict, list[str]]:
+    """The tasks of an earlier result to keep (--merge) and the commands that made it: refused
+    when its seeds or overrides differ from this run's."""
     with open(path) as f:
         earlier = json.load(f)
     protocol = earlier["protocol"]
@@ -364,7 +438,7 @@ def merged_tasks(path: str, seeds: list[int], overrides: dict) -> dict:
             f"{path}: seeds {protocol['seeds']} and overrides {protocol['overrides']} differ from "
             f"this run's ({seeds}, {overrides}); --merge keeps only results of the same protocol"
         )
-    return earlier["tasks"]
+    return earlier["tasks"], earlier["command"].split("; then ")
 
 
 if __name__ == "__main__":

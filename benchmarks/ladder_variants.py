@@ -3,6 +3,7 @@ config knob changed, against the defaults.
 
     PYTHONPATH=. python benchmarks/ladder_variants.py              (every variant, 2 seeds)
     PYTHONPATH=. python benchmarks/ladder_variants.py --variants=w_r_free --seeds=0
+        (one variant; the earlier variants' runs found in the workdir are kept)
     PYTHONPATH=. python benchmarks/ladder_variants.py --from_runs=DIR     (collect DIR/NAME.json,
         each written by `benchmarks/ladder.py --rows=alt --set=...` with the variant's overrides)
 
@@ -25,7 +26,7 @@ from benchmarks.common import write_json
 ROOT = Path(__file__).resolve().parents[1]
 # Variant → (what it changes, config overrides, datasets). The datasets are those where the knob
 # can matter: the entities and W_r on the object-dependent ones, the gate and W_r on the demo's too.
-OBJECTS, WITH_DEMO = "appearance,change", "appearance,change,directions"
+OBJECTS, WITH_DEMO = "appearance,change,order", "appearance,change,order,directions"
 VARIANTS = {
     "w_r_free": ("W_r free (no anchor)", {"model.alignment.w_r": "free"}, WITH_DEMO),
     "gumbel_scaled": (
@@ -54,16 +55,23 @@ VARIANTS = {
         {"model.adapter.frame_embedding": True},
         OBJECTS,
     ),
+    "class_token": (
+        "the clip's mean class token as a token of the temporal module",
+        {"model.adapter.class_token": True},
+        OBJECTS,
+    ),
 }
 
 
 def collect(folder: str, names: list[str]) -> dict:
-    """The variants' ladder results found in `folder` (NAME.json), keyed by variant."""
+    """The variants' ladder results found in `folder` (NAME.json), keyed by variant: those just
+    run and every earlier one whose file is there."""
     out = {}
-    for name in names:
+    for name in VARIANTS:
         path = os.path.join(folder, f"{name}.json")
         if not os.path.exists(path):
-            print(f"{path}: not run, skipped", file=sys.stderr)
+            if name in names:
+                print(f"{path}: not run, skipped", file=sys.stderr)
             continue
         with open(path) as f:
             result = json.load(f)

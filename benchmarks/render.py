@@ -1170,6 +1170,7 @@ LADDER_COLUMNS = {
     "probe_class_tokens": "probe: class tokens",
     "probe_region_tokens": "probe: regions in place",
     "probe_pooled_regions": "probe: class + mean region",
+    "linear_head": "linear head on class tokens, trained as ALT",
     "alt": "ALT",
     "alt_global_adapter": "ALT, global adapter",
     "alt_learned_queries": "ALT, learned queries",
@@ -1205,7 +1206,9 @@ def render_ladder(name: str = "ladder") -> str:
         f"{p['metric']}, seeds {p['seeds']}; chance 12.5 %. Each dataset has 8 classes of 24 "
         "training and 8 validation videos (`tools/make_synthetic.py --task`); the probes are "
         "ridge regressions on the frozen features (λ by 4-fold cross-validation): what a linear "
-        "head reaches on the same inputs.\n\n"
+        "head reaches on the same inputs; the *linear head trained as ALT* has the class-token "
+        "probe's inputs and ALT's classifier, optimizer and steps (v = b + W·[f_1 … f_T], W = 0 "
+        "at init): what a linear head reaches with ALT's budget.\n\n"
     )
     tasks = r["tasks"]
     cols = [c for c in LADDER_COLUMNS if any(c in t["rows"] for t in tasks.values())]
@@ -1213,6 +1216,25 @@ def render_ladder(name: str = "ladder") -> str:
     for task, t in tasks.items():
         rows.append([task, *(mean_std(t["rows"][c]) if c in t["rows"] else "–" for c in cols)])
     out += table(["dataset", *(LADDER_COLUMNS[c] for c in cols)], rows)
+    confused = [
+        (task, t["errors"]["alt"]) for task, t in tasks.items() if t.get("errors", {}).get("alt")
+    ]
+    if confused:
+        out += (
+            f"\nALT's errors on the validation videos, summed over seeds {p['seeds']} "
+            "(true class → predicted class: count; the four most frequent):\n\n"
+        )
+        out += table(
+            ["dataset", "errors", "most frequent"],
+            [
+                [
+                    task,
+                    f"{sum(e.values())} of {len(p['seeds']) * 64}",
+                    "; ".join(f"{pair}: {n}" for pair, n in list(e.items())[:4]),
+                ]
+                for task, e in confused
+            ],
+        )
     ablated = [
         (task, t["ablations"]["alt"]) for task, t in tasks.items() if "alt" in t["ablations"]
     ]

@@ -31,6 +31,7 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import jax
@@ -147,6 +148,26 @@ def columns(shots: tuple[int, ...]) -> list[str]:
     return ["supervised", *(f"{k}shot" for k in shots), "zeroshot"]
 
 
+def cached_batches(
+    views: list[dict], subset: np.ndarray, batch_size: int, steps: int, seed: int
+) -> Iterator[dict[str, np.ndarray]]:
+    """`steps` training batches of the cached views' `subset` (video rows): epoch e reads
+    augmented view e mod V, shuffled per epoch by the seed, as the cache iterator does."""
+    rng = np.random.default_rng(seed)
+    order, epoch = np.empty(0, np.int64), 0
+    for _ in range(steps):
+        while len(order) < batch_size:
+            perm = subset[rng.permutation(len(subset))]
+            order = np.concatenate([order, perm + epoch % len(views) * 10**9])
+            epoch += 1
+        take, order = order[:batch_size], order[batch_size:]
+        view, rows = take // 10**9, take % 10**9
+        yield {
+            k: np.stack([views[v][k][r] for v, r in zip(view, rows, strict=True)])
+            for k in (*features_lib.FEATURE_KEYS, "label")
+        }
+
+
 class HeadRuns:
     """One head's compiled train and evaluation steps (trainer.make_train_step/make_eval_step),
     shared by all its runs: every run has the same shapes and schedule, so one trace serves."""
@@ -174,19 +195,8 @@ class HeadRuns:
         params = jax.tree_util.tree_map(jnp.array, self.init[seed])  # a copy: steps donate it
         opt_state = self.tx.init(params)
         key = jax.random.key(seed)
-        rng = np.random.default_rng(seed)
-        order, epoch = np.empty(0, np.int64), 0
-        for step in range(cfg.num_train_steps):
-            while len(order) < cfg.batch_size:
-                perm = subset[rng.permutation(len(subset))]
-                order = np.concatenate([order, perm + epoch % len(views) * 10**9])
-                epoch += 1
-            take, order = order[: cfg.batch_size], order[cfg.batch_size :]
-            view, rows = take // 10**9, take % 10**9
-            batch = {
-                k: np.stack([views[v][k][r] for v, r in zip(view, rows, strict=True)])
-                for k in (*features_lib.FEATURE_KEYS, "label")
-            }
+        batches = cached_batches(views, subset, cfg.batch_size, cfg.num_train_steps, seed)
+        for step, batch in enumerate(batches):
             params, opt_state, _ = self.train_step(
                 params, self.frozen, opt_state, class_emb, batch, jax.random.fold_in(key, step)
             )
@@ -203,6 +213,13 @@ class HeadRuns:
         self, params, cache: dict[str, np.ndarray], class_emb, batch: int = 32, eval_step=None
     ) -> float:
         """Top-1 on a cached evaluation set (views averaged); the last batch is padded."""
+        probs = self.probabilities(params, cache, class_emb, batch, eval_step)
+        return evaluation.classification_metrics(probs, cache["label"])["top1"]
+
+    def probabilities(
+        self, params, cache: dict[str, np.ndarray], class_emb, batch: int = 32, eval_step=None
+    ) -> np.ndarray:
+        """Class probabilities [n, C] on a cached evaluation set (views averaged)."""
         eval_step = eval_step or self.eval_step
         n = len(cache["label"])
         probs = []
@@ -210,8 +227,7 @@ class HeadRuns:
             rows = np.arange(start, start + batch) % n  # padded with repeats, dropped below
             views = {k: jnp.asarray(cache[k][rows]) for k in features_lib.FEATURE_KEYS}
             probs.append(np.asarray(eval_step(params, self.frozen, class_emb, views)))
-        probs = np.concatenate(probs)[:n]
-        return evaluation.classification_metrics(probs, cache["label"])["top1"]
+        return np.concatenate(probs)[:n]
 
 
 def top1_over_seeds(runner: HeadRuns, views: list[dict], val: dict, class_emb, label: str) -> list:
