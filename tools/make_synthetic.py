@@ -23,7 +23,8 @@ def main() -> None:
         default="directions",
         help="capability the classes test: directions (object × direction of motion), "
         "appearance (still colour × shape × size), change (colour order, appearing / "
-        "disappearing), speed (slowly / quickly × axis)",
+        "disappearing, × circle / square), order (the order of a change alone, the shape "
+        "drawn per video), speed (slowly / quickly × axis)",
     )
     parser.add_argument(
         "--num_classes",
