@@ -1195,6 +1195,17 @@ def seed_mean(values: list[dict], key: str) -> str:
     return f"{mean:.1f} ± {spread:.1f}"
 
 
+def differing_words(errors: dict[str, int]) -> dict[str, int]:
+    """Confusions ("true → predicted": count) summed by the words in which the two class
+    names differ ("circle / square"), most frequent first."""
+    out: dict[str, int] = {}
+    for pair, count in errors.items():
+        true, predicted = (set(name.split()) for name in pair.split(" → "))
+        words = " / ".join(sorted(true ^ predicted))
+        out[words] = out.get(words, 0) + count
+    return dict(sorted(out.items(), key=lambda item: -item[1]))
+
+
 def render_ladder(name: str = "ladder") -> str:
     r = load(name)
     head = "## The sanity ladder on the capability datasets (issues #25, #26)\n\n"
@@ -1217,20 +1228,22 @@ def render_ladder(name: str = "ladder") -> str:
         rows.append([task, *(mean_std(t["rows"][c]) if c in t["rows"] else "–" for c in cols)])
     out += table(["dataset", *(LADDER_COLUMNS[c] for c in cols)], rows)
     confused = [
-        (task, t["errors"]["alt"]) for task, t in tasks.items() if t.get("errors", {}).get("alt")
+        (task, t["errors"]["alt"]) for task, t in tasks.items() if "alt" in t.get("errors", {})
     ]
     if confused:
         out += (
-            f"\nALT's errors on the validation videos, summed over seeds {p['seeds']} "
-            "(true class → predicted class: count; the four most frequent):\n\n"
+            f"\nALT's errors on the validation videos, summed over seeds {p['seeds']}: by the "
+            "words in which the true and the predicted class names differ, and the four most "
+            "frequent confusions (true class → predicted class: count).\n\n"
         )
         out += table(
-            ["dataset", "errors", "most frequent"],
+            ["dataset", "errors", "by the words the two class names differ in", "most frequent"],
             [
                 [
                     task,
                     f"{sum(e.values())} of {len(p['seeds']) * 64}",
-                    "; ".join(f"{pair}: {n}" for pair, n in list(e.items())[:4]),
+                    "; ".join(f"{words}: {n}" for words, n in differing_words(e).items()) or "–",
+                    "; ".join(f"{pair}: {n}" for pair, n in list(e.items())[:4]) or "–",
                 ]
                 for task, e in confused
             ],

@@ -187,3 +187,19 @@ def test_machine_info_names_what_a_timing_depends_on():
     assert info["cpu_count"] >= info["schedulable_cpus"] >= 1
     assert info["versions"]["jax"] == __import__("jax").__version__
     assert info["versions"]["numpy"] == np.__version__
+
+
+def test_confusions_are_summed_by_the_words_the_class_names_differ_in():
+    from benchmarks.render import differing_words
+
+    errors = {
+        "small red circle → small red square": 3,
+        "large blue square → large blue circle": 2,
+        "large red square → small red circle": 1,
+        "red circle moving left → red circle moving right": 4,
+    }
+    assert differing_words(errors) == {
+        "circle / square": 5,
+        "left / right": 4,
+        "circle / large / small / square": 1,
+    }
