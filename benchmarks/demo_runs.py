@@ -2,6 +2,8 @@
 from each run's evaluation report.
 
     PYTHONPATH=. python benchmarks/demo_runs.py --data=demo_out/data      (r = 0, 2; seeds 0-2)
+    PYTHONPATH=. python benchmarks/demo_runs.py --set=model.gate_init=0.0 \
+        --out=benchmarks/results/demo_gate0.json        (every run with a config override)
     PYTHONPATH=. python benchmarks/demo_runs.py --from_runs=DIR   (DIR/demo_r{R}_s{SEED}, each
         `python -m alt_jax.main --config=configs/demo.py:DATA --workdir=DIR/demo_r{R}_s{SEED}
         --config.seed=SEED --config.model.tome_r=R`)
@@ -61,7 +63,13 @@ def main() -> None:
     parser.add_argument("--workdir", default="/tmp/demo_runs")
     parser.add_argument("--from_runs", default="", help="read finished runs from this folder")
     parser.add_argument("--out", default=str(OUT))
+    parser.add_argument(
+        "--set", action="append", default=[], help="config override of every run: key=value"
+    )
     args = parser.parse_args()
+    for item in args.set:
+        if "=" not in item:
+            parser.error(f"--set {item!r}: expected key=value (e.g. model.gate_init=0.0)")
     folder = args.from_runs or args.workdir
     rs, seeds = [int(r) for r in args.rs.split(",")], [int(s) for s in args.seeds.split(",")]
     runs = {}
@@ -73,7 +81,8 @@ def main() -> None:
                     [sys.executable, "-m", "alt_jax.main",
                      f"--config={ROOT / 'configs' / 'demo.py'}:{os.path.abspath(args.data)}",
                      f"--workdir={workdir}", f"--config.seed={seed}",
-                     f"--config.model.tome_r={r}"],
+                     f"--config.model.tome_r={r}",
+                     *(f"--config.{item}" for item in args.set)],
                     check=True,
                 )  # fmt: skip
             runs[f"r{r}_s{seed}"] = {"r": r, "seed": seed, **read_run(workdir)}
@@ -95,7 +104,8 @@ def main() -> None:
         {
             "benchmark": "demo_runs",
             "command": f"PYTHONPATH=. python benchmarks/demo_runs.py --rs={args.rs} "
-            f"--seeds={args.seeds}",
+            f"--seeds={args.seeds}" + "".join(f" --set={item}" for item in args.set),
+            "overrides": args.set,
             "machine": machine(),
             "protocol": "configs/demo.py on make demo's data (8 classes, 192 training and 64 "
             "validation videos), 150 steps of 16 clips; the last evaluation report of each run",

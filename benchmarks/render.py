@@ -995,6 +995,25 @@ def render_demo_accuracy() -> str:
          "ideal %"],
         rows,
     )  # fmt: skip
+    variant = load("demo_gate0")
+    if variant is not None:
+        out += (
+            f"\nThe same runs with both gates starting at 0 (`{variant['command']}`, "
+            f"{variant['machine']}):\n\n"
+        )
+        out += table(
+            ["ToMe r", "seed", "top-1 %", "top-5 %", "grounding %"],
+            [
+                [
+                    str(run["r"]),
+                    str(run["seed"]),
+                    f"{run['top1']:.1f}",
+                    f"{run['top5']:.1f}",
+                    "–" if run["grounding"] is None else f"{run['grounding']:.1f}",
+                ]
+                for run in variant["runs"].values()
+            ],
+        )
     if r.get("history"):
         out += (
             "\nEarlier figures, read off the commands' output by hand when they were measured:\n\n"
@@ -1109,6 +1128,22 @@ def render_synthact() -> str:
         out += (
             "\nALT with its aligned entities replaced at evaluation (the same trained models; "
             "one entity for every region, shuffled within frames, random):\n\n" + ablated
+        )
+    variant = load("synthact_gate0")
+    if variant is not None and "alt" in variant["rows"]:
+        both = {
+            "columns": r["columns"],
+            "rows": {
+                f"ALT, gates at {r['protocol'].get('gate_init', 1.0):g} (above)": r["rows"]["alt"],
+                f"ALT, gates at {variant['protocol']['gate_init']:g}": variant["rows"]["alt"],
+            },
+        }
+        out += (
+            "\nWhere the gates g and g_e start (`python benchmarks/synthact.py --rows=alt --reuse "
+            f"--gate_init={variant['protocol']['gate_init']:g} --out=...synthact_gate0.json`, "
+            f"{variant['machine']}; same data, features and seeds):\n\n"
+            + synthact_table(both)
+            + "\n"
         )
     out += "\nWall time of each part:\n\n" + table(["part", "seconds"], wall)
     return out

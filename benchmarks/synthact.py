@@ -119,7 +119,7 @@ def run_config(
         f"root={data},clip={clip},shots={shots},seed={seed},{model},"
         f"steps={steps or size['steps']},"
         f"frames={size['frames']},preset={size['preset']},size={size['spec'].size},"
-        f"r={size.get('r', 10)}"
+        f"r={size.get('r', 10)}" + (f",gate={size['gate']}" if "gate" in size else "")
     )
     return sibling_config(CONFIG, "synthact", arg)
 
@@ -443,6 +443,7 @@ def run(
             "batch_size": base.batch_size,
             "frames": size["frames"],
             "tome_r": size.get("r", 10),
+            "gate_init": base.model.gate_init,
             "feature_train_views": base.feature_train_views,
             "metric": "top-1 % (mean, population std, min, max over seeds)",
         },
@@ -496,6 +497,9 @@ def main() -> None:
     )
     parser.add_argument("--r", type=int, default=-1, help="ToMe r (-1: the size's, 10)")
     parser.add_argument(
+        "--gate_init", type=float, default=-1, help="g and g_e at init (-1: the config's, 1)"
+    )
+    parser.add_argument(
         "--merge", action="store_true", help="add these rows' cells to the --out JSON's"
     )
     args = parser.parse_args()
@@ -517,6 +521,7 @@ def main() -> None:
             **({"steps": args.steps} if args.steps else {}),
             **({"passes": args.passes} if args.passes >= 0 else {}),
             **({"r": args.r} if args.r >= 0 else {}),
+            **({"gate": args.gate_init} if args.gate_init >= 0 else {}),
         },
     )
     if args.merge and Path(args.out).exists():

@@ -41,6 +41,7 @@ def get_config(arg: str = ""):
         r=10,
         preset="demo",
         size=112,
+        gate=1.0,
     )
     if opts.shots not in (0, 2, 4, 8, 16):
         raise ValueError(f"shots must be 0 (all) or 2, 4, 8, 16, got {opts.shots}")
@@ -80,7 +81,7 @@ def get_config(arg: str = ""):
     # embeddings are near-parallel (cosine 0.98 with the interim synthclip): centring them is
     # this benchmark's choice for every head, including the frame-average CLIP. The gate starts
     # open (1.0, as the demo measured): a short schedule gives a closed gate little time to open.
-    c.model.gate_init = 1.0
+    c.model.gate_init = opts.gate
     c.model.center_class_embeddings = True
     common = dict(kind="list", root=root, num_frames=opts.frames, image_size=opts.size, flip=False)
     train_list = f"{root}/fewshot/{opts.shots}shot_seed{opts.seed}.txt" if opts.shots else ""
