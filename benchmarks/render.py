@@ -1140,7 +1140,8 @@ def render_synthact() -> str:
         }
         out += (
             "\nWhere the gates g and g_e start (`python benchmarks/synthact.py --rows=alt --reuse "
-            f"--gate_init={variant['protocol']['gate_init']:g} --out=...synthact_gate0.json`, "
+            f"--gate_init={variant['protocol']['gate_init']:g} "
+            "--out=benchmarks/results/synthact_gate0.json`, "
             f"{variant['machine']}; same data, features and seeds):\n\n"
             + synthact_table(both)
             + "\n"

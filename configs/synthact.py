@@ -79,8 +79,9 @@ def get_config(arg: str = ""):
     c.model.prompt_templates = ("a video of a {}.",)
     # The class names share most of their words ("red circle moving left" / "... right"), so their
     # embeddings are near-parallel (cosine 0.98 with the interim synthclip): centring them is
-    # this benchmark's choice for every head, including the frame-average CLIP. The gate starts
-    # open (1.0, as the demo measured): a short schedule gives a closed gate little time to open.
+    # this benchmark's choice for every head, including the frame-average CLIP. The gates start
+    # open (gate=1.0): at 0 the few-shot settings' short schedules leave them little time to
+    # open (measured: 2-shot 35.8 % against 65.5 %, BENCHMARKS.md).
     c.model.gate_init = opts.gate
     c.model.center_class_embeddings = True
     common = dict(kind="list", root=root, num_frames=opts.frames, image_size=opts.size, flip=False)
