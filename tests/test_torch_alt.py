@@ -283,6 +283,7 @@ def test_exported_config_records_the_adapter_knobs():
         "frame_embedding": False,
         "query_pooling": "entity",
         "relevance": True,
+        "class_token": False,
     }
     keys = set(convert.torch_state_dict(model, class_emb))
     assert {"adapter.window_embedding", "adapter.video_token", "adapter.temporal_position"} <= keys
@@ -295,6 +296,10 @@ def test_exported_config_records_the_adapter_knobs():
     )
     _, _, old = tiny_alt(0, adapter=ADAPTERS["global"])
     assert old["adapter"]["kind"] == "global" and "readout" not in old["adapter"]
+    with_class, emb, config = tiny_alt(0, adapter=ADAPTERS["ordered-class-token"])
+    assert config["adapter"]["class_token"] is True
+    keys = set(convert.torch_state_dict(with_class, emb))
+    assert {"adapter.class_proj.weight", "adapter.ln_class.weight"} <= keys
 
 
 def test_strict_loader_names_a_missing_or_misshapen_adapter_key():
