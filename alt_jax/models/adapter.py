@@ -197,7 +197,8 @@ class OrderedVideoAdapter(nnx.Module):
     init, learnable) on the frame tokens and, with the `video_token` readout, a learned video
     token first. Readouts of the frame tokens: `ordered` (concatenated in frame order, then W_o;
     needs exactly `num_frames` frames), `video_token`, or `mean` (order-blind unless P is on);
-    the clip token's output is concatenated in front.
+    the clip token's output (and with `class_token` the class token's: the clip's mean class
+    token through one linear map) is concatenated in front.
     """
 
     def __init__(
