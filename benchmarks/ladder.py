@@ -8,9 +8,10 @@ upper bound on the same inputs down to the model, and what its alignment grounds
 Datasets (`tools/make_synthetic.py --task`, 8 classes, 24 training and 8 validation videos per
 class, 16 frames at 112 px, object masks beside every video): `directions` (the demo: two
 objects × four directions), `appearance` (still objects: colour × shape × size), `change`
-(colour changes and appearing/disappearing: the order of a change), `speed` (slow or fast
-motion, direction random), `order` (the order of a change alone: colour pairs in both orders,
-appearing / disappearing, the shape drawn per video). Each gets its entity corpus (class names + the world's scenes).
+(a circle or a square changing colour or appearing/disappearing: the order of a change and the
+shape), `speed` (slow or fast motion, direction random), `order` (the order of a change alone:
+colour pairs in both orders, appearing / disappearing, the shape drawn per video). Each gets its
+entity corpus (class names + the world's scenes).
 
 Every row is trained with configs/demo.py's schedule (150 steps of 16 clips) on the frozen
 synthclip's cached features (Trainer.extract_features: the validation view, 4 augmented views of
