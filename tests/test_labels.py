@@ -62,3 +62,9 @@ def test_path_and_errors(tmp_path):
         labels.load_labels(path)
     with pytest.raises(FileNotFoundError, match="missing.txt"):
         labels.load_labels(tmp_path / "missing.txt")
+
+
+def test_byte_order_mark_is_not_part_of_the_first_class(tmp_path):
+    path = tmp_path / "classes.txt"
+    path.write_bytes(b"\xef\xbb\xbfrun\nwalk\n")  # saved by an editor that writes a UTF-8 BOM
+    assert labels.load_labels(str(path)) == ["run", "walk"]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from alt_jax.data import batching, decode, pipeline, sources, tfds_video
-from tests.video_fixtures import make_tiny_dataset, write_bad_videos
+from tests.video_fixtures import make_tiny_dataset, write_bad_videos, write_mjpeg
 
 
 @pytest.fixture(scope="module")
@@ -268,3 +268,53 @@ def test_max_skip_fraction_limits_the_share_of_bad_files(dataset_with_bad_files)
         _drain(it)
     it, _ = pipeline.make_eval_iterator(batch_size=4, max_skip_fraction=0.3, **kwargs)
     assert sum(b["valid"].sum() for b in _drain(it)) == 12
+
+
+def test_video_above_the_pixel_limit_is_skipped_counted_and_logged(tiny_dataset, tmp_path, caplog):
+    good = sources.read_annotation_list(os.path.join(tiny_dataset, "val.txt"), tiny_dataset)
+    huge = write_mjpeg(str(tmp_path / "huge.avi"), 5000, 5000)  # 25 M pixels, 0.4 MB
+    list_file = str(tmp_path / "with_huge.txt")
+    sources.write_annotation_list(list_file, [*good[:3], sources.VideoRecord(huge, 1), *good[3:]])
+    kwargs = dict(_list_kwargs(tiny_dataset, "val.txt"), root="", list_file=list_file)
+    with caplog.at_level(logging.INFO):
+        it, info = pipeline.make_eval_iterator(batch_size=4, **kwargs)  # the default limit
+        batches = _drain(it)
+    assert info.num_examples == 7 and batching.skipped_per_epoch(it) == [1]
+    seen = np.concatenate([b["index"][b["valid"]] for b in batches])
+    assert sorted(seen.tolist()) == [0, 1, 2, 4, 5, 6]
+    assert f"skipping unreadable video {huge}" in caplog.text and "5000×5000" in caplog.text
+    it, _ = pipeline.make_eval_iterator(batch_size=4, strict=True, **kwargs)
+    with pytest.raises(decode.VideoDecodeError, match=f"{huge}.*max_frame_pixels"):
+        _drain(it)
+
+
+def test_max_frame_pixels_reaches_train_and_eval_samples(tiny_dataset):
+    """A limit just below the tiny videos' 64×48 leaves nothing readable."""
+    kwargs = dict(_list_kwargs(tiny_dataset, "val.txt"), max_frame_pixels=64 * 48 - 1)
+    it, _ = pipeline.make_eval_iterator(batch_size=4, **kwargs)
+    with pytest.raises(batching.TooManySkipped, match="no readable video in 6 listed.*64×48"):
+        _drain(it)
+    it, _ = pipeline.make_train_iterator(batch_size=4, num_epochs=1, **kwargs)
+    with pytest.raises(batching.TooManySkipped, match="no readable video in 6 listed.*64×48"):
+        _drain(it)
+    it, _ = pipeline.make_eval_iterator(batch_size=4, **dict(kwargs, max_frame_pixels=64 * 48))
+    assert sum(b["valid"].sum() for b in _drain(it)) == 6
+
+
+@pytest.mark.parametrize("field", ["data", "evals.val"])
+@pytest.mark.parametrize("value", [0, -1])
+def test_max_frame_pixels_config_is_validated_naming_the_field(field, value):
+    from alt_jax import configs_lib
+
+    config = configs_lib.base_config()
+    configs_lib.add_eval(config, "val", configs_lib.dataset_config())
+    configs_lib.validate_config(config)  # the defaults pass
+    # The default admits 4K UHD, DCI 4K and portrait 4K frames; 8K needs a larger limit.
+    limit = config.data.max_frame_pixels
+    assert 3840 * 2160 < 4096 * 2160 <= limit and 2160 * 3840 <= limit < 7680 * 4320
+    node = config.data if field == "data" else config.evals.val
+    node.max_frame_pixels = value
+    with pytest.raises(
+        configs_lib.ConfigError, match=rf"^config\.{field}\.max_frame_pixels must be .*got {value}$"
+    ):
+        configs_lib.validate_config(config)

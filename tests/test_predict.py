@@ -13,6 +13,7 @@ import pytest
 
 from alt_jax import predict
 from alt_jax.train import restore
+from tests.video_fixtures import write_mjpeg
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -211,3 +212,35 @@ def test_moved_backbone_is_named_and_given_again(
     assert "/nonexistent/clip-tiny" in err and "--backbone=FOLDER" in err
     _, folder = saved_clip("tiny")
     assert predict.main([f"--workdir={run}", *given, f"--backbone={folder}", bikes_video]) == 0
+
+
+def _run_with_eval_config(monkeypatch, eval_config: dict) -> None:
+    """predict loads a stand-in run whose evaluation config is `eval_config` (no model: the
+    videos of these tests are refused before it is used)."""
+    import types
+
+    import ml_collections
+
+    config = ml_collections.ConfigDict({"evals": {"val": eval_config}, "data": eval_config})
+    run = types.SimpleNamespace(config=config, class_names=["a", "b"], step=2, model=None)
+    monkeypatch.setattr(predict, "load_flagged_run", lambda args, step: run)
+    monkeypatch.setattr(restore, "class_embeddings", lambda run, names: None)
+
+
+def test_video_above_the_pixel_limit_is_named_with_the_reason(tmp_path, capsys, monkeypatch):
+    from alt_jax.configs_lib import dataset_config
+
+    # A run recorded before the field existed: the default limit applies.
+    old = dataset_config(num_frames=4, image_size=32).to_dict()
+    del old["max_frame_pixels"]
+    _run_with_eval_config(monkeypatch, old)
+    huge = write_mjpeg(str(tmp_path / "huge.avi"), 5000, 5000)
+    assert predict.main([f"--workdir={tmp_path}", huge]) == predict.EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert huge in err and "frames are 5000×5000" in err and "max_frame_pixels" in err
+    # The run's own limit is the one applied.
+    _run_with_eval_config(monkeypatch, dict(old, max_frame_pixels=64 * 48 - 1))
+    small = write_mjpeg(str(tmp_path / "small.avi"), 64, 48)
+    assert predict.main([f"--workdir={tmp_path}", "--json", small]) == predict.EXIT_BAD_INPUT
+    (error,) = json.loads(capsys.readouterr().out)["errors"]
+    assert small in error and "64×48 = 3072 pixels, more than max_frame_pixels=3071" in error

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from alt_jax.data import decode, samples
-from tests.video_fixtures import make_tiny_dataset, write_bad_videos
+from tests.video_fixtures import make_tiny_dataset, write_bad_videos, write_mjpeg
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +96,55 @@ print("ok")
 """
     result = _run_with_timeout(code)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("backend", ["pyav", "decord"])
+def test_frames_above_the_pixel_limit_become_markers_or_raise_in_strict_mode(tiny_dataset, backend):
+    if backend == "decord":
+        pytest.importorskip("decord")
+    path = _first_video(tiny_dataset)  # 64×48 = 3072 pixels a frame
+    element = {"video": path, "label": 0, "index": 5, "path": path}
+    spec = samples.ClipSpec(num_frames=4, image_size=32, backend=backend, max_frame_pixels=3071)
+    for marker in (
+        samples.load_train_sample(element, epoch=1, seed=0, spec=spec),
+        samples.load_eval_sample(element, spec=spec),
+    ):
+        assert samples.is_skip_marker(marker) and marker["skipped"] == path
+        assert "64×48 = 3072 pixels, more than max_frame_pixels=3071" in marker["error"]
+    with pytest.raises(decode.VideoDecodeError, match=f"{path}.*max_frame_pixels=3071"):
+        samples.load_eval_sample(element, spec=spec, strict=True)
+    with pytest.raises(decode.VideoDecodeError, match=f"{path}.*max_frame_pixels=3071"):
+        samples.load_train_sample(element, epoch=1, seed=0, spec=spec, strict=True)
+    at_limit = samples.ClipSpec(num_frames=4, image_size=32, backend=backend, max_frame_pixels=3072)
+    assert samples.load_eval_sample(element, spec=at_limit)["video"].shape == (1, 4, 32, 32, 3)
+
+
+def test_huge_video_is_skipped_by_default_without_its_memory(tmp_path):
+    """A 5000×5000 MJPEG of 0.4 MB: the default limit refuses it and the peak memory of the
+    process does not grow, while decoding its one frame grows it by more than the 75 MB RGB."""
+    huge = write_mjpeg(str(tmp_path / "huge.avi"), 5000, 5000)
+    small = write_mjpeg(str(tmp_path / "small.avi"), 64, 48)
+    # VmHWM, this process image's peak resident memory (ru_maxrss would carry pytest's own peak
+    # across the fork and exec).
+    code = f"""
+import re
+from alt_jax.data import decode, samples
+def peak_mb():
+    with open("/proc/self/status") as f:
+        return int(re.search(r"VmHWM:\\s+(\\d+) kB", f.read()).group(1)) / 1024
+spec = samples.ClipSpec(num_frames=8, image_size=32)
+# Warm-up on a small MJPEG: imports, decoder set-up and scaler tables are not what is measured.
+warm = samples.load_eval_sample({{"video": {small!r}, "label": 0, "index": 0}}, spec=spec)
+assert warm["video"].shape == (1, 8, 32, 32, 3)
+before = peak_mb()
+marker = samples.load_eval_sample({{"video": {huge!r}, "label": 0, "index": 1}}, spec=spec)
+assert samples.is_skip_marker(marker) and "5000×5000" in marker["error"], marker
+after = peak_mb()
+decode.decode_frames({huge!r}, [0], max_pixels=None)
+print(after - before, peak_mb() - after)
+"""
+    result = _run_with_timeout(code, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    refused_growth, decode_growth = map(float, result.stdout.split())
+    assert refused_growth < 10, refused_growth
+    assert decode_growth > 75, result.stdout  # the measure sees a decode of that frame

@@ -179,6 +179,54 @@ def test_non_utf8_class_names_file_names_file_and_line(tmp_path):
         sources.read_class_names(names)
 
 
+def _add_byte_order_mark(path) -> None:
+    """Re-saves a UTF-8 file with a byte-order mark in front (as Windows Notepad saves)."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    with open(path, "w", encoding="utf-8-sig") as f:
+        f.write(text)
+    with open(path, "rb") as f:
+        assert f.read(3) == b"\xef\xbb\xbf"
+
+
+def test_byte_order_mark_does_not_hide_the_first_video_or_class(tmp_path):
+    root = tmp_path / "videos"
+    for name in ("a.mp4", "b.mp4"):
+        _touch(str(root / name))
+    lst = tmp_path / "train.txt"
+    lst.write_text("a.mp4 0\nb.mp4 1\n")
+    _add_byte_order_mark(lst)
+    records = sources.read_annotation_list(lst, root, num_classes=2)
+    assert records[0] == sources.VideoRecord(str(root / "a.mp4"), 0)
+    assert all(os.path.isfile(r.path) for r in records)
+    names = tmp_path / "classes.txt"
+    names.write_text("run\nwalk\n")
+    _add_byte_order_mark(names)
+    assert sources.read_class_names(names) == ["run", "walk"]
+
+
+def test_byte_order_mark_in_csv_and_split_files(tmp_path):
+    csv = tmp_path / "k.csv"
+    csv.write_text("label,youtube_id,time_start,time_end\nbike,abc,0,10\n")
+    _add_byte_order_mark(csv)
+    records, names = sources.read_kinetics_csv(csv, "/k")
+    assert names == ["bike"] and records == [sources.VideoRecord("/k/abc_000000_000010.mp4", 0)]
+    root, splits = _ucf_tree(tmp_path)
+    for name in ("classInd.txt", "trainlist01.txt", "testlist01.txt"):
+        _add_byte_order_mark(os.path.join(splits, name))
+    for subset, count in (("train", 9), ("test", 3)):
+        records, names = sources.read_ucf101_split(root, splits, fold=1, subset=subset)
+        assert names[0] == "ApplyEyeMakeup" and len(records) == count
+        assert all(os.path.isfile(r.path) for r in records)
+    hmdb = tmp_path / "hmdb_splits"
+    hmdb.mkdir()
+    (hmdb / "run_test_split1.txt").write_text("first.avi 1\nsecond.avi 2\n")
+    _add_byte_order_mark(hmdb / "run_test_split1.txt")
+    (train,), names = sources.read_hmdb51_split(tmp_path / "h", hmdb, fold=1, subset="train")
+    assert names == ["run"]
+    assert train == sources.VideoRecord(str(tmp_path / "h" / "run" / "first.avi"), 0)
+
+
 def test_duplicate_class_name_is_refused_naming_both_lines(tmp_path):
     names = tmp_path / "classes.txt"
     names.write_text("run\nwalk\n\n  run \njump\n")

@@ -43,3 +43,20 @@ def write_bad_videos(folder: str, good_mp4: str) -> dict[str, str]:
         # An unknown sample-entry fourcc: the container parses, no decoder exists for the stream.
         f.write(data.replace(b"avc1", b"zzzz"))
     return paths
+
+
+def write_mjpeg(path: str, width: int, height: int, num_frames: int = 1, fmt: str = "") -> str:
+    """A `num_frames`-frame MJPEG of uniform frames at width×height (a few hundred KB even at
+    5000×5000); the container follows the file extension unless `fmt` names one."""
+    import av
+
+    with av.open(path, mode="w", format=fmt or None) as container:
+        stream = container.add_stream("mjpeg", rate=1)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuvj420p"
+        frame = av.VideoFrame(width, height, "yuvj420p")
+        for plane in frame.planes:
+            plane.update(bytes(plane.buffer_size))
+        for _ in range(num_frames):
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path

@@ -3,7 +3,8 @@
 A video source is a filesystem path or the encoded bytes of a whole file (as stored in the
 array_record shards). Frames come back as uint8 [T, H, W, 3] RGB, one per requested index,
 in the order requested (indices may repeat), turned upright when the stream carries a display
-matrix (the rotation phones record).
+matrix (the rotation phones record). A video whose header gives frames of more than
+`max_pixels` pixels is refused (FrameTooLarge) before any frame is decoded.
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ VideoSource = str | os.PathLike | bytes
 # rather than by decoding every frame in between (an 8-frame sample of a 10-minute video).
 DEFAULT_SEEK_GAP = 48
 
+# Frames larger than this many pixels are refused from the stream header, before any decoding:
+# decoding memory follows the file's resolution, not the model's (a 12000×12000 frame is 432 MB
+# as RGB, and a sample holds several frames before resizing). 4096² admits every camera and
+# broadcast format up to DCI 4K (4096×2160), portrait 4K and 5.7K 360° (5760×2880), and caps a
+# decoded RGB frame at 48 MiB; 8K (7680×4320) needs a larger limit.
+DEFAULT_MAX_FRAME_PIXELS = 4096 * 4096
+_FFMPEG_INT_MAX = 2**31 - 1
+
 
 class VideoDecodeError(RuntimeError):
     """Raised when a video cannot be opened or the requested frames cannot be decoded."""
@@ -33,6 +42,10 @@ class FrameCountMismatch(VideoDecodeError):
     def __init__(self, message: str, frames_seen: int):
         super().__init__(message)
         self.frames_seen = frames_seen
+
+
+class FrameTooLarge(VideoDecodeError):
+    """Raised when a video's frames have more pixels than allowed (checked before decoding)."""
 
 
 def describe_source(source: VideoSource) -> str:
@@ -77,27 +90,60 @@ def _open(source: VideoSource) -> av.container.InputContainer:
         raise VideoDecodeError(f"cannot open {describe_source(source)}: {e}") from e
 
 
-def _video_stream(container: av.container.InputContainer, source: VideoSource):
-    """The first video stream, refusing containers without one or with an unknown codec."""
+def _check_frame_size(width: int, height: int, max_pixels: int | None, source: VideoSource) -> None:
+    """Refuses a frame size above `max_pixels` (None: no limit)."""
+    if max_pixels is not None and width * height > max_pixels:
+        raise FrameTooLarge(
+            f"{describe_source(source)}: frames are {width}×{height} = {width * height} pixels, "
+            f"more than max_frame_pixels={max_pixels}"
+        )
+
+
+def _video_stream(
+    container: av.container.InputContainer,
+    source: VideoSource,
+    max_pixels: int | None = DEFAULT_MAX_FRAME_PIXELS,
+):
+    """The first video stream, refusing containers without one, with an unknown codec, or whose
+    header gives frames larger than `max_pixels`."""
     if not container.streams.video:
         raise VideoDecodeError(f"no video stream in {describe_source(source)}")
     stream = container.streams.video[0]
-    if stream.codec_context is None or not stream.codec_context.name:
+    codec = stream.codec_context
+    if codec is None or not codec.name:
         raise VideoDecodeError(f"unknown video codec in {describe_source(source)}")
+    # The header's size, read before any frame is decoded.
+    _check_frame_size(codec.width, codec.height, max_pixels, source)
+    if max_pixels is not None:
+        # The decoder enforces a limit too, so that a stream whose size changes midway fails
+        # instead of allocating a far larger frame. Twice the limit: decoders count their padded
+        # size (multiples of 16 or 64), which may pass a limit the true size meets; FFmpeg's
+        # option is a C int.
+        decoder_limit = min(2 * max_pixels, _FFMPEG_INT_MAX)
+        codec.options = {**codec.options, "max_pixels": str(decoder_limit)}
     # One decode thread per clip: parallelism comes from the data-loader workers.
     stream.thread_type = "SLICE"
     stream.thread_count = 1
     return stream
 
 
-def count_frames(source: VideoSource, *, exact: bool = False, backend: str = "pyav") -> int:
-    """Number of frames: the container's count, or a full decode when it is absent or `exact`."""
+def count_frames(
+    source: VideoSource,
+    *,
+    exact: bool = False,
+    backend: str = "pyav",
+    max_pixels: int | None = DEFAULT_MAX_FRAME_PIXELS,
+) -> int:
+    """Number of frames: the container's count, or a full decode when it is absent or `exact`.
+
+    Frames larger than `max_pixels` raise FrameTooLarge before any is decoded.
+    """
     if backend == "decord":
-        return len(_decord_reader(source))
+        return len(_decord_reader(source, max_pixels))
     _check_backend(backend)
     container = _open(source)
     try:
-        stream = _video_stream(container, source)
+        stream = _video_stream(container, source, max_pixels)
         if stream.frames > 0 and not exact:
             return int(stream.frames)
         count = 0
@@ -147,11 +193,13 @@ def _display_matrix(frame: av.VideoFrame) -> np.ndarray | None:
     return None if np.array_equal(matrix[:5], [1 << 16, 0, 0, 0, 1 << 16]) else matrix
 
 
-def has_display_transform(source: VideoSource) -> bool:
+def has_display_transform(
+    source: VideoSource, max_pixels: int | None = DEFAULT_MAX_FRAME_PIXELS
+) -> bool:
     """Whether the first frame carries a rotation or mirror (decodes that one frame)."""
     container = _open(source)
     try:
-        stream = _video_stream(container, source)
+        stream = _video_stream(container, source, max_pixels)
         frame = next(container.decode(stream), None)
         return frame is not None and _display_matrix(frame) is not None
     except av.FFmpegError as e:
@@ -173,7 +221,7 @@ def frame_timestamps(source: VideoSource) -> list[int] | None:
     """Each frame's pts in display order, from a demux pass (no decoding); None if unknown."""
     container = _open(source)
     try:
-        stream = _video_stream(container, source)
+        stream = _video_stream(container, source, max_pixels=None)  # demuxes, decodes nothing
         pts = []
         for packet in container.demux(stream):
             if packet.size == 0:
@@ -192,14 +240,19 @@ def frame_timestamps(source: VideoSource) -> list[int] | None:
 
 
 def pyav_decode(
-    source: VideoSource, indices: Sequence[int], *, seek_gap: int = DEFAULT_SEEK_GAP
+    source: VideoSource,
+    indices: Sequence[int],
+    *,
+    seek_gap: int = DEFAULT_SEEK_GAP,
+    max_pixels: int | None = DEFAULT_MAX_FRAME_PIXELS,
 ) -> tuple[np.ndarray, int]:
     """Decodes frames `indices` with PyAV; returns them and how many frames were decoded.
 
     A jump of more than `seek_gap` frames seeks to the keyframe before the target. Frame
     indices are mapped to timestamps by a demux pass over the packets, not by the frame rate,
     so that variable-frame-rate videos seek to the right frame; every frame decoded after a
-    seek is identified by its timestamp.
+    seek is identified by its timestamp. Frames larger than `max_pixels` (by the stream header)
+    raise FrameTooLarge before any is decoded.
     """
     indices = [int(i) for i in indices]
     if not indices:
@@ -209,7 +262,7 @@ def pyav_decode(
     wanted = sorted(set(indices))
     container = _open(source)
     try:
-        stream = _video_stream(container, source)
+        stream = _video_stream(container, source, max_pixels)
         can_seek = seek_gap > 0
         timestamps: list[int] | None = None  # frame index → pts, built at the first seek
         index_of: dict[int, int] = {}
@@ -288,14 +341,29 @@ def _check_backend(backend: str) -> None:
         raise ValueError(f"unknown video backend {backend!r}; use 'pyav' or 'decord'")
 
 
-def _decord_reader(source: VideoSource):
-    """A decord VideoReader for a path or bytes (decord is optional)."""
+def check_frame_size(
+    source: VideoSource, max_pixels: int | None = DEFAULT_MAX_FRAME_PIXELS
+) -> None:
+    """Raises FrameTooLarge when the stream header gives frames above `max_pixels` (no decoding)."""
+    if max_pixels is None:
+        return
+    container = _open(source)
+    try:
+        _video_stream(container, source, max_pixels)
+    finally:
+        container.close()
+
+
+def _decord_reader(source: VideoSource, max_pixels: int | None = DEFAULT_MAX_FRAME_PIXELS):
+    """A decord VideoReader for a path or bytes (decord is optional), after the frame size check."""
     try:
         import decord  # optional dependency, imported only when asked for
     except ImportError as e:
         raise ImportError("backend='decord' needs the decord package (pip install decord)") from e
     if not isinstance(source, bytes):
         check_regular_file(source)
+    # decord has no size limit of its own: PyAV reads the header first.
+    check_frame_size(source, max_pixels)
     try:
         data = io.BytesIO(source) if isinstance(source, bytes) else os.fspath(source)
         return decord.VideoReader(data, num_threads=1)
@@ -309,16 +377,20 @@ def decode_frames(
     *,
     backend: str = "pyav",
     seek_gap: int = DEFAULT_SEEK_GAP,
+    max_pixels: int | None = DEFAULT_MAX_FRAME_PIXELS,
 ) -> np.ndarray:
-    """Decodes the frames at `indices` (any order, repeats allowed) to uint8 [T, H, W, 3]."""
+    """Decodes the frames at `indices` (any order, repeats allowed) to uint8 [T, H, W, 3].
+
+    Frames larger than `max_pixels` (None: no limit) raise FrameTooLarge before any is decoded.
+    """
     _check_backend(backend)
     # decord ignores rotation metadata (and fails on 90° turns): such clips go through PyAV.
-    if backend == "decord" and not has_display_transform(source):
-        reader = _decord_reader(source)
+    if backend == "decord" and not has_display_transform(source, max_pixels):
+        reader = _decord_reader(source, max_pixels=None)  # has_display_transform checked it
         if max(indices) >= len(reader):
             raise FrameCountMismatch(
                 f"{describe_source(source)} has {len(reader)} frames", frames_seen=len(reader)
             )
         return reader.get_batch(list(indices)).asnumpy()
-    frames, _ = pyav_decode(source, indices, seek_gap=seek_gap)
+    frames, _ = pyav_decode(source, indices, seek_gap=seek_gap, max_pixels=max_pixels)
     return frames

@@ -32,7 +32,7 @@ from typing import Any
 import grain
 from absl import flags
 
-from alt_jax.data import batching, samples, sources
+from alt_jax.data import batching, decode, samples, sources
 
 SOURCE_KINDS = ("list", "kinetics_csv", "folder", "tfds")
 
@@ -143,11 +143,13 @@ def _train_map(
 
 
 def worker_init(worker_index: int, worker_count: int) -> None:
-    """Runs first in each data-loading worker process: ignore SIGTERM (schedulers signal the
-    whole process group; the trainer decides when to stop and must still get batches while it
-    saves) and exit when the parent is gone, even after a SIGKILL left no time to clean up."""
+    """Runs first in each data-loading worker process: ignore SIGTERM and SIGINT (schedulers
+    and Ctrl-C signal the whole process group; the trainer decides when to stop and must still
+    get batches while it saves) and exit when the parent is gone, even after a SIGKILL left no
+    time to clean up."""
     del worker_index, worker_count
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = os.getppid()
 
     def watch_parent() -> None:
@@ -206,13 +208,15 @@ def make_train_iterator(
     prefetch_batches: int = 2,
     strict: bool = False,
     backend: str = "pyav",
+    max_frame_pixels: int | None = decode.DEFAULT_MAX_FRAME_PIXELS,
     max_skip_fraction: float = batching.DEFAULT_MAX_SKIP_FRACTION,
     hint: str = "check the data root and list file",
 ) -> tuple[grain.DatasetIterator, SourceInfo]:
     """A checkpointable iterator of training batches (repeats forever unless num_epochs).
 
     An epoch in which no video could be read, or more than `max_skip_fraction` of them, raises
-    batching.TooManySkipped naming the count and first paths, ending with `hint`.
+    batching.TooManySkipped naming the count and first paths, ending with `hint`. A video whose
+    frames have more than `max_frame_pixels` pixels is skipped like an unreadable one.
 
     Without `shuffle` the videos come in dataset order (the feature cache is written so); a
     video's augmentation depends only on (seed, epoch, index), not on its position.
@@ -240,6 +244,7 @@ def make_train_iterator(
         flip=flip,
         scale=scale,
         backend=backend,
+        max_frame_pixels=max_frame_pixels,
     )
     ds = _as_map_dataset(elements)
     epoch_length = len(ds)
@@ -302,12 +307,14 @@ def make_eval_iterator(
     prefetch_batches: int = 2,
     strict: bool = False,
     backend: str = "pyav",
+    max_frame_pixels: int | None = decode.DEFAULT_MAX_FRAME_PIXELS,
     max_skip_fraction: float = batching.DEFAULT_MAX_SKIP_FRACTION,
     hint: str = "check the data root and list file",
 ) -> tuple[grain.DatasetIterator, SourceInfo]:
     """One pass over the split; every process yields the same number of (padded) batches.
 
-    Raises batching.TooManySkipped like the train iterator (checked over this process's shard).
+    Raises batching.TooManySkipped like the train iterator (checked over this process's shard);
+    skips videos above `max_frame_pixels` like it.
     """
     elements, names = load_source(
         kind,
@@ -327,6 +334,7 @@ def make_eval_iterator(
         num_clips=num_clips,
         num_crops=num_crops,
         backend=backend,
+        max_frame_pixels=max_frame_pixels,
     )
     full = _as_map_dataset(elements)
     ds = full[shard_index::shard_count]

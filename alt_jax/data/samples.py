@@ -1,8 +1,9 @@
 """Per-video work done in the input workers: count, sample, decode, augment.
 
-A video that cannot be read (missing, empty, truncated, not a video, unknown codec) becomes a
-*skip marker* instead of a sample, so that the main process can count and report it (workers
-are separate processes); with `strict=True` it raises, naming the file.
+A video that cannot be read (missing, empty, truncated, not a video, unknown codec, frames
+larger than `ClipSpec.max_frame_pixels`) becomes a *skip marker* instead of a sample, so that
+the main process can count and report it (workers are separate processes); with `strict=True`
+it raises, naming the file.
 """
 
 from __future__ import annotations
@@ -32,23 +33,26 @@ class ClipSpec:
     num_clips: int = 1  # eval only
     num_crops: int = 1  # eval only
     backend: str = "pyav"
+    # Larger frames are refused before decoding (decoding memory follows the file's size).
+    max_frame_pixels: int | None = decode.DEFAULT_MAX_FRAME_PIXELS
 
 
 def _decode_with_recount(
-    video: decode.VideoSource, index_fn: Callable[[int], np.ndarray], backend: str
+    video: decode.VideoSource, index_fn: Callable[[int], np.ndarray], spec: ClipSpec
 ) -> np.ndarray:
     """Decodes the frames index_fn(frame_count) picks, re-counting by decoding if the header lied."""
-    count = decode.count_frames(video, backend=backend)
+    options = dict(backend=spec.backend, max_pixels=spec.max_frame_pixels)
+    count = decode.count_frames(video, **options)
     try:
-        return _decode(video, index_fn(count), backend)
+        return _decode(video, index_fn(count), options)
     except decode.FrameCountMismatch:
-        count = decode.count_frames(video, exact=True, backend=backend)
-        return _decode(video, index_fn(count), backend)
+        count = decode.count_frames(video, exact=True, **options)
+        return _decode(video, index_fn(count), options)
 
 
-def _decode(video: decode.VideoSource, indices: np.ndarray, backend: str) -> np.ndarray:
+def _decode(video: decode.VideoSource, indices: np.ndarray, options: dict[str, Any]) -> np.ndarray:
     """Decodes an index array of any shape to frames of shape indices.shape + [H, W, 3]."""
-    frames = decode.decode_frames(video, indices.reshape(-1), backend=backend)
+    frames = decode.decode_frames(video, indices.reshape(-1), **options)
     return frames.reshape(*indices.shape, *frames.shape[1:])
 
 
@@ -85,7 +89,7 @@ def load_train_sample(
         frames = _decode_with_recount(
             video,
             lambda n: sampling.train_indices(n, spec.num_frames, rng_t, spec.stride),
-            spec.backend,
+            spec,
         )
         rng_s = sampling.sample_rng(seed, epoch, index, stream=1)
         clip = augment.train_augment(
@@ -116,7 +120,7 @@ def load_eval_sample(
         clips = _decode_with_recount(
             video,
             lambda n: sampling.eval_indices(n, spec.num_frames, spec.num_clips, spec.stride),
-            spec.backend,
+            spec,
         )
         views = [augment.eval_views(clip, spec.image_size, spec.num_crops) for clip in clips]
         views = np.concatenate(views, axis=0)  # clip-major: view v = clip * num_crops + crop

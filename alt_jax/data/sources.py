@@ -7,6 +7,7 @@ dataset is built, with the file and line named, never later inside a worker.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import dataclasses
 import os
@@ -33,9 +34,15 @@ class VideoRecord:
 
 
 def read_text_lines(path: str | os.PathLike) -> list[str]:
-    """A UTF-8 text file's lines (ends kept), local or gs://; bad bytes name the file and line."""
+    """A UTF-8 text file's lines (ends kept), local or gs://; bad bytes name the file and line.
+
+    A leading byte-order mark (Windows editors write one) is dropped, not read as text.
+    """
+    data = epath.Path(path).read_bytes()
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
     lines = []
-    for lineno, raw in enumerate(epath.Path(path).read_bytes().splitlines(keepends=True), 1):
+    for lineno, raw in enumerate(data.splitlines(keepends=True), 1):
         try:
             lines.append(raw.decode("utf-8"))
         except UnicodeDecodeError as e:
