@@ -18,8 +18,8 @@ from ml_collections import config_flags  # noqa: E402
 
 from alt_jax.configs_lib import ConfigError, validate_config  # noqa: E402
 from alt_jax.data.batching import TooManySkipped  # noqa: E402
-from alt_jax.train.checkpoint import CheckpointError  # noqa: E402
-from alt_jax.train.trainer import train_and_evaluate  # noqa: E402
+from alt_jax.train.checkpoint import CheckpointError, WorkdirError  # noqa: E402
+from alt_jax.train.trainer import NonFiniteError, train_and_evaluate  # noqa: E402
 
 config_flags.DEFINE_config_file("config", None, "Config file (get_config()).", lock_config=True)
 flags.DEFINE_string(
@@ -94,10 +94,15 @@ def main(argv: list[str]) -> None:
         if FLAGS.step is not None and FLAGS.mode != "eval":
             raise ConfigError(f"--step={FLAGS.step} goes with --mode=eval (training resumes)")
         result = train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.mode, step=FLAGS.step)
-    except (ConfigError, TooManySkipped, CheckpointError) as e:
-        # Errors of the inputs, not of the program: one line, no traceback.
+    except (ConfigError, TooManySkipped, CheckpointError, WorkdirError, NonFiniteError) as e:
+        # Errors of the inputs (or of a diverging run), not of the program: one line, no
+        # traceback.
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2 if isinstance(e, ConfigError) else 1)
+    except KeyboardInterrupt:
+        # A second Ctrl-C while the first one's save was under way (or one before training).
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
     if jax.process_index() == 0:
         print(json.dumps(result, indent=1, default=float))
         for name, metrics in result.get("eval", {}).items():

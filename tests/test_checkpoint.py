@@ -116,3 +116,33 @@ def test_nothing_readable_raises_and_moves_nothing(tmp_path):
         ckpt.restore_latest(*other_model, move_damaged=True)
     assert ckpt.all_steps() == [1, 2] and not (tmp_path / "damaged_checkpoints").exists()
     ckpt.close()
+
+
+def test_config_changes_name_what_a_resume_may_not_change():
+    """Run length, periods, workers and evaluation sets may change on resume; input paths may
+    move but not appear or vanish; everything else is named with both values; a field the old
+    config lacks (added to the code since) is not compared."""
+    old = {
+        "seed": 0,
+        "num_train_steps": 10,
+        "data": {"root": "/a/videos", "workers": 0, "flip": True},
+        "feature_cache": "",
+        "optim": {"lr": 1e-3},
+        "evals": {"val": {"root": "/a/val"}},
+    }
+    new = {
+        "seed": 0,
+        "num_train_steps": 20,
+        "data": {"root": "/b/videos", "workers": 8, "flip": True},
+        "feature_cache": "",
+        "optim": {"lr": 1e-3},
+        "evals": {},
+        "nonfinite": "skip",
+    }
+    assert checkpoint.config_changes(old, new) == []
+    new["data"]["flip"], new["feature_cache"], new["optim"]["lr"] = False, "/b/cache", 2e-3
+    assert checkpoint.config_changes(old, new) == [
+        ("data.flip", True, False),
+        ("feature_cache", "", "/b/cache"),
+        ("optim.lr", 1e-3, 2e-3),
+    ]

@@ -86,6 +86,64 @@ def test_sigterm_while_the_pipeline_stalls_saves_the_last_step(tiny_data, tmp_pa
     assert [e["step"] for e in resumed.step_log] == [4, 5, 6]
 
 
+def test_ctrl_c_is_a_stop_request_and_a_second_one_interrupts_at_once():
+    before = signal.getsignal(signal.SIGINT)
+    with Preemption() as preemption:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.1)
+        except KeyboardInterrupt:
+            pytest.fail("the first Ctrl-C raised KeyboardInterrupt instead of asking to stop")
+        assert preemption.requested and preemption.should_stop(1)
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+    assert signal.getsignal(signal.SIGINT) == before
+
+
+def test_ctrl_c_between_steps_saves_the_last_step(tiny_data, tmp_path, monkeypatch):
+    """Ctrl-C while step 3 computes: training stops after it with step 3 saved (checkpoints
+    are every 100 steps), and a new run resumes from it to the end."""
+    make = pipeline.make_train_iterator
+
+    class CtrlCAfterThree:
+        def __init__(self, it):
+            self.it, self.served = it, 0
+
+        def __next__(self):
+            self.served += 1
+            return next(self.it)
+
+        def get_state(self):
+            if self.served == 3:  # read right after step 3: SIGINT arrives during the step
+                os.kill(os.getpid(), signal.SIGINT)
+                self.served += 1
+            return self.it.get_state()
+
+        def __getattr__(self, name):
+            return getattr(self.it, name)
+
+    def interrupted(**kwargs):
+        it, info = make(**kwargs)
+        return CtrlCAfterThree(it), info
+
+    monkeypatch.setattr(pipeline, "make_train_iterator", interrupted)
+    config = tiny_run.tiny_config(tiny_data)
+    config.checkpoint_every = 100
+    try:
+        result = Trainer(config, str(tmp_path / "run")).train()
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C ended training with KeyboardInterrupt")
+    assert result["preempted"] and result["step"] == 3
+    ckpt = checkpoint.Checkpointer(tmp_path / "run" / "checkpoints", best_metric=None)
+    assert ckpt.all_steps() == [3]
+    ckpt.close()
+    monkeypatch.setattr(pipeline, "make_train_iterator", make)
+    resumed = Trainer(tiny_run.tiny_config(tiny_data), str(tmp_path / "run"))
+    assert resumed.train()["step"] == 6
+    assert [e["step"] for e in resumed.step_log] == [4, 5, 6]
+
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -314,6 +314,23 @@ def test_missing_dataset_path_names_the_field(tmp_path):
         dataset_kwargs(config.data, "data", train=True)
 
 
+def test_max_frame_pixels_of_the_config_reaches_the_decoder(tiny_data):
+    """A limit below the tiny videos' frame size: every video is refused from its header, so the
+    training pass reads nothing; without the key (a config saved before it) they decode."""
+    from alt_jax.data.batching import TooManySkipped
+
+    config = tiny_run.tiny_config(tiny_data)
+    config.data.max_frame_pixels = 100  # the tiny videos are larger than 10×10
+    kwargs = dataset_kwargs(config.data, "data", train=True)
+    it, _ = pipeline.make_train_iterator(**kwargs, batch_size=2, seed=0, num_epochs=1)
+    with pytest.raises(TooManySkipped):
+        next(iter(it))
+    del config.data["max_frame_pixels"]
+    kwargs = dataset_kwargs(config.data, "data", train=True)
+    it, _ = pipeline.make_train_iterator(**kwargs, batch_size=2, seed=0, num_epochs=1)
+    assert next(iter(it))["video"].shape[0] == 2
+
+
 @pytest.mark.parametrize(
     "field, value, message",
     [
@@ -569,3 +586,92 @@ def test_run_config_records_absolute_paths(relative_workdir):
     assert config.model.corpus.cache_dir == f"{data}/cache"
     assert config.data.root == data and config.data.list_file == f"{data}/train.txt"
     assert config.evals.val.class_names_file == f"{data}/classes.txt"
+
+
+def diverging_config(tiny_data: str, nonfinite: str):
+    """The tiny run at lr 1e6 for 8 steps: the loss is NaN a few steps in (step 6 on CPU);
+    metrics are read and checkpoints saved every 4 steps."""
+    config = tiny_run.tiny_config(tiny_data)
+    config.optim.lr = 1e6
+    config.num_train_steps = 8
+    config.log_every = config.checkpoint_every = 4
+    config.nonfinite = nonfinite
+    return config
+
+
+def first_nonfinite_step(trainer: Trainer) -> int:
+    bad = [e["step"] for e in trainer.step_log if not np.isfinite(float(e["loss"]))]
+    assert bad, "the diverging run never reached a non-finite loss"
+    return bad[0]
+
+
+def saved_states(workdir: Path, like) -> dict[int, dict[str, np.ndarray]]:
+    """Every checkpoint of a workdir: step → flat trainable parameters."""
+    ckpt = checkpoint.Checkpointer(workdir / "checkpoints", best_metric=None)
+    states = {
+        step: tiny_run.flat_params(ckpt.restore_step(step, checkpoint.abstract_like(like))[1])
+        for step in ckpt.all_steps()
+    }
+    ckpt.close()
+    return states
+
+
+def test_nonfinite_loss_stops_training_and_nothing_after_it_is_saved(tiny_data, tmp_path):
+    """The default ("stop"): the run raises naming the first NaN step and its loss, although
+    the host only reads the metrics every 4 steps; the only checkpoint is from before it, and
+    it is finite; metrics.jsonl holds no record of the diverged steps."""
+    from alt_jax.train.trainer import NonFiniteError
+
+    trainer = Trainer(diverging_config(tiny_data, "stop"), str(tmp_path / "run"))
+    with pytest.raises(NonFiniteError) as error:
+        trainer.train()
+    bad = first_nonfinite_step(trainer)
+    assert str(error.value).startswith(f"non-finite loss at step {bad} (loss nan")
+    states = saved_states(tmp_path / "run", trainer.params)
+    assert states and max(states) < bad, (sorted(states), bad)
+    for params in states.values():
+        assert all(np.isfinite(v).all() for v in params.values())
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    assert max(r["step"] for r in records if "train/loss" in r) < bad
+
+
+def test_nonfinite_skip_leaves_the_bad_steps_out(tiny_data, tmp_path):
+    """nonfinite="skip": the run ends, counting the skipped steps in its result and metrics;
+    every step after the first NaN is NaN here, so the final checkpoint equals a run stopped
+    just before it, and the logged averages stay finite."""
+    config = diverging_config(tiny_data, "skip")
+    trainer = Trainer(config, str(tmp_path / "skip"))
+    result = trainer.train()
+    bad = first_nonfinite_step(trainer)
+    assert bad < 8 and result["step"] == 8 and result["skipped_steps"] == 9 - bad
+    last = [json.loads(line) for line in (tmp_path / "skip" / "metrics.jsonl").open()][-1]
+    assert last["step"] == 8 and last["train/skipped_steps"] == 9 - bad
+    assert all(np.isfinite(v) for v in last.values())
+    reference = Trainer(config, str(tmp_path / "before"))
+    reference.train(max_steps=bad - 1)
+    expected = tiny_run.flat_params(reference.params)
+    final = saved_states(tmp_path / "skip", trainer.params)[8]
+    for key in expected:
+        np.testing.assert_array_equal(final[key], expected[key], err_msg=key)
+
+
+def test_main_exits_1_with_one_line_on_a_diverging_run(tiny_data, tmp_path):
+    proc = run_subprocess(
+        [
+            "-m",
+            "alt_jax.main",
+            f"--config={REPO}/tests/tiny_config_file.py:{tiny_data}",
+            f"--workdir={tmp_path / 'run'}",
+            "--config.optim.lr=1e6",
+            "--config.num_train_steps=8",
+            "--config.checkpoint_every=4",
+        ],
+        1,
+        timeout=240,
+    )
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: non-finite loss at step "), line
+    assert "top-1" not in proc.stdout  # no final evaluation of a diverged model
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["4"]

@@ -1,4 +1,6 @@
-"""Orbax checkpoints of the trainable state, optimizer, step, rng and the data iterator.
+"""Orbax checkpoints of the trainable state, optimizer, step, rng and the data iterator, and
+the guards of a training workdir: one run at a time (a lock file), and a resume only with the
+config the checkpoints were written with.
 
 The frozen backbone is not copied: the checkpoint's `meta` item records where it comes from
 (and the run's config), and it is rebuilt from that source on restore.
@@ -6,9 +8,16 @@ The frozen backbone is not copied: the checkpoint's `meta` item records where it
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
+import fnmatch
 import json
 import logging
 import os
+import socket
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -126,6 +135,16 @@ class Checkpointer:
         """(step, params, opt, data_state, meta) of checkpoint `step` (see `restore_latest`)."""
         return self._restore(step, abstract_params, abstract_opt)
 
+    def latest_meta(self) -> tuple[int, dict] | None:
+        """(step, meta) of the newest checkpoint whose `meta` item is readable, or None."""
+        for step in reversed(self.all_steps()):
+            try:
+                args = ocp.args.Composite(meta=ocp.args.JsonRestore())
+                return step, self.manager.restore(step, args=args)["meta"]
+            except Exception:  # noqa: BLE001 - damaged: restore_latest reports and skips it
+                continue
+        return None
+
     def _restore(self, step: int, abstract_params: Any, abstract_opt: Any | None):
         items = {
             "params": ocp.args.StandardRestore(abstract_params),
@@ -208,3 +227,199 @@ def abstract_like(tree: Any) -> Any:
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None)),
         tree,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The workdir: writable, one run at a time, the same config on resume.
+
+
+class WorkdirError(RuntimeError):
+    """The workdir cannot be used: it is not writable, or another run holds it."""
+
+
+LOCK_FILE = "run.lock"
+# Lock files this process holds → nesting depth (train_and_evaluate and Trainer.train both take
+# the lock; a second flock on a new descriptor would conflict with the process's own).
+_held: dict[str, tuple[int, Any]] = {}
+
+
+def ensure_writable(workdir: str) -> None:
+    """Creates `workdir` if needed and checks that a file can be written in it (local paths; a
+    gs:// workdir reports its own errors on the first write); WorkdirError otherwise."""
+    path = epath.Path(workdir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if "://" not in workdir:
+            with tempfile.TemporaryFile(dir=workdir):
+                pass
+    except OSError as e:
+        raise WorkdirError(f"workdir {workdir} is not writable: {e.strerror or e}") from e
+
+
+def _lock_holder(stream) -> str:
+    stream.seek(0)
+    return stream.read().strip()
+
+
+@contextlib.contextmanager
+def workdir_lock(workdir: str) -> Iterator[None]:
+    """Holds WORKDIR/run.lock while the block runs, so that a second run on the same workdir
+    fails at once (WorkdirError naming the holder's pid) instead of interleaving its checkpoints
+    and metrics with the first's.
+
+    An flock is released by the kernel when its process dies, so a run killed by SIGKILL or a
+    crash leaves no live lock: its pid stays in the file, and the next run takes the lock over
+    and logs that it did. A workdir on gs:// cannot be locked: a warning says so.
+
+    Several processes: one run has one lock, held by process 0 (which alone writes metrics and
+    logs; all processes write checkpoint shards together, so a per-process lock on the shared
+    workdir would only conflict with the run's own processes). Process 0's outcome is sent to
+    all, so that every process of a second run stops, not process 0 alone. Nested use in one
+    process is a no-op.
+    """
+    path = os.path.join(workdir, LOCK_FILE)
+    if path in _held:
+        depth, stream = _held[path]
+        _held[path] = (depth + 1, stream)
+        try:
+            yield
+        finally:
+            depth, stream = _held.pop(path)
+            if depth > 1:
+                _held[path] = (depth - 1, stream)
+        return
+    if "://" in workdir:
+        logging.warning(
+            "workdir %s is not a local folder: it is not locked against other runs", workdir
+        )
+        yield
+        return
+    stream, error = None, ""
+    if jax.process_index() == 0:
+        stream, error = _acquire(workdir, path)
+    if jax.process_count() > 1:
+        # Every process learns whether process 0 got the lock (the error's text, 0-padded).
+        text = np.zeros(1024, np.uint8)
+        encoded = error.encode()[:1024]
+        text[: len(encoded)] = np.frombuffer(encoded, np.uint8)
+        text = np.asarray(multihost_utils.broadcast_one_to_all(text))
+        error = bytes(text[text > 0]).decode(errors="replace")
+    if error:
+        raise WorkdirError(error)
+    _held[path] = (1, stream)
+    try:
+        yield
+    finally:
+        _held.pop(path, None)
+        if stream is not None:
+            stream.seek(0)
+            stream.truncate()  # a clean end leaves no holder for the next run to report
+            fcntl.flock(stream, fcntl.LOCK_UN)
+            stream.close()
+
+
+def _acquire(workdir: str, path: str) -> tuple[Any, str]:
+    """(open lock file, "") when the lock is taken, else (None, the error's text)."""
+    try:
+        stream = open(path, "a+")
+    except OSError as e:
+        return None, f"workdir {workdir} is not writable: {e.strerror or e}"
+    try:
+        fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            # A file system without locks (some network mounts): run unlocked rather than not.
+            logging.warning("workdir %s cannot be locked (%s): not locked", workdir, e.strerror)
+            return stream, ""
+        holder = _lock_holder(stream) or "unknown"
+        stream.close()
+        return None, (
+            f"workdir {workdir} is in use by another run (pid {holder}; lock {path}): wait for "
+            "it to end, stop it, or use another workdir"
+        )
+    previous = _lock_holder(stream)
+    if previous:
+        logging.warning(
+            "workdir %s: took over the stale lock of pid %s, which ended without releasing it",
+            workdir,
+            previous,
+        )
+    stream.seek(0)
+    stream.truncate()
+    stream.write(f"{os.getpid()} on {socket.gethostname()}\n")
+    stream.flush()
+    return stream, ""
+
+
+# Config fields a resumed run may change: its length and periods, runtime-only settings
+# (workers, mesh, checkpoint keeping), evaluation-only datasets and settings. Paths of inputs
+# may move (non-empty to non-empty: the same files elsewhere), see MOVABLE_PATHS. Everything else
+# (seed, model, optimizer, batch size, augmentation, ...) shapes the training itself.
+RESUMABLE_FIELDS = (
+    "num_train_steps",
+    "num_epochs",
+    "log_every",
+    "eval_every",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "async_checkpoints",
+    "alignment_picture",
+    "feature_train_views",
+    "init_from",  # read only when a run starts from nothing
+    "nonfinite",
+    "mesh.*",  # orbax restores into the new layout
+    "sharding_rules",
+    "evals",
+    "evals.*",
+    "data.workers",
+    "data.strict",
+    "data.max_skip_fraction",
+    "model.corpus.cache_dir",
+)
+MOVABLE_PATHS = (
+    "data.root",
+    "data.list_file",
+    "data.class_names_file",
+    "feature_cache",
+    "model.corpus.path",
+    "model.backbone.source",
+)
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict) and tree:
+        out = {}
+        for key, value in tree.items():
+            out.update(_flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: tree}
+
+
+def config_changes(old: dict, new: dict) -> list[tuple[str, Any, Any]]:
+    """(field, old value, new value) of every field of the run config `new` that differs from
+    `old` (both as JSON-loaded dicts) and may not change on resume. Fields present on one side
+    only (added or removed by a newer version of the code) are not compared."""
+    old, new = _flatten(old), _flatten(new)
+    changes = []
+    for key in sorted(old.keys() & new.keys()):
+        a, b = old[key], new[key]
+        if a == b or any(fnmatch.fnmatchcase(key, p) for p in RESUMABLE_FIELDS):
+            continue
+        if key in MOVABLE_PATHS and a and b:
+            continue
+        changes.append((key, a, b))
+    return changes
+
+
+def check_resume_config(meta: dict, config_json: str, step: int, workdir: str) -> None:
+    """Raises ValueError naming every field (old → new) in which the run config `config_json`
+    differs from the one checkpoint `step`'s `meta` recorded, beyond what may change on resume."""
+    if "config" not in meta:  # written before configs were recorded: nothing to compare
+        return
+    changes = config_changes(json.loads(meta["config"]), json.loads(config_json))
+    if changes:
+        listed = "; ".join(f"{key}: {a!r} -> {b!r}" for key, a, b in changes)
+        raise ValueError(
+            f"workdir {workdir} holds a run with another config (checkpoint {step}): {listed}. "
+            "Use a new workdir, or set these back to resume it"
+        )

@@ -28,7 +28,7 @@ from flax import nnx
 
 from alt_jax import text
 from alt_jax.configs_lib import ConfigError, absolute_paths, validate_config
-from alt_jax.data import batching, pipeline, samples
+from alt_jax.data import batching, decode, pipeline, samples
 from alt_jax.data.normalize import normalize_clip
 from alt_jax.logs import log_to_file
 from alt_jax.models.alt import ALT, count_parameters, cross_entropy, split_trainable
@@ -81,6 +81,8 @@ def dataset_kwargs(cfg: ml_collections.ConfigDict, field: str, *, train: bool) -
         "workers": cfg.workers,
         "strict": cfg.strict,
         "max_skip_fraction": cfg.max_skip_fraction,
+        # Configs saved before the knob existed get the library's limit.
+        "max_frame_pixels": cfg.get("max_frame_pixels", decode.DEFAULT_MAX_FRAME_PIXELS),
         "hint": missing_videos_hint(cfg, field),
         "shard_index": jax.process_index(),
         "shard_count": jax.process_count(),
@@ -208,9 +210,15 @@ def forward(
 
 
 def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, smoothing: float):
-    """(params, frozen, opt_state, class_emb, batch, rng) → (params, opt_state, metrics)."""
+    """(params, frozen, opt_state, class_emb, batch, rng[, apply]) → (params, opt_state, metrics).
 
-    def train_step(params, frozen, opt_state, class_emb, batch, rng):
+    The update is applied only when `apply` (a bool scalar, default true) is true and the loss
+    and gradient norm are finite; otherwise params and optimizer state come back unchanged, so
+    a non-finite step never reaches the state. metrics["finite"] says whether they were finite,
+    metrics["applied"] whether the update was applied.
+    """
+
+    def train_step(params, frozen, opt_state, class_emb, batch, rng, apply=True):
         def loss_fn(params):
             model = nnx.merge(graphdef, params, frozen)
             out = forward(model, batch, class_emb, train=True, rng=rng)
@@ -219,16 +227,31 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, sm
             return loss + out.get("regularization", 0.0), out["logits"]
 
         (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
+        grad_norm = optax.tree.norm(grads)
+        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+        updates, new_opt_state = tx.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        applied = apply & finite
+        # A select in the step: the host learns of a bad step only when it next reads metrics.
+        keep = lambda new, old: jnp.where(applied, new, old)  # noqa: E731
         metrics = {
             "loss": loss,
             "accuracy": (logits.argmax(-1) == batch["label"]).mean(),
-            "grad_norm": optax.tree.norm(grads),
+            "grad_norm": grad_norm,
+            "finite": finite,
+            "applied": applied,
         }
-        return params, opt_state, metrics
+        params = jax.tree.map(keep, new_params, params)
+        return params, jax.tree.map(keep, new_opt_state, opt_state), metrics
 
     return train_step
+
+
+@jax.jit
+def tree_all_finite(tree: Any) -> jax.Array:
+    """Whether every floating-point value of a pytree is finite (a bool scalar)."""
+    leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.all(jnp.asarray([jnp.isfinite(x).all() for x in leaves] or [True]))
 
 
 def make_eval_step(graphdef: nnx.GraphDef, **head_kwargs):
@@ -336,6 +359,10 @@ def make_writer(workdir: str | os.PathLike) -> metric_writers.MetricWriter:
 # The trainer.
 
 
+class NonFiniteError(RuntimeError):
+    """Training met a non-finite loss or gradient norm (config.nonfinite="stop")."""
+
+
 @dataclasses.dataclass
 class Trainer:
     """Holds the split model, shardings and compiled steps of one run."""
@@ -405,6 +432,7 @@ class Trainer:
                 self.replicated,
                 self.batch_sharding,
                 self.replicated,
+                self.replicated,
             ),
             out_shardings=(self.param_shardings, opt_shardings, self.replicated),
             donate_argnums=(0, 2),
@@ -429,8 +457,9 @@ class Trainer:
         """The feature-cache file of evaluation dataset `name`, when the cache has one."""
         if not self.config.feature_cache:
             return None
-        path = epath.Path(self.config.feature_cache) / f"eval_{name}.arrayrecord"
-        return os.fspath(path) if path.exists() else None
+        # Checked against the cache's manifest on every use: cheap (sizes and file indices).
+        cache = features_lib.check_cache(self.config.feature_cache, self.config, train=False)
+        return cache["evals"].get(name)
 
     def _evaluate_videos(
         self, eval_step, class_emb, it, info
@@ -471,7 +500,10 @@ class Trainer:
         kwargs = dataset_kwargs(cfg, f"evals.{name}", train=False)
         source = {k: kwargs[k] for k in SOURCE_KEYS}
         spec = samples.ClipSpec(
-            num_frames=cfg.num_frames, image_size=cfg.image_size, stride=cfg.stride or None
+            num_frames=cfg.num_frames,
+            image_size=cfg.image_size,
+            stride=cfg.stride or None,
+            max_frame_pixels=kwargs["max_frame_pixels"],
         )
         units = [e["unit"] for e in read_entities(self.config.model.corpus.path)]
         return grounding.dataset_grounding(model, source, np.asarray(class_emb), units, spec)
@@ -489,28 +521,42 @@ class Trainer:
     def extract_features(self, out_dir: str, train_views: int) -> dict[str, int]:
         """Writes the cache: every evaluation view of config.evals, and `train_views` augmented
         views of every training video (view k drawn with seed + k, the augmentation the video
-        path draws in epoch 0 with that seed), in dataset order; returns records written."""
-        epath.Path(out_dir).mkdir(parents=True, exist_ok=True)
+        path draws in epoch 0 with that seed), in dataset order; returns records written.
+
+        Files appear under their final names, with the manifest training checks them against,
+        only once all are written: an interrupted extraction leaves the previous cache as it was.
+        """
+        cache = features_lib.CacheWriter(out_dir, self.config)  # refuses an unwritable folder
         encode = self.features_fn()
-        written = {}
         for name, cfg in self.config.evals.items():
-            it, info = pipeline.make_eval_iterator(
-                **dataset_kwargs(cfg, f"evals.{name}", train=False)
-            )
-            path = os.path.join(out_dir, f"eval_{name}.arrayrecord")
-            written[path] = features_lib.write_features(
-                path, it, info.num_batches, encode, views_axis=True
+            field = f"evals.{name}"
+            it, info = pipeline.make_eval_iterator(**dataset_kwargs(cfg, field, train=False))
+            identity = features_lib.dataset_identity(cfg, field, train=False)
+            cache.write(
+                f"eval_{name}.arrayrecord",
+                it,
+                info.num_batches,
+                encode,
+                views_axis=True,
+                dataset=identity,
             )
         kwargs = dataset_kwargs(self.config.data, "data", train=True)
+        identity = features_lib.dataset_identity(self.config.data, "data", train=True)
         for view in range(train_views):
+            seed = self.config.seed + view
             it, info = pipeline.make_train_iterator(
-                **kwargs, batch_size=1, seed=self.config.seed + view, num_epochs=1, shuffle=False
+                **kwargs, batch_size=1, seed=seed, num_epochs=1, shuffle=False
             )
-            path = os.path.join(out_dir, f"train_view{view}.arrayrecord")
-            written[path] = features_lib.write_features(
-                path, it, info.num_batches, encode, views_axis=False
+            cache.write(
+                f"train_view{view}.arrayrecord",
+                it,
+                info.num_batches,
+                encode,
+                views_axis=False,
+                dataset=identity,
+                augmentation_seed=seed,
             )
-        return written
+        return cache.commit()
 
     def evaluate(self, step: int, writer: metric_writers.MetricWriter) -> dict[str, dict]:
         """Evaluates every dataset in config.evals; writes reports; returns metrics per dataset."""
@@ -570,8 +616,16 @@ class Trainer:
 
         `max_steps` stops early after that many steps of this call (tests use it to simulate a
         killed process); the schedule still follows config.num_train_steps. `preemption`: the
-        run's SIGTERM policy when the caller installed one (else this call installs its own).
+        run's SIGTERM/SIGINT policy when the caller installed one (else this call installs its
+        own). Holds the workdir's lock (checkpoint.workdir_lock) while it runs; a resume with a
+        config that differs from the checkpoint's (beyond checkpoint.RESUMABLE_FIELDS) is a
+        ConfigError; a non-finite loss or gradient norm is a NonFiniteError (config.nonfinite).
         """
+        checkpoint.ensure_writable(self.workdir)
+        with checkpoint.workdir_lock(self.workdir):
+            return self._train(max_steps, preemption)
+
+    def _train(self, max_steps: int | None, preemption: Preemption | None) -> dict[str, Any]:
         cfg = self.config
         data_kwargs = dataset_kwargs(cfg.data, "data", train=True)
         per_process_batch = cfg.batch_size // jax.process_count()
@@ -584,15 +638,11 @@ class Trainer:
         )
         batch_keys = ("video", "label")
         if cfg.feature_cache:
-            # Same source (for class names and epoch length); batches come from the cache.
-            found = epath.Path(cfg.feature_cache).glob("train_view*.arrayrecord")
-            paths = sorted(os.fspath(p) for p in found)
-            if not paths:
-                raise FileNotFoundError(
-                    f"config.feature_cache: no train_view*.arrayrecord in {cfg.feature_cache}"
-                )
+            # Same source (for class names and epoch length); batches come from the cache. Every
+            # cache file the run reads, evaluation sets included, is checked before the first step.
+            cache = features_lib.check_cache(cfg.feature_cache, cfg, train=True)
             train_iter = features_lib.train_feature_iterator(
-                paths,
+                cache["train"],
                 per_process_batch,
                 seed=cfg.seed,
                 shard_index=jax.process_index(),
@@ -629,6 +679,15 @@ class Trainer:
             best_metric="top1",
             async_save=cfg.async_checkpoints,
         )
+        latest = ckpt.latest_meta()
+        if latest is not None:  # a resume: only with the config the checkpoints were made with
+            try:
+                checkpoint.check_resume_config(
+                    latest[1], cfg.to_json_best_effort(), latest[0], self.workdir
+                )
+            except ValueError as e:
+                ckpt.close()
+                raise ConfigError(str(e)) from e
         params = self.params
         # The rng is saved with the optimizer state: replicated over the mesh, as orbax cannot
         # save a single-device array when several processes write one checkpoint.
@@ -670,62 +729,133 @@ class Trainer:
         stop_at = total_steps if max_steps is None else min(total_steps, start_step + max_steps)
         data_state = train_iter.get_state()  # the position after the last completed step
 
+        # config.nonfinite: "stop" halts the updates in the step itself from the first
+        # non-finite one on (the host stops at its next read of the metrics), "skip" drops
+        # that step's update alone. Either way no non-finite value reaches the state.
+        halt = cfg.nonfinite == "stop"
+        apply = jax.device_put(np.bool_(True), self.replicated)
+        unchecked: list[tuple[int, dict]] = []  # (step, metrics) not yet read on the host
+        skipped_steps = 0
+
+        def check_finite() -> None:
+            # Called where the host reads metrics or saves anyway: no extra sync per step.
+            nonlocal skipped_steps
+            keys = ("finite", "loss", "grad_norm")
+            values = jax.device_get([[m[k] for k in keys] for _, m in unchecked])
+            steps = [s for s, _ in unchecked]
+            unchecked.clear()
+            for at, (finite, loss, grad_norm) in zip(steps, values):
+                if finite:
+                    continue
+                what = "loss" if not np.isfinite(loss) else "gradient norm"
+                line = f"non-finite {what} at step {at} (loss {loss}, gradient norm {grad_norm})"
+                if halt:
+                    where = f"step {last_saved}" if last_saved else "none"
+                    raise NonFiniteError(
+                        f"{line}: training stopped, nothing after it is saved (latest "
+                        f"checkpoint: {where}); config.nonfinite='skip' would skip such steps"
+                    )
+                skipped_steps += 1
+                logging.warning("%s: update skipped (%d skipped so far)", line, skipped_steps)
+
         def save(metrics: dict[str, float] | None = None) -> None:
+            check_finite()
+            # The step already keeps non-finite updates out; this catches a state that came in
+            # non-finite (a checkpoint or init_from written before that guard).
+            if not bool(tree_all_finite((params, opt_state))):
+                raise NonFiniteError(
+                    f"the state after step {step} holds non-finite values: not saved"
+                )
             opt = {"state": opt_state, "rng": rng_data}
             states = checkpoint.gather_process_states(data_state)
             ckpt.save(step, params, opt, states, meta, metrics, force=True)
 
-        # The caller's SIGTERM policy, or one installed for this call alone.
+        # The caller's SIGTERM/SIGINT policy, or one installed for this call alone.
         policy = Preemption() if preemption is None else contextlib.nullcontext(preemption)
-        with policy as preemption:
-            try:
-                while step < stop_at:
-                    with preemption.interruptible():  # the input pipeline may stall
-                        batch = next(train_iter)
-                    gbatch = sharding.global_batch({k: batch[k] for k in batch_keys}, self.mesh)
-                    rng = jax.random.fold_in(base_key, step)
-                    params, opt_state, metrics = train_step(
-                        params, self.frozen, opt_state, class_emb, gbatch, rng
+        try:
+            with policy as preemption:
+                try:
+                    while step < stop_at:
+                        with preemption.interruptible():  # the input pipeline may stall
+                            batch = next(train_iter)
+                        gbatch = sharding.global_batch({k: batch[k] for k in batch_keys}, self.mesh)
+                        rng = jax.random.fold_in(base_key, step)
+                        params, opt_state, metrics = train_step(
+                            params, self.frozen, opt_state, class_emb, gbatch, rng, apply
+                        )
+                        if halt:
+                            apply = metrics["applied"]
+                        step += 1
+                        data_state = train_iter.get_state()
+                        unchecked.append((step, metrics))
+                        self.step_log.append(
+                            {
+                                "step": step,
+                                "loss": metrics["loss"],
+                                "index": np.asarray(batch["index"]),
+                            }
+                        )
+                        report(step)
+                        # A skipped step's (non-finite) values stay out of the averages.
+                        step_metrics = TrainMetrics.single_from_model_output(
+                            **{k: metrics[k][None] for k in ("loss", "accuracy", "grad_norm")},
+                            mask=metrics["finite"][None],
+                        )
+                        accumulated = (
+                            step_metrics if accumulated is None else accumulated.merge(step_metrics)
+                        )
+                        stop = preemption.should_stop(step)
+                        log_now = step % cfg.log_every == 0 or step == stop_at
+                        eval_now = (
+                            cfg.eval_every
+                            and step % cfg.eval_every == 0
+                            and step < total_steps
+                            and cfg.evals
+                            and not stop
+                        )
+                        save_now = step % cfg.checkpoint_every == 0 or step == stop_at or stop
+                        if log_now or eval_now or save_now:
+                            check_finite()
+                        if log_now:
+                            # Steps whose update was skipped are left out of the averages; a
+                            # window of skipped steps alone has none to write.
+                            computed = accumulated.compute().items()
+                            scalars = {k: float(v) for k, v in computed if np.isfinite(v)}
+                            scalars["learning_rate"] = optim.learning_rate_at(schedule, step, accum)
+                            if not cfg.feature_cache:
+                                skipped = sum(batching.skipped_per_epoch(train_iter))
+                                scalars["skipped_videos"] = float(skipped)
+                            if skipped_steps:
+                                scalars["skipped_steps"] = float(skipped_steps)
+                            writer.write_scalars(
+                                step, {f"train/{k}": v for k, v in scalars.items()}
+                            )
+                            last_metrics = scalars
+                            accumulated = None
+                        evaluated = None
+                        if eval_now:
+                            self.params = params
+                            with preemption.interruptible():
+                                results = self.evaluate(step, writer)
+                            # The first evaluation dataset ranks checkpoints for "keep the best".
+                            evaluated = {"top1": next(iter(results.values()))["top1"]}
+                        if save_now or evaluated:
+                            save(evaluated)
+                            last_saved = step
+                        if stop:
+                            break
+                except Preempted:
+                    # Raised while waiting for data or evaluating: params, optimizer state and
+                    # data position are those after `step`, which is saved unless it already was.
+                    if step > last_saved:
+                        save()
+                    logging.warning(
+                        "stopped by %s after step %d", preemption.signal_name or "SIGTERM", step
                     )
-                    step += 1
-                    data_state = train_iter.get_state()
-                    self.step_log.append(
-                        {"step": step, "loss": metrics["loss"], "index": np.asarray(batch["index"])}
-                    )
-                    report(step)
-                    step_metrics = TrainMetrics.single_from_model_output(**metrics)
-                    accumulated = (
-                        step_metrics if accumulated is None else accumulated.merge(step_metrics)
-                    )
-                    if step % cfg.log_every == 0 or step == stop_at:
-                        scalars = {k: float(v) for k, v in accumulated.compute().items()}
-                        scalars["learning_rate"] = optim.learning_rate_at(schedule, step, accum)
-                        if not cfg.feature_cache:
-                            skipped = sum(batching.skipped_per_epoch(train_iter))
-                            scalars["skipped_videos"] = float(skipped)
-                        writer.write_scalars(step, {f"train/{k}": v for k, v in scalars.items()})
-                        last_metrics = scalars
-                        accumulated = None
-                    stop = preemption.should_stop(step)
-                    evaluated = None
-                    eval_now = cfg.eval_every and step % cfg.eval_every == 0 and step < total_steps
-                    if eval_now and cfg.evals and not stop:
-                        self.params = params
-                        with preemption.interruptible():
-                            results = self.evaluate(step, writer)
-                        # The first evaluation dataset ranks checkpoints for "keep the best".
-                        evaluated = {"top1": next(iter(results.values()))["top1"]}
-                    if step % cfg.checkpoint_every == 0 or step == stop_at or stop or evaluated:
-                        save(evaluated)
-                        last_saved = step
-                    if stop:
-                        break
-            except Preempted:
-                # Raised while waiting for data or evaluating: params, optimizer state and data
-                # position are those after `step`, which is saved unless it already was.
-                if step > last_saved:
-                    save()
-                logging.warning("stopped by SIGTERM after step %d", step)
+        except NonFiniteError as e:
+            logging.error("%s", e)
+            ckpt.close()  # the saves before it are good: pending asynchronous ones are written
+            raise
         ckpt.close()
         self.params = params
         self.opt_state = opt_state
@@ -737,6 +867,7 @@ class Trainer:
             "updates": optim.num_updates(step, accum),
             "preempted": preemption.requested,
             **last_metrics,
+            "skipped_steps": skipped_steps,
         }
 
     def alignment_picture(
@@ -815,22 +946,31 @@ def train_and_evaluate(
     """Runs `mode` (train / eval / train_and_eval) in `workdir`; returns the final metrics.
     `step`: the checkpoint --mode=eval evaluates (None: the latest).
 
-    Process 0 mirrors the log to WORKDIR/log.txt (appended across resumes). A SIGTERM at any point ends it cleanly: during training the last completed step is saved;
-    during start-up or the final evaluation there is nothing to save. The result then says
-    {"preempted": phase}.
+    Process 0 mirrors the log to WORKDIR/log.txt (appended across resumes). A SIGTERM or
+    SIGINT (Ctrl-C) at any point ends it cleanly: during training the last completed step is
+    saved; during start-up or the final evaluation there is nothing to save. The result then
+    says {"preempted": phase}. Training modes hold the workdir's lock throughout (a second run
+    on it is a checkpoint.WorkdirError); --mode=eval does not, so that it may evaluate a
+    checkpoint while training goes on.
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; valid: {MODES}")
     validate_config(config)
     config = absolute_paths(config)  # relative paths are relative to where the run starts
     check_run_config(config, mode)
-    epath.Path(workdir).mkdir(parents=True, exist_ok=True)
+    workdir = checkpoint.absolute(str(workdir))
+    checkpoint.ensure_writable(workdir)
+    lock = (
+        checkpoint.workdir_lock(workdir)
+        if mode in ("train", "train_and_eval")
+        else contextlib.nullcontext()
+    )
     log_file = (
         log_to_file(epath.Path(workdir) / "log.txt")
         if jax.process_index() == 0
         else contextlib.nullcontext()
     )
-    with log_file:
+    with log_file, lock:  # the log first: a stale lock taken over is reported in it
         return _run(config, workdir, mode, step)
 
 
@@ -862,7 +1002,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, mode: str, step: int |
                 with preemption.interruptible():
                     result.update(_final_evaluation(trainer, config, workdir, mode, step))
         except Preempted:
-            logging.warning("stopped by SIGTERM during %s", phase)
+            logging.warning("stopped by %s during %s", preemption.signal_name or "SIGTERM", phase)
             return {**result, "preempted": phase}
     return result
 
