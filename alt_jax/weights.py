@@ -16,6 +16,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import ml_dtypes
 import numpy as np
 from flax import nnx
 
@@ -39,32 +40,84 @@ _SAFETENSORS_DTYPES = {
 
 
 class CheckpointError(ValueError):
-    """A checkpoint does not fit the model: missing, unused or misshapen parameters."""
+    """A checkpoint is malformed or does not fit the model: missing, unused, misshapen or
+    mistyped parameters, a corrupt safetensors file, a shard index leading out of its folder."""
+
+
+# safetensors' own bound on the JSON header; a larger length is a corrupt or hostile file.
+MAX_HEADER_BYTES = 100 * 1024 * 1024
+
+
+def _safetensors_header(path: Path, f: Any) -> tuple[dict[str, Any], int]:
+    """The JSON header of an open .safetensors file and the byte count of its data section."""
+    size = os.fstat(f.fileno()).st_size
+    prefix = f.read(8)
+    if len(prefix) < 8:
+        raise CheckpointError(f"{path}: {size} bytes, too short for a safetensors file")
+    (header_len,) = struct.unpack("<Q", prefix)
+    # Checked before reading, so a corrupt length is an error naming the file, not a MemoryError.
+    if header_len > min(size - 8, MAX_HEADER_BYTES):
+        raise CheckpointError(
+            f"{path}: not a valid safetensors file: its header length field says {header_len} "
+            f"bytes, but the file has {size - 8} bytes after it (and at most "
+            f"{MAX_HEADER_BYTES} are allowed)"
+        )
+    try:
+        header = json.loads(f.read(header_len))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: the safetensors header is not JSON ({e})") from e
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path}: the safetensors header is not a JSON object")
+    return header, size - 8 - header_len
+
+
+def _tensor_layout(path: Path, name: str, info: Any, data_bytes: int) -> tuple[Any, list, int, int]:
+    """(NumPy dtype, shape, start, end) of one header entry, checked against the data section."""
+    if not isinstance(info, dict):
+        raise CheckpointError(f"{path}: tensor {name!r}: header entry is not a JSON object")
+    dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
+    if dtype == "BF16":
+        np_dtype = ml_dtypes.bfloat16
+    elif dtype in _SAFETENSORS_DTYPES:
+        np_dtype = _SAFETENSORS_DTYPES[dtype]
+    else:
+        raise CheckpointError(f"{path}: tensor {name!r} has unsupported dtype {dtype}")
+    if not (
+        isinstance(shape, list)
+        and all(isinstance(n, int) and n >= 0 for n in shape)
+        and isinstance(offsets, list)
+        and len(offsets) == 2
+        and all(isinstance(n, int) for n in offsets)
+        and 0 <= offsets[0] <= offsets[1] <= data_bytes
+    ):
+        raise CheckpointError(
+            f"{path}: tensor {name!r}: bad shape {shape} or data_offsets {offsets} "
+            f"(the data section has {data_bytes} bytes)"
+        )
+    start, end = offsets
+    need = int(np.prod(shape, dtype=np.int64)) * np.dtype(np_dtype).itemsize
+    if end - start != need:
+        raise CheckpointError(
+            f"{path}: tensor {name!r}: {dtype} {tuple(shape)} needs {need} bytes, "
+            f"its data_offsets hold {end - start}"
+        )
+    return np_dtype, shape, start, end
 
 
 def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Reads a .safetensors file into float/int NumPy arrays without torch (bf16 → float32)."""
-    import ml_dtypes
-
+    """Reads a .safetensors file into float/int NumPy arrays without torch (bf16 → float32);
+    a malformed file is a CheckpointError naming it."""
     path = Path(path)
     with open(path, "rb") as f:
-        (header_len,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(header_len))
+        header, data_bytes = _safetensors_header(path, f)
         data = f.read()
     tensors = {}
     for name, info in header.items():
         if name == "__metadata__":
             continue
-        dtype = info["dtype"]
-        if dtype == "BF16":
-            np_dtype = ml_dtypes.bfloat16
-        elif dtype in _SAFETENSORS_DTYPES:
-            np_dtype = _SAFETENSORS_DTYPES[dtype]
-        else:
-            raise CheckpointError(f"{path}: tensor {name!r} has unsupported dtype {dtype}")
-        start, end = info["data_offsets"]
-        array = np.frombuffer(data[start:end], dtype=np_dtype).reshape(info["shape"])
-        tensors[name] = array.astype(np.float32) if dtype == "BF16" else array
+        np_dtype, shape, start, end = _tensor_layout(path, name, info, data_bytes)
+        array = np.frombuffer(data[start:end], dtype=np_dtype).reshape(shape)
+        tensors[name] = array.astype(np.float32) if info["dtype"] == "BF16" else array
     return tensors
 
 
@@ -83,6 +136,39 @@ def _read_torch_bin(path: Path) -> dict[str, np.ndarray]:
     }
 
 
+def shard_files(folder: Path, index: Path) -> list[Path]:
+    """The shard files an index's weight_map names; each must lie inside `folder`."""
+    try:
+        weight_map = json.loads(index.read_text())["weight_map"]
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{index}: not a shard index with a weight_map ({e!r})") from e
+    if not isinstance(weight_map, dict):
+        raise CheckpointError(f"{index}: weight_map is not a JSON object")
+    root = folder.resolve()
+    # A hub snapshot folder holds symlinks into its repository's blobs/ folder, by design.
+    roots = [root, root.parent.parent / "blobs"] if root.parent.name == "snapshots" else [root]
+    shards: dict[Path, Path] = {}  # resolved → as named, so errors name the index's file
+    for name, shard in weight_map.items():
+        if not isinstance(shard, str) or not shard:
+            raise CheckpointError(f"{index}: weight_map entry {name!r} is {shard!r}, not a file")
+        # Judged both as written (no absolute path, no '..' out) and after symlinks are followed,
+        # so a checkpoint from elsewhere cannot make us read files outside its folder.
+        written = os.path.normpath(shard)
+        target = (folder / shard).resolve()
+        if (
+            os.path.isabs(shard)
+            or written == os.pardir
+            or written.startswith(os.pardir + os.sep)
+            or not any(target.is_relative_to(r) for r in roots)
+        ):
+            raise CheckpointError(
+                f"{index}: weight_map entry {name!r} → {shard!r} leads outside the checkpoint "
+                f"folder {folder} (to {target}); refused"
+            )
+        shards.setdefault(target, folder / shard)
+    return sorted(shards.values())
+
+
 def read_checkpoint_folder(
     folder: str | os.PathLike,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -96,10 +182,9 @@ def read_checkpoint_folder(
         return config, read_safetensors(folder / "model.safetensors")
     index = folder / "model.safetensors.index.json"
     if index.is_file():
-        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
         tensors = {}
-        for shard in shards:
-            tensors.update(read_safetensors(folder / shard))
+        for shard in shard_files(folder, index):
+            tensors.update(read_safetensors(shard))
         return config, tensors
     if (folder / "pytorch_model.bin").is_file():
         return config, _read_torch_bin(folder / "pytorch_model.bin")
@@ -141,13 +226,23 @@ def keypath_tuple(keypath) -> tuple[Any, ...]:
     return tuple(k.key for k in keypath if isinstance(k, jax.tree_util.DictKey))
 
 
+def dtype_kind(dtype: Any) -> str:
+    """'floating point', 'integer', 'bool' or the dtype's name: what a cast must not change."""
+    for kind, name in ((jnp.floating, "floating point"), (jnp.integer, "integer")):
+        if jnp.issubdtype(dtype, kind):
+            return name
+    return "bool" if jnp.issubdtype(dtype, jnp.bool_) else str(np.dtype(dtype))
+
+
 def fill_state(
     abstract_state: nnx.State, tensors: dict[str, np.ndarray], dtype: Any = jnp.float32
 ) -> nnx.State:
-    """Replaces every abstract leaf by its checkpoint tensor; every key must be used once."""
+    """Replaces every abstract leaf by its checkpoint tensor; every key must be used once, with
+    the leaf's shape and kind of dtype (floating point for a float parameter)."""
     used: set[str] = set()
     missing: list[str] = []
     mismatched: list[str] = []
+    mistyped: list[str] = []
 
     def fill(keypath, leaf):
         path = keypath_tuple(keypath)
@@ -163,6 +258,14 @@ def fill_state(
                 f" after layout, model expects {tuple(leaf.shape)}"
             )
             return leaf
+        # Casting an integer tensor to float would load garbage silently (an F32 tensor whose
+        # header says I32 has the same size); only casts within a kind (bf16 → f32) are safe.
+        if dtype_kind(array.dtype) != dtype_kind(leaf.dtype):
+            mistyped.append(
+                f"{key}: checkpoint dtype {array.dtype}, model expects "
+                f"{dtype_kind(leaf.dtype)} ({np.dtype(leaf.dtype)})"
+            )
+            return leaf
         return jnp.asarray(array, dtype)
 
     state = jax.tree_util.tree_map_with_path(fill, abstract_state)
@@ -174,6 +277,8 @@ def fill_state(
         problems.append(f"unused checkpoint keys: {unused}")
     if mismatched:
         problems.append("shape mismatch: " + "; ".join(mismatched))
+    if mistyped:
+        problems.append("dtype mismatch: " + "; ".join(mistyped))
     if problems:
         raise CheckpointError("checkpoint does not fit the CLIP model — " + " | ".join(problems))
     return state
@@ -266,7 +371,6 @@ def save_clip(model: CLIP, folder: str | os.PathLike, dtype: str = "float32") ->
     tokenizer and image processor files) that `CLIPModel.from_pretrained`, `CLIPProcessor.
     from_pretrained` and `load_clip` read; `dtype` is the storage dtype ("float32",
     or "bfloat16" for half the size; `load_clip` reads either as float32)."""
-    import ml_dtypes
     from safetensors.numpy import save_file
 
     storage = {"float32": np.float32, "bfloat16": ml_dtypes.bfloat16}
@@ -315,6 +419,20 @@ def export_head_tensors(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]
     }
 
 
+def _check_export_matrix(
+    path: Path, tensors: dict[str, np.ndarray], name: str, rows: int, width: int
+) -> None:
+    """CheckpointError unless tensors[name] is a floating-point [rows, width] matrix."""
+    if name not in tensors:
+        raise CheckpointError(f"{path}: no tensor {name!r}")
+    array = tensors[name]
+    if tuple(array.shape) != (rows, width) or dtype_kind(array.dtype) != "floating point":
+        raise CheckpointError(
+            f"{path}: tensor {name!r} is {array.dtype} {tuple(array.shape)}, the config implies "
+            f"floating point ({rows}, {width})"
+        )
+
+
 def load_alt_export(folder: str | os.PathLike) -> ExportedALT:
     """An export folder (tools/convert_to_pytorch.py: config.json, model.safetensors, clip/) as
     an ALT nnx model whose logits are the PyTorch export's; every tensor must be used."""
@@ -326,6 +444,9 @@ def load_alt_export(folder: str | os.PathLike) -> ExportedALT:
             raise FileNotFoundError(f"{folder / name} does not exist (not an exported ALT folder)")
     cfg = json.loads((folder / "config.json").read_text())
     tensors = read_safetensors(folder / "model.safetensors")
+    width = int(cfg["vision_config"]["projection_dim"])
+    for name, rows in (("entities", "entity_names"), ("class_embeddings", "class_names")):
+        _check_export_matrix(folder / "model.safetensors", tensors, name, len(cfg[rows]), width)
     config = default_model_config()
     # The resolved per-layer schedule (the export ran exactly these merges) goes to the CLIP,
     # which carries it; the config's tome_r is only read when it builds the CLIP itself.

@@ -184,6 +184,149 @@ def test_shape_mismatch_names_parameter_and_shapes(saved_clip, tmp_path):
         load_clip(tmp_path)
 
 
+def rewrite_header(path, edit) -> None:
+    """Rewrites a .safetensors file's JSON header with `edit(header)`, keeping its data bytes
+    (the format: 8-byte little-endian header length, JSON header, data)."""
+    import json
+    import struct
+
+    raw = path.read_bytes()
+    (length,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + length])
+    edit(header)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)  # the format pads the header with spaces to 8 bytes
+    path.write_bytes(struct.pack("<Q", len(text)) + text + raw[8 + length :])
+
+
+def copy_checkpoint(folder, to):
+    """A copy of a CLIP folder's config.json and model.safetensors in `to`."""
+    to.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "model.safetensors"):
+        (to / name).write_bytes((folder / name).read_bytes())
+    return to
+
+
+def test_a_retyped_tensor_is_refused_naming_it_and_both_dtypes(saved_clip, tmp_path):
+    """An F32 tensor whose header says I32 has the same size: it must not load as garbage."""
+    from safetensors.numpy import load_file
+
+    _, folder = saved_clip("tiny")
+    copy_checkpoint(folder, tmp_path)
+    key = "vision_model.encoder.layers.0.mlp.fc1.weight"
+    rewrite_header(tmp_path / "model.safetensors", lambda h: h[key].update(dtype="I32"))
+    assert load_file(tmp_path / "model.safetensors")[key].dtype == np.int32  # a valid file
+    with pytest.raises(CheckpointError, match=rf"{key}: checkpoint dtype int32, .*float32"):
+        load_clip(tmp_path)
+
+
+@pytest.mark.parametrize("length", [2**62, "file size", 200 * 2**20])
+def test_a_bad_header_length_is_refused_naming_the_file(saved_clip, tmp_path, length):
+    """A length past the file's end, or past 100 MB in a file that big, is no safetensors file;
+    reading it must not try to allocate it."""
+    import struct
+
+    _, folder = saved_clip("tiny")
+    path = copy_checkpoint(folder, tmp_path) / "model.safetensors"
+    raw = path.read_bytes()
+    size = len(raw) if length == "file size" else length  # one byte more than follows it
+    path.write_bytes(struct.pack("<Q", size) + raw[8:])
+    if length == 200 * 2**20:
+        with open(path, "r+b") as f:
+            f.truncate(300 * 2**20)  # sparse: the length fits the file, not the 100 MB bound
+    with pytest.raises(CheckpointError, match=f"{path}: not a valid safetensors file"):
+        read_safetensors(path)
+    with pytest.raises(CheckpointError, match=str(path)):
+        load_clip(tmp_path)
+
+
+def test_data_offsets_that_do_not_fit_the_tensor_are_refused(saved_clip, tmp_path):
+    _, folder = saved_clip("tiny")
+    path = copy_checkpoint(folder, tmp_path) / "model.safetensors"
+    rewrite_header(path, lambda h: h["logit_scale"].update(data_offsets=[0, 2**40]))
+    with pytest.raises(CheckpointError, match=rf"{path}: tensor 'logit_scale': bad shape"):
+        read_safetensors(path)
+    rewrite_header(path, lambda h: h["logit_scale"].update(shape=[3], data_offsets=[0, 4]))
+    with pytest.raises(CheckpointError, match=r"'logit_scale': F32 \(3,\) needs 12 bytes.* 4"):
+        read_safetensors(path)
+
+
+def write_shards(tensors: dict, folder, names=("a.safetensors", "b.safetensors")) -> dict:
+    """Splits `tensors` over two shard files in `folder`; returns the index's weight_map."""
+    keys = sorted(tensors)
+    halves = (keys[: len(keys) // 2], keys[len(keys) // 2 :])
+    weight_map = {}
+    for name, part in zip(names, halves, strict=True):
+        save_file({k: tensors[k] for k in part}, folder / name)
+        weight_map.update(dict.fromkeys(part, name))
+    return weight_map
+
+
+def write_index(folder, weight_map: dict) -> None:
+    import json
+
+    index = {"metadata": {}, "weight_map": weight_map}
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+
+
+def test_sharded_checkpoint_loads_also_from_a_hub_snapshot(saved_clip, tmp_path):
+    """Shards load; a hub cache's snapshot folder, whose files are symlinks into the
+    repository's blobs/, loads the same."""
+    import os
+
+    model, folder = saved_clip("tiny")
+    tensors = read_safetensors(folder / "model.safetensors")
+    config = (folder / "config.json").read_text()
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    write_index(plain, write_shards(tensors, plain))
+    (plain / "config.json").write_text(config)
+    repo = tmp_path / "hub" / "models--someone--clip"
+    snapshot, blobs = repo / "snapshots" / "0123abc", repo / "blobs"
+    snapshot.mkdir(parents=True)
+    blobs.mkdir()
+    for i, name in enumerate(sorted(p.name for p in plain.iterdir())):
+        (blobs / f"blob{i}").write_bytes((plain / name).read_bytes())
+        os.symlink(f"../../blobs/blob{i}", snapshot / name)
+    images, ids = inputs("tiny")
+    want = torch_features(model, images, ids)["image"]
+    for where in (plain, snapshot):
+        got = flax_features(load_clip(where), images, ids)["image"]
+        assert relative_error(got, want) < 1e-5
+
+
+@pytest.mark.parametrize("escape", ["parent", "absolute", "symlink"])
+def test_a_shard_index_leading_outside_the_folder_is_refused(saved_clip, tmp_path, escape):
+    """weight_map entries are files of the checkpoint folder: '../..', an absolute path or a
+    symlink out is refused, naming the index and the entry, even though the file is valid."""
+    import os
+
+    _, folder = saved_clip("tiny")
+    tensors = read_safetensors(folder / "model.safetensors")
+    outside, ckpt = tmp_path / "outside", tmp_path / "deep" / "ckpt"
+    outside.mkdir()
+    ckpt.mkdir(parents=True)
+    (ckpt / "config.json").write_text((folder / "config.json").read_text())
+    weight_map = write_shards(tensors, ckpt)
+    (ckpt / "b.safetensors").rename(outside / "b.safetensors")  # a valid shard, elsewhere
+    entry = {
+        "parent": "../../outside/b.safetensors",
+        "absolute": str(outside / "b.safetensors"),
+        "symlink": "b.safetensors",
+    }[escape]
+    if escape == "symlink":
+        os.symlink(outside / "b.safetensors", ckpt / "b.safetensors")
+    weight_map = {k: entry if v == "b.safetensors" else v for k, v in weight_map.items()}
+    write_index(ckpt, weight_map)
+    first = next(k for k, v in sorted(weight_map.items()) if v == entry)
+    index = ckpt / "model.safetensors.index.json"
+    with pytest.raises(CheckpointError) as err:
+        load_clip(ckpt)
+    message = str(err.value)
+    assert str(index) in message and repr(first) in message and repr(entry) in message
+    assert "outside the checkpoint folder" in message
+
+
 def test_offline_hub_id_says_how_to_pass_a_folder():
     with pytest.raises(OSError, match="local folder"):
         load_clip("openai/clip-vit-base-patch16")

@@ -52,7 +52,7 @@ def stub():
     server.daemon_threads = True
     server.requests, server.script, server.default = [], [], ("answer", "unused")
     server.answers = {}
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
     thread.start()
     yield server
     server.shutdown()
@@ -412,7 +412,7 @@ def fault_servers():
         server.daemon_threads = True
         server.seen = []
         server.reply = lambda handler: (200, {}, _ANSWER)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
         servers.append(server)
     yield servers
     for server in servers:
@@ -532,4 +532,191 @@ def test_build_corpus_tool_reports_llm_errors_in_one_line(fault_servers, tmp_pat
     assert info.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("build_corpus: error: ") and "another origin" in err[-1]
+    assert not (tmp_path / "corpus.json").exists()
+
+
+def _load_tool():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "build_corpus", Path(__file__).parents[1] / "tools" / "build_corpus.py"
+    )
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def test_url_password_goes_as_basic_auth_and_is_masked_in_errors(
+    fault_servers, tmp_path, monkeypatch, caplog
+):
+    """http://user:password@host/v1: the server gets the pair as HTTP basic authentication;
+    errors and logs show the URL with the password as ***."""
+    import base64
+
+    monkeypatch.delenv("ALT_JAX_TEST_KEY", raising=False)
+    first, _ = fault_servers
+    port = first.server_address[1]
+    config = _config(first, tmp_path, url=f"http://user:hunter2-pw@127.0.0.1:{port}/v1")
+    assert llm.complete(config, "basic prompt") == "Objects: ball"
+    basic = base64.b64encode(b"user:hunter2-pw").decode()
+    assert first.seen[0]["headers"]["Authorization"] == f"Basic {basic}"
+    first.reply = lambda handler: (500, {}, "You sent: " + json.dumps(dict(handler.headers)))
+    with caplog.at_level("DEBUG"), pytest.raises(llm.LLMError) as info:
+        llm.complete(config, "failing prompt")
+    message = str(info.value)
+    assert f"HTTP 500 from http://user:***@127.0.0.1:{port}/v1/chat/completions" in message
+    for shown in (message, caplog.text, repr(config)):
+        assert "hunter2" not in shown and basic not in shown
+
+
+def test_build_corpus_tool_never_shows_the_url_password(
+    stub, fault_servers, tmp_path, monkeypatch, capsys, caplog, wn
+):
+    """Not in the log, the output, the error line, the corpus or the cache."""
+    del wn  # WordNet must be installed
+    monkeypatch.delenv("ALT_JAX_TEST_KEY", raising=False)
+    tool = _load_tool()
+    stub.answers[llm.visual_characteristics_prompt("playing guitar")] = "Objects: guitar pick"
+    labels = tmp_path / "labels.txt"
+    labels.write_text("playing guitar\n")
+    common = [f"--labels={labels}", f"--llm-cache-dir={tmp_path / 'cache'}", "--llm-model=m"]
+    host, port = stub.server_address
+    url = f"http://u:hunter2@{host}:{port}/v1"
+    with caplog.at_level("INFO"):
+        tool.main([*common, f"--output={tmp_path / 'c.json'}", f"--llm-url={url}"])
+    assert len(stub.requests) == 1 and stub.requests[0]["authorization"].startswith("Basic ")
+    assert f"http://u:***@{host}:{port}/v1" in caplog.text
+    bad = fault_servers[0]
+    bad.reply = lambda handler: (500, {}, "down")
+    url = f"http://u:hunter2@127.0.0.1:{bad.server_address[1]}/v1"
+    with caplog.at_level("INFO"), pytest.raises(SystemExit) as info:
+        # Another model: its answers are not cached, so the failing server is asked.
+        tool.main(
+            [
+                *common,
+                "--llm-model=m2",
+                "--llm-max-attempts=1",
+                f"--output={tmp_path / 'd.json'}",
+                f"--llm-url={url}",
+            ]
+        )
+    assert info.value.code == 1
+    out, err = capsys.readouterr()
+    assert "HTTP 500 from http://u:***@127.0.0.1" in err.strip().splitlines()[-1]
+    stored = [p.read_text() for p in [tmp_path / "c.json", *(tmp_path / "cache").iterdir()]]
+    for text in (caplog.text, out, err, *stored):
+        assert "hunter2" not in text
+
+
+class _FakeOpener:
+    """Stands in for the HTTP opener: records each request, answers, or raises `failure`."""
+
+    def __init__(self, failure=None):
+        self.requests, self.failure = [], failure
+
+    def open(self, request, timeout):
+        del timeout
+        self.requests.append(
+            {"url": request.full_url, "authorization": request.get_header("Authorization")}
+        )
+        if self.failure is not None:
+            raise self.failure
+        import io
+
+        return io.BytesIO(_ANSWER.encode())
+
+
+@pytest.mark.parametrize(
+    ("url", "key", "allow", "refused"),
+    [
+        ("http://llm.example.com/v1", "sk-plain", False, True),
+        ("http://user:pw@llm.example.com/v1", None, False, True),  # the URL's password
+        ("http://10.1.2.3:8000/v1", "sk-plain", False, True),  # another machine on the LAN
+        ("http://llm.example.com/v1", "sk-plain", True, False),  # allowed explicitly
+        ("http://llm.example.com/v1", None, False, False),  # no credential to expose
+        ("https://llm.example.com/v1", "sk-plain", False, False),
+    ],
+)
+def test_credentials_over_plain_http_to_another_machine_are_refused(
+    tmp_path, monkeypatch, url, key, allow, refused
+):
+    if key:
+        monkeypatch.setenv("ALT_JAX_TEST_KEY", key)
+    else:
+        monkeypatch.delenv("ALT_JAX_TEST_KEY", raising=False)
+    opener = _FakeOpener()
+    monkeypatch.setattr(llm, "_OPENER", opener)
+    config = llm.LLMConfig(
+        url=url,
+        model="m",
+        cache_dir=tmp_path / "cache",
+        api_key_env="ALT_JAX_TEST_KEY",
+        allow_insecure_http=allow,
+    )
+    if refused:
+        with pytest.raises(llm.LLMError, match="plain http") as info:
+            llm.complete(config, "p")
+        message = str(info.value)
+        assert "https" in message and "--llm-allow-insecure-http" in message
+        assert "\n" not in message and "pw" not in message.replace("pw@", "")
+        assert not opener.requests  # nothing was sent
+    else:
+        assert llm.complete(config, "p") == "Objects: ball"
+        (request,) = opener.requests
+        assert request["authorization"] == (f"Bearer {key}" if key else None)
+
+
+@pytest.mark.parametrize(
+    ("host", "local"),
+    [
+        ("localhost", True),
+        ("127.0.0.1", True),
+        ("127.3.2.1", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("example.com", False),
+        ("localhost.example.com", False),
+        ("127.0.0.1.example.com", False),
+        ("10.0.0.1", False),
+        ("0.0.0.0", False),
+    ],
+)
+def test_local_hosts_are_known_by_their_literal_form(host, local):
+    assert llm.is_local_host(host) is local
+
+
+def test_build_corpus_tool_refuses_insecure_http_before_any_work(tmp_path, monkeypatch, capsys):
+    """One error line and exit 2, before WordNet is read (here it does not even exist); with
+    --llm-allow-insecure-http the request is made, the key with it."""
+    import urllib.error
+
+    monkeypatch.setenv("ALT_JAX_TEST_KEY", "sk-plain")
+    opener = _FakeOpener(failure=urllib.error.URLError("no network in tests"))
+    monkeypatch.setattr(llm, "_OPENER", opener)
+    tool = _load_tool()
+    labels = tmp_path / "labels.txt"
+    labels.write_text("playing guitar\n")
+    args = [
+        f"--labels={labels}",
+        f"--output={tmp_path / 'corpus.json'}",
+        "--llm-url=http://llm.example.com/v1",
+        "--llm-model=m",
+        "--llm-api-key-env=ALT_JAX_TEST_KEY",
+        f"--llm-cache-dir={tmp_path / 'cache'}",
+        "--llm-max-attempts=1",
+    ]
+    with pytest.raises(SystemExit) as info:
+        tool.main([*args, f"--wordnet-dir={tmp_path / 'no-wordnet'}"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("build_corpus: error: Refusing to send the API key")
+    assert "--llm-allow-insecure-http" in err[0] and not opener.requests
+    with pytest.raises(SystemExit) as info:
+        tool.main([*args, "--llm-allow-insecure-http"])
+    assert info.value.code == 1
+    assert "cannot reach http://llm.example.com/v1" in capsys.readouterr().err
+    assert opener.requests == [
+        {"url": "http://llm.example.com/v1/chat/completions", "authorization": "Bearer sk-plain"}
+    ]
     assert not (tmp_path / "corpus.json").exists()

@@ -576,3 +576,60 @@ def test_an_export_loads_back_into_jax(adapter, tmp_path):
         np.asarray(got["dest"]),
         torch_model(torch.from_numpy(videos).movedim(-1, -3))["dest"].numpy(),
     )
+
+
+@pytest.mark.parametrize("key", ["adapter.conv_kernel", "gate", "entities"])
+def test_from_pretrained_refuses_a_retyped_tensor(key, tmp_path):
+    """An F32 tensor whose header says I32 has the same size; transformers would cast the
+    garbage integers to float without a word (parameters and buffers alike)."""
+    from safetensors.torch import load_file
+    from test_clip import rewrite_header
+
+    model, class_emb, config = tiny_alt(0)
+    convert.to_torch(model, config, class_emb).save_pretrained(tmp_path)
+    rewrite_header(tmp_path / "model.safetensors", lambda h: h[key].update(dtype="I32"))
+    assert load_file(tmp_path / "model.safetensors")[key].dtype == torch.int32  # a valid file
+    with pytest.raises(ValueError, match=rf"dtype mismatch.*{key}: checkpoint I32, .*float32"):
+        ALTForVideoClassification.from_pretrained(tmp_path)
+
+
+def test_strict_loader_refuses_an_integer_tensor():
+    model, class_emb, config = tiny_alt(0)
+    tensors = {
+        k: torch.from_numpy(v) for k, v in convert.torch_state_dict(model, class_emb).items()
+    }
+    tensors["adapter.conv_bias"] = tensors["adapter.conv_bias"].to(torch.int32)
+    with pytest.raises(ValueError, match=r"mistyped \['adapter.conv_bias: torch.int32 vs model"):
+        ALTForVideoClassification(config).load_state_dict_strict(tensors)
+
+
+@pytest.mark.parametrize(
+    "key, edit, problem",
+    [
+        ("gate", {"dtype": "I32"}, r"gate: checkpoint dtype int32, model expects floating point"),
+        ("entities", {"dtype": "I32"}, r"'entities' is int32 \(7, 32\), .*\(7, 32\)"),
+        # One row short: 4 class embeddings for the config's 5 class names.
+        ("class_embeddings", "drop a row", r"'class_embeddings' is float32 \(4, 32\), .*\(5, 32\)"),
+    ],
+    ids=["retyped-gate", "retyped-entities", "short-class-embeddings"],
+)
+def test_load_alt_export_refuses_retyped_or_misshapen_tensors(key, edit, problem, tmp_path):
+    """The JAX reader of an export checks each tensor against the config: its dtype, and for
+    the entity and class matrices their shape [len(names), projection_dim]."""
+    from test_clip import rewrite_header
+
+    from alt_jax.weights import CheckpointError, load_alt_export
+
+    model, class_emb, config = tiny_alt(0)
+    convert.export(model, config, class_emb, tmp_path)
+    path = tmp_path / "model.safetensors"
+    if edit == "drop a row":  # rewritten whole: the tensor's bytes shrink too
+        from safetensors.numpy import load_file, save_file
+
+        tensors = load_file(path)
+        tensors[key] = tensors[key][:-1]
+        save_file(tensors, path)
+    else:
+        rewrite_header(path, lambda h: h[key].update(edit))
+    with pytest.raises(CheckpointError, match=problem):
+        load_alt_export(tmp_path)

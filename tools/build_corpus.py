@@ -3,7 +3,9 @@
 Example (the shipped corpus, no language model):
   python tools/build_corpus.py --labels=k400,ucf101,hmdb51 \
       --output=alt_jax/resources/corpus/actions_wordnet.json
-With a language model (OpenAI-compatible endpoint; key from $OPENAI_API_KEY, never logged):
+With a language model (OpenAI-compatible endpoint; key from $OPENAI_API_KEY, never logged;
+a password in the URL is shown as ***; credentials go over plain http only to this machine
+unless --llm-allow-insecure-http):
   python tools/build_corpus.py --labels=k400 --output=/tmp/k400_llm.json \
       --llm-url=http://localhost:8000/v1 --llm-model=my-model --llm-cache-dir=/tmp/llm_cache
 With T5 word-sense disambiguation (a local save_pretrained folder, never downloaded):
@@ -67,6 +69,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=Path.home() / ".cache" / "alt_jax" / "llm",
         help="where answers are cached (one file per model+prompt)",
     )
+    parser.add_argument(
+        "--llm-allow-insecure-http",
+        action="store_true",
+        help="send the API key (or the URL's password) over plain http to another machine; "
+        "without it such a URL is refused (http to localhost is always allowed)",
+    )
     parser.add_argument("--llm-timeout-s", type=float, default=60.0)
     parser.add_argument("--llm-max-attempts", type=int, default=3)
     parser.add_argument(
@@ -97,11 +105,6 @@ def main(argv: list[str]) -> None:
     """Read the label lists, build the corpus, write it."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    names = [name.strip() for name in args.labels.split(",") if name.strip()]
-    all_labels = []
-    for name in names:
-        all_labels += labels_lib.load_labels(name)
-    wn = wordnet_reader.load_wordnet(args.wordnet_dir)
     llm_config = None
     if args.llm_url:
         llm_config = llm.LLMConfig(
@@ -111,10 +114,22 @@ def main(argv: list[str]) -> None:
             api_key_env=args.llm_api_key_env,
             timeout_s=args.llm_timeout_s,
             max_attempts=args.llm_max_attempts,
+            allow_insecure_http=args.llm_allow_insecure_http,
         )
-        _LOGGER.info(
-            "Language model %s at %s, cache %s", args.llm_model, args.llm_url, args.llm_cache_dir
-        )
+        try:  # before any work: a refused endpoint costs nothing
+            llm.check_transport(llm_config)
+        except llm.LLMError as e:
+            print(f"build_corpus: error: {e}", file=sys.stderr)
+            sys.exit(2)
+        shown = llm.mask_url(args.llm_url)
+        _LOGGER.info("Language model %s at %s, cache %s", args.llm_model, shown, args.llm_cache_dir)
+        if args.llm_allow_insecure_http and llm.plain_http_host(args.llm_url):
+            _LOGGER.warning("Plain http to another machine: credentials for %s unencrypted", shown)
+    names = [name.strip() for name in args.labels.split(",") if name.strip()]
+    all_labels = []
+    for name in names:
+        all_labels += labels_lib.load_labels(name)
+    wn = wordnet_reader.load_wordnet(args.wordnet_dir)
     try:
         scorer = None
         if args.wsd_t5 is not None:

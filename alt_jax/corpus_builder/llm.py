@@ -3,13 +3,17 @@
 Standard library only (urllib). Each answer is cached under the hash of (model, prompt) in its
 own file, written atomically, so a rerun makes no request and an interrupted run loses nothing.
 The API key is read from the environment at request time and never logged or cached: it is not
-sent across a redirect to another origin (scheme, host, port), and a server reply quoted in an
-error has it blanked as ***.
+sent across a redirect to another origin (scheme, host, port), nor over plain http to another
+machine unless allowed, and a server reply quoted in an error has it blanked as ***. A password
+in the endpoint URL (http://user:password@host/v1) is sent as HTTP basic authentication when no
+API key is set, and shown as *** wherever the URL is.
 """
 
+import base64
 import dataclasses
 import hashlib
 import http.client
+import ipaddress
 import json
 import logging
 import os
@@ -63,6 +67,16 @@ class LLMConfig:
     max_attempts: int = 3  # requests per prompt before giving up
     backoff_s: float = 2.0  # wait before retry k: backoff_s * 2**(k-1)
     max_tokens: int = 256
+    allow_insecure_http: bool = False  # send credentials over http to another machine
+
+    def __repr__(self) -> str:
+        """The fields, the URL's password as *** (a config may end up in a log)."""
+        fields = ", ".join(
+            f"{f.name}={mask_url(v) if f.name == 'url' else v!r}"
+            for f in dataclasses.fields(self)
+            for v in [getattr(self, f.name)]
+        )
+        return f"LLMConfig({fields})"
 
 
 def indefinite_article(phrase: str) -> str:
@@ -147,32 +161,112 @@ class _Retryable(Exception):
     """A failure worth another attempt: timeout, connection trouble, 408/429/5xx."""
 
 
-def redact(text: str, secret: str | None) -> str:
-    """`text` with every occurrence of `secret` replaced by ***."""
-    return text.replace(secret, "***") if secret else text
+def redact(text: str, *secrets: str | None) -> str:
+    """`text` with every occurrence of each secret replaced by ***."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
 
 
-def _quote_body(body: bytes, secret: str | None, limit: int = 200) -> str:
+def _quote_body(body: bytes, secrets: tuple[str | None, ...], limit: int = 200) -> str:
     # Redact before cutting, so a key split by the cut cannot leak its first half.
-    return repr(redact(body.decode("utf-8", errors="replace"), secret)[:limit])
+    return repr(redact(body.decode("utf-8", errors="replace"), *secrets)[:limit])
 
 
-def chat_answer(response_body: bytes, url: str, secret: str | None = None) -> str:
+def chat_answer(response_body: bytes, url: str, *secrets: str | None) -> str:
     """The assistant message of an OpenAI chat-completions response; LLMError when malformed.
 
-    `secret` (the API key) is blanked in any part of the response quoted in the error.
+    `secrets` (the API key, the URL's password) are blanked in any part of the response quoted
+    in the error.
     """
+    url = mask_url(url)
     try:
         response = json.loads(response_body)
         content = response["choices"][0]["message"]["content"]
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, IndexError, TypeError) as e:
         raise LLMError(
             f"Malformed chat-completions response from {url} ({type(e).__name__}: "
-            f"{redact(str(e), secret)}); body starts {_quote_body(response_body, secret)}"
+            f"{redact(str(e), *secrets)}); body starts {_quote_body(response_body, secrets)}"
         ) from e
     if not isinstance(content, str) or not content.strip():
-        raise LLMError(f"Empty or non-text answer from {url}: {redact(repr(content), secret)}")
+        raise LLMError(f"Empty or non-text answer from {url}: {redact(repr(content), *secrets)}")
     return content.strip()
+
+
+def _split_userinfo(url: str) -> tuple[str, str | None, str]:
+    """(scheme + '://', user info or None, the rest): split by hand, so that no URL, however
+    malformed, makes the masking itself fail."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "", None, url
+    end = min([i for i in (rest.find(c) for c in "/?#") if i >= 0] or [len(rest)])
+    userinfo, at, host = rest[:end].rpartition("@")
+    if not at:
+        return scheme + sep, None, rest
+    return scheme + sep, userinfo, host + rest[end:]
+
+
+def mask_url(url: str) -> str:
+    """`url` with the password of its user info as *** (a lone user name, often a token, too)."""
+    prefix, userinfo, rest = _split_userinfo(url)
+    if userinfo is None:
+        return url
+    user, colon, _ = userinfo.partition(":")
+    return f"{prefix}{user + ':***' if colon else '***'}@{rest}"
+
+
+def url_credentials(url: str) -> tuple[str, str | None, tuple[str, ...]]:
+    """(`url` without user info, the basic-auth token of its user info, the secrets to blank:
+    password, or a lone user name, and the token); (url, None, ()) without user info."""
+    prefix, userinfo, rest = _split_userinfo(url)
+    if userinfo is None:
+        return url, None, ()
+    user, colon, password = userinfo.partition(":")
+    token = base64.b64encode(urllib.parse.unquote(userinfo).encode("utf-8")).decode("ascii")
+    shown = (password, urllib.parse.unquote(password)) if colon else (user,)
+    return prefix + rest, token, (*(s for s in shown if s), token)
+
+
+def is_local_host(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1): traffic that never leaves
+    this machine. Names are not resolved, so only these literal forms count."""
+    host = host.strip("[]").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def plain_http_host(url: str) -> str | None:
+    """The host of an http URL to another machine (traffic readable on the way), else None."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as e:
+        raise LLMError(f"Bad endpoint URL {mask_url(url)}: {e}") from e
+    host = parts.hostname or ""
+    return host if parts.scheme.lower() == "http" and not is_local_host(host) else None
+
+
+def check_transport(config: LLMConfig) -> None:
+    """LLMError when the request would carry credentials (the API key, a password in the URL)
+    over plain http to another machine, unless `config.allow_insecure_http`."""
+    host = plain_http_host(config.url)
+    if host is None or config.allow_insecure_http:
+        return
+    carried = []
+    if os.environ.get(config.api_key_env):
+        carried.append(f"the API key (${config.api_key_env})")
+    if url_credentials(config.url)[1] is not None:
+        carried.append("the credentials in the URL")
+    if carried:
+        raise LLMError(
+            f"Refusing to send {' and '.join(carried)} unencrypted over plain http to {host} "
+            f"({mask_url(config.url)}): use an https URL, or allow it explicitly "
+            "(build_corpus: --llm-allow-insecure-http; LLMConfig: allow_insecure_http=True)."
+        )
 
 
 def origin(url: str) -> tuple[str, str, int | None]:
@@ -193,8 +287,9 @@ class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
         if origin(newurl) != origin(req.full_url):
             fp.close()
             raise LLMError(
-                f"{req.full_url} redirects (HTTP {code}) to another origin, {newurl}; not followed, "
-                "so the API key is not sent there. Point the endpoint URL at the server itself."
+                f"{mask_url(req.full_url)} redirects (HTTP {code}) to another origin, "
+                f"{mask_url(newurl)}; not followed, so the API key is not sent there. Point the "
+                "endpoint URL at the server itself."
             )
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
@@ -203,7 +298,11 @@ _OPENER = urllib.request.build_opener(_SameOriginRedirects)
 
 
 def _post_chat(config: LLMConfig, prompt: str) -> str:
-    url = config.url.rstrip("/") + "/chat/completions"
+    check_transport(config)
+    endpoint = config.url.rstrip("/") + "/chat/completions"
+    # urllib would take user info for part of the host name: it goes in a header instead.
+    url, basic, url_secrets = url_credentials(endpoint)
+    shown = mask_url(endpoint)
     body = json.dumps(
         {
             "model": config.model,
@@ -216,24 +315,27 @@ def _post_chat(config: LLMConfig, prompt: str) -> str:
     api_key = os.environ.get(config.api_key_env)
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
+    elif basic is not None:
+        headers["Authorization"] = f"Basic {basic}"
+    secrets = (api_key, *url_secrets)
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
         with _OPENER.open(request, timeout=config.timeout_s) as response:
             response_body = response.read()
     except urllib.error.HTTPError as e:
         # A server may echo the request (headers included) in its error page: quote it redacted.
-        detail = f"HTTP {e.code} from {url}: {_quote_body(e.read(), api_key)}"
+        detail = f"HTTP {e.code} from {shown}: {_quote_body(e.read(), secrets)}"
         if e.code in _RETRYABLE_STATUS:
             raise _Retryable(detail) from e
         raise LLMError(detail) from e
     except TimeoutError as e:
-        raise _Retryable(f"no answer from {url} within {config.timeout_s} s") from e
+        raise _Retryable(f"no answer from {shown} within {config.timeout_s} s") from e
     except (urllib.error.URLError, ConnectionError, http.client.HTTPException) as e:
         reason = getattr(e, "reason", e)
         if isinstance(reason, (TimeoutError, socket.timeout)):
-            raise _Retryable(f"no answer from {url} within {config.timeout_s} s") from e
-        raise _Retryable(f"cannot reach {url}: {redact(str(reason), api_key)}") from e
-    return chat_answer(response_body, url, api_key)
+            raise _Retryable(f"no answer from {shown} within {config.timeout_s} s") from e
+        raise _Retryable(f"cannot reach {shown}: {redact(str(reason), *secrets)}") from e
+    return chat_answer(response_body, shown, *secrets)
 
 
 def complete(
@@ -275,7 +377,8 @@ def complete(
             validate(answer)
         except ValueError as e:
             message = f"Unusable answer from model {config.model!r} to {prompt!r}: {e}"
-            raise LLMError(redact(message, os.environ.get(config.api_key_env))) from e
+            secrets = url_credentials(config.url)[2]
+            raise LLMError(redact(message, os.environ.get(config.api_key_env), *secrets)) from e
     write_cached(config, prompt, answer)
     return answer
 

@@ -18,6 +18,7 @@ transposed), so the converter maps a checkpoint mechanically.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -41,6 +42,9 @@ from .tome import (
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+INDEX_NAME = "model.safetensors.index.json"
+# safetensors dtype names of floating-point tensors (every parameter and buffer of the model).
+FLOAT_DTYPES = ("F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2")
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 # nnx.LayerNorm's default epsilon (the adapter's layer norms); CLIP's come from its config.
@@ -549,6 +553,42 @@ class EntityAlignment(nn.Module):
         return index, entities[index]
 
 
+def saved_dtypes(name_or_path: str | os.PathLike, kwargs: dict[str, Any]) -> dict[str, str]:
+    """{tensor: safetensors dtype name} of the weights `from_pretrained(name_or_path, **kwargs)`
+    read: a folder's model.safetensors (or its shards), else the hub's cached copy."""
+    from safetensors import safe_open
+    from transformers.utils import cached_file
+
+    where = {k: kwargs[k] for k in ("cache_dir", "revision", "token", "subfolder") if k in kwargs}
+
+    def resolve(filename: str) -> str | None:
+        folder = Path(name_or_path) / kwargs.get("subfolder", "")
+        if folder.is_dir():
+            return str(folder / filename) if (folder / filename).is_file() else None
+        # Already fetched by from_pretrained: read from the cache, never the network.
+        return cached_file(
+            name_or_path,
+            filename,
+            **where,
+            local_files_only=True,
+            _raise_exceptions_for_missing_entries=False,
+        )
+
+    files = [resolve(WEIGHTS_NAME)]
+    if files[0] is None and (index := resolve(INDEX_NAME)) is not None:
+        shards = sorted(set(json.loads(Path(index).read_text())["weight_map"].values()))
+        for shard in shards:  # shards are files of the folder itself, never paths out of it
+            if not isinstance(shard, str) or Path(shard).name != shard or shard in ("..", "."):
+                raise ValueError(f"{index}: weight_map names {shard!r}, not a file of the folder")
+        files = [resolve(shard) for shard in shards]
+    dtypes = {}
+    for file in files:
+        if file is not None:
+            with safe_open(file, framework="pt") as f:
+                dtypes.update({k: f.get_slice(k).get_dtype() for k in f.keys()})
+    return dtypes
+
+
 class ALTForVideoClassification(PreTrainedModel):
     """ALT for inference, a transformers model; `config` is an `ALTConfig` (or its dict)."""
 
@@ -701,6 +741,17 @@ class ALTForVideoClassification(PreTrainedModel):
                 f"{pretrained_model_name_or_path}: missing {missing[:8]}, "
                 f"unexpected {unexpected[:8]}, misshapen {shapes[:8]}"
             )
+        # transformers casts each tensor to its parameter's dtype, so an integer tensor (an F32
+        # one whose header says I32 has the same size) would load as garbage without a word.
+        own = model.state_dict()
+        found = saved_dtypes(pretrained_model_name_or_path, kwargs)
+        mistyped = [
+            f"{k}: checkpoint {found[k]}, model expects floating point ({own[k].dtype})"
+            for k in sorted(found)
+            if k in own and own[k].is_floating_point() and found[k] not in FLOAT_DTYPES
+        ]
+        if mistyped:
+            raise ValueError(f"{pretrained_model_name_or_path}: dtype mismatch: {mistyped[:8]}")
         model.eval()
         return (model, info) if want_info else model
 
@@ -717,9 +768,16 @@ class ALTForVideoClassification(PreTrainedModel):
             for k, v in tensors.items()
             if k in own and tuple(v.shape) != tuple(own[k].shape)
         ]
-        if missing or unexpected or shapes:
+        # load_state_dict would cast an integer tensor into a float parameter without a word.
+        dtypes = [
+            f"{k}: {v.dtype} vs model {own[k].dtype}"
+            for k, v in tensors.items()
+            if k in own and v.is_floating_point() != own[k].is_floating_point()
+        ]
+        if missing or unexpected or shapes or dtypes:
             raise ValueError(
-                f"{where}: missing {missing[:8]}, unexpected {unexpected[:8]}, misshapen {shapes[:8]}"
+                f"{where}: missing {missing[:8]}, unexpected {unexpected[:8]}, misshapen "
+                f"{shapes[:8]}, mistyped {dtypes[:8]}"
             )
         self.load_state_dict(tensors, strict=False)
 
