@@ -283,3 +283,29 @@ def write_result(path: str | Path, result: dict[str, Any]) -> None:
     result["load_average_end"] = load_average()
     result["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     write_json(path, result)
+
+
+def parse_value(text: str):
+    """A --set value: int, float, bool, a tuple (comma-separated in parentheses) or a string."""
+    if text in ("True", "False"):
+        return text == "True"
+    if text.startswith("(") and text.endswith(")"):
+        return tuple(parse_value(t.strip()) for t in text[1:-1].split(",") if t.strip())
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def apply_overrides(config, overrides: dict) -> None:
+    """Sets dotted keys (model.adapter.kind=...) on a config; unknown keys fail by name."""
+    for key, value in overrides.items():
+        node = config
+        *parents, leaf = key.split(".")
+        for name in parents:
+            node = node[name]
+        if leaf not in node:
+            raise KeyError(f"--set {key}: no such config key")
+        node[leaf] = value

@@ -58,7 +58,7 @@ from alt_jax.models.build import build_model
 from alt_jax.train import optim
 from alt_jax.train import trainer as trainer_lib
 from alt_jax.train.trainer import Trainer
-from benchmarks.common import load_average, machine, write_json
+from benchmarks.common import apply_overrides, load_average, machine, parse_value, write_json
 from benchmarks.synthact import (
     HeadRuns,
     cached_batches,
@@ -82,32 +82,6 @@ ABLATIONS = ("constant", "shuffle", "random")
 BASE_ROWS = ["zero_shot", "probes", "linear_head"]
 
 
-def parse_value(text: str):
-    """A --set value: int, float, bool, a tuple (comma-separated in parentheses) or a string."""
-    if text in ("True", "False"):
-        return text == "True"
-    if text.startswith("(") and text.endswith(")"):
-        return tuple(parse_value(t.strip()) for t in text[1:-1].split(",") if t.strip())
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
-def apply_overrides(config, overrides: dict) -> None:
-    """Sets dotted keys (model.adapter.kind=...) on a config; unknown keys fail by name."""
-    for key, value in overrides.items():
-        node = config
-        *parents, leaf = key.split(".")
-        for name in parents:
-            node = node[name]
-        if leaf not in node:
-            raise KeyError(f"--set {key}: no such config key")
-        node[leaf] = value
-
-
 def make_data(task: str, folder: str, size: int) -> None:
     """The task's dataset and its entity corpus (class names + scene entities), once."""
     if os.path.exists(os.path.join(folder, "corpus.json")):
@@ -123,7 +97,7 @@ def make_data(task: str, folder: str, size: int) -> None:
         width=size,
         workers=2,
     )
-    subprocess.run(
+    built = subprocess.run(
         [
             sys.executable,
             str(ROOT / "tools" / "build_corpus.py"),
@@ -131,10 +105,12 @@ def make_data(task: str, folder: str, size: int) -> None:
             f"--scenes={folder}/scenes.txt",
             f"--output={folder}/corpus.json",
         ],
-        check=True,
         capture_output=True,
+        text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
+    if built.returncode:  # the builder's own message (e.g. WordNet missing), not a bare exit code
+        raise RuntimeError(f"tools/build_corpus.py failed for {folder}:\n{built.stderr[-2000:]}")
 
 
 def ridge_probe(train_x, train_y, val_x, val_y, groups, num_classes: int) -> float:

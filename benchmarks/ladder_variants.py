@@ -60,6 +60,11 @@ VARIANTS = {
         {"model.adapter.class_token": True},
         OBJECTS,
     ),
+    "zero_output": (
+        "W_o = 0 at init (z = 0 at step 0, gates at 1)",
+        {"model.adapter.zero_output": True},
+        WITH_DEMO + ",speed",
+    ),
 }
 
 
@@ -111,14 +116,22 @@ def main() -> None:
                  f"--out={os.path.join(folder, name + '.json')}", *sets],
                 check=True,
             )  # fmt: skip
+    found = collect(folder, names)
+    # Variants of an earlier --out that this folder does not hold stay (each records its own
+    # runs' command and machine).
+    earlier = {}
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            earlier = {k: v for k, v in json.load(f)["variants"].items() if k in VARIANTS}
     write_json(
         args.out,
         {
             "benchmark": "ladder_variants",
             "command": "PYTHONPATH=. python benchmarks/ladder_variants.py",
-            "variants": collect(folder, names),
+            "variants": {name: found.get(name, earlier.get(name)) for name in VARIANTS
+                         if name in found or name in earlier},
         },
-    )
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

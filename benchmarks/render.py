@@ -1129,19 +1129,35 @@ def render_synthact() -> str:
             "\nALT with its aligned entities replaced at evaluation (the same trained models; "
             "one entity for every region, shuffled within frames, random):\n\n" + ablated
         )
-    variant = load("synthact_gate0")
-    if variant is not None and "alt" in variant["rows"]:
+    # Variants of the ALT row on the same data, features and seeds (benchmarks/synthact.py
+    # --rows=alt --reuse with one change).
+    variants = {
+        "synthact_gate0": lambda v: (
+            f"ALT, gates at {v['protocol']['gate_init']:g}",
+            "Where the gates g and g_e start",
+            f"--gate_init={v['protocol']['gate_init']:g}",
+        ),
+        "synthact_zero_output": lambda v: (
+            "ALT, W_o = 0 at init (`adapter.zero_output`)",
+            "The adapter's output projection W_o at zero (z = 0 at step 0, gates at 1)",
+            "--set=model.adapter.zero_output=True",
+        ),
+    }
+    for name, describe in variants.items():
+        variant = load(name)
+        if variant is None or "alt" not in variant["rows"]:
+            continue
+        label, title, flag = describe(variant)
         both = {
             "columns": r["columns"],
             "rows": {
                 f"ALT, gates at {r['protocol'].get('gate_init', 1.0):g} (above)": r["rows"]["alt"],
-                f"ALT, gates at {variant['protocol']['gate_init']:g}": variant["rows"]["alt"],
+                label: variant["rows"]["alt"],
             },
         }
         out += (
-            "\nWhere the gates g and g_e start (`python benchmarks/synthact.py --rows=alt --reuse "
-            f"--gate_init={variant['protocol']['gate_init']:g} "
-            "--out=benchmarks/results/synthact_gate0.json`, "
+            f"\n{title} (`python benchmarks/synthact.py --rows=alt --reuse {flag} "
+            f"--out=benchmarks/results/{name}.json`, "
             f"{variant['machine']}; same data, features and seeds):\n\n"
             + synthact_table(both)
             + "\n"
@@ -1414,9 +1430,11 @@ def render_ladder_variants() -> str:
         return head + missing("ladder_variants", "python benchmarks/ladder_variants.py")
     variants = r["variants"]
     tasks = list(base["tasks"])
+    seed_lists = [v["protocol"]["seeds"] for v in variants.values()]
+    common_seeds = max(seed_lists, key=seed_lists.count)
     out = head + (
         f"`{r['command']}`: the ladder's ALT row (same data and schedule) with one knob "
-        f"changed, seeds {sorted({s for v in variants.values() for s in v['protocol']['seeds']})}"
+        f"changed, seeds {common_seeds} unless the row names others"
         f"; *default* is the ladder's own ALT row (seeds {base['protocol']['seeds']}). Top-1 % "
         "(mean ± std over seeds); "
         "*one entity*: top-1 with every region given the batch's most used entity at "
@@ -1424,7 +1442,17 @@ def render_ladder_variants() -> str:
         "training, on appearance / change.\n\n"
     )
     entries = [("default", "default", base)] + [
-        (name, v["description"], v) for name, v in variants.items()
+        (
+            name,
+            v["description"]
+            + (
+                ""
+                if v["protocol"]["seeds"] == common_seeds
+                else f" (seeds {v['protocol']['seeds']})"
+            ),
+            v,
+        )
+        for name, v in variants.items()
     ]
     rows = []
     for _, description, result in entries:

@@ -50,7 +50,7 @@ from alt_jax.train import evaluation, optim
 from alt_jax.train import features as features_lib
 from alt_jax.train import trainer as trainer_lib
 from alt_jax.train.trainer import Trainer
-from benchmarks.common import machine, seed_summary, write_json
+from benchmarks.common import apply_overrides, machine, parse_value, seed_summary, write_json
 from benchmarks.render import synthact_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,7 +121,9 @@ def run_config(
         f"frames={size['frames']},preset={size['preset']},size={size['spec'].size},"
         f"r={size.get('r', 10)}" + (f",gate={size['gate']}" if "gate" in size else "")
     )
-    return sibling_config(CONFIG, "synthact", arg)
+    config = sibling_config(CONFIG, "synthact", arg)
+    apply_overrides(config, size.get("set", {}))  # --set key=value, on every run
+    return config
 
 
 def load_cache(path: str) -> dict[str, np.ndarray]:
@@ -168,6 +170,9 @@ def cached_batches(
         }
 
 
+APPLY = np.bool_(True)  # the train step's `apply`: every update is applied
+
+
 class HeadRuns:
     """One head's compiled train and evaluation steps (trainer.make_train_step/make_eval_step),
     shared by all its runs: every run has the same shapes and schedule, so one trace serves."""
@@ -198,7 +203,13 @@ class HeadRuns:
         batches = cached_batches(views, subset, cfg.batch_size, cfg.num_train_steps, seed)
         for step, batch in enumerate(batches):
             params, opt_state, _ = self.train_step(
-                params, self.frozen, opt_state, class_emb, batch, jax.random.fold_in(key, step)
+                params,
+                self.frozen,
+                opt_state,
+                class_emb,
+                batch,
+                jax.random.fold_in(key, step),
+                APPLY,
             )
         return params
 
@@ -444,6 +455,7 @@ def run(
             "frames": size["frames"],
             "tome_r": size.get("r", 10),
             "gate_init": base.model.gate_init,
+            "overrides": {k: str(v) for k, v in size.get("set", {}).items()},
             "feature_train_views": base.feature_train_views,
             "metric": "top-1 % (mean, population std, min, max over seeds)",
         },
@@ -502,7 +514,16 @@ def main() -> None:
     parser.add_argument(
         "--merge", action="store_true", help="add these rows' cells to the --out JSON's"
     )
+    parser.add_argument(
+        "--set", action="append", default=[], help="config override of every run: key=value"
+    )
     args = parser.parse_args()
+    for item in args.set:
+        if "=" not in item:
+            parser.error(
+                f"--set {item!r}: expected key=value (e.g. model.adapter.zero_output=True)"
+            )
+    sets = {k: parse_value(v) for k, v in (item.split("=", 1) for item in args.set)}
     logging.getLogger().setLevel(logging.WARNING)
     rows = tuple(args.rows.split(","))
     unknown = set(rows) - {"frame_average_clip", *MODELS, *ABLATIONS}
@@ -522,6 +543,7 @@ def main() -> None:
             **({"passes": args.passes} if args.passes >= 0 else {}),
             **({"r": args.r} if args.r >= 0 else {}),
             **({"gate": args.gate_init} if args.gate_init >= 0 else {}),
+            **({"set": sets} if sets else {}),
         },
     )
     if args.merge and Path(args.out).exists():

@@ -70,6 +70,33 @@ SMALL_ADAPTER = dict(
 )
 
 
+@pytest.mark.parametrize("adapter_class", [OrderedVideoAdapter, GlobalVideoAdapter])
+def test_zero_output_starts_at_z_zero_and_still_learns(adapter_class):
+    """zero_output: W_o = 0, so z = 0 exactly at init; the gradient of a loss on z reaches W_o
+    (and only W_o: everything upstream sees z through W_o = 0), and one step makes z ≠ 0."""
+    adapter = nnx.jit(lambda: adapter_class(**SMALL_ADAPTER, zero_output=True, rngs=nnx.Rngs(0)))()
+    regions, cls, queries, dest = (jnp.asarray(x) for x in random_clip())
+    target = jnp.asarray(np.random.default_rng(3).standard_normal((2, 8)), jnp.float32)
+
+    def loss(adapter):
+        z = adapter(regions, cls, queries, dest)[0]
+        return jnp.sum((z - target) ** 2), z
+
+    (value, z), grads = nnx.jit(nnx.value_and_grad(loss, has_aux=True))(adapter)
+    np.testing.assert_array_equal(np.asarray(z), 0.0)
+    np.testing.assert_allclose(float(value), float(jnp.sum(target**2)), rtol=1e-6)
+    for path, leaf in nnx.to_flat_state(nnx.state(grads, nnx.Param)):
+        moved = bool(np.any(np.asarray(leaf[...]) != 0))
+        assert moved == (path[0] == "out_proj"), path
+    # dL/dW_o = Σ_b pooled_b ⊗ 2(z_b − t_b) with z = 0: its rows are −2·pooled·target.
+    kernel = adapter.out_proj.kernel
+    kernel.set_value(kernel[...] - 1e-2 * grads.out_proj.kernel[...])
+    assert float(jnp.abs(loss(adapter)[1]).max()) > 1e-4
+    # The default (zero_output=False) starts with z ≠ 0.
+    default = nnx.jit(lambda: adapter_class(**SMALL_ADAPTER, rngs=nnx.Rngs(0)))()
+    assert float(jnp.abs(default(regions, cls, queries, dest)[0]).max()) > 1e-3
+
+
 def test_global_adapter_shapes_and_frame_order_matters():
     # Built under jit: one compile instead of one per initialiser shape.
     adapter = nnx.jit(lambda: GlobalVideoAdapter(**SMALL_ADAPTER, rngs=nnx.Rngs(0)))()

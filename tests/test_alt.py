@@ -405,6 +405,50 @@ def test_closed_gate_is_exactly_the_frame_average_zero_shot_whatever_the_adapter
     assert np.abs(np.asarray(open_gate["logits"]) / 100.0 - cos).max() > 1e-2
 
 
+@pytest.mark.parametrize("kind", ["ordered", "global"])
+def test_zero_output_with_open_gate_starts_at_the_frame_average_zero_shot(kind):
+    """g = 1 with W_o = 0 (adapter.zero_output) and no entity readout: the logits at init are
+    CLIP's zero-shot on the frame average (NumPy), yet W_o is on the loss path."""
+    config = default_model_config()
+    config.backbone.preset, config.tome_r, config.num_frames = "tiny", 0, 4
+    config.adapter.kind, config.adapter.depth, config.adapter.width = kind, 1, 32
+    config.adapter.heads, config.adapter.zero_output = 4, True
+    config.gate_init, config.entity_readout = 1.0, False
+    model = build_alt(config, entity_embeddings=np.eye(5, 32, dtype=np.float32))
+    rng = np.random.default_rng(0)
+    features = {
+        "ln": jnp.asarray(rng.standard_normal((3, 4, 17, 64)), jnp.float32),
+        "cls": jnp.asarray(rng.standard_normal((3, 4, 32)) + 2.0, jnp.float32),
+        "dest": jnp.asarray(np.broadcast_to(np.arange(17), (3, 4, 17)), jnp.int32),
+    }
+    classes = rng.standard_normal((6, 32)).astype(np.float32)
+    out = nnx.jit(lambda model, f, c: model.head(f, c, train=False))(
+        model, features, jnp.asarray(classes)
+    )
+    video = np.asarray(features["cls"], np.float64).mean(1)
+    cos = (video / np.linalg.norm(video, axis=-1, keepdims=True)) @ (
+        classes / np.linalg.norm(classes, axis=-1, keepdims=True)
+    ).T
+    np.testing.assert_allclose(np.asarray(out["logits"]) / 100.0, cos, atol=1e-5)
+    graphdef, trainable, frozen = split_trainable(model)
+    labels = jnp.asarray([0, 3, 5])
+
+    @jax.jit
+    def grad(trainable):
+        def loss(trainable):
+            head = nnx.merge(graphdef, trainable, frozen).head
+            return cross_entropy(
+                head(features, jnp.asarray(classes), train=False)["logits"], labels
+            )
+
+        return jax.grad(loss)(trainable)
+
+    assert np.abs(np.asarray(grad(trainable)["adapter"]["out_proj"]["kernel"][...])).max() > 0
+    config.gate_init = 0.0  # z = 0 behind a closed gate: nothing would ever train the adapter
+    with pytest.raises(ValueError, match="gate_init"):
+        build_alt(config, entity_embeddings=np.eye(5, 32, dtype=np.float32))
+
+
 def test_entity_readout_is_the_readout_weighted_entity_texts_at_the_frame_average_scale():
     """video = base + g·z + g_e·‖base‖·e, e = mean over frames of Σ_m w_tm Q̂_tm; at init the
     relevance scores are zero, so w gives every distinct entity of a frame the same weight."""

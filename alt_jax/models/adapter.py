@@ -119,6 +119,13 @@ class EncoderLayer(nnx.Module):
         return x + self.mlp(self.ln_mlp(x))
 
 
+def output_projection(width: int, text_dim: int, zero: bool, rngs: nnx.Rngs) -> nnx.Linear:
+    """W_o: the adapter's vector z in the joint space; with `zero`, z = 0 at init, so g·z adds
+    nothing at step 0 whatever the gate, while an open gate still passes the gradient to W_o."""
+    init = nnx.initializers.zeros if zero else nnx.initializers.lecun_normal()
+    return nnx.Linear(width, text_dim, use_bias=False, kernel_init=init, rngs=rngs)
+
+
 def identity_conv_kernel(size: int, width: int, key: Array) -> Array:
     """A depthwise kernel [size, width] that is the identity on the centre tap plus N(0, 0.02²)."""
     if size % 2 != 1:
@@ -226,6 +233,7 @@ class OrderedVideoAdapter(nnx.Module):
         query_pooling: str = "mean",
         relevance: bool = True,
         class_token: bool = False,
+        zero_output: bool = False,
         rngs: nnx.Rngs,
     ):
         if query_pooling not in QUERY_POOLINGS:
@@ -311,7 +319,7 @@ class OrderedVideoAdapter(nnx.Module):
         self.ln_out = nnx.LayerNorm(width, rngs=rngs)
         readout_width = width * num_frames if readout == "ordered" else width
         readout_width += width * self.num_appearance_tokens
-        self.out_proj = nnx.Linear(readout_width, text_dim, use_bias=False, rngs=rngs)  # W_o
+        self.out_proj = output_projection(readout_width, text_dim, zero_output, rngs)  # W_o
 
     @property
     def num_appearance_tokens(self) -> int:
@@ -433,6 +441,7 @@ class GlobalVideoAdapter(nnx.Module):
         mlp_ratio: float,
         conv_kernel: int,
         num_frames: int,
+        zero_output: bool = False,
         rngs: nnx.Rngs,
     ):
         if conv_kernel % 2 != 1:
@@ -449,7 +458,7 @@ class GlobalVideoAdapter(nnx.Module):
         self.layers = nnx.List(
             [DecoderLayer(width, heads, mlp_ratio, rngs=rngs) for _ in range(depth)]
         )
-        self.out_proj = nnx.Linear(width, text_dim, use_bias=False, rngs=rngs)  # W_o
+        self.out_proj = output_projection(width, text_dim, zero_output, rngs)  # W_o
 
     def __call__(
         self,

@@ -105,6 +105,9 @@ def default_model_config() -> ml_collections.ConfigDict:
     c.adapter.query_pooling = "entity"  # frame summary: every aligned entity alike, or "mean"
     # The clip's mean class token (one linear map) as a token of the temporal module.
     c.adapter.class_token = False
+    # W_o = 0 at init: z = 0, so an open gate (gate_init != 0) starts at CLIP's frame average
+    # (plus the entity readout) and still trains W_o from the first step.
+    c.adapter.zero_output = False
     c.gate_init = 0.0  # g and g_e at init (0: exactly CLIP's frame-average zero-shot)
     # The entity readout [ours]: the aligned entity texts themselves, pooled per frame by the
     # adapter's readout weights and averaged over frames (e, in the joint space), join the video
@@ -191,6 +194,7 @@ def build_adapter(
         mlp_ratio=config.mlp_ratio,
         conv_kernel=config.conv_kernel,
         num_frames=num_frames,
+        zero_output=config.zero_output,
         rngs=rngs,
     )
     if config.kind == "global":
@@ -227,6 +231,12 @@ class ALT(nnx.Module):
     ):
         if config.frame_pool not in ("raw", "normalized"):
             raise ValueError(f"frame_pool must be 'raw' or 'normalized', got {config.frame_pool!r}")
+        if config.adapter.get("zero_output", False) and config.gate_init == 0:
+            # z = 0 and g = 0: neither W_o nor g gets a gradient, the adapter never trains.
+            raise ValueError(
+                "model.adapter.zero_output=True needs model.gate_init != 0 (with both at zero "
+                "no gradient reaches the adapter)"
+            )
         if config.queries not in QUERY_KINDS:
             raise ValueError(f"queries must be one of {QUERY_KINDS}, got {config.queries!r}")
         cfg = clip.config
