@@ -88,13 +88,13 @@ def test_zero_output_starts_at_z_zero_and_still_learns(adapter_class):
     for path, leaf in nnx.to_flat_state(nnx.state(grads, nnx.Param)):
         moved = bool(np.any(np.asarray(leaf[...]) != 0))
         assert moved == (path[0] == "out_proj"), path
-    # dL/dW_o = Σ_b pooled_b ⊗ 2(z_b − t_b) with z = 0: its rows are −2·pooled·target.
+    z_of = nnx.jit(lambda a: a(regions, cls, queries, dest)[0])  # eager would take seconds
     kernel = adapter.out_proj.kernel
     kernel.set_value(kernel[...] - 1e-2 * grads.out_proj.kernel[...])
-    assert float(jnp.abs(loss(adapter)[1]).max()) > 1e-4
+    assert float(jnp.abs(z_of(adapter)).max()) > 1e-4
     # The default (zero_output=False) starts with z ≠ 0.
     default = nnx.jit(lambda: adapter_class(**SMALL_ADAPTER, rngs=nnx.Rngs(0)))()
-    assert float(jnp.abs(default(regions, cls, queries, dest)[0]).max()) > 1e-3
+    assert float(jnp.abs(z_of(default)).max()) > 1e-3
 
 
 def test_global_adapter_shapes_and_frame_order_matters():
