@@ -299,6 +299,14 @@ def parse_value(text: str):
     return text
 
 
+def parse_sets(parser, items: list[str]) -> dict[str, Any]:
+    """--set key=value items as {key: parse_value(value)}; a malformed item is a usage error."""
+    for item in items:
+        if "=" not in item:
+            parser.error(f"--set {item!r}: expected key=value (e.g. model.gate_init=0.0)")
+    return {k: parse_value(v) for k, v in (item.split("=", 1) for item in items)}
+
+
 def apply_overrides(config, overrides: dict) -> None:
     """Sets dotted keys (model.adapter.kind=...) on a config; unknown keys fail by name."""
     for key, value in overrides.items():

@@ -58,7 +58,7 @@ from alt_jax.models.build import build_model
 from alt_jax.train import optim
 from alt_jax.train import trainer as trainer_lib
 from alt_jax.train.trainer import Trainer
-from benchmarks.common import apply_overrides, load_average, machine, parse_value, write_json
+from benchmarks.common import apply_overrides, load_average, machine, parse_sets, write_json
 from benchmarks.synthact import (
     HeadRuns,
     cached_batches,
@@ -354,8 +354,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.getLogger().setLevel(logging.WARNING)
     args.seeds = [int(s) for s in args.seeds.split(",")]
-    overrides = dict(item.split("=", 1) for item in args.set)
-    overrides = {k: parse_value(v) for k, v in overrides.items()}
+    overrides = parse_sets(parser, args.set)
     rows = args.rows.split(",")
     unknown = set(rows) - {*BASE_ROWS, *ROWS}
     if unknown:

@@ -76,7 +76,7 @@ def collect(folder: str, names: list[str]) -> dict:
         path = os.path.join(folder, f"{name}.json")
         if not os.path.exists(path):
             if name in names:
-                print(f"{path}: not run, skipped", file=sys.stderr)
+                print(f"{path}: not in this folder (kept from --out if it has it)", file=sys.stderr)
             continue
         with open(path) as f:
             result = json.load(f)

@@ -50,7 +50,7 @@ from alt_jax.train import evaluation, optim
 from alt_jax.train import features as features_lib
 from alt_jax.train import trainer as trainer_lib
 from alt_jax.train.trainer import Trainer
-from benchmarks.common import apply_overrides, machine, parse_value, seed_summary, write_json
+from benchmarks.common import apply_overrides, machine, parse_sets, seed_summary, write_json
 from benchmarks.render import synthact_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,9 +170,6 @@ def cached_batches(
         }
 
 
-APPLY = np.bool_(True)  # the train step's `apply`: every update is applied
-
-
 class HeadRuns:
     """One head's compiled train and evaluation steps (trainer.make_train_step/make_eval_step),
     shared by all its runs: every run has the same shapes and schedule, so one trace serves."""
@@ -203,13 +200,7 @@ class HeadRuns:
         batches = cached_batches(views, subset, cfg.batch_size, cfg.num_train_steps, seed)
         for step, batch in enumerate(batches):
             params, opt_state, _ = self.train_step(
-                params,
-                self.frozen,
-                opt_state,
-                class_emb,
-                batch,
-                jax.random.fold_in(key, step),
-                APPLY,
+                params, self.frozen, opt_state, class_emb, batch, jax.random.fold_in(key, step)
             )
         return params
 
@@ -518,12 +509,7 @@ def main() -> None:
         "--set", action="append", default=[], help="config override of every run: key=value"
     )
     args = parser.parse_args()
-    for item in args.set:
-        if "=" not in item:
-            parser.error(
-                f"--set {item!r}: expected key=value (e.g. model.adapter.zero_output=True)"
-            )
-    sets = {k: parse_value(v) for k, v in (item.split("=", 1) for item in args.set)}
+    sets = parse_sets(parser, args.set)
     logging.getLogger().setLevel(logging.WARNING)
     rows = tuple(args.rows.split(","))
     unknown = set(rows) - {"frame_average_clip", *MODELS, *ABLATIONS}
