@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Callable
 
 import pytest
 import tiny_run
@@ -45,31 +46,46 @@ def test_flag_between_steps_and_immediate_stop_in_blocking_phases():
     assert signal.getsignal(signal.SIGTERM) == before  # the handler is put back
 
 
+class PassThrough:
+    """A training iterator that serves the wrapped one's batches, counting them; subclasses
+    add a fault at a chosen batch."""
+
+    def __init__(self, it):
+        self.it, self.served = it, 0
+
+    def __next__(self):
+        self.served += 1
+        return next(self.it)
+
+    def __getattr__(self, name):
+        return getattr(self.it, name)
+
+
+def wrap_train_iterator(monkeypatch, wrapper: type) -> Callable:
+    """Makes pipeline.make_train_iterator return `wrapper(iterator)`; returns the original."""
+    make = pipeline.make_train_iterator
+
+    def wrapped(**kwargs):
+        it, info = make(**kwargs)
+        return wrapper(it), info
+
+    monkeypatch.setattr(pipeline, "make_train_iterator", wrapped)
+    return make
+
+
 def test_sigterm_while_the_pipeline_stalls_saves_the_last_step(tiny_data, tmp_path, monkeypatch):
     """The input stalls after 3 batches (a hung file system); SIGTERM during the stall ends
     training at once with step 3 saved, from which a new run resumes to the end."""
-    make = pipeline.make_train_iterator
 
-    class Stalling:
-        def __init__(self, it):
-            self.it, self.served = it, 0
-
+    class Stalling(PassThrough):
         def __next__(self):
             if self.served == 3:
                 sigterm_self_after(0.5)
                 while True:
                     time.sleep(0.05)
-            self.served += 1
-            return next(self.it)
+            return super().__next__()
 
-        def __getattr__(self, name):
-            return getattr(self.it, name)
-
-    def stalling(**kwargs):
-        it, info = make(**kwargs)
-        return Stalling(it), info
-
-    monkeypatch.setattr(pipeline, "make_train_iterator", stalling)
+    make = wrap_train_iterator(monkeypatch, Stalling)
     config = tiny_run.tiny_config(tiny_data)
     config.checkpoint_every = 100
     trainer = Trainer(config, str(tmp_path / "run"))
@@ -104,30 +120,15 @@ def test_ctrl_c_is_a_stop_request_and_a_second_one_interrupts_at_once():
 def test_ctrl_c_between_steps_saves_the_last_step(tiny_data, tmp_path, monkeypatch):
     """Ctrl-C while step 3 computes: training stops after it with step 3 saved (checkpoints
     are every 100 steps), and a new run resumes from it to the end."""
-    make = pipeline.make_train_iterator
 
-    class CtrlCAfterThree:
-        def __init__(self, it):
-            self.it, self.served = it, 0
-
-        def __next__(self):
-            self.served += 1
-            return next(self.it)
-
+    class CtrlCAfterThree(PassThrough):
         def get_state(self):
             if self.served == 3:  # read right after step 3: SIGINT arrives during the step
                 os.kill(os.getpid(), signal.SIGINT)
                 self.served += 1
             return self.it.get_state()
 
-        def __getattr__(self, name):
-            return getattr(self.it, name)
-
-    def interrupted(**kwargs):
-        it, info = make(**kwargs)
-        return CtrlCAfterThree(it), info
-
-    monkeypatch.setattr(pipeline, "make_train_iterator", interrupted)
+    make = wrap_train_iterator(monkeypatch, CtrlCAfterThree)
     config = tiny_run.tiny_config(tiny_data)
     config.checkpoint_every = 100
     try:
