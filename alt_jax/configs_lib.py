@@ -15,6 +15,7 @@ import ml_collections
 from alt_jax.data.decode import DEFAULT_MAX_FRAME_PIXELS
 from alt_jax.data.sources import DEFAULT_KINETICS_PATTERN
 from alt_jax.models.alt import default_model_config
+from alt_jax.models.clip import ATTENTION_IMPLEMENTATIONS
 from alt_jax.train.optim import default_optim_config
 
 DATASET_DEFAULTS: dict[str, Any] = {
@@ -144,6 +145,24 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
                 f"{where}.max_frame_pixels must be a whole number of pixels >= 1 (e.g. "
                 f"{DEFAULT_MAX_FRAME_PIXELS} = 4096×4096), got {limit!r}"
             )
+    backbone = config.model.backbone
+    for field in ("dtype", "param_dtype"):
+        name = backbone.get(field, "float32")  # configs recorded before param_dtype lack it
+        if name not in ("float32", "bfloat16"):
+            raise ConfigError(
+                f"config.model.backbone.{field}={name!r}; valid: 'float32', 'bfloat16'"
+            )
+    attention = backbone.get("attention", "auto")
+    if attention not in ATTENTION_IMPLEMENTATIONS:
+        raise ConfigError(
+            f"config.model.backbone.attention={attention!r}; valid: "
+            + ", ".join(repr(a) for a in ATTENTION_IMPLEMENTATIONS)
+        )
+    if attention == "cudnn" and backbone.dtype != "bfloat16":
+        raise ConfigError(
+            "config.model.backbone.attention='cudnn' needs config.model.backbone.dtype="
+            f"'bfloat16' (cuDNN's fused kernel takes half precision), got {backbone.dtype!r}"
+        )
     if config.get("nonfinite", "stop") not in ("stop", "skip"):
         raise ConfigError(f"config.nonfinite={config.nonfinite!r}; valid: 'stop', 'skip'")
 

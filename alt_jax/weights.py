@@ -234,11 +234,10 @@ def dtype_kind(dtype: Any) -> str:
     return "bool" if jnp.issubdtype(dtype, jnp.bool_) else str(np.dtype(dtype))
 
 
-def fill_state(
-    abstract_state: nnx.State, tensors: dict[str, np.ndarray], dtype: Any = jnp.float32
-) -> nnx.State:
-    """Replaces every abstract leaf by its checkpoint tensor; every key must be used once, with
-    the leaf's shape and kind of dtype (floating point for a float parameter)."""
+def fill_state(abstract_state: nnx.State, tensors: dict[str, np.ndarray]) -> nnx.State:
+    """Replaces every abstract leaf by its checkpoint tensor, cast to the leaf's dtype; every key
+    must be used once, with the leaf's shape and kind of dtype (floating point for a float
+    parameter)."""
     used: set[str] = set()
     missing: list[str] = []
     mismatched: list[str] = []
@@ -266,7 +265,7 @@ def fill_state(
                 f"{dtype_kind(leaf.dtype)} ({np.dtype(leaf.dtype)})"
             )
             return leaf
-        return jnp.asarray(array, dtype)
+        return jnp.asarray(array, leaf.dtype)
 
     state = jax.tree_util.tree_map_with_path(fill, abstract_state)
     unused = sorted(k for k in tensors if k not in used and not k.endswith(_IGNORED_SUFFIXES))
@@ -326,14 +325,23 @@ def load_clip(
     tome_r: Any = 0,
     prop_attn: bool = True,
     region_features: str = "tokens",
+    param_dtype: Any = jnp.float32,
+    attention: str = "auto",
 ) -> CLIP:
     """A Flax CLIP from a local transformers folder, an in-memory `CLIPModel`, or a hub id.
 
-    Parameters are float32; `dtype` is the compute dtype (float32 or bfloat16). `tome_r` and
-    `prop_attn` set token merging in the vision tower (0: plain CLIP); `region_features` how its
-    last block computes region tokens (clip.REGION_FEATURES; "tokens": CLIP's own).
+    Parameters are stored in `param_dtype` (float32 or bfloat16); `dtype` is the compute dtype.
+    `tome_r` and `prop_attn` set token merging in the vision tower (0: plain CLIP);
+    `region_features` how its last block computes region tokens (clip.REGION_FEATURES; "tokens":
+    CLIP's own); `attention` the attention implementation (clip.ATTENTION_IMPLEMENTATIONS).
     """
-    model_kwargs = {"tome_r": tome_r, "prop_attn": prop_attn, "region_features": region_features}
+    model_kwargs = {
+        "tome_r": tome_r,
+        "prop_attn": prop_attn,
+        "region_features": region_features,
+        "param_dtype": param_dtype,
+        "attention": attention,
+    }
     if hasattr(source, "state_dict") and hasattr(source, "config"):
         config = ClipConfig.from_transformers_dict(source.config.to_dict())
         tensors = {

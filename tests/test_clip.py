@@ -607,3 +607,122 @@ def test_dense_region_features_merge_with_the_tokens_partners():
     assert ours.shape[1] == 1 + 16 - 4  # tiny: 4 × 4 patches, 4 merged in the first layer
     with pytest.raises(ValueError, match="region_features must be one of"):
         CLIP(get_preset("tiny"), rngs=nnx.Rngs(0), region_features="dino")
+
+
+# --- attention implementations and parameter storage (model.backbone.attention / param_dtype) ---
+
+
+@pytest.mark.parametrize("implementation", ["reference", "xla", "auto"])
+def test_every_attention_path_matches_numpy_and_the_reference(implementation):
+    """Each path that runs on this platform is softmax attention (float64 NumPy) and equals the
+    reference function within 1e-5 in float32, masks and log-size biases included; its gradients
+    are the reference's."""
+    import jax
+
+    from alt_jax.models.clip import attention, dot_product_attention
+
+    rng = np.random.default_rng(3)
+    q, k, v = (rng.standard_normal((2, 7, 4, 16)).astype(np.float32) * s for s in (3, 3, 1))
+    for bias in (
+        None,
+        np.log(rng.integers(1, 5, (2, 1, 1, 7))).astype(np.float32),  # ToMe's log sizes
+        np.where(np.tril(np.ones((7, 7), bool)), 0.0, np.finfo(np.float32).min)[None, None],
+    ):
+        args = [jnp.asarray(t) for t in (q, k, v)] + [None if bias is None else jnp.asarray(bias)]
+        got = np.asarray(jax.jit(lambda *a: attention(*a, implementation))(*args))
+        want = numpy_attention(q, k, v, 0.0 if bias is None else bias)
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+        assert np.abs(got - np.asarray(dot_product_attention(*args))).max() <= 1e-5
+
+    cotangent = jnp.asarray(rng.standard_normal(q.shape), jnp.float32)
+    sizes = jnp.asarray(np.log(rng.integers(1, 5, (2, 1, 1, 7))), jnp.float32)
+
+    def loss(q, k, v, impl):
+        return (attention(q, k, v, sizes, impl) * cotangent).sum()
+
+    grads = {
+        impl: jax.grad(loss, (0, 1, 2))(*map(jnp.asarray, (q, k, v)), impl)
+        for impl in ("reference", implementation)
+    }
+    for g, r in zip(grads[implementation], grads["reference"], strict=True):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(r), rtol=1e-4, atol=1e-5)
+
+
+def test_auto_attention_picks_by_platform():
+    """The reference on CPU, XLA's elsewhere (measured on an H200: faster than cuDNN's at B/16
+    with ToMe); an explicit choice stays, and cuDNN's refuses float32 by name."""
+    from alt_jax.models.clip import resolve_attention
+
+    table = {
+        ("cpu", jnp.float32): "reference",
+        ("cpu", jnp.bfloat16): "reference",
+        ("gpu", jnp.bfloat16): "xla",
+        ("gpu", jnp.float32): "xla",
+        ("tpu", jnp.bfloat16): "xla",
+    }
+    for (platform, dtype), want in table.items():
+        assert resolve_attention("auto", dtype, platform) == want, (platform, dtype)
+    assert resolve_attention("xla", jnp.float32, "cpu") == "xla"
+    assert resolve_attention("cudnn", jnp.bfloat16, "gpu") == "cudnn"
+    with pytest.raises(ValueError, match=r"attention must be one of .*'cudnn'.*got 'flash'"):
+        resolve_attention("flash", jnp.float32)
+    with pytest.raises(ValueError, match="'cudnn' needs bfloat16 or float16 operands"):
+        resolve_attention("cudnn", jnp.float32, "gpu")
+
+
+def test_an_explicit_cudnn_choice_fails_loudly_without_a_gpu():
+    """Only "auto" may fall back: a user who asked for cuDNN hears that it is not there."""
+    import jax
+
+    from alt_jax.models.clip import attention
+
+    if jax.default_backend() == "gpu":
+        pytest.skip("cuDNN is there")
+    q = jnp.ones((1, 4, 2, 8), jnp.bfloat16)
+    with pytest.raises(Exception, match="(?i)cudnn|gpu|cuda"):
+        jax.jit(lambda q: attention(q, q, q, None, "cudnn"))(q).block_until_ready()
+
+
+@pytest.mark.parametrize("tome_r", [0, [3, 1]])
+def test_the_towers_are_the_same_with_each_attention_path(saved_clip, tome_r):
+    """Both towers and the ToMe-merged region tokens, reference vs XLA's attention: within 1e-5
+    of each other, and the XLA path within the loader's 1e-4 of transformers."""
+    torch_model, folder = saved_clip("tiny")
+    images, ids = inputs("tiny", seed=4, batch=3)
+    outputs = {}
+    for impl in ("reference", "xla"):
+        model = load_clip(folder, tome_r=tome_r, attention=impl)
+        assert model.vision_model.encoder.layers[0].self_attn.implementation == impl
+        regions = model.encode_image_regions(jnp.asarray(images))["tokens"]
+        outputs[impl] = {**flax_features(model, images, ids), "regions": regions}
+    for name, ref in outputs["reference"].items():
+        scale = np.abs(np.asarray(ref)).max()
+        assert np.abs(np.asarray(outputs["xla"][name]) - np.asarray(ref)).max() <= 1e-5 * scale
+    if tome_r == 0:
+        want = torch_features(torch_model, images, ids)
+        for name in want:
+            assert relative_error(outputs["xla"][name], want[name]) <= 1e-4, name
+
+
+def test_bfloat16_parameter_storage_halves_the_towers(saved_clip):
+    """param_dtype=bfloat16 stores every tower weight in bfloat16 (half the bytes), loads from a
+    float32 checkpoint, and stays within bfloat16's rounding of transformers."""
+    import jax
+    from flax import nnx
+
+    torch_model, folder = saved_clip("tiny")
+    images, ids = inputs("tiny", seed=5)
+    full = load_clip(folder)
+    half = load_clip(folder, dtype=jnp.bfloat16, param_dtype=jnp.bfloat16)
+    leaves = {
+        name: jax.tree_util.tree_leaves(nnx.state(m, nnx.Param))
+        for name, m in (("full", full), ("half", half))
+    }
+    kinds = {leaf.dtype for leaf in leaves["half"] if leaf.size > 1}  # logit_scale is a scalar
+    assert kinds == {jnp.dtype(jnp.bfloat16)}
+    nbytes = {name: sum(leaf.nbytes for leaf in ls) for name, ls in leaves.items()}
+    assert nbytes["half"] <= 0.51 * nbytes["full"]
+    ref = torch_features(torch_model, images, ids)
+    ours = flax_features(half, images, ids)
+    for name in ("image", "text", "dense"):
+        assert relative_error(ours[name], ref[name]) <= 3e-2, name

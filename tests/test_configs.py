@@ -107,6 +107,38 @@ def test_counts_below_one_are_refused_by_key(field, value, message):
         validate_config(config)
 
 
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        (
+            "dtype",
+            "float16",
+            r"config\.model\.backbone\.dtype='float16'; valid: 'float32', 'bfloat16'",
+        ),
+        ("param_dtype", "fp8", r"config\.model\.backbone\.param_dtype='fp8'; valid: .*"),
+        (
+            "attention",
+            "flash",
+            r"config\.model\.backbone\.attention='flash'; valid: 'auto', 'reference', 'xla', 'cudnn'",
+        ),
+    ],
+)
+def test_backbone_numerics_are_refused_by_key_with_the_valid_values(field, value, message):
+    config = base_config()
+    config.model.backbone[field] = value
+    with pytest.raises(ConfigError, match=f"^{message}$"):
+        validate_config(config)
+
+
+def test_cudnn_attention_needs_bfloat16_compute():
+    config = base_config()
+    config.model.backbone.attention = "cudnn"
+    with pytest.raises(ConfigError, match=r"attention='cudnn' needs .*dtype='bfloat16'"):
+        validate_config(config)
+    config.model.backbone.dtype = "bfloat16"
+    validate_config(config)
+
+
 def test_k400_shipped_files_are_found_from_any_folder(tmp_path, monkeypatch):
     from alt_jax.corpus import read_entities
     from alt_jax.data.sources import read_class_names

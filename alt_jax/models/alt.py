@@ -46,6 +46,12 @@ def default_model_config() -> ml_collections.ConfigDict:
     c.backbone.source = ""  # transformers folder / hub id; "" = random weights at `preset`
     c.backbone.preset = "B/16"
     c.backbone.dtype = "float32"  # CLIP compute dtype: float32 or bfloat16
+    # How the frozen CLIP's parameters are stored: bfloat16 halves their memory and reads (the
+    # towers are never trained, so no float32 master copy is needed).
+    c.backbone.param_dtype = "float32"
+    # Attention implementation of both towers (clip.ATTENTION_IMPLEMENTATIONS): "auto" picks by
+    # platform and dtype (CPU: "reference"; GPU: cuDNN's fused kernel in bfloat16, else XLA's).
+    c.backbone.attention = "auto"
     c.tome_r = 16  # ToMe merges per layer (0: plain CLIP)
     c.prop_attn = True
     # How the frozen CLIP's last block computes region tokens (clip.REGION_FEATURES): "tokens"
@@ -151,6 +157,10 @@ def frozen_frame_tokens(clip: CLIP, frames: Array) -> dict[str, Array]:
     return jax.lax.stop_gradient(
         {"ln": ln.astype(jnp.float32), "cls": cls.astype(jnp.float32), "dest": dest}
     )
+
+
+# What the frozen encoder gives every head, per clip (and what the feature cache stores).
+FEATURE_KEYS = ("ln", "cls", "dest")
 
 
 def frozen_video_features(clip: CLIP, videos: Array) -> dict[str, Array]:
@@ -379,29 +389,36 @@ def cross_entropy(logits: Array, labels: Array, label_smoothing: float = 0.0) ->
     return optax.softmax_cross_entropy(logits.astype(jnp.float32), targets).mean()
 
 
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+def backbone_dtype(config: ml_collections.ConfigDict, field: str) -> Any:
+    """`backbone.<field>` ("dtype" or "param_dtype") as a JAX dtype; other names are refused."""
+    name = config.backbone.get(field, "float32")  # configs recorded before param_dtype lack it
+    if name not in DTYPES:
+        raise ValueError(f"model.backbone.{field} must be one of {sorted(DTYPES)}, got {name!r}")
+    return DTYPES[name]
+
+
 def build_clip(config: ml_collections.ConfigDict, *, seed: int = 0) -> CLIP:
     """The frozen CLIP of a model config: from `backbone.source`, or random at
     `backbone.preset` when that is empty."""
-    dtype: Any = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}[config.backbone.dtype]
+    numerics = dict(
+        tome_r=config.tome_r,
+        prop_attn=config.prop_attn,
+        region_features=config.region_features,
+        param_dtype=backbone_dtype(config, "param_dtype"),
+        attention=config.backbone.get("attention", "auto"),
+    )
+    dtype = backbone_dtype(config, "dtype")
     if config.backbone.source:
         from alt_jax.weights import load_clip
 
-        return load_clip(
-            config.backbone.source,
-            dtype,
-            tome_r=config.tome_r,
-            prop_attn=config.prop_attn,
-            region_features=config.region_features,
-        )
+        return load_clip(config.backbone.source, dtype, **numerics)
     # Initialised inside one jit: eager initialisation compiles every op on its own.
     return nnx.jit(
         lambda: CLIP(
-            get_preset(config.backbone.preset),
-            dtype=dtype,
-            rngs=nnx.Rngs(seed),
-            tome_r=config.tome_r,
-            prop_attn=config.prop_attn,
-            region_features=config.region_features,
+            get_preset(config.backbone.preset), dtype=dtype, rngs=nnx.Rngs(seed), **numerics
         )
     )()
 

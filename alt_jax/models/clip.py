@@ -205,6 +205,50 @@ def dot_product_attention(q: Array, k: Array, v: Array, bias: Array | None) -> A
     return jnp.swapaxes(out, 1, 2).astype(dtype)
 
 
+# Attention implementations (`model.backbone.attention`): "reference" is the function above (the
+# fastest on XLA:CPU), "xla" and "cudnn" are `jax.nn.dot_product_attention`'s (cuDNN's fused
+# kernel on NVIDIA GPUs, bfloat16/float16 only); "auto" picks by platform. On an H200 the B/16
+# tower at ToMe r = 16 in bfloat16 ran at 9,900 frames/s with XLA's, 9,660 with the reference
+# and 9,030 with cuDNN's (BENCHMARKS.md, "On a GPU"): at CLIP's short, shrinking sequences the
+# fused kernel does not pay, so "auto" takes XLA's off the CPU and cuDNN's is asked for by name.
+ATTENTION_IMPLEMENTATIONS = ("auto", "reference", "xla", "cudnn")
+
+
+def resolve_attention(implementation: str, dtype: Any, platform: str | None = None) -> str:
+    """The implementation "auto" stands for on `platform` (default: JAX's default backend):
+    the reference on CPU, XLA's elsewhere; `dtype` is the compute dtype (cuDNN's kernel takes
+    bfloat16 and float16 only)."""
+    if implementation not in ATTENTION_IMPLEMENTATIONS:
+        raise ValueError(
+            f"attention must be one of {ATTENTION_IMPLEMENTATIONS}, got {implementation!r}"
+        )
+    if implementation == "cudnn" and jnp.dtype(dtype) not in (jnp.bfloat16, jnp.float16):
+        raise ValueError(f"attention 'cudnn' needs bfloat16 or float16 operands, got {dtype}")
+    if implementation != "auto":
+        return implementation
+    return "reference" if (platform or jax.default_backend()) == "cpu" else "xla"
+
+
+def attention(
+    q: Array, k: Array, v: Array, bias: Array | None, implementation: str = "reference"
+) -> Array:
+    """`dot_product_attention` by implementation (ATTENTION_IMPLEMENTATIONS); the shapes are
+    its own."""
+    chosen = resolve_attention(implementation, q.dtype)
+    if chosen == "reference":
+        return dot_product_attention(q, k, v, bias)
+    if chosen == "cudnn":
+        # cuDNN takes a bias [B or 1, H or 1, Nq, Nk] in the operands' dtype.
+        fused_bias = None
+        if bias is not None:
+            bias4 = jnp.reshape(bias, (1,) * (4 - bias.ndim) + bias.shape)
+            fused_bias = jnp.broadcast_to(bias4, (*bias4.shape[:2], q.shape[1], k.shape[1]))
+            fused_bias = fused_bias.astype(q.dtype)
+        return jax.nn.dot_product_attention(q, k, v, fused_bias, implementation="cudnn")
+    # XLA's adds a float32 bias to float32 logits and takes the softmax in float32.
+    return jax.nn.dot_product_attention(q, k, v, bias, implementation="xla")
+
+
 def causal_bias(n: int) -> Array:
     """Additive causal mask [1, 1, n, n]: 0 on and below the diagonal, a large negative above."""
     mask = np.tril(np.ones((n, n), dtype=bool))
@@ -257,10 +301,21 @@ def interpolate_position_embedding(pos: Array, grid_h: int, grid_w: int) -> Arra
 class Attention(nnx.Module):
     """Multi-head self-attention that also returns its keys (ToMe's similarity metric)."""
 
-    def __init__(self, width: int, heads: int, *, dtype: Any, rngs: nnx.Rngs):
+    def __init__(
+        self,
+        width: int,
+        heads: int,
+        *,
+        dtype: Any,
+        rngs: nnx.Rngs,
+        param_dtype: Any = jnp.float32,
+        attention: str = "auto",
+    ):
+        resolve_attention(attention, dtype)  # refuses an unknown implementation by name
         self.num_heads = heads
+        self.implementation = attention
         linear = functools.partial(
-            nnx.Linear, width, width, dtype=dtype, param_dtype=jnp.float32, rngs=rngs
+            nnx.Linear, width, width, dtype=dtype, param_dtype=param_dtype, rngs=rngs
         )
         self.k_proj = linear()
         self.v_proj = linear()
@@ -272,37 +327,70 @@ class Attention(nnx.Module):
         b, n, d = x.shape
         split = lambda t: t.reshape(b, n, self.num_heads, d // self.num_heads)
         q, k, v = split(self.q_proj(x)), split(self.k_proj(x)), split(self.v_proj(x))
-        out = dot_product_attention(q, k, v, bias).reshape(b, n, d)
+        out = attention(q, k, v, bias, self.implementation).reshape(b, n, d)
         return self.out_proj(out), k
 
 
 class MLP(nnx.Module):
     """fc1 → activation → fc2."""
 
-    def __init__(self, width: int, hidden: int, act: str, *, dtype: Any, rngs: nnx.Rngs):
+    def __init__(
+        self,
+        width: int,
+        hidden: int,
+        act: str,
+        *,
+        dtype: Any,
+        rngs: nnx.Rngs,
+        param_dtype: Any = jnp.float32,
+    ):
         if act not in ACTIVATIONS:
             raise ValueError(f"unsupported hidden_act {act!r}; valid: {sorted(ACTIVATIONS)}")
         self.act = ACTIVATIONS[act]
-        self.fc1 = nnx.Linear(width, hidden, dtype=dtype, param_dtype=jnp.float32, rngs=rngs)
-        self.fc2 = nnx.Linear(hidden, width, dtype=dtype, param_dtype=jnp.float32, rngs=rngs)
+        self.fc1 = nnx.Linear(width, hidden, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+        self.fc2 = nnx.Linear(hidden, width, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
 
     def __call__(self, x: Array) -> Array:
         return self.fc2(self.act(self.fc1(x)))
 
 
-def _layer_norm(width: int, eps: float, dtype: Any, rngs: nnx.Rngs) -> nnx.LayerNorm:
-    return nnx.LayerNorm(width, epsilon=eps, dtype=dtype, param_dtype=jnp.float32, rngs=rngs)
+def _layer_norm(
+    width: int, eps: float, dtype: Any, rngs: nnx.Rngs, param_dtype: Any = jnp.float32
+) -> nnx.LayerNorm:
+    return nnx.LayerNorm(width, epsilon=eps, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
 
 
 class EncoderLayer(nnx.Module):
     """Pre-LN transformer block, split in two halves so that token merging can sit between them."""
 
-    def __init__(self, cfg: VisionConfig | TextConfig, *, dtype: Any, rngs: nnx.Rngs):
-        w = cfg.hidden_size
-        self.self_attn = Attention(w, cfg.num_attention_heads, dtype=dtype, rngs=rngs)
-        self.layer_norm1 = _layer_norm(w, cfg.layer_norm_eps, dtype, rngs)
-        self.mlp = MLP(w, cfg.intermediate_size, cfg.hidden_act, dtype=dtype, rngs=rngs)
-        self.layer_norm2 = _layer_norm(w, cfg.layer_norm_eps, dtype, rngs)
+    def __init__(
+        self,
+        cfg: VisionConfig | TextConfig,
+        *,
+        dtype: Any,
+        rngs: nnx.Rngs,
+        param_dtype: Any = jnp.float32,
+        attention: str = "auto",
+    ):
+        w, eps = cfg.hidden_size, cfg.layer_norm_eps
+        self.self_attn = Attention(
+            w,
+            cfg.num_attention_heads,
+            dtype=dtype,
+            rngs=rngs,
+            param_dtype=param_dtype,
+            attention=attention,
+        )
+        self.layer_norm1 = _layer_norm(w, eps, dtype, rngs, param_dtype)
+        self.mlp = MLP(
+            w,
+            cfg.intermediate_size,
+            cfg.hidden_act,
+            dtype=dtype,
+            rngs=rngs,
+            param_dtype=param_dtype,
+        )
+        self.layer_norm2 = _layer_norm(w, eps, dtype, rngs, param_dtype)
 
     def attend(self, x: Array, bias: Array | None = None) -> tuple[Array, Array]:
         """x + SelfAttn(LN(x)), and the keys [B, N, H, Dh]."""
@@ -320,10 +408,19 @@ class EncoderLayer(nnx.Module):
 class Encoder(nnx.Module):
     """A stack of encoder layers."""
 
-    def __init__(self, cfg: VisionConfig | TextConfig, *, dtype: Any, rngs: nnx.Rngs):
-        self.layers = nnx.List(
-            [EncoderLayer(cfg, dtype=dtype, rngs=rngs) for _ in range(cfg.num_hidden_layers)]
+    def __init__(
+        self,
+        cfg: VisionConfig | TextConfig,
+        *,
+        dtype: Any,
+        rngs: nnx.Rngs,
+        param_dtype: Any = jnp.float32,
+        attention: str = "auto",
+    ):
+        layer = functools.partial(
+            EncoderLayer, cfg, dtype=dtype, rngs=rngs, param_dtype=param_dtype, attention=attention
         )
+        self.layers = nnx.List([layer() for _ in range(cfg.num_hidden_layers)])
 
     def __call__(self, x: Array, bias: Array | None = None) -> Array:
         for layer in self.layers:
@@ -334,7 +431,9 @@ class Encoder(nnx.Module):
 class VisionEmbeddings(nnx.Module):
     """Patchify, class token, learned position embedding (interpolated for other sizes)."""
 
-    def __init__(self, cfg: VisionConfig, *, dtype: Any, rngs: nnx.Rngs):
+    def __init__(
+        self, cfg: VisionConfig, *, dtype: Any, rngs: nnx.Rngs, param_dtype: Any = jnp.float32
+    ):
         self.patch_size = cfg.patch_size
         self.dtype = dtype
         p, w = cfg.patch_size, cfg.hidden_size
@@ -346,14 +445,14 @@ class VisionEmbeddings(nnx.Module):
             padding="VALID",
             use_bias=False,
             dtype=dtype,
-            param_dtype=jnp.float32,
+            param_dtype=param_dtype,
             rngs=rngs,
         )
         self.class_embedding = nnx.Param(
-            jax.random.normal(rngs.params(), (w,), jnp.float32) * w**-0.5
+            (jax.random.normal(rngs.params(), (w,), jnp.float32) * w**-0.5).astype(param_dtype)
         )
         num_positions = (cfg.image_size // p) ** 2 + 1
-        self.position_embedding = nnx.Embed(num_positions, w, param_dtype=jnp.float32, rngs=rngs)
+        self.position_embedding = nnx.Embed(num_positions, w, param_dtype=param_dtype, rngs=rngs)
 
     def __call__(self, images: Array) -> Array:
         """images [B, H, W, C] → tokens [B, 1 + (H/p)(W/p), D]; H and W multiples of the patch."""
@@ -389,12 +488,13 @@ def dense_last_attention(layer: "EncoderLayer", x: Array, bias: Array | None, ki
     h = layer.layer_norm1(x)
     split = lambda t: t.reshape(b, n, attn.num_heads, d // attn.num_heads)  # noqa: E731
     q, k, v = split(attn.q_proj(h)), split(attn.k_proj(h)), split(attn.v_proj(h))
+    impl = attn.implementation
     if kind == "maskclip":
         out = v
     elif kind == "clearclip":
-        out = dot_product_attention(q, q, v, bias)
+        out = attention(q, q, v, bias, impl)
     elif kind == "sclip":
-        out = dot_product_attention(q, q, v, bias) + dot_product_attention(k, k, v, bias)
+        out = attention(q, q, v, bias, impl) + attention(k, k, v, bias, impl)
     else:
         raise ValueError(f"region_features must be one of {REGION_FEATURES}, got {kind!r}")
     return attn.out_proj(out.reshape(b, n, d))
@@ -418,16 +518,21 @@ class VisionTransformer(nnx.Module):
         tome_r: tome.RSpec = 0,
         prop_attn: bool = True,
         region_features: str = "tokens",
+        param_dtype: Any = jnp.float32,
+        attention: str = "auto",
     ):
         if region_features not in REGION_FEATURES:
             raise ValueError(
                 f"region_features must be one of {REGION_FEATURES}, got {region_features!r}"
             )
         self.region_features = region_features
-        self.embeddings = VisionEmbeddings(cfg, dtype=dtype, rngs=rngs)
-        self.pre_layrnorm = _layer_norm(cfg.hidden_size, cfg.layer_norm_eps, dtype, rngs)
-        self.encoder = Encoder(cfg, dtype=dtype, rngs=rngs)
-        self.post_layernorm = _layer_norm(cfg.hidden_size, cfg.layer_norm_eps, dtype, rngs)
+        w, eps = cfg.hidden_size, cfg.layer_norm_eps
+        self.embeddings = VisionEmbeddings(cfg, dtype=dtype, rngs=rngs, param_dtype=param_dtype)
+        self.pre_layrnorm = _layer_norm(w, eps, dtype, rngs, param_dtype)
+        self.encoder = Encoder(
+            cfg, dtype=dtype, rngs=rngs, param_dtype=param_dtype, attention=attention
+        )
+        self.post_layernorm = _layer_norm(w, eps, dtype, rngs, param_dtype)
         self.tome_r = tuple(tome_r) if isinstance(tome_r, list) else tome_r
         self.prop_attn = prop_attn
 
@@ -470,12 +575,12 @@ class VisionTransformer(nnx.Module):
 class TextEmbeddings(nnx.Module):
     """Token and position embeddings."""
 
-    def __init__(self, cfg: TextConfig, *, rngs: nnx.Rngs):
+    def __init__(self, cfg: TextConfig, *, rngs: nnx.Rngs, param_dtype: Any = jnp.float32):
         self.token_embedding = nnx.Embed(
-            cfg.vocab_size, cfg.hidden_size, param_dtype=jnp.float32, rngs=rngs
+            cfg.vocab_size, cfg.hidden_size, param_dtype=param_dtype, rngs=rngs
         )
         self.position_embedding = nnx.Embed(
-            cfg.max_position_embeddings, cfg.hidden_size, param_dtype=jnp.float32, rngs=rngs
+            cfg.max_position_embeddings, cfg.hidden_size, param_dtype=param_dtype, rngs=rngs
         )
 
     def __call__(self, token_ids: Array) -> Array:
@@ -486,13 +591,25 @@ class TextEmbeddings(nnx.Module):
 class TextTransformer(nnx.Module):
     """The causal text tower with end-of-text pooling, up to (not including) the projection."""
 
-    def __init__(self, cfg: TextConfig, *, dtype: Any, rngs: nnx.Rngs):
+    def __init__(
+        self,
+        cfg: TextConfig,
+        *,
+        dtype: Any,
+        rngs: nnx.Rngs,
+        param_dtype: Any = jnp.float32,
+        attention: str = "auto",
+    ):
         self.eos_token_id = cfg.eos_token_id
         self.max_length = cfg.max_position_embeddings
         self.dtype = dtype
-        self.embeddings = TextEmbeddings(cfg, rngs=rngs)
-        self.encoder = Encoder(cfg, dtype=dtype, rngs=rngs)
-        self.final_layer_norm = _layer_norm(cfg.hidden_size, cfg.layer_norm_eps, dtype, rngs)
+        self.embeddings = TextEmbeddings(cfg, rngs=rngs, param_dtype=param_dtype)
+        self.encoder = Encoder(
+            cfg, dtype=dtype, rngs=rngs, param_dtype=param_dtype, attention=attention
+        )
+        self.final_layer_norm = _layer_norm(
+            cfg.hidden_size, cfg.layer_norm_eps, dtype, rngs, param_dtype
+        )
 
     def __call__(self, token_ids: Array) -> Array:
         """token_ids int [B, L] → pooled end-of-text state [B, D]."""
@@ -523,23 +640,25 @@ class CLIP(nnx.Module):
         tome_r: tome.RSpec = 0,
         prop_attn: bool = True,
         region_features: str = "tokens",
+        param_dtype: Any = jnp.float32,
+        attention: str = "auto",
     ):
         self.config = cfg
-        self.text_model = TextTransformer(cfg.text, dtype=dtype, rngs=rngs)
+        numerics = dict(dtype=dtype, rngs=rngs, param_dtype=param_dtype, attention=attention)
+        self.text_model = TextTransformer(cfg.text, **numerics)
         self.vision_model = VisionTransformer(
             cfg.vision,
-            dtype=dtype,
-            rngs=rngs,
             tome_r=tome_r,
             prop_attn=prop_attn,
             region_features=region_features,
+            **numerics,
         )
         linear = functools.partial(
             nnx.Linear,
             out_features=cfg.projection_dim,
             use_bias=False,
             dtype=dtype,
-            param_dtype=jnp.float32,
+            param_dtype=param_dtype,
             rngs=rngs,
         )
         self.visual_projection = linear(cfg.vision.hidden_size)

@@ -367,6 +367,7 @@ RESUMABLE_FIELDS = (
     "feature_train_views",
     "init_from",  # read only when a run starts from nothing
     "nonfinite",
+    "model.backbone.attention",  # the same function, computed another way
     "mesh.*",  # orbax restores into the new layout
     "sharding_rules",
     "evals",

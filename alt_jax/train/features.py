@@ -30,8 +30,8 @@ from array_record.python import array_record_data_source, array_record_module
 
 from alt_jax.configs_lib import ConfigError
 from alt_jax.data import batching
+from alt_jax.models.alt import FEATURE_KEYS
 
-FEATURE_KEYS = ("ln", "cls", "dest")
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
 PARTIAL = ".partial"  # suffix of a file still being written
@@ -208,6 +208,10 @@ def _fields(cfg: ml_collections.ConfigDict, prefix: str, names: tuple[str, ...])
 def model_identity(config: ml_collections.ConfigDict) -> dict[str, Any]:
     """The run config's fields that determine the encoder's outputs, as {"model.x": value}."""
     identity = _fields(config.model, "model", MODEL_FIELDS)
+    # Only where it is not the default: caches written before the knob existed stay valid.
+    param_dtype = config.model.backbone.get("param_dtype", "float32")
+    if param_dtype != "float32":
+        identity["model.backbone.param_dtype"] = param_dtype
     if not config.model.backbone.source:  # random weights, drawn with the run's seed
         identity["seed"] = config.seed
     return identity
