@@ -63,7 +63,7 @@ def step_contender(
     import optax
 
     from alt_jax.models.alt import split_trainable
-    from alt_jax.train.trainer import make_train_step
+    from alt_jax.train.steps import make_train_step
 
     model, class_emb, videos, labels = _setup(preset, frames, batch, classes, r, entities)
     graphdef, params, frozen = split_trainable(model)

@@ -336,7 +336,7 @@ def train_on_features(
     from alt_jax.configs_lib import base_config
     from alt_jax.models.alt import build_alt, split_trainable
     from alt_jax.train.optim import make_optimizer
-    from alt_jax.train.trainer import make_eval_step, make_train_step
+    from alt_jax.train.steps import make_eval_step, make_train_step
 
     config = base_config()
     m = config.model

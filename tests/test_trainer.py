@@ -20,13 +20,8 @@ from alt_jax.configs_lib import base_config, dataset_config
 from alt_jax.data import pipeline
 from alt_jax.models.alt import trainable_filter
 from alt_jax.train import checkpoint
-from alt_jax.train.trainer import (
-    Trainer,
-    class_names_of,
-    dataset_kwargs,
-    forward,
-    make_eval_step,
-)
+from alt_jax.train.steps import forward, make_eval_step
+from alt_jax.train.trainer import Trainer, class_names_of, dataset_kwargs
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_RUN = Path(__file__).with_name("tiny_run.py")
