@@ -423,6 +423,116 @@ def render_encoder() -> str:
     return out
 
 
+def render_accelerator() -> str:
+    r = load("accelerator_check")
+    head = "## On a GPU: attention paths, encoder and train step (issue #31)\n\n"
+    if r is None:
+        return head + missing("accelerator_check", "bash benchmarks/accelerator_check.sh")
+    env = r["environment"]
+    out = head + (
+        f"`bash benchmarks/accelerator_check.sh` on one {env['device_kind']} ({env['platform']}, "
+        f"jax {env['jax']}, flax {env['flax']}, {env['host_cpus']} host CPUs); random weights at "
+        "B/16's shapes. Times: median (min–max) of 10 timed calls after a warm-up. "
+        f"{r.get('notes', '')}.\n\n"
+    )
+    out += (
+        "Attention, each path against the float32 reference function and float64 NumPy (4 clips, "
+        "12 heads of 64; vision: 197 tokens with ToMe's log-size bias; text: 77 tokens, causal). "
+        "At JAX's default matmul precision an NVIDIA GPU multiplies float32 in TF32, so float32 is "
+        "also shown at `jax.default_matmul_precision('highest')`; bfloat16 operands are compared "
+        "with the float32 result.\n\n"
+    )
+    out += table(
+        ["case", "path", "dtype", "matmul precision", "max abs diff vs reference", "max abs diff vs float64"],
+        [
+            [
+                row["case"],
+                row["path"],
+                row["dtype"],
+                row.get("matmul_precision", "default"),
+                f"{row['max_abs_vs_reference_f32']:.1e}" if "error" not in row else row["error"],
+                f"{row['max_abs_vs_float64']:.1e}" if "error" not in row else "",
+            ]
+            for row in r["attention"]
+        ],
+    )
+    timed_cell = lambda s: f"{s['median'] * 1e3:.2f} ({s['min'] * 1e3:.2f}–{s['max'] * 1e3:.2f})"  # noqa: E731
+    encoder = [row for row in r["encoder"] if "error" not in row]
+    if encoder:
+        out += (
+            f"\nThe vision tower on {encoder[0]['frames']} frames per call (compute and parameter "
+            "storage in the row's dtype):\n\n"
+        )
+        out += table(
+            [
+                "ToMe r",
+                "dtype",
+                "attention",
+                "ms / call",
+                "frames / s",
+                "compile s",
+                "arguments + temporaries",
+            ],  # fmt: skip
+            [
+                [
+                    str(row["r"]),
+                    row["dtype"],
+                    row["attention"],
+                    timed_cell(row["seconds"]),
+                    f"{row['frames_per_s']:,.0f}",
+                    f"{row['compile_s']:.1f}",
+                    mib(
+                        (
+                            row["memory"]["argument_size_in_bytes"]
+                            + row["memory"]["temp_size_in_bytes"]
+                        )
+                        / 2**20
+                    ),  # fmt: skip
+                ]
+                for row in encoder
+            ],
+        )
+    steps = [row for row in r["train_step"] if "error" not in row]
+    if steps:
+        first = steps[0]
+        out += (
+            f"\nALT's train step from uint8 video (`alt_jax.train.steps.make_train_step`: frozen "
+            f"CLIP with ToMe r = {first['r']}, alignment, adapter, AdamW), {first['frames']} "
+            "frames, attention `auto`, the backbone's compute and storage in the row's dtype "
+            "(the head in float32):\n\n"
+        )
+        out += table(
+            [
+                "dtype",
+                "batch",
+                "ms / step",
+                "clips / s",
+                "per clip vs batch 1",
+                "compile s",
+                "arguments + temporaries",
+            ],  # fmt: skip
+            [
+                [
+                    row["dtype"],
+                    str(row["batch"]),
+                    timed_cell(row["seconds"]),
+                    f"{row['clips_per_s']:.0f}",
+                    f"{row['per_clip_vs_batch1']:.2f}×" if "per_clip_vs_batch1" in row else "–",
+                    f"{row['compile_s']:.0f}",
+                    mib(
+                        (
+                            row["memory"]["argument_size_in_bytes"]
+                            + row["memory"]["temp_size_in_bytes"]
+                        )
+                        / 2**20
+                    ),  # fmt: skip
+                ]
+                for row in steps
+            ],
+        )
+    return out
+
+
 def render_inference() -> str:
     r = load_timed("inference")
     head = "## Inference against the peers (issue #11)\n\n"
@@ -1536,6 +1646,7 @@ def render() -> str:
         INTRO,
         render_headlines(),
         render_encoder(),
+        render_accelerator(),
         render_inference(),
         render_papers(),
         render_train_peers(),
