@@ -145,6 +145,14 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
                 f"{where}.max_frame_pixels must be a whole number of pixels >= 1 (e.g. "
                 f"{DEFAULT_MAX_FRAME_PIXELS} = 4096×4096), got {limit!r}"
             )
+    schedule = config.model.get("tome_schedule", "")
+    if schedule:
+        from alt_jax.models.tome import parse_schedule_text
+
+        try:
+            parse_schedule_text(schedule)
+        except ValueError as error:
+            raise ConfigError(f"config.model.tome_schedule: {error}") from None
     backbone = config.model.backbone
     for field in ("dtype", "param_dtype"):
         name = backbone.get(field, "float32")  # configs recorded before param_dtype lack it

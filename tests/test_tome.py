@@ -355,3 +355,41 @@ def test_parse_r_errors():
 def test_tokens_per_layer():
     assert tome.tokens_per_layer((1, 2, 3), 10) == (10, 9, 7, 4)
     assert tome.tokens_per_layer((), 5) == (5,)
+
+
+@pytest.mark.parametrize(
+    "text, want",
+    [
+        ("16", 16),
+        (" 14, -1.0 ", (14, -1.0)),
+        ("(8, 0.5)", (8, 0.5)),
+        ("16,16,8", [16, 16, 8]),
+        ("[4, 0]", [4, 0]),
+    ],
+)
+def test_schedule_text_forms(text, want):
+    assert tome.parse_schedule_text(text) == want
+
+
+@pytest.mark.parametrize("text", ["", "sixteen", "14,-x", "1.5"])
+def test_a_bad_schedule_text_is_refused_with_the_forms(text):
+    with pytest.raises(ValueError, match="ToMe schedule|e.g. '16'"):
+        tome.parse_schedule_text(text)
+
+
+def test_a_ramp_in_the_config_reaches_the_tower():
+    """model.tome_schedule='14,-1.0' gives B/16 ToMe's decreasing ramp: r_l = int(28 − 28·l/11),
+    which tome_r (an int) cannot express; a bad schedule is refused naming the key."""
+    from alt_jax.configs_lib import ConfigError, base_config, validate_config
+    from alt_jax.models.alt import tome_spec
+
+    config = base_config()
+    config.model.tome_schedule = "14,-1.0"
+    validate_config(config)
+    spec = tome_spec(config.model)
+    ramp = [int(28 - 28 / 11 * layer) for layer in range(12)]
+    assert tome.parse_r_schedule(spec, 12, 197) == tuple(ramp)
+    assert 197 - sum(ramp) - 1 == 33  # regions per frame left (r = 16 constant: 10)
+    config.model.tome_schedule = "14;-1"
+    with pytest.raises(ConfigError, match=r"^config\.model\.tome_schedule: ToMe schedule '14;-1'"):
+        validate_config(config)

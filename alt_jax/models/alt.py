@@ -53,6 +53,9 @@ def default_model_config() -> ml_collections.ConfigDict:
     # platform and dtype (CPU: "reference"; GPU: cuDNN's fused kernel in bfloat16, else XLA's).
     c.backbone.attention = "auto"
     c.tome_r = 16  # ToMe merges per layer (0: plain CLIP)
+    # A schedule in its own words, read instead of tome_r when not empty: "14,-1.0" (an (r,
+    # inflect) ramp: 2r merges in the first layer decreasing to 0) or one int per layer.
+    c.tome_schedule = ""
     c.prop_attn = True
     # How the frozen CLIP's last block computes region tokens (clip.REGION_FEATURES): "tokens"
     # (CLIP's own, exact parity) or a training-free dense-CLIP path ("maskclip", "sclip",
@@ -400,11 +403,19 @@ def backbone_dtype(config: ml_collections.ConfigDict, field: str) -> Any:
     return DTYPES[name]
 
 
+def tome_spec(config: ml_collections.ConfigDict) -> Any:
+    """The model config's ToMe schedule: `tome_schedule` parsed when set, else `tome_r`."""
+    from alt_jax.models.tome import parse_schedule_text
+
+    text = config.get("tome_schedule", "")  # configs recorded before the field lack it
+    return parse_schedule_text(text) if text else config.tome_r
+
+
 def build_clip(config: ml_collections.ConfigDict, *, seed: int = 0) -> CLIP:
     """The frozen CLIP of a model config: from `backbone.source`, or random at
     `backbone.preset` when that is empty."""
     numerics = dict(
-        tome_r=config.tome_r,
+        tome_r=tome_spec(config),
         prop_attn=config.prop_attn,
         region_features=config.region_features,
         param_dtype=backbone_dtype(config, "param_dtype"),

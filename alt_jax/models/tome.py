@@ -238,6 +238,24 @@ def parse_r_schedule(
     return tuple(schedule)
 
 
+def parse_schedule_text(text: str) -> RSpec:
+    """A schedule written as config text → an RSpec: "16" (every layer), "14,-1.0" (an
+    (r, inflect) ramp: two entries, the second with a decimal point), "16,16,8,…" (per layer)."""
+    parts = [p.strip() for p in str(text).strip().strip("()[]").split(",") if p.strip()]
+    if not parts:
+        raise ValueError(f"empty ToMe schedule {text!r}; e.g. '16', '14,-1.0' or '16,16,8'")
+    try:
+        if len(parts) == 2 and any(c in parts[1] for c in ".eE"):
+            return (int(parts[0]), float(parts[1]))
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise ValueError(
+            f"ToMe schedule {text!r} is not r ('16'), an (r, inflect) ramp ('14,-1.0') or one "
+            "int per layer ('16,16,8')"
+        ) from None
+    return values[0] if len(values) == 1 else values
+
+
 def tokens_per_layer(schedule: Sequence[int], num_tokens: int) -> tuple[int, ...]:
     """Token counts: entry l = tokens entering layer l, last entry = tokens leaving (len L+1)."""
     counts = [int(num_tokens)]

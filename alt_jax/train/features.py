@@ -212,6 +212,8 @@ def model_identity(config: ml_collections.ConfigDict) -> dict[str, Any]:
     param_dtype = config.model.backbone.get("param_dtype", "float32")
     if param_dtype != "float32":
         identity["model.backbone.param_dtype"] = param_dtype
+    if config.model.get("tome_schedule", ""):
+        identity["model.tome_schedule"] = config.model.tome_schedule
     if not config.model.backbone.source:  # random weights, drawn with the run's seed
         identity["seed"] = config.seed
     return identity
