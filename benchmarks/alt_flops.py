@@ -30,11 +30,16 @@ from benchmarks.common import compiled_flops, machine, write_json
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def measure(preset: str, r: int, frames: int, num_entities: int, num_classes: int) -> dict:
-    """GFLOPs per view (whole model and backbone) and parameter counts for one configuration."""
+def measure(preset: str, r: int | str, frames: int, num_entities: int, num_classes: int) -> dict:
+    """GFLOPs per view (whole model and backbone) and parameter counts for one configuration;
+    `r` is a constant r or a schedule as config text (model.tome_schedule)."""
     config = default_model_config()
     config.backbone.preset = preset
-    config.tome_r = r
+    if isinstance(r, str):
+        config.tome_schedule = r
+        r = tome.parse_schedule_text(r)
+    else:
+        config.tome_r = r
     config.num_frames = frames
     cfg = get_preset(preset)
     d, size = cfg.projection_dim, cfg.vision.image_size
@@ -75,7 +80,8 @@ def measure(preset: str, r: int, frames: int, num_entities: int, num_classes: in
     return {
         "model": f"ALT-{preset}",
         "frames": frames,
-        "tome_r": r,
+        "tome_r": r if isinstance(r, int) else config.tome_schedule,
+        "tome_schedule": list(schedule),
         "regions_per_frame": tome.tokens_per_layer(schedule, num_tokens)[-1] - 1,
         "num_entities": num_entities,
         "num_classes": num_classes,
@@ -102,6 +108,12 @@ def main() -> None:
         default="B/16:0,B/16:R,L/14:0,L/14:R",
         help="preset:r pairs; R stands for --r",
     )
+    parser.add_argument(
+        "--schedules",
+        default="",
+        help="more runs: PRESET=SCHEDULE items separated by ';', each schedule as "
+        "model.tome_schedule takes it (e.g. 'B/16=14,-1.0;B/16=18')",
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/alt_flops.json"))
     args = parser.parse_args()
     num_entities = len(read_entities(args.corpus))
@@ -109,6 +121,9 @@ def main() -> None:
     for item in args.runs.split(","):
         preset, r = item.rsplit(":", 1)
         runs.append((preset, args.r if r == "R" else int(r)))
+    for item in filter(None, args.schedules.split(";")):
+        preset, _, text = item.partition("=")
+        runs.append((preset, text))
 
     rows = []
     for preset, r in runs:

@@ -443,7 +443,14 @@ def render_accelerator() -> str:
         "with the float32 result.\n\n"
     )
     out += table(
-        ["case", "path", "dtype", "matmul precision", "max abs diff vs reference", "max abs diff vs float64"],
+        [
+            "case",
+            "path",
+            "dtype",
+            "matmul precision",
+            "max abs diff vs reference",
+            "max abs diff vs float64",
+        ],
         [
             [
                 row["case"],
@@ -985,14 +992,24 @@ def render_alt_flops() -> str:
         "no timing and no machine); XLA's cost analysis of the jitted evaluation forward, and of "
         "the frozen backbone (CLIP with ToMe) compiled apart.\n\n"
         "    PYTHONPATH=. python benchmarks/alt_flops.py "
-        "--runs=B/16:0,B/16:R,L/14:0,L/14:8,L/14:R\n\n"
-        "Results: `benchmarks/results/alt_flops.json`.\n\n"
+        "--runs=B/16:0,B/16:R,L/14:0,L/14:8,L/14:R "
+        "--schedules='B/16=14,-1.0;B/16=18;B/16=12,-1.0;B/16=16,-0.5'\n\n"
+        "Results: `benchmarks/results/alt_flops.json`. *r*: a constant r, or a schedule as "
+        "`model.tome_schedule` takes it (`14,-1.0`: ToMe's ramp from 2r merges in the first layer "
+        "down to 0). *vs X-CLIP-B/16*: GFLOPs against X-CLIP-B/16's per view at the same frames "
+        "(XLA's count of it in `benchmarks/results/inference.json`).\n\n"
     )
+    inference = load("inference")
+    xclip = None
+    if inference is not None:
+        xclip = next((row["gflops_per_view"] for row in inference["rows"]
+                      if row.get("name") == "xclip"), None)  # fmt: skip
     out += table(
         [
             "model",
             "r",
             "regions / frame",
+            "vs X-CLIP-B/16",
             "GMACs / view",
             "backbone GFLOPs (XLA)",
             "head GFLOPs (XLA)",
@@ -1004,6 +1021,9 @@ def render_alt_flops() -> str:
                 f"{row['model']}, {row['frames']} f",
                 str(row["tome_r"]),
                 str(row["regions_per_frame"]),
+                f"{row['gflops_per_view'] / xclip:.3f}×"
+                if xclip and row["model"] == "ALT-B/16"
+                else "–",
                 f"{row['gmacs_per_view']:.1f}",
                 f"{row['backbone_gflops_per_view']:.1f}",
                 f"{row['head_gflops_per_view']:.1f}",
@@ -1532,6 +1552,54 @@ def render_untrained_grounding() -> str:
     return out
 
 
+def render_budget_heads() -> str:
+    r = load("budget_heads")
+    head = "## Linear heads with the demo's budget (issue #26)\n\n"
+    if r is None:
+        return head + missing("budget_heads", "PYTHONPATH=. python benchmarks/budget_heads.py")
+    task = r["task"]
+    ladder = load("ladder")
+    context = ""
+    if ladder is not None and task in ladder["tasks"]:
+        rows = ladder["tasks"][task]["rows"]
+        probe, alt = rows["probe_class_tokens"], rows["alt"]
+        context = (
+            f" For comparison, on the same cache: the ridge probe on the class tokens "
+            f"{probe['mean']:.1f} % (closed form, λ by cross-validation) and ALT "
+            f"{alt['mean']:.1f} ± {alt['std']:.1f} % (the ladder, above)."
+        )
+    out = head + (
+        f"`{r['command']}` ({r['machine']}): linear heads trained by AdamW on the ladder's cached "
+        f"frozen features of the `{task}` dataset, as ALT is trained (batches of 16 clips, "
+        "warm-up 10 steps, cosine decay, weight decay 0.01), the batch order drawn with seeds "
+        f"{r['seeds']}; top-1 % on the 64 validation videos (train: on the 4 augmented training "
+        "views). *ALT's classifier*: v = mean class token + W·x + b scored by s·cos(v, t_c) "
+        "against the class-name texts, as ALT's residual is; *free softmax*: W·x + b."
+        + context
+        + "\n\n"
+    )
+    out += table(
+        ["head", "steps", "peak lr", "train top-1", "validation top-1"],
+        [
+            [
+                row["head"],
+                str(row["steps"]),
+                f"{row['lr']:g}",
+                f"{statistics.fmean(row['train_top1']):.1f}",
+                f"{statistics.fmean(row['val_top1']):.1f} ± {statistics.pstdev(row['val_top1']):.1f}",
+            ]
+            for row in r["rows"]
+        ],
+    )
+    steps = min(row["steps"] for row in r["rows"])
+    best = max(statistics.fmean(row["val_top1"]) for row in r["rows"] if row["steps"] == steps)
+    out += (
+        f"\nThe best head at {steps} steps reaches {best:.1f} %: what SGD on these inputs gets "
+        "from the demo's budget, between ALT and the closed-form probe.\n"
+    )
+    return out
+
+
 def render_ladder_variants() -> str:
     r = load("ladder_variants")
     head = "## ALT's choices, one at a time, on the capability datasets (issues #25, #26)\n\n"
@@ -1660,6 +1728,7 @@ def render() -> str:
         render_ladder(),
         render_grounding(),
         render_ladder_variants(),
+        render_budget_heads(),
         render_synthact(),
         render_adapter_ablation(),
         render_victr_demo(),
