@@ -19,6 +19,10 @@ through post_layernorm (no projection):
                   (XLA's own Eigen dot kernels instead of the default YNNPACK library).
   torch_gemm, torch_tower_r0
                   the same matmul and transformers' CLIPVisionModel in PyTorch.
+  fma_peak        the CPU's FP32 peak: independent FMA chains in the widest vectors gcc targets
+                  with -march=native, one OpenMP thread per core (benchmarks/native/fma_peak.c,
+                  built with the machine's gcc; skipped with a note where gcc is missing). Every
+                  other row is also given as a share of it, per round.
 With `--cpus=1` only gemm, tower_r0, torch_gemm and torch_tower_r0 run, each process pinned to
 one core (XLA and torch size their thread pools from the affinity mask; torch threads set to 1).
 
@@ -41,6 +45,7 @@ import gzip
 import json
 import os
 import re
+import shutil
 import tempfile
 
 from benchmarks.common import (
@@ -176,7 +181,10 @@ def jax_gemm(preset: str, images: int, reps: int) -> dict:
             out = compiled(a, w)
         out.block_until_ready()
 
-    info.update(framework="JAX", xla_flags=os.environ.get("XLA_FLAGS", ""))
+    flags = os.environ.get("XLA_FLAGS", "")
+    # XLA:CPU hands dots to YNNPACK by default; an empty ynn_fusion_type keeps its Eigen kernels.
+    blas = "Eigen (XLA)" if "ynn_fusion_type=" in flags else "YNNPACK (XLA:CPU default)"
+    info.update(framework="JAX", xla_flags=flags, blas=blas)
     return {"run": run, "info": info}
 
 
@@ -193,7 +201,14 @@ def torch_gemm(preset: str, images: int, reps: int) -> dict:
             for _ in range(reps):
                 a @ w
 
-    info.update(framework="PyTorch", torch_threads=torch.get_num_threads())
+    config = torch.__config__.show()
+    blas = re.search(r"BLAS_INFO=(\w+)", config)
+    info.update(
+        framework="PyTorch",
+        torch_threads=torch.get_num_threads(),
+        blas=(blas.group(1) if blas else "unknown")
+        + (" + oneDNN" if "USE_MKLDNN=ON" in config else ""),
+    )
     return {"run": run, "info": info}
 
 
@@ -223,6 +238,35 @@ def torch_tower(preset: str, images: int) -> dict:
     return {"run": run, "info": info}
 
 
+def fma_peak(iters: int) -> dict:
+    """The CPU's FP32 FMA peak on this process's cores: benchmarks/native/fma_peak.c built with
+    gcc -O2 -march=native -fopenmp, called through ctypes; one call = `iters` rounds of 12 vector
+    FMAs per thread."""
+    import ctypes
+    import subprocess
+
+    source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "native", "fma_peak.c")
+    library = os.path.join(tempfile.mkdtemp(prefix="fma_peak_"), "fma_peak.so")
+    subprocess.run(["gcc", "-O2", "-march=native", "-fopenmp", "-shared", "-fPIC", "-o", library,
+                    source], check=True)  # fmt: skip
+    lib = ctypes.CDLL(library)
+    lib.fma_peak.restype, lib.fma_peak.argtypes = ctypes.c_double, [ctypes.c_long, ctypes.c_int]
+    lanes, chains, threads = lib.fma_lanes(), lib.fma_chains(), cores()
+    isa = {16: "AVX-512", 8: "AVX2 + FMA", 4: "128-bit vectors"}[lanes]
+    info = {
+        "model": f"FP32 FMA peak: {isa}, {chains} chains × {threads} thread(s)",
+        "framework": "C (gcc -march=native, OpenMP)",
+        "gflops": 2.0 * chains * lanes * iters * threads / 1e9,
+        "isa": isa,
+        "threads": threads,
+    }
+
+    def run():  # returns None: a run returning a float reports its own seconds (common.race)
+        lib.fma_peak(iters, threads)
+
+    return {"run": run, "info": info}
+
+
 def contenders(args) -> dict[str, tuple]:
     """The race's contenders: all of them, or the 1-thread four with --cpus."""
     here = "benchmarks.profile_encoder"
@@ -245,8 +289,11 @@ def contenders(args) -> dict[str, tuple]:
         "torch_gemm": (f"{here}:torch_gemm", gemm, {}, pin),
         "torch_tower_r0": (f"{here}:torch_tower", base, {}, pin),
     }
+    if shutil.which("gcc"):
+        table["fma_peak"] = (f"{here}:fma_peak", {"iters": args.fma_iters}, {}, pin)
     if pin:
-        return {k: table[k] for k in ("gemm", "tower_r0", "torch_gemm", "torch_tower_r0")}
+        keep = ("gemm", "tower_r0", "torch_gemm", "torch_tower_r0", "fma_peak")
+        return {k: table[k] for k in keep if k in table}
     return table
 
 
@@ -264,6 +311,7 @@ def main() -> None:
     parser.add_argument("--gemm_reps", type=int, default=20, help="matmuls per timed gemm call")
     parser.add_argument("--cpus", type=int, default=None, help="pin every contender to N cores")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--fma_iters", type=int, default=100_000_000, help="per fma_peak call")
     parser.add_argument("--out", default=str(RESULTS / "profile_encoder.json"))
     args = parser.parse_args()
     record = run_record(args)
@@ -289,6 +337,18 @@ def main() -> None:
             )
         rows.append(row)
         print(f"{name}: {row['gflops_per_s']['median']:.0f} GFLOP/s", flush=True)
+    peak = results.get("fma_peak")
+    if peak is None:
+        record["note_peak"] = "gcc not found: no FP32 peak measured"
+    for row in rows:
+        if peak is None or row["name"] == "fma_peak":
+            continue
+        gflops = row.get("gflops", row.get("matmul_gflops"))
+        # achieved rate / that round's peak rate = (gflops · t_peak / peak_gflops) / t_row
+        peak_gflops = peak["info"]["gflops"]
+        row["peak_fraction"] = round_ratios(
+            [gflops * t / peak_gflops for t in peak["seconds"]], row["seconds_per_call"]
+        )
     write_result(args.out, {**record, "rows": rows})
 
 

@@ -343,6 +343,7 @@ def render_encoder() -> str:
                 cell(r, row, "time_s", ".3f"),
                 cell(r, row, "gflops_per_s", ".0f"),
                 cell(r, row, "roofline_fraction"),
+                cell(r, row, "peak_fraction") if "peak_fraction" in row else "not measured",
                 cell(r, row, "speed_vs_tower_r0", suffix="×"),
                 mib(row["peak_rss_mib"]),
             ]
@@ -355,6 +356,7 @@ def render_encoder() -> str:
             "s / call",
             "GFLOP/s",
             "of the roofline",
+            "of the CPU's FP32 peak",
             "speed vs tower_r0",
             "peak RSS",
         ],
@@ -362,18 +364,32 @@ def render_encoder() -> str:
     )
     gemms = [row for row in r["rows"] if "roofline_fraction" not in row]
     out += "\nThe matmuls that set the roofline, in the same rounds:\n\n" + table(
-        ["contender", "what", "GFLOP/s"],
+        ["contender", "what", "BLAS", "GFLOP/s", "of the CPU's FP32 peak"],
         [
             [
                 row["name"],
                 f"{row['model']} ({row['framework']}"
                 + (", `ynn_fusion_type=`" if row.get("xla_flags") else "")
                 + ")",
+                row.get("blas", "–"),
                 cell(r, row, "gflops_per_s", ".0f"),
+                cell(r, row, "peak_fraction") if "peak_fraction" in row else "–",
             ]
             for row in gemms
         ],
     )
+    if "fma_peak" in rows:
+        peak = rows["fma_peak"]
+        out += (
+            f"\nThe machine's limit: `fma_peak` ({peak['model']}, benchmarks/native/fma_peak.c "
+            "built with this machine's gcc) reached "
+            f"{peak['gflops_per_s']['median']:.0f} GFLOP/s in these rounds; every rate above is "
+            "also given as its share of the peak measured in the same round.\n"
+        )
+    else:
+        out += (
+            "\nThe CPU's FP32 peak was not measured in this run (gcc missing, or an older run).\n"
+        )
     r0, r16 = rows["tower_r0"], rows["tower_r16"]
     share = ", ".join(f"{k} {100 * v:.0f} %" for k, v in list(r0["profiled_share"].items())[:3])
     share16 = ", ".join(f"{k} {100 * v:.0f} %" for k, v in list(r16["profiled_share"].items())[:3])
