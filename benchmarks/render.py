@@ -439,6 +439,12 @@ def render_encoder() -> str:
     return out
 
 
+def program_memory(row: dict) -> str:
+    """A compiled program's arguments + temporaries (XLA's memory analysis), in GiB."""
+    memory = row["memory"]
+    return mib((memory["argument_size_in_bytes"] + memory["temp_size_in_bytes"]) / 2**20)
+
+
 def render_accelerator() -> str:
     r = load("accelerator_check")
     head = "## On a GPU: attention paths, encoder and train step (issue #31)\n\n"
@@ -504,13 +510,7 @@ def render_accelerator() -> str:
                     timed_cell(row["seconds"]),
                     f"{row['frames_per_s']:,.0f}",
                     f"{row['compile_s']:.1f}",
-                    mib(
-                        (
-                            row["memory"]["argument_size_in_bytes"]
-                            + row["memory"]["temp_size_in_bytes"]
-                        )
-                        / 2**20
-                    ),  # fmt: skip
+                    program_memory(row),
                 ]
                 for row in encoder
             ],
@@ -542,13 +542,7 @@ def render_accelerator() -> str:
                     f"{row['clips_per_s']:.0f}",
                     f"{row['per_clip_vs_batch1']:.2f}×" if "per_clip_vs_batch1" in row else "–",
                     f"{row['compile_s']:.0f}",
-                    mib(
-                        (
-                            row["memory"]["argument_size_in_bytes"]
-                            + row["memory"]["temp_size_in_bytes"]
-                        )
-                        / 2**20
-                    ),  # fmt: skip
+                    program_memory(row),
                 ]
                 for row in steps
             ],
