@@ -1,0 +1,137 @@
+"""What `nnx.scan` over the encoder layers would buy: compile time of the B/16 vision tower with
+its 12 layers unrolled (as built) against the same layers scanned, and why ToMe rules it out.
+
+    PYTHONPATH=. python benchmarks/scan_compile.py            # B/16, 8 frames at 224
+
+Random weights (compile time and speed do not depend on them), float32, one 8-frame clip:
+- unrolled, r = 0 and r = 16: `VisionTransformer.tokens` as the models run it (a Python loop
+  over layers, unrolled into the program);
+- scanned, r = 0: the same 12 layers with their parameters stacked on a leading axis and the
+  layer applied by `jax.lax.scan` (one traced layer); checked equal to the unrolled tower.
+A scan needs every step to have the same shapes: with ToMe (r > 0) layer l sees 197 − l·r
+tokens, so a scanned tower would have to carry 197 tokens through every layer (merged ones
+masked), i.e. r = 0's FLOPs; the table gives the FLOPs of each (XLA's cost analysis).
+Compile seconds are the median of `--repeats` fresh compilations (jax's caches cleared);
+run time the median (min–max) of `--rounds` calls. Writes benchmarks/results/scan_compile.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from alt_jax.models.clip import CLIP, get_preset
+from benchmarks.common import RESULTS, compiled_flops, machine, write_json
+
+
+def random_tower(preset: str, r: int):
+    """(graphdef, state) of a vision tower with host-drawn random weights."""
+    abstract = nnx.eval_shape(lambda: CLIP(get_preset(preset), rngs=nnx.Rngs(0), tome_r=r))
+    draw = np.random.default_rng(0)
+    tower = abstract.vision_model
+    graphdef, state = nnx.split(tower)
+    state = jax.tree.map(
+        lambda x: jnp.asarray(0.02 * draw.standard_normal(x.shape), x.dtype), state
+    )
+    return graphdef, state
+
+
+def unrolled(graphdef):
+    """The tower as built: tokens [B, M, D] of images [B, H, W, 3]."""
+    return lambda state, images: nnx.merge(graphdef, state).tokens(images)[0]
+
+
+def scanned(graphdef, state):
+    """The r = 0 tower with its layers scanned: (function, state with stacked layers)."""
+    tower = nnx.merge(graphdef, state)
+    layers = list(tower.encoder.layers)
+    layer_def, _ = nnx.split(layers[0])
+    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *[nnx.state(layer) for layer in layers])
+
+    def run(parts, images):
+        tower_state, stacked = parts  # the embeddings and layer norms are read from tower_state
+        tower = nnx.merge(graphdef, tower_state)
+        x = tower.pre_layrnorm(tower.embeddings(images))
+
+        def body(x, layer_state):
+            return nnx.merge(layer_def, layer_state)(x), None
+
+        x, _ = jax.lax.scan(body, x, stacked)
+        return x
+
+    return run, (state, stacked)
+
+
+def compile_seconds(fn, *args, repeats: int) -> tuple[float, object]:
+    """Median seconds of `repeats` fresh lower + compile runs, and the last compiled program."""
+    times, compiled = [], None
+    for _ in range(repeats):
+        jax.clear_caches()
+        start = time.perf_counter()
+        compiled = jax.jit(fn).lower(*args).compile()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)), compiled
+
+
+def timed(compiled, *args, rounds: int) -> dict[str, float]:
+    jax.block_until_ready(compiled(*args))
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        jax.block_until_ready(compiled(*args))
+        times.append(time.perf_counter() - start)
+    return {"median": float(np.median(times)), "min": min(times), "max": max(times)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="B/16")
+    parser.add_argument("--images", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--out", default=str(RESULTS / "scan_compile.json"))
+    args = parser.parse_args()
+    size = get_preset(args.preset).vision.image_size
+    images = jnp.asarray(
+        np.random.default_rng(1).standard_normal((args.images, size, size, 3)), jnp.float32
+    )
+    rows, outputs = [], {}
+    for name, r in (("unrolled", 0), ("unrolled", 16), ("scanned", 0)):
+        graphdef, state = random_tower(args.preset, r)
+        if name == "scanned":
+            fn, state = scanned(graphdef, state)
+        else:
+            fn = unrolled(graphdef)
+        seconds, compiled = compile_seconds(fn, state, images, repeats=args.repeats)
+        outputs[(name, r)] = np.asarray(compiled(state, images))
+        rows.append(
+            {
+                "layers": name,
+                "tome_r": r,
+                "compile_s": seconds,
+                "run_s": timed(compiled, state, images, rounds=args.rounds),
+                # XLA's cost analysis counts a scan's body once, not once per layer.
+                "gflops": compiled_flops(fn, state, images) / 1e9 if name == "unrolled" else None,
+            }
+        )
+        print(rows[-1], flush=True)
+    same = float(np.abs(outputs[("scanned", 0)] - outputs[("unrolled", 0)]).max())
+    write_json(
+        args.out,
+        {
+            "machine": machine(),
+            "command": "PYTHONPATH=. python benchmarks/scan_compile.py",
+            "args": vars(args),
+            "max_abs_scanned_vs_unrolled": same,
+            "rows": rows,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
