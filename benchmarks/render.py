@@ -595,6 +595,13 @@ def render_scan_compile() -> str:
             "bookkeeping (scores, sort, gathers, scatter), which a scan cannot share across "
             "layers of different sizes. The towers stay unrolled.\n"
         )
+    step = r.get("train_step")
+    if step:
+        out += (
+            f"\nThe whole train step (ALT-B/16 from uint8 video, ToMe r = {step['tome_r']}, "
+            f"{step['clips']} clip(s) of {step['frames']} frames): trace and lowering "
+            f"{step['lower_s']:.1f} s, compilation {step['compile_s']:.1f} s on this machine.\n"
+        )
     return out
 
 

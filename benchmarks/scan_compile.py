@@ -11,6 +11,9 @@ Random weights (compile time and speed do not depend on them), float32, one 8-fr
 A scan needs every step to have the same shapes: with ToMe (r > 0) layer l sees 197 − l·r
 tokens, so a scanned tower would have to carry 197 tokens through every layer (merged ones
 masked), i.e. r = 0's FLOPs; the table gives the FLOPs of each (XLA's cost analysis).
+Beside them, the whole train step the issue is about (ALT-B/16 from uint8 video at r = 16, batch
+`--images` // 8 clips of 8 frames, alt_jax.train.steps.make_train_step): its trace + lowering and
+its compilation, separately.
 Compile seconds are the median of `--repeats` fresh compilations (jax's caches cleared);
 run time the median (min–max) of `--rounds` calls. Writes benchmarks/results/scan_compile.json.
 """
@@ -88,6 +91,49 @@ def timed(compiled, *args, rounds: int) -> dict[str, float]:
     return {"median": float(np.median(times)), "min": min(times), "max": max(times)}
 
 
+def train_step_compile(preset: str, clips: int, repeats: int) -> dict:
+    """Seconds to trace + lower and to compile ALT's train step from video (ToMe r = 16)."""
+    import optax
+
+    from alt_jax.models.alt import ALT, default_model_config, trainable_filter
+    from alt_jax.train.steps import make_train_step
+    from benchmarks.accelerator_check import random_state
+
+    config = default_model_config()
+    config.backbone.preset, config.tome_r = preset, 16
+    cfg = get_preset(preset)
+    draw = np.random.default_rng(0)
+    bank = draw.standard_normal((256, cfg.projection_dim)).astype(np.float32)
+    bank /= np.linalg.norm(bank, axis=1, keepdims=True)
+    build = lambda: ALT(CLIP(cfg, rngs=nnx.Rngs(0), tome_r=16), bank, config, rngs=nnx.Rngs(1))  # noqa: E731
+    graphdef, params, frozen = nnx.split(nnx.eval_shape(build), trainable_filter, ...)
+    params, frozen = random_state(params), random_state(frozen, seed=1)
+    tx = optax.adamw(1e-4)
+    size = cfg.vision.image_size
+    args = (
+        params,
+        frozen,
+        tx.init(params),
+        jnp.asarray(draw.standard_normal((400, cfg.projection_dim)), jnp.float32),
+        {
+            "video": jnp.asarray(draw.integers(0, 256, (clips, 8, size, size, 3), np.uint8)),
+            "label": jnp.zeros((clips,), jnp.int32),
+        },
+        jax.random.key(0),
+    )
+    lower, compile_ = [], []
+    for _ in range(repeats):
+        jax.clear_caches()
+        start = time.perf_counter()
+        lowered = jax.jit(make_train_step(graphdef, tx, 0.0)).lower(*args)
+        middle = time.perf_counter()
+        lowered.compile()
+        lower.append(middle - start)
+        compile_.append(time.perf_counter() - middle)
+    return {"clips": clips, "frames": 8, "tome_r": 16, "lower_s": float(np.median(lower)),
+            "compile_s": float(np.median(compile_))}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="B/16")
@@ -121,6 +167,8 @@ def main() -> None:
         )
         print(rows[-1], flush=True)
     same = float(np.abs(outputs[("scanned", 0)] - outputs[("unrolled", 0)]).max())
+    step = train_step_compile(args.preset, max(args.images // 8, 1), args.repeats)
+    print(step, flush=True)
     write_json(
         args.out,
         {
@@ -129,6 +177,7 @@ def main() -> None:
             "args": vars(args),
             "max_abs_scanned_vs_unrolled": same,
             "rows": rows,
+            "train_step": step,
         },
     )
 
