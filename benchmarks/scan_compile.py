@@ -21,6 +21,7 @@ run time the median (min–max) of `--rounds` calls. Writes benchmarks/results/s
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 import jax
@@ -29,19 +30,15 @@ import numpy as np
 from flax import nnx
 
 from alt_jax.models.clip import CLIP, get_preset
+from benchmarks.accelerator_check import random_state, timed
 from benchmarks.common import RESULTS, compiled_flops, machine, write_json
 
 
 def random_tower(preset: str, r: int):
     """(graphdef, state) of a vision tower with host-drawn random weights."""
     abstract = nnx.eval_shape(lambda: CLIP(get_preset(preset), rngs=nnx.Rngs(0), tome_r=r))
-    draw = np.random.default_rng(0)
-    tower = abstract.vision_model
-    graphdef, state = nnx.split(tower)
-    state = jax.tree.map(
-        lambda x: jnp.asarray(0.02 * draw.standard_normal(x.shape), x.dtype), state
-    )
-    return graphdef, state
+    graphdef, state = nnx.split(abstract.vision_model)
+    return graphdef, random_state(state)
 
 
 def unrolled(graphdef):
@@ -81,23 +78,12 @@ def compile_seconds(fn, *args, repeats: int) -> tuple[float, object]:
     return float(np.median(times)), compiled
 
 
-def timed(compiled, *args, rounds: int) -> dict[str, float]:
-    jax.block_until_ready(compiled(*args))
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        jax.block_until_ready(compiled(*args))
-        times.append(time.perf_counter() - start)
-    return {"median": float(np.median(times)), "min": min(times), "max": max(times)}
-
-
 def train_step_compile(preset: str, clips: int, repeats: int) -> dict:
     """Seconds to trace + lower and to compile ALT's train step from video (ToMe r = 16)."""
     import optax
 
     from alt_jax.models.alt import ALT, default_model_config, trainable_filter
     from alt_jax.train.steps import make_train_step
-    from benchmarks.accelerator_check import random_state
 
     config = default_model_config()
     config.backbone.preset, config.tome_r = preset, 16
@@ -160,7 +146,7 @@ def main() -> None:
                 "layers": name,
                 "tome_r": r,
                 "compile_s": seconds,
-                "run_s": timed(compiled, state, images, rounds=args.rounds),
+                "run_s": timed(functools.partial(compiled, state, images), args.rounds),
                 # XLA's cost analysis counts a scan's body once, not once per layer.
                 "gflops": compiled_flops(fn, state, images) / 1e9 if name == "unrolled" else None,
             }
