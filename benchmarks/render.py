@@ -422,13 +422,21 @@ def render_encoder() -> str:
             "PyTorch then run one thread):\n\n" + measured(one, n1)
         )
         out += table(
-            ["contender", "s / call", "GFLOP/s", "of the roofline", "speed vs transformers"],
+            [
+                "contender",
+                "s / call",
+                "GFLOP/s",
+                "of the roofline",
+                "of the core's FP32 peak",
+                "speed vs transformers",
+            ],
             [
                 [
                     row["name"],
                     cell(one, row, "time_s", ".3f"),
                     cell(one, row, "gflops_per_s", ".0f"),
                     cell(one, row, "roofline_fraction") if "roofline_fraction" in row else "–",
+                    cell(one, row, "peak_fraction") if "peak_fraction" in row else "–",
                     cell(one, row, "speed_vs_torch_tower_r0", suffix="×")
                     if "speed_vs_torch_tower_r0" in row
                     else "–",
