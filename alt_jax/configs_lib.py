@@ -14,7 +14,7 @@ import ml_collections
 
 from alt_jax.data.decode import DEFAULT_MAX_FRAME_PIXELS
 from alt_jax.data.sources import DEFAULT_KINETICS_PATTERN
-from alt_jax.models.alt import default_model_config
+from alt_jax.models.alt import DTYPES, default_model_config
 from alt_jax.models.clip import ATTENTION_IMPLEMENTATIONS
 from alt_jax.train.optim import default_optim_config
 
@@ -156,9 +156,10 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     backbone = config.model.backbone
     for field in ("dtype", "param_dtype"):
         name = backbone.get(field, "float32")  # configs recorded before param_dtype lack it
-        if name not in ("float32", "bfloat16"):
+        if name not in DTYPES:
             raise ConfigError(
-                f"config.model.backbone.{field}={name!r}; valid: 'float32', 'bfloat16'"
+                f"config.model.backbone.{field}={name!r}; valid: "
+                + ", ".join(repr(d) for d in DTYPES)
             )
     attention = backbone.get("attention", "auto")
     if attention not in ATTENTION_IMPLEMENTATIONS:

@@ -447,6 +447,12 @@ def render_encoder() -> str:
     return out
 
 
+def milliseconds(seconds: dict, digits: int = 2) -> str:
+    """'median (min–max)' of a {median, min, max} dict of seconds, in ms."""
+    ms = {k: seconds[k] * 1e3 for k in ("median", "min", "max")}
+    return f"{ms['median']:.{digits}f} ({ms['min']:.{digits}f}–{ms['max']:.{digits}f})"
+
+
 def program_memory(row: dict) -> str:
     """A compiled program's arguments + temporaries (XLA's memory analysis), in GiB."""
     memory = row["memory"]
@@ -493,7 +499,6 @@ def render_accelerator() -> str:
             for row in r["attention"]
         ],
     )
-    timed_cell = lambda s: f"{s['median'] * 1e3:.2f} ({s['min'] * 1e3:.2f}–{s['max'] * 1e3:.2f})"  # noqa: E731
     encoder = [row for row in r["encoder"] if "error" not in row]
     if encoder:
         out += (
@@ -515,7 +520,7 @@ def render_accelerator() -> str:
                     str(row["r"]),
                     row["dtype"],
                     row["attention"],
-                    timed_cell(row["seconds"]),
+                    milliseconds(row["seconds"]),
                     f"{row['frames_per_s']:,.0f}",
                     f"{row['compile_s']:.1f}",
                     program_memory(row),
@@ -546,7 +551,7 @@ def render_accelerator() -> str:
                 [
                     row["dtype"],
                     str(row["batch"]),
-                    timed_cell(row["seconds"]),
+                    milliseconds(row["seconds"]),
                     f"{row['clips_per_s']:.0f}",
                     f"{row['per_clip_vs_batch1']:.2f}×" if "per_clip_vs_batch1" in row else "–",
                     f"{row['compile_s']:.0f}",
@@ -572,7 +577,6 @@ def render_scan_compile() -> str:
         f"{r['max_abs_scanned_vs_unrolled']:.1e}. GFLOPs: XLA's count of the unrolled program "
         "(its count of a scan covers one layer, so none is given).\n\n"
     )
-    ms = lambda s: f"{s['median'] * 1e3:.0f} ({s['min'] * 1e3:.0f}–{s['max'] * 1e3:.0f})"  # noqa: E731
     out += table(
         ["layers", "ToMe r", "compile s", "run ms", "GFLOPs"],
         [
@@ -580,7 +584,7 @@ def render_scan_compile() -> str:
                 row["layers"],
                 str(row["tome_r"]),
                 f"{row['compile_s']:.1f}",
-                ms(row["run_s"]),
+                milliseconds(row["run_s"], 0),
                 f"{row['gflops']:.1f}" if row["gflops"] is not None else "–",
             ]
             for row in r["rows"]

@@ -39,6 +39,9 @@ PARTIAL = ".partial"  # suffix of a file still being written
 # The config fields that determine the features: the frozen encoder's...
 MODEL_FIELDS = ("backbone.source", "backbone.preset", "backbone.dtype", "tome_r", "prop_attn",
                 "region_features")  # fmt: skip
+# Fields added after caches existed, with their defaults: recorded only when set otherwise, so
+# the caches written before them stay valid.
+LATER_MODEL_FIELDS = {"backbone.param_dtype": "float32", "tome_schedule": ""}
 # ...and which videos, and which views of them, were encoded.
 SOURCE_FIELDS = ("kind", "root", "list_file", "class_names_file", "split", "fold",
                  "filename_pattern", "tfds_name", "num_frames", "image_size", "stride")  # fmt: skip
@@ -208,12 +211,14 @@ def _fields(cfg: ml_collections.ConfigDict, prefix: str, names: tuple[str, ...])
 def model_identity(config: ml_collections.ConfigDict) -> dict[str, Any]:
     """The run config's fields that determine the encoder's outputs, as {"model.x": value}."""
     identity = _fields(config.model, "model", MODEL_FIELDS)
-    # Only where it is not the default: caches written before the knob existed stay valid.
-    param_dtype = config.model.backbone.get("param_dtype", "float32")
-    if param_dtype != "float32":
-        identity["model.backbone.param_dtype"] = param_dtype
-    if config.model.get("tome_schedule", ""):
-        identity["model.tome_schedule"] = config.model.tome_schedule
+    for name, default in LATER_MODEL_FIELDS.items():
+        parent, _, leaf = f"model.{name}".rpartition(".")
+        node = config
+        for key in parent.split("."):
+            node = node[key]
+        value = node.get(leaf, default)
+        if value != default:
+            identity[f"model.{name}"] = value
     if not config.model.backbone.source:  # random weights, drawn with the run's seed
         identity["seed"] = config.seed
     return identity
