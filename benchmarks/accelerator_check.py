@@ -37,6 +37,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.common import RESULTS
+
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
@@ -284,7 +286,7 @@ def main() -> None:
     parser.add_argument(
         "--sections", default="attention,encoder,train_step", help="which to run, in this order"
     )
-    parser.add_argument("--out", default="benchmarks/results/accelerator_check.json")
+    parser.add_argument("--out", default=str(RESULTS / "accelerator_check.json"))
     args = parser.parse_args()
     from alt_jax.models.clip import get_preset
 

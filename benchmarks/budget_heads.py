@@ -26,7 +26,7 @@ import optax
 
 from alt_jax.configs_lib import sibling_config
 from alt_jax.models.alt import build_clip
-from benchmarks.common import machine, write_json
+from benchmarks.common import RESULTS, machine, write_json
 from benchmarks.ladder import CONFIG
 from benchmarks.synthact import class_embeddings, load_cache
 
@@ -90,7 +90,7 @@ def main() -> None:
     parser.add_argument("--workdir", default="/tmp/ladder")
     parser.add_argument("--steps", default="150,600")
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--out", default="benchmarks/results/budget_heads.json")
+    parser.add_argument("--out", default=str(RESULTS / "budget_heads.json"))
     args = parser.parse_args()
     folder = os.path.join(args.workdir, args.task)
     config = sibling_config(CONFIG, "demo", os.path.join(folder, "data"))
