@@ -172,6 +172,18 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             "config.model.backbone.attention='cudnn' needs config.model.backbone.dtype="
             f"'bfloat16' (cuDNN's fused kernel takes half precision), got {backbone.dtype!r}"
         )
+    probe = config.model.get("probe")  # configs recorded before the probe lack it
+    if probe is not None and probe.enabled:
+        if probe.views < 1:
+            raise ConfigError(f"config.model.probe.views must be >= 1, got {probe.views}")
+        if probe.max_clips < 0:
+            raise ConfigError(
+                f"config.model.probe.max_clips must be >= 0 (0: all), got {probe.max_clips}"
+            )
+        if config.model.head != "alt":
+            raise ConfigError(
+                f"config.model.probe.enabled=True is for model.head='alt', got {config.model.head!r}"
+            )
     if config.get("nonfinite", "stop") not in ("stop", "skip"):
         raise ConfigError(f"config.nonfinite={config.nonfinite!r}; valid: 'stop', 'skip'")
 

@@ -464,6 +464,7 @@ def load_alt_export(folder: str | os.PathLike) -> ExportedALT:
     config.frame_pool = cfg["frame_pool"]
     config.queries = cfg.get("queries", "entities")  # older exports: entity queries
     config.entity_readout = bool(cfg.get("entity_readout", False))  # older exports: none
+    config.probe.enabled = bool(cfg.get("probe", False))  # older exports: none
     config.prompt_templates = tuple(cfg.get("prompt_templates", config.prompt_templates))
     config.center_class_embeddings = bool(cfg.get("center_class_embeddings", False))
     adapter = cfg["adapter"]

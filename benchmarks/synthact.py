@@ -46,7 +46,7 @@ from alt_jax.data import sources, synthact
 from alt_jax.models.alt import ALT, build_clip, corpus_embeddings, split_trainable
 from alt_jax.models.build import build_model
 from alt_jax.models.victr import VicTR
-from alt_jax.train import evaluation, optim
+from alt_jax.train import evaluation, optim, probe_fit
 from alt_jax.train import features as features_lib
 from alt_jax.train import trainer as trainer_lib
 from alt_jax.train.trainer import Trainer
@@ -195,6 +195,13 @@ class HeadRuns:
         epoch e reads augmented view e mod V, shuffled per epoch, as the cache iterator does."""
         cfg = self.config
         params = jax.tree_util.tree_map(jnp.array, self.init[seed])  # a copy: steps donate it
+        if cfg.model.head == "alt" and cfg.model.probe.enabled:  # fitted on this run's clips
+            rows = [
+                {"x": v["cls"][subset].mean(axis=1), "label": v["label"][subset], "index": v["index"][subset]}
+                for v in views[: cfg.model.probe.views]
+            ]  # fmt: skip
+            rows = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
+            params, _ = probe_fit.fit_into(params, rows, class_emb)
         opt_state = self.tx.init(params)
         key = jax.random.key(seed)
         batches = cached_batches(views, subset, cfg.batch_size, cfg.num_train_steps, seed)

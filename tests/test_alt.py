@@ -483,3 +483,53 @@ def test_entity_readout_is_the_readout_weighted_entity_texts_at_the_frame_averag
     base = np.asarray(features["cls"], np.float64).mean(1)
     expected = base + 0.7 * np.linalg.norm(base, axis=-1, keepdims=True) * e
     np.testing.assert_allclose(np.asarray(out["video_embedding"]), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_appearance_probe_adds_its_text_space_score_to_the_cosine():
+    """model.probe: logits = s·(cos(v, t_c) + g_p·(x̄ − μ)A·t̂_c) (NumPy), the video vector
+    untouched; unfitted (A = 0) the logits are exactly those of ALT without it; A gets no
+    gradient unless probe.trainable, while g_p does."""
+    config = default_model_config()
+    config.backbone.preset, config.tome_r, config.num_frames = "tiny", 0, 2
+    config.adapter.depth, config.adapter.width, config.adapter.heads = 1, 32, 4
+    config.probe.enabled = True
+    entities = np.eye(5, 32, dtype=np.float32)
+    rng = np.random.default_rng(5)
+    features = {
+        "ln": jnp.asarray(rng.standard_normal((2, 2, 17, 64)), jnp.float32),
+        "cls": jnp.asarray(rng.standard_normal((2, 2, 32)) + 1.0, jnp.float32),
+        "dest": jnp.asarray(np.broadcast_to(np.arange(17), (2, 2, 17)), jnp.int32),
+    }
+    classes = rng.standard_normal((3, 32)).astype(np.float32)
+    head = nnx.jit(lambda model, f, c: model.head(f, c, train=False))
+    with_probe = build_alt(config, entity_embeddings=entities)
+    config.probe.enabled = False
+    without = build_alt(config, entity_embeddings=entities)
+    out, plain = head(with_probe, features, classes), head(without, features, classes)
+    np.testing.assert_array_equal(np.asarray(out["logits"]), np.asarray(plain["logits"]))
+
+    mean = rng.standard_normal(32).astype(np.float32)
+    probe_map = (0.1 * rng.standard_normal((32, 32))).astype(np.float32)
+    with_probe.probe_mean[...] = jnp.asarray(mean)
+    with_probe.probe_map[...] = jnp.asarray(probe_map)
+    with_probe.probe_gate[...] = jnp.asarray(0.6, jnp.float32)
+    out = head(with_probe, features, classes)
+    np.testing.assert_array_equal(np.asarray(out["video_embedding"]), np.asarray(plain["video_embedding"]))
+    v = np.asarray(plain["video_embedding"], np.float64)
+    t = classes / np.linalg.norm(classes, axis=-1, keepdims=True)
+    x = np.asarray(features["cls"], np.float64).mean(axis=1)
+    want = 100.0 * (
+        (v / np.linalg.norm(v, axis=-1, keepdims=True)) @ t.T + 0.6 * ((x - mean) @ probe_map) @ t.T
+    )
+    np.testing.assert_allclose(np.asarray(out["logits"]), want, rtol=1e-4, atol=1e-3)
+
+    graphdef, trainable, frozen = split_trainable(with_probe)
+
+    def loss(params):
+        model = nnx.merge(graphdef, params, frozen)
+        return model.head(features, jnp.asarray(classes), train=False)["logits"][:, 0].sum()
+
+    grads = jax.jit(jax.grad(loss))(trainable)
+    assert float(jnp.abs(grads["probe_map"][...]).max()) == 0.0
+    assert float(jnp.abs(grads["probe_mean"][...]).max()) == 0.0
+    assert float(jnp.abs(grads["probe_gate"][...])) > 0.0

@@ -89,6 +89,11 @@ def tiny_alt(
     entities /= np.linalg.norm(entities, axis=-1, keepdims=True)
     model = build_alt(config, entity_embeddings=entities, seed=seed)
     model.gate[...] = jnp.asarray(0.7, jnp.float32)
+    if model.probe_enabled:  # zero until fitted: random values check that both sides apply it
+        draw = np.random.default_rng(seed + 7)
+        model.probe_mean[...] = jnp.asarray(draw.normal(size=32), jnp.float32)
+        model.probe_map[...] = jnp.asarray(0.3 * draw.normal(size=(32, 32)), jnp.float32)
+        model.probe_gate[...] = jnp.asarray(0.8, jnp.float32)
     if getattr(model.adapter, "video_token", None) is not None:
         # Zero at init; a random token checks that the readout really takes it.
         token = np.random.default_rng(seed + 5).normal(size=model.adapter.video_token.shape)
@@ -229,6 +234,24 @@ def test_export_with_a_frozen_w_r_matches_jax(tmp_path):
     assert "alignment.w_r" in convert.torch_state_dict(model, class_emb)
     _, got, want = export_and_run(model, class_emb, config, tmp_path)
     np.testing.assert_allclose(got["logits"].numpy(), np.asarray(want["logits"]), atol=1e-4)
+
+
+def test_export_with_the_appearance_probe_matches_jax(tmp_path):
+    """model.probe: μ, A and g_p travel with the weights, both sides add the probe term alike,
+    and the export loads back into JAX with it."""
+    model, class_emb, config = tiny_alt(3, model=(("probe.enabled", True),))
+    assert config["probe"] is True
+    torch_model, got, want = export_and_run(model, class_emb, config, tmp_path)
+    np.testing.assert_allclose(got["logits"].numpy(), np.asarray(want["logits"]), atol=1e-4)
+    # The probe moves the logits, so the match above covers it.
+    torch_model.probe_gate.data.zero_()
+    assert np.abs(torch_logits(torch_model) - got["logits"].numpy()).max() > 1e-3
+    loaded = load_alt_export_of(convert.export(model, config, class_emb, tmp_path / "export"))
+    assert loaded.model.probe_enabled
+    back = nnx.jit(lambda m, v, c: m(v, c, train=False))(
+        loaded.model, jnp.asarray(random_videos()), jnp.asarray(loaded.class_embeddings)
+    )
+    np.testing.assert_allclose(np.asarray(back["logits"]), got["logits"].numpy(), atol=1e-4)
 
 
 def load_alt_export_of(folder):

@@ -123,6 +123,16 @@ def default_model_config() -> ml_collections.ConfigDict:
     # vector at the frame average's scale: video = base + g·z + g_e·‖base‖·e. It is where the
     # entities reach the classifier as text.
     c.entity_readout = True
+    # The closed-form appearance probe [ours] (models/probe.py): a ridge map from the clip's mean
+    # class token into the text space, fitted on the training set before step 0; its score for
+    # each class text joins the cosine through its own gate g_p (1 at init). Off: not fitted.
+    c.probe = ml_collections.ConfigDict()
+    c.probe.enabled = False
+    c.probe.trainable = False  # the map (and μ) trained from its fit, or kept as fitted
+    # The fit reads `views` augmented views of up to `max_clips` training clips (0: all): the
+    # views are the feature cache's (or passes over the videos with seeds seed, seed + 1, …).
+    c.probe.views = 4
+    c.probe.max_clips = 0
     c.logit_scale_init = 100.0  # stored as its log
     c.frame_pool = "raw"  # "raw" or "normalized" per-frame class features in mean_t(cls_t)
     c.prompt_templates = ("a video of a person {}.",)
@@ -286,6 +296,14 @@ class ALT(nnx.Module):
         if config.entity_readout:
             self.entity_gate = nnx.Param(jnp.asarray(config.gate_init, jnp.float32))
         self.log_logit_scale = nnx.Param(jnp.log(jnp.asarray(config.logit_scale_init, jnp.float32)))
+        probe = config.get("probe", ml_collections.ConfigDict({"enabled": False}))
+        self.probe_enabled = bool(probe.enabled)
+        if self.probe_enabled:
+            # Zero until fitted (train/probe_fit.py): the logits are then exactly ALT's without it.
+            self.probe_mean = nnx.Param(jnp.zeros((d,), jnp.float32))
+            self.probe_map = nnx.Param(jnp.zeros((d, d), jnp.float32))
+            self.probe_gate = nnx.Param(jnp.asarray(1.0, jnp.float32))
+            self.probe_trainable = bool(probe.trainable)
 
     def frame_tokens(self, frames: Array) -> dict[str, Array]:
         """Frozen CLIP on frames [F, H, W, 3] → LN'd tokens [F, 1+M, D], projected class token
@@ -345,9 +363,15 @@ class ALT(nnx.Module):
             scale = jnp.linalg.norm(base, axis=-1, keepdims=True)
             video = video + self.entity_gate[...] * scale * entity
             out["readout_weights"] = readout
-        logits = jnp.exp(self.log_logit_scale[...]) * (
-            l2_normalize(video) @ l2_normalize(class_embeddings.astype(jnp.float32)).T
-        )
+        classes = l2_normalize(class_embeddings.astype(jnp.float32))
+        similarity = l2_normalize(video) @ classes.T  # [B, C]
+        if self.probe_enabled:  # + g_p · (x̄ − μ) A t_c: the probe's text-space prediction
+            mean, probe_map = self.probe_mean[...], self.probe_map[...]
+            if not self.probe_trainable:
+                mean, probe_map = jax.lax.stop_gradient(mean), jax.lax.stop_gradient(probe_map)
+            x = cls.astype(jnp.float32).mean(axis=1)  # x̄ [B, d]
+            similarity = similarity + self.probe_gate[...] * ((x - mean) @ probe_map) @ classes.T
+        logits = jnp.exp(self.log_logit_scale[...]) * similarity
         return {"logits": logits, "video_embedding": video, **out}
 
     def __call__(

@@ -622,6 +622,11 @@ class ALTForVideoClassification(PreTrainedModel):
         self.entity_readout = bool(getattr(config, "entity_readout", False))
         if self.entity_readout:
             self.entity_gate = nn.Parameter(torch.zeros(()))
+        self.probe = bool(getattr(config, "probe", False))
+        if self.probe:  # cos(v, t_c) + g_p · (mean_t cls_t − μ) A t_c
+            self.probe_mean = nn.Parameter(torch.zeros(d))
+            self.probe_map = nn.Parameter(torch.zeros(d, d))
+            self.probe_gate = nn.Parameter(torch.zeros(()))
         self.log_logit_scale = nn.Parameter(torch.zeros(()))
         self.register_buffer("entities", torch.zeros(len(config.entity_names), d))
         self.register_buffer("class_embeddings", torch.zeros(len(config.class_names), d))
@@ -701,7 +706,12 @@ class ALTForVideoClassification(PreTrainedModel):
             entity = torch.einsum("btm,btmd->bd", readout, queries) / t
             video = video + self.entity_gate * base.norm(dim=-1, keepdim=True) * entity
         classes = self.class_embeddings if class_embeddings is None else class_embeddings
-        logits = torch.exp(self.log_logit_scale) * (l2_normalize(video) @ l2_normalize(classes).T)
+        classes = l2_normalize(classes)
+        similarity = l2_normalize(video) @ classes.T
+        if self.probe:
+            appearance = (cls.mean(dim=1) - self.probe_mean) @ self.probe_map
+            similarity = similarity + self.probe_gate * appearance @ classes.T
+        logits = torch.exp(self.log_logit_scale) * similarity
         return {"logits": logits, "video_embedding": video, **out, "dest": dest}
 
     @staticmethod

@@ -32,6 +32,7 @@ class ALTConfig(PretrainedConfig):
         frame_pool: str = "raw",
         queries: str = "entities",  # folders exported before learned queries have none
         entity_readout: bool = False,  # folders exported before it have none
+        probe: bool = False,  # the closed-form appearance probe (folders before it have none)
         num_queries: int | None = None,
         adapter: dict[str, Any] | None = None,
         class_names: Sequence[str] = (),
@@ -51,6 +52,7 @@ class ALTConfig(PretrainedConfig):
         self.frame_pool = frame_pool
         self.queries = queries
         self.entity_readout = bool(entity_readout)
+        self.probe = bool(probe)
         self.num_queries = num_queries
         self.adapter = dict(adapter or {})
         self.class_names = list(class_names)

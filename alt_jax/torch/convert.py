@@ -120,6 +120,7 @@ def torch_config(
         "frame_pool": model.frame_pool,
         "queries": model.queries,
         "entity_readout": bool(model.entity_readout),
+        "probe": bool(model.probe_enabled),
         **learned_query_count(model),
         "adapter": adapter_config(model.adapter, model_config.get("adapter")),
         "class_names": list(class_names),

@@ -24,6 +24,9 @@ NO_DECAY_NAMES = (
     "video_token",
     "conv_kernel",
     "w_r",
+    "probe_mean",
+    "probe_map",
+    "probe_gate",
 )
 
 

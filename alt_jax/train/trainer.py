@@ -34,7 +34,7 @@ from alt_jax.logs import log_to_file
 from alt_jax.models.alt import ALT, count_parameters, split_trainable
 from alt_jax.models.build import build_model
 from alt_jax.resources import resolve
-from alt_jax.train import checkpoint, evaluation, optim, sharding
+from alt_jax.train import checkpoint, evaluation, optim, probe_fit, sharding
 from alt_jax.train import features as features_lib
 from alt_jax.train.preemption import Preempted, Preemption
 from alt_jax.train.steps import make_eval_step, make_train_step, tree_all_finite
@@ -440,6 +440,38 @@ class Trainer:
 
         return lambda videos: encode(self.frozen, videos)
 
+    def fit_probe(
+        self, params: nnx.State, class_emb: jax.Array, data_kwargs: dict, per_process_batch: int
+    ) -> tuple[nnx.State, dict]:
+        """The appearance probe (model.probe) fitted on `probe.views` augmented views of the
+        training clips: the feature cache's first views, or passes over the videos in dataset
+        order with the augmentation of seeds seed, seed + 1, … (the cache's views)."""
+        cfg = self.config
+        views, max_clips = int(cfg.model.probe.views), int(cfg.model.probe.max_clips)
+        logging.info(
+            "fitting the appearance probe: %d views of %s training clips", views, max_clips or "all"
+        )
+        parts = []
+        if cfg.feature_cache:
+            paths = features_lib.check_cache(cfg.feature_cache, cfg, train=True)["train"]
+            for path in paths[:views]:
+                batches = features_lib.eval_feature_batches(path, 64)
+                rows = probe_fit.collect(
+                    batches, None, probe_fit.batches_for(max_clips, 64, 1 << 30)
+                )
+                parts.append({k: v[:max_clips] if max_clips > 0 else v for k, v in rows.items()})
+        else:
+            encode = self.features_fn()
+            for view in range(views):
+                it, info = pipeline.make_train_iterator(
+                    **data_kwargs, batch_size=per_process_batch, seed=cfg.seed + view,
+                    num_epochs=1, shuffle=False,
+                )  # fmt: skip
+                count = probe_fit.batches_for(max_clips, cfg.batch_size, info.num_batches)
+                parts.append(probe_fit.gather_processes(probe_fit.collect(it, encode, count)))
+        rows = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        return probe_fit.fit_into(params, rows, class_emb)
+
     def extract_features(self, out_dir: str, train_views: int) -> dict[str, int]:
         """Writes the cache: every evaluation view of config.evals, and `train_views` augmented
         views of every training video (view k drawn with seed + k, the augmentation the video
@@ -630,6 +662,12 @@ class Trainer:
 
             params, from_step = restore.init_params_from(cfg.init_from, params)
             logging.info("trainable parameters from %s (step %d)", cfg.init_from, from_step)
+        probe_summary = None
+        if restored is None and cfg.model.head == "alt" and cfg.model.probe.enabled:
+            # Every new run fits it on its own training clips and class names (init_from too).
+            params, probe_summary = self.fit_probe(
+                params, class_emb, data_kwargs, per_process_batch
+            )
         if jax.process_index() == 0:
             dropped = drop_records_after(self.workpath / "metrics.jsonl", start_step)
             if dropped:
@@ -644,6 +682,8 @@ class Trainer:
 
         train_step = self.compile_train_step(tx, opt_shardings)
         writer = make_writer(self.workpath)
+        if probe_summary is not None:
+            writer.write_scalars(start_step, {f"probe/{k}": v for k, v in probe_summary.items()})
         report = periodic_actions.ReportProgress(num_train_steps=total_steps, writer=writer)
         accumulated = None
         last_metrics: dict[str, Any] = {}

@@ -1,0 +1,83 @@
+"""Fitting ALT's closed-form appearance probe (models/probe.py) before the first step: one pass
+over the training clips' frozen features, a ridge fit on the host, the result put into the
+trainable state."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import jax
+import numpy as np
+from flax import nnx
+from jax.experimental import multihost_utils
+
+from alt_jax.models.probe import fit_probe
+
+
+def collect(
+    batches: Iterator[dict[str, Any]],
+    encode: Callable[[np.ndarray], dict[str, Any]] | None,
+    max_batches: int,
+) -> dict[str, np.ndarray]:
+    """{"x" [N, d] (mean class token per clip), "label" [N], "index" [N]} from up to
+    `max_batches` batches; `encode` maps a batch's uint8 videos to the frozen features (None:
+    the batches are cached features holding "cls")."""
+    rows: dict[str, list[np.ndarray]] = {"x": [], "label": [], "index": []}
+    for _, batch in zip(range(max_batches), batches, strict=False):
+        cls = batch["cls"] if encode is None else encode(batch["video"])["cls"]
+        rows["x"].append(np.asarray(cls, np.float32).mean(axis=1))
+        rows["label"].append(np.asarray(batch["label"]))
+        rows["index"].append(np.asarray(batch["index"]))
+    if not rows["x"]:
+        raise ValueError("model.probe: the training set gave no batch to fit the probe on")
+    return {k: np.concatenate(v) for k, v in rows.items()}
+
+
+def gather_processes(rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every process's rows, concatenated on every process (each cut to the shortest, since
+    skipped videos can leave the processes with different counts)."""
+    if jax.process_count() == 1:
+        return rows
+    counts = multihost_utils.process_allgather(np.int32(len(rows["x"])))
+    n = int(np.min(counts))
+    return {
+        k: np.asarray(multihost_utils.process_allgather(v[:n], tiled=True)) for k, v in rows.items()
+    }
+
+
+def batches_for(max_clips: int, global_batch: int, num_batches: int) -> int:
+    """Batches of one pass that hold `max_clips` clips (0: the whole epoch)."""
+    if max_clips <= 0:
+        return num_batches
+    return max(1, min(num_batches, math.ceil(max_clips / global_batch)))
+
+
+def fit_into(
+    params: nnx.State, rows: dict[str, np.ndarray], class_embeddings: Any
+) -> tuple[nnx.State, dict]:
+    """The probe fitted on `rows` (collect's output) written into `params`' probe_mean and
+    probe_map, λ and k chosen at the parameters' logit scale s; returns (params, the fit's
+    summary: ridge, weight, cv_nll, cv_top1, train_top1, clips)."""
+    logit_scale = float(np.exp(np.asarray(params["log_logit_scale"][...])))  # s before training
+    fit = fit_probe(
+        rows["x"], rows["label"], np.asarray(class_embeddings), rows["index"], logit_scale
+    )
+    for name, key in (("probe_mean", "mean"), ("probe_map", "map")):
+        leaf = params[name]
+        if tuple(leaf.shape) != fit[key].shape:
+            raise ValueError(
+                f"{name}: the fit has shape {fit[key].shape}, the model {tuple(leaf.shape)}"
+            )
+        leaf.set_value(jax.device_put(fit[key].astype(leaf.dtype), leaf.sharding))
+    summary = {k: v for k, v in fit.items() if k not in ("mean", "map")}
+    summary["clips"] = len(rows["x"])
+    logging.info(
+        "appearance probe fitted on %d clips: ridge %.0e, weight %.2g (0: left out), "
+        "cross-validated top-1 %.4f, training top-1 %.4f",
+        summary["clips"], summary["ridge"], summary["weight"], summary["cv_top1"],
+        summary["train_top1"],
+    )  # fmt: skip
+    return params, summary
