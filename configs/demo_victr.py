@@ -12,6 +12,7 @@ from alt_jax.configs_lib import sibling_config
 def get_config(arg: str = "demo_out/data"):
     c = sibling_config(__file__, "demo", arg)
     c.model.head = "victr"
+    c.model.probe.enabled = False  # ALT's appearance probe; VicTR has none
     c.model.victr.layers = 1
     c.model.victr.heads = 4
     c.alignment_picture = False

@@ -63,6 +63,16 @@ def tiny(saved_clip):
     return torch_model, model, videos, entities, texts
 
 
+def random_features(rng: np.random.Generator, b: int, t: int, cls_offset: float) -> dict:
+    """Frozen-encoder outputs of the tiny CLIP at r = 0 (16 patches): ln [b, t, 17, 64], cls
+    [b, t, 32] (shifted by cls_offset: a shared component), dest the identity map."""
+    return {
+        "ln": jnp.asarray(rng.standard_normal((b, t, 17, 64)), jnp.float32),
+        "cls": jnp.asarray(rng.standard_normal((b, t, 32)) + cls_offset, jnp.float32),
+        "dest": jnp.asarray(np.broadcast_to(np.arange(17), (b, t, 17)), jnp.int32),
+    }
+
+
 @nnx.jit(static_argnames="train")
 def forward(model, videos, classes, key=None, *, train=False):
     return model(videos, classes, train=train, rng=key)
@@ -386,11 +396,7 @@ def test_closed_gate_is_exactly_the_frame_average_zero_shot_whatever_the_adapter
     trainable["entity_gate"].set_value(jnp.asarray(0.0, jnp.float32))
     trainable["log_logit_scale"].set_value(jnp.log(jnp.asarray(100.0, jnp.float32)))
     model = nnx.merge(graphdef, trainable, frozen)
-    features = {
-        "ln": jnp.asarray(rng.standard_normal((3, 4, 17, 64)), jnp.float32),
-        "cls": jnp.asarray(rng.standard_normal((3, 4, 32)) + 2.0, jnp.float32),
-        "dest": jnp.asarray(np.broadcast_to(np.arange(17), (3, 4, 17)), jnp.int32),
-    }
+    features = random_features(rng, 3, 4, cls_offset=2.0)
     classes = rng.standard_normal((6, 32)).astype(np.float32)
     head = nnx.jit(lambda model, f, c: model.head(f, c, train=False))  # eager is slow
     out = head(model, features, jnp.asarray(classes))
@@ -416,11 +422,7 @@ def test_zero_output_with_open_gate_starts_at_the_frame_average_zero_shot(kind):
     config.gate_init, config.entity_readout = 1.0, False
     model = build_alt(config, entity_embeddings=np.eye(5, 32, dtype=np.float32))
     rng = np.random.default_rng(0)
-    features = {
-        "ln": jnp.asarray(rng.standard_normal((3, 4, 17, 64)), jnp.float32),
-        "cls": jnp.asarray(rng.standard_normal((3, 4, 32)) + 2.0, jnp.float32),
-        "dest": jnp.asarray(np.broadcast_to(np.arange(17), (3, 4, 17)), jnp.int32),
-    }
+    features = random_features(rng, 3, 4, cls_offset=2.0)
     classes = rng.standard_normal((6, 32)).astype(np.float32)
     out = nnx.jit(lambda model, f, c: model.head(f, c, train=False))(
         model, features, jnp.asarray(classes)
@@ -464,11 +466,7 @@ def test_entity_readout_is_the_readout_weighted_entity_texts_at_the_frame_averag
     trainable["entity_gate"].set_value(jnp.asarray(0.7, jnp.float32))
     model = nnx.merge(graphdef, trainable, frozen)
     rng = np.random.default_rng(4)
-    features = {
-        "ln": jnp.asarray(rng.standard_normal((2, 2, 17, 64)), jnp.float32),
-        "cls": jnp.asarray(rng.standard_normal((2, 2, 32)) + 1.0, jnp.float32),
-        "dest": jnp.asarray(np.broadcast_to(np.arange(17), (2, 2, 17)), jnp.int32),
-    }
+    features = random_features(rng, 2, 2, cls_offset=1.0)
     head = nnx.jit(lambda model, f, c: model.head(f, c, train=False))  # eager is slow
     out = head(model, features, jnp.asarray(rng.standard_normal((3, 32)), jnp.float32))
     index = np.asarray(out["entity_index"])  # [B, T, M]
@@ -495,11 +493,7 @@ def test_appearance_probe_adds_its_text_space_score_to_the_cosine():
     config.probe.enabled = True
     entities = np.eye(5, 32, dtype=np.float32)
     rng = np.random.default_rng(5)
-    features = {
-        "ln": jnp.asarray(rng.standard_normal((2, 2, 17, 64)), jnp.float32),
-        "cls": jnp.asarray(rng.standard_normal((2, 2, 32)) + 1.0, jnp.float32),
-        "dest": jnp.asarray(np.broadcast_to(np.arange(17), (2, 2, 17)), jnp.int32),
-    }
+    features = random_features(rng, 2, 2, cls_offset=1.0)
     classes = rng.standard_normal((3, 32)).astype(np.float32)
     head = nnx.jit(lambda model, f, c: model.head(f, c, train=False))
     with_probe = build_alt(config, entity_embeddings=entities)
@@ -514,7 +508,9 @@ def test_appearance_probe_adds_its_text_space_score_to_the_cosine():
     with_probe.probe_map[...] = jnp.asarray(probe_map)
     with_probe.probe_gate[...] = jnp.asarray(0.6, jnp.float32)
     out = head(with_probe, features, classes)
-    np.testing.assert_array_equal(np.asarray(out["video_embedding"]), np.asarray(plain["video_embedding"]))
+    np.testing.assert_array_equal(
+        np.asarray(out["video_embedding"]), np.asarray(plain["video_embedding"])
+    )
     v = np.asarray(plain["video_embedding"], np.float64)
     t = classes / np.linalg.norm(classes, axis=-1, keepdims=True)
     x = np.asarray(features["cls"], np.float64).mean(axis=1)
