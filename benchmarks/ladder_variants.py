@@ -28,6 +28,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # can matter: the entities and W_r on the object-dependent ones, the gate and W_r on the demo's too.
 OBJECTS, WITH_DEMO = "appearance,change,order", "appearance,change,order,directions"
 VARIANTS = {
+    "probe_off": (
+        "the appearance probe off (the default before it; every other variant was measured with it off)",
+        {"model.probe.enabled": False},
+        "directions,appearance,change,speed,order",
+    ),
     "w_r_free": ("W_r free (no anchor)", {"model.alignment.w_r": "free"}, WITH_DEMO),
     "gumbel_scaled": (
         "Gumbel noise scaled by 1/τ (torch, GroupViT)",
