@@ -97,3 +97,36 @@ def test_bad_probe_settings_are_refused_by_key(tiny_data, tmp_path, key, value, 
     config.model.probe[key] = value
     with pytest.raises(ConfigError, match=message):
         Trainer(config, str(tmp_path / "run"))
+
+
+def test_sigterm_during_the_fit_stops_the_run_at_once_with_nothing_saved(
+    tiny_data, tmp_path, monkeypatch
+):
+    """The fit is a pass over the training set before step 0: a stop signal ends it at once
+    (the run says where), and no checkpoint exists, so the next start fits again."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from alt_jax.train import checkpoint
+    from alt_jax.train import trainer as trainer_lib
+
+    def hung_fit(self, params, class_emb, data_kwargs, per_process_batch):
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        while True:
+            time.sleep(0.05)
+
+    monkeypatch.setattr(trainer_lib.Trainer, "fit_probe", hung_fit)
+    result = trainer_lib.train_and_evaluate(probe_config(tiny_data), str(tmp_path / "run"), "train")
+    assert result["preempted"] == "training"
+    ckpt = checkpoint.Checkpointer(tmp_path / "run" / "checkpoints", best_metric=None)
+    assert ckpt.all_steps() == []
+    ckpt.close()
+
+
+def test_non_finite_features_are_refused_naming_the_rows():
+    x = np.ones((8, 4))
+    x[3, 1] = np.nan
+    with pytest.raises(ValueError, match=r"1 of 8 training clips .*\[3\]"):
+        fit_probe(x, np.arange(8) % 2, np.eye(2, 4), np.arange(8))

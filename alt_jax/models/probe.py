@@ -73,6 +73,12 @@ def fit_probe(
         raise ValueError(
             f"features, labels and groups differ in length: {len(x)}, {len(y)}, {len(groups)}"
         )
+    bad = ~np.isfinite(x).all(axis=-1)
+    if bad.any():
+        raise ValueError(
+            f"model.probe: {int(bad.sum())} of {len(x)} training clips have non-finite frozen "
+            f"features (first rows {np.nonzero(bad)[0][:5].tolist()}); the probe is not fitted"
+        )
     videos, fold_of_row = np.unique(np.asarray(groups), return_inverse=True)
     # Folds by a fixed shuffle of the videos: a dataset listed class by class (or interleaved)
     # cannot line its classes up with the folds.

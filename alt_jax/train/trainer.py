@@ -665,9 +665,13 @@ class Trainer:
         probe_summary = None
         if restored is None and cfg.model.head == "alt" and cfg.model.probe.enabled:
             # Every new run fits it on its own training clips and class names (init_from too).
-            params, probe_summary = self.fit_probe(
-                params, class_emb, data_kwargs, per_process_batch
-            )
+            # A pass over the training set (hours at Kinetics size): a stop signal ends it at
+            # once; nothing is saved before step 0, so the next start fits again.
+            interruptible = preemption.interruptible() if preemption else contextlib.nullcontext()
+            with interruptible:
+                params, probe_summary = self.fit_probe(
+                    params, class_emb, data_kwargs, per_process_batch
+                )
         if jax.process_index() == 0:
             dropped = drop_records_after(self.workpath / "metrics.jsonl", start_step)
             if dropped:
