@@ -58,6 +58,18 @@ def test_video_fit_equals_a_fit_on_the_cached_views(tiny_data, tmp_path):
     np.testing.assert_allclose(
         np.asarray(params["probe_map"][...]), want["map"], atol=1e-4, rtol=1e-3
     )
+    # probe.max_clips caps the clips of each view, from the cache and from the videos alike.
+    config.model.probe.max_clips = 10
+    assert (
+        Trainer(config, str(tmp_path / "capped")).fit_probe(cached.params, class_emb, {}, 8)[1][
+            "clips"
+        ]
+        == 20
+    )
+    config.feature_cache = ""
+    from_videos = Trainer(config, str(tmp_path / "capped_videos"))
+    kwargs = dataset_kwargs(config.data, "data", train=True)
+    assert from_videos.fit_probe(from_videos.params, class_emb, kwargs, 8)[1]["clips"] == 20
 
 
 def test_a_run_fits_once_holds_the_fit_and_resumes_without_refitting(tiny_data, tmp_path):

@@ -455,11 +455,11 @@ class Trainer:
         if cfg.feature_cache:
             paths = features_lib.check_cache(cfg.feature_cache, cfg, train=True)["train"]
             for path in paths[:views]:
+                clips = len(features_lib.read_features(path))
+                clips = min(clips, max_clips) if max_clips > 0 else clips
                 batches = features_lib.eval_feature_batches(path, 64)
-                rows = probe_fit.collect(
-                    batches, None, probe_fit.batches_for(max_clips, 64, 1 << 30)
-                )
-                parts.append({k: v[:max_clips] if max_clips > 0 else v for k, v in rows.items()})
+                rows = probe_fit.collect(batches, None, probe_fit.batches_for(clips, 64, clips))
+                parts.append({k: v[:clips] for k, v in rows.items()})
         else:
             encode = self.features_fn()
             for view in range(views):
@@ -468,7 +468,8 @@ class Trainer:
                     num_epochs=1, shuffle=False,
                 )  # fmt: skip
                 count = probe_fit.batches_for(max_clips, cfg.batch_size, info.num_batches)
-                parts.append(probe_fit.gather_processes(probe_fit.collect(it, encode, count)))
+                rows = probe_fit.gather_processes(probe_fit.collect(it, encode, count))
+                parts.append({k: v[: max_clips or None] for k, v in rows.items()})
         rows = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         return probe_fit.fit_into(params, rows, class_emb)
 
