@@ -33,6 +33,11 @@ VARIANTS = {
         {"model.probe.enabled": False},
         "directions,appearance,change,speed,order",
     ),
+    "probe_trainable": (
+        "the appearance probe's μ and A trained from their fit (`probe.trainable`)",
+        {"model.probe.trainable": True},
+        "appearance,change,order,speed",
+    ),
     "w_r_free": ("W_r free (no anchor)", {"model.alignment.w_r": "free"}, WITH_DEMO),
     "gumbel_scaled": (
         "Gumbel noise scaled by 1/τ (torch, GroupViT)",
