@@ -19,9 +19,11 @@ from alt_jax.train.trainer import Trainer
 PROCESSES = 2
 
 
-def start_processes(tiny_data: str, workdir: str, outs: list[str], steps: int) -> list:
+def start_processes(
+    tiny_data: str, workdir: str, outs: list[str], steps: int, options: tuple[str, ...] = ()
+) -> list:
     """Starts tests/tiny_run.py as PROCESSES processes of one run (a localhost coordinator, the
-    environment launch/gpu_slurm.sh sets)."""
+    environment launch/gpu_slurm.sh sets); `options` are tiny_run's (e.g. "probe")."""
     port = portpicker.pick_unused_port()
     procs = []
     for i, out in enumerate(outs):
@@ -32,6 +34,7 @@ def start_processes(tiny_data: str, workdir: str, outs: list[str], steps: int) -
             JAX_PROCESS_ID=str(i),
         )
         args = [sys.executable, str(TINY_RUN), tiny_data, workdir, out, "data=4,fsdp=2", str(steps)]
+        args += list(options)
         procs.append(
             subprocess.Popen(
                 args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
@@ -172,3 +175,30 @@ def test_workdir_files_go_through_epath(tmp_path):
     with Image.open(tmp_path / "run" / "eval" / "val_step7_confusion.png") as picture:
         assert picture.format == "PNG" and min(picture.size) > 0
     assert report["confusion"]["counts"] == [[1, 0], [1, 1]]  # rows true, columns predicted
+
+
+def test_the_appearance_probe_fit_gathers_every_process_s_clips(tiny_data, tmp_path):
+    """With two processes each encodes its half of every batch; the gathered rows give both the
+    fit one process with 8 devices makes on all the clips."""
+    outs = [str(tmp_path / f"process{i}.npz") for i in range(PROCESSES)]
+    wait_all(start_processes(tiny_data, str(tmp_path / "run"), outs, 1, ("probe",)), 500)
+    single = tmp_path / "single.npz"
+    args = [
+        str(TINY_RUN),
+        tiny_data,
+        str(tmp_path / "w"),
+        str(single),
+        "data=4,fsdp=2",
+        "1",
+        "probe",
+    ]
+    proc = subprocess.run(
+        [sys.executable, *args], env=cpu_env(8), capture_output=True, text=True, timeout=400
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    reference = dict(np.load(single))
+    assert np.abs(reference["['probe_map'].value"]).max() > 0
+    for out in outs:
+        run = dict(np.load(out))
+        for key in ("['probe_map'].value", "['probe_mean'].value"):
+            np.testing.assert_allclose(run[key], reference[key], atol=1e-5, rtol=1e-4, err_msg=key)

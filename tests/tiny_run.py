@@ -4,7 +4,7 @@ Used by the trainer tests; as a script it trains a few steps on a mesh given on 
 (XLA_FLAGS sets the CPU device count before JAX starts) and saves the final parameters, the
 losses and the dataset indices this process read at each step:
 
-    python tests/tiny_run.py DATA_ROOT WORKDIR OUT.npz data=4,fsdp=2 STEPS
+    python tests/tiny_run.py DATA_ROOT WORKDIR OUT.npz data=4,fsdp=2 STEPS [probe]
 
 Started as one of several processes (JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID
 in the environment) it joins them as `python -m alt_jax.main` does, trains jointly, and each
@@ -123,6 +123,7 @@ def check_val_report(eval_dir: str | os.PathLike, step: int, metrics: dict) -> N
 
 def main(argv: list[str]) -> None:
     root, workdir, out, mesh, steps = argv[1:6]
+    options = set(argv[6:])  # "probe": the appearance probe on (2 views)
     from jax.experimental import multihost_utils
 
     from alt_jax.main import finish_distributed, maybe_initialize_distributed
@@ -134,6 +135,9 @@ def main(argv: list[str]) -> None:
         axis, size = item.split("=")
         config.mesh[axis] = int(size)
     config.num_train_steps = int(steps)
+    if "probe" in options:
+        config.model.probe.enabled = True
+        config.model.probe.views = 2
     trainer = Trainer(config, workdir)
 
     def gathered(state):

@@ -10,11 +10,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 from jax.experimental import multihost_utils
 
 from alt_jax.models.probe import fit_probe
+from alt_jax.train import sharding
 
 
 def collect(
@@ -36,16 +38,33 @@ def collect(
     return {k: np.concatenate(v) for k, v in rows.items()}
 
 
-def gather_processes(rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Every process's rows, concatenated on every process (each cut to the shortest, since
-    skipped videos can leave the processes with different counts)."""
-    if jax.process_count() == 1:
-        return rows
-    counts = multihost_utils.process_allgather(np.int32(len(rows["x"])))
-    n = int(np.min(counts))
-    return {
-        k: np.asarray(multihost_utils.process_allgather(v[:n], tiled=True)) for k, v in rows.items()
-    }
+def collect_videos(
+    batches: Iterator[dict[str, Any]],
+    encode: Callable[[jax.Array], dict[str, Any]],
+    max_batches: int,
+    mesh: Any,
+) -> dict[str, np.ndarray]:
+    """collect's rows from video batches, every process's on every process: each process's
+    part of a batch becomes its slice of a global array (as the train step sees it), the frozen
+    encoder runs on the global batch, and the rows are gathered. The processes stop together at
+    the first batch one of them lacks (skipped videos can end one process's pass early)."""
+    rows: dict[str, list[np.ndarray]] = {"x": [], "label": [], "index": []}
+    for _ in range(max_batches):
+        batch = next(batches, None)
+        present = np.int32(batch is not None)
+        if jax.process_count() > 1:
+            present = np.min(multihost_utils.process_allgather(present))
+        if not present:
+            break
+        arrays = sharding.global_batch(
+            {"video": batch["video"], "label": batch["label"], "index": batch["index"]}, mesh
+        )
+        x = encode(arrays["video"])["cls"].astype(jnp.float32).mean(axis=1)  # [global B, d]
+        for key, value in (("x", x), ("label", arrays["label"]), ("index", arrays["index"])):
+            rows[key].append(np.asarray(multihost_utils.process_allgather(value, tiled=True)))
+    if not rows["x"]:
+        raise ValueError("model.probe: the training set gave no batch to fit the probe on")
+    return {k: np.concatenate(v) for k, v in rows.items()}
 
 
 def batches_for(max_clips: int, global_batch: int, num_batches: int) -> int:

@@ -468,7 +468,7 @@ class Trainer:
                     num_epochs=1, shuffle=False,
                 )  # fmt: skip
                 count = probe_fit.batches_for(max_clips, cfg.batch_size, info.num_batches)
-                rows = probe_fit.gather_processes(probe_fit.collect(it, encode, count))
+                rows = probe_fit.collect_videos(it, encode, count, self.mesh)
                 parts.append({k: v[: max_clips or None] for k, v in rows.items()})
         rows = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         return probe_fit.fit_into(params, rows, class_emb)
