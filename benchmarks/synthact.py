@@ -196,11 +196,8 @@ class HeadRuns:
         cfg = self.config
         params = jax.tree_util.tree_map(jnp.array, self.init[seed])  # a copy: steps donate it
         if cfg.model.head == "alt" and cfg.model.probe.enabled:  # fitted on this run's clips
-            rows = [
-                {"x": v["cls"][subset].mean(axis=1), "label": v["label"][subset], "index": v["index"][subset]}
-                for v in views[: cfg.model.probe.views]
-            ]  # fmt: skip
-            rows = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
+            batches = ({k: v[k][subset] for k in ("cls", "label", "index")} for v in views)
+            rows = probe_fit.collect(batches, cfg.model.probe.views)  # one batch per view
             params, _ = probe_fit.fit_into(params, rows, class_emb)
         opt_state = self.tx.init(params)
         key = jax.random.key(seed)

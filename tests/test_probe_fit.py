@@ -91,7 +91,7 @@ def test_a_run_fits_once_holds_the_fit_and_resumes_without_refitting(tiny_data, 
 
 def test_collect_refuses_an_empty_training_set():
     with pytest.raises(ValueError, match="model.probe"):
-        probe_fit.collect(iter([]), None, 4)
+        probe_fit.collect(iter([]), 4)
 
 
 def test_batches_for_covers_max_clips():

@@ -39,16 +39,23 @@ def ridge_to_text(
     return mean, np.linalg.solve(gram, centred.T @ targets)
 
 
+def cosine_and_score(
+    features: np.ndarray, mean: np.ndarray, probe_map: np.ndarray, class_embeddings: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(cos(x̄, t_c), (x̄ − μ) A t_c), each [N, C]: the frame average's cosine and the probe's
+    score, for unit class_embeddings."""
+    video = features / np.linalg.norm(features, axis=-1, keepdims=True)
+    return video @ class_embeddings.T, ((features - mean) @ probe_map) @ class_embeddings.T
+
+
 def probe_logits(
     features: np.ndarray, mean: np.ndarray, probe_map: np.ndarray, weight: float,
     class_embeddings: np.ndarray,
 ) -> np.ndarray:  # fmt: skip
     """cos(x̄, t_c) + k (x̄ − μ) A t_c [N, C]: ALT's classifier (over its scale s) with the
     probe beside the frame average alone (z = 0, no entity readout); class_embeddings unit."""
-    video = features / np.linalg.norm(features, axis=-1, keepdims=True)
-    return (
-        video @ class_embeddings.T + weight * ((features - mean) @ probe_map) @ class_embeddings.T
-    )
+    cosine, score = cosine_and_score(features, mean, probe_map, class_embeddings)
+    return cosine + weight * score
 
 
 def fit_probe(
@@ -90,8 +97,9 @@ def fit_probe(
         train, test = fold != f, fold == f
         for i, ridge in enumerate(RIDGE_GRID):
             mean, probe_map = ridge_to_text(x[train], y[train], t, ridge * scale)
+            cosine, score = cosine_and_score(x[test], mean, probe_map, t)  # once per λ
             for j, weight in enumerate(WEIGHT_GRID):
-                logits = logit_scale * probe_logits(x[test], mean, probe_map, weight, t)
+                logits = logit_scale * (cosine + weight * score)
                 logits -= logits.max(axis=-1, keepdims=True)
                 log_p = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
                 nll[i, j] -= log_p[np.arange(len(log_p)), y[test]].sum()

@@ -4,9 +4,10 @@ trainable state."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import jax
@@ -19,23 +20,22 @@ from alt_jax.models.probe import fit_probe
 from alt_jax.train import sharding
 
 
-def collect(
-    batches: Iterator[dict[str, Any]],
-    encode: Callable[[np.ndarray], dict[str, Any]] | None,
-    max_batches: int,
-) -> dict[str, np.ndarray]:
-    """{"x" [N, d] (mean class token per clip), "label" [N], "index" [N]} from up to
-    `max_batches` batches; `encode` maps a batch's uint8 videos to the frozen features (None:
-    the batches are cached features holding "cls")."""
-    rows: dict[str, list[np.ndarray]] = {"x": [], "label": [], "index": []}
-    for _, batch in zip(range(max_batches), batches, strict=False):
-        cls = batch["cls"] if encode is None else encode(batch["video"])["cls"]
-        rows["x"].append(np.asarray(cls, np.float32).mean(axis=1))
-        rows["label"].append(np.asarray(batch["label"]))
-        rows["index"].append(np.asarray(batch["index"]))
-    if not rows["x"]:
+def clip_rows(batch: dict[str, Any]) -> dict[str, np.ndarray]:
+    """{"x" [B, d] (mean class token per clip), "label" [B], "index" [B]} of a batch of frozen
+    features (cls [B, T, d], label, index)."""
+    return {
+        "x": np.asarray(batch["cls"], np.float32).mean(axis=1),
+        "label": np.asarray(batch["label"]),
+        "index": np.asarray(batch["index"]),
+    }
+
+
+def collect(batches: Iterable[dict[str, Any]], max_batches: int | None) -> dict[str, np.ndarray]:
+    """clip_rows of up to `max_batches` (None: all) batches of cached features, concatenated."""
+    rows = [clip_rows(batch) for batch in itertools.islice(batches, max_batches)]
+    if not rows:
         raise ValueError("model.probe: the training set gave no batch to fit the probe on")
-    return {k: np.concatenate(v) for k, v in rows.items()}
+    return {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
 
 
 def collect_videos(
@@ -44,7 +44,7 @@ def collect_videos(
     max_batches: int,
     mesh: Any,
 ) -> dict[str, np.ndarray]:
-    """collect's rows from video batches, every process's on every process: each process's
+    """clip_rows of video batches, every process's on every process: each process's
     part of a batch becomes its slice of a global array (as the train step sees it), the frozen
     encoder runs on the global batch, and the rows are gathered. The processes stop together at
     the first batch one of them lacks (skipped videos can end one process's pass early)."""

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import os
 import time
 from typing import Any, Callable
@@ -455,11 +456,8 @@ class Trainer:
         if cfg.feature_cache:
             paths = features_lib.check_cache(cfg.feature_cache, cfg, train=True)["train"]
             for path in paths[:views]:
-                clips = len(features_lib.read_features(path))
-                clips = min(clips, max_clips) if max_clips > 0 else clips
                 batches = features_lib.eval_feature_batches(path, 64)
-                rows = probe_fit.collect(batches, None, probe_fit.batches_for(clips, 64, clips))
-                parts.append({k: v[:clips] for k, v in rows.items()})
+                parts.append(probe_fit.collect(batches, math.ceil(max_clips / 64) or None))
         else:
             encode = self.features_fn()
             for view in range(views):
@@ -468,9 +466,9 @@ class Trainer:
                     num_epochs=1, shuffle=False,
                 )  # fmt: skip
                 count = probe_fit.batches_for(max_clips, cfg.batch_size, info.num_batches)
-                rows = probe_fit.collect_videos(it, encode, count, self.mesh)
-                parts.append({k: v[: max_clips or None] for k, v in rows.items()})
-        rows = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+                parts.append(probe_fit.collect_videos(it, encode, count, self.mesh))
+        # Whole batches are read; each view keeps exactly max_clips (0: all) clips.
+        rows = {k: np.concatenate([p[k][: max_clips or None] for p in parts]) for k in parts[0]}
         return probe_fit.fit_into(params, rows, class_emb)
 
     def extract_features(self, out_dir: str, train_views: int) -> dict[str, int]:
@@ -664,7 +662,7 @@ class Trainer:
             params, from_step = restore.init_params_from(cfg.init_from, params)
             logging.info("trainable parameters from %s (step %d)", cfg.init_from, from_step)
         probe_summary = None
-        if restored is None and cfg.model.head == "alt" and cfg.model.probe.enabled:
+        if restored is None and cfg.model.probe.enabled:  # ALT's head only (validate_config)
             # Every new run fits it on its own training clips and class names (init_from too).
             # A pass over the training set (hours at Kinetics size): a stop signal ends it at
             # once; nothing is saved before step 0, so the next start fits again.
