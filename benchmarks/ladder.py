@@ -76,6 +76,7 @@ ROWS = {
     "alt": {},
     "alt_global_adapter": {"model.adapter.kind": "global"},
     "alt_learned_queries": {"model.queries": "learned"},
+    "victr": {"model.head": "victr", "model.probe.enabled": False},
 }
 ABLATIONS = ("constant", "shuffle", "random")
 # Rows without an ALT model: CLIP's zero-shot, the ridge probes, the linear head.

@@ -148,6 +148,33 @@ def default_model_config() -> ml_collections.ConfigDict:
     c.victr.mlp_ratio = 4.0
     c.victr.affinity_temperature = 0.01  # [ours] τ of every softmax affinity (CLIP's 1/100)
     c.victr.aux_texts = True  # auxiliary texts = the entity corpus at corpus.path; False: none
+    # [ours] What the visual token of frame t holds (victr.VISUAL_KINDS): "class_token" (the
+    # published design: CLIP's projected class token) or "regions" (the class token plus the
+    # frame's region tokens pooled with their positions from the ToMe map: a class token does not
+    # say where things are, so motion could not be read from it).
+    c.victr.visual = "regions"
+    c.victr.fourier_bands = 4  # region centroid frequencies π·2^k, k < bands ("regions")
+    # [ours] How token boosting weights the texts (victr.BOOST_KINDS): "softmax" (u = a·w, the
+    # published rule; at τ = 0.01 most texts get a < 1e-3 and lose their identity) or "relative"
+    # (u = J·a·w: the affinity relative to the uniform 1/J, so an average text keeps unit norm).
+    c.victr.boost = "relative"
+    c.victr.boost_temperature = 0.1  # [ours] τ of the boosting softmax
+    # [ours] The learnt temporal embedding's start (victr.TEMPORAL_INITS): "sinusoidal" (at a unit
+    # token's norm) or "normal" (N(0, 0.02²), the first version's: a 4th of a token's norm).
+    c.victr.temporal_init = "sinusoidal"
+    # [ours] Temporal pooling of the tokens (victr.POOLINGS): "mean" (the published design) or
+    # "ordered" (the mean plus a linear map of every frame's normalised change from the mean,
+    # concatenated in frame order: a mean cannot tell a motion from its reverse; needs exactly
+    # num_frames frames).
+    c.victr.pooling = "ordered"
+    # [ours] Anchor both sides of the classifier at CLIP: the video vector is the frame average
+    # of the unit class tokens plus g_v times the head's (unit) video token, each class vector its
+    # prompt embedding plus g_c times its (unit) video-conditioned token (g_v = g_c = `gate_init`
+    # at init). The class texts then keep their identity whatever the head does to them; with
+    # the gates at 0 the logits are CLIP's zero-shot on the frame average. False: the published
+    # classifier on the head's pooled tokens alone.
+    c.victr.anchor = True
+    c.victr.gate_init = 1.0
     return c
 
 
