@@ -1,4 +1,5 @@
-"""What an ALT model says about one video: class probabilities and the entities it aligned.
+"""What a model says about one video: class probabilities and, for an ALT with entity
+queries, the entities it aligned.
 
 Shared by `alt_jax.predict`, `tools/visualize_alignment.py` and the trainer's alignment picture.
 """
@@ -12,21 +13,28 @@ from flax import nnx
 
 from alt_jax.data.normalize import normalize_clip
 from alt_jax.models.alt import ALT
+from alt_jax.models.victr import VicTR
 
 
 @nnx.jit
-def _views_forward(model: ALT, views: jax.Array, class_emb: jax.Array) -> dict[str, jax.Array]:
+def _views_forward(
+    model: ALT | VicTR, views: jax.Array, class_emb: jax.Array
+) -> dict[str, jax.Array]:
     out = model(normalize_clip(views), class_emb, train=False)
+    # VicTR and ALT with learned queries align no region to an entity: probabilities only.
+    maps = {k: out[k][0] for k in ("entity_index", "dest") if k in out}
     return {
         "probs": jax.nn.softmax(out["logits"].astype(jnp.float32), axis=-1).mean(axis=0),
-        "entity_index": out["entity_index"][0],
-        "dest": out["dest"][0],
+        **maps,
     }
 
 
-def explain_views(model: ALT, views: np.ndarray, class_emb: np.ndarray) -> dict[str, np.ndarray]:
+def explain_views(
+    model: ALT | VicTR, views: np.ndarray, class_emb: np.ndarray
+) -> dict[str, np.ndarray]:
     """uint8 views [V, T, S, S, 3] of one video → probs [C] (softmax averaged over views, as
-    evaluation does), and for the first view entity_index [T, M] and dest [T, 1 + N]."""
+    evaluation does), and for the first view entity_index [T, M] and dest [T, 1 + N] when the
+    model aligns regions to entities (an ALT with entity queries)."""
     out = _views_forward(model, jnp.asarray(views), jnp.asarray(class_emb))
     return {k: np.asarray(v) for k, v in out.items()}
 

@@ -1,11 +1,13 @@
-"""Classifies videos with a trained ALT run and says which entities it saw in each frame.
+"""Classifies videos with a trained ALT or VicTR run; for ALT, says which entities it saw in each
+frame.
 
     python -m alt_jax.predict --workdir=RUN VIDEO [VIDEO ...] [--step=STEP] [--labels=FILE]
         [--json] [--top_k=5] [--entities=3]
 
 Each video is decoded as the run's (first) evaluation set is: its frame sampling, size, clips and
 crops; the class probabilities are the softmax of the logits averaged over those views. Per frame
-it lists the entities its token-merging regions were aligned to, weighted by region size.
+it lists the entities its token-merging regions were aligned to, weighted by region size (an ALT
+with entity queries; VicTR aligns no regions to entities, so one line says so instead).
 `--labels` swaps in another class list (zero-shot): its class embeddings come from the frozen
 text tower with the run's prompt templates. A missing or unreadable video or workdir is named on
 stderr and the exit code is 2 (the other videos are still classified).
@@ -94,8 +96,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def no_alignment_reason(config: Any) -> str | None:
+    """Why a run's model has no per-frame entities (its model config), or None if it has."""
+    if config.head == "victr":
+        return "VicTR runs have no region-entity alignment"
+    if config.get("queries", "entities") == "learned":
+        return "ALT runs with learned queries have no region-entity alignment"
+    return None
+
+
 def predict_video(run, class_emb, names, spec, path: str, top_k: int, k_entities: int) -> dict:
-    """One video's top classes and per-frame entities (raises VideoDecodeError naming it)."""
+    """One video's top classes and per-frame entities (raises VideoDecodeError naming it); a
+    model without region-entity alignment gets no frames and a `note` saying why."""
     from alt_jax import explain
     from alt_jax.data import samples
 
@@ -103,19 +115,24 @@ def predict_video(run, class_emb, names, spec, path: str, top_k: int, k_entities
         {"video": path, "label": 0, "index": 0}, spec=spec, strict=True
     )
     out = explain.explain_views(run.model, sample["video"], class_emb)
-    return {
+    result = {
         "video": path,
         "top": [
             {"class": name, "probability": p}
             for name, p in explain.top_classes(out["probs"], names, top_k)
         ],
-        "frames": [
-            [{"entity": name, "share": share} for name, share in frame]
-            for frame in explain.frame_entities(
-                out["entity_index"], out["dest"], run.entity_names, k_entities
-            )
-        ],
+        "frames": [],
     }
+    if "entity_index" not in out:
+        reason = no_alignment_reason(run.config.model) or "the model aligns no regions"
+        return {**result, "note": f"no per-frame entities: {reason}"}
+    result["frames"] = [
+        [{"entity": name, "share": share} for name, share in frame]
+        for frame in explain.frame_entities(
+            out["entity_index"], out["dest"], run.entity_names, k_entities
+        )
+    ]
+    return result
 
 
 def print_text(result: dict[str, Any]) -> None:
@@ -126,6 +143,8 @@ def print_text(result: dict[str, Any]) -> None:
     for f, frame in enumerate(result["frames"]):
         seen = ", ".join(f"{e['entity']} {100 * e['share']:.0f}%" for e in frame)
         print(f"  frame {f}: {seen}")
+    if "note" in result:
+        print(f"  ({result['note']})")
 
 
 def main(argv: list[str]) -> int:

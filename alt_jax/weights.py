@@ -416,14 +416,30 @@ class ExportedALT:
     config: dict[str, Any]  # the export's config.json
 
 
+@dataclasses.dataclass
+class ExportedVicTR:
+    """An exported VicTR loaded back into JAX: the model, its classes and auxiliary texts."""
+
+    model: Any  # alt_jax.models.victr.VicTR
+    class_embeddings: np.ndarray  # [C, d]
+    class_names: list[str]
+    auxiliary_names: list[str]
+    config: dict[str, Any]  # the export's config.json
+
+
+# Tensors of an export that are no trainable state: ALT's entity matrix, VicTR's auxiliary
+# texts, the class embeddings of either.
+EXPORT_TEXT_TENSORS = ("entities", "auxiliary", "class_embeddings")
+
+
 def export_head_tensors(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The tensors of an export's model.safetensors that are ALT's trainable state (not the
-    vision tower, the entity matrix or the class embeddings)."""
+    """The tensors of an export's model.safetensors that are the head's trainable state (not
+    the vision tower, the entity or auxiliary text matrix or the class embeddings)."""
     return {
         k: v
         for k, v in tensors.items()
         if not k.startswith(("vision_model.", "visual_projection."))
-        and k not in ("entities", "class_embeddings")
+        and k not in EXPORT_TEXT_TENSORS
     }
 
 
@@ -441,17 +457,31 @@ def _check_export_matrix(
         )
 
 
+def read_export(folder: Path, kind: str, model_type: str) -> tuple[dict[str, Any], dict]:
+    """(config.json, tensors) of an export folder of `kind` ("ALT", "VicTR"); a missing file
+    or another head's model_type is an error naming it."""
+    for name in ("config.json", "model.safetensors", "clip/config.json"):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(
+                f"{folder / name} does not exist (not an exported {kind} folder)"
+            )
+    cfg = json.loads((folder / "config.json").read_text())
+    # Exports written before VicTR's carry ALT's model_type; none at all is taken as ALT's.
+    found = cfg.get("model_type", model_type if kind == "ALT" else None)
+    if found != model_type:
+        raise CheckpointError(
+            f"{folder}/config.json: model_type {found!r}, not {model_type!r} (an exported {kind})"
+        )
+    return cfg, read_safetensors(folder / "model.safetensors")
+
+
 def load_alt_export(folder: str | os.PathLike) -> ExportedALT:
     """An export folder (tools/convert_to_pytorch.py: config.json, model.safetensors, clip/) as
     an ALT nnx model whose logits are the PyTorch export's; every tensor must be used."""
     from alt_jax.models.alt import build_alt, default_model_config, trainable_filter
 
     folder = Path(folder)
-    for name in ("config.json", "model.safetensors", "clip/config.json"):
-        if not (folder / name).is_file():
-            raise FileNotFoundError(f"{folder / name} does not exist (not an exported ALT folder)")
-    cfg = json.loads((folder / "config.json").read_text())
-    tensors = read_safetensors(folder / "model.safetensors")
+    cfg, tensors = read_export(folder, "ALT", "alt_video_classifier")
     width = int(cfg["vision_config"]["projection_dim"])
     for name, rows in (("entities", "entity_names"), ("class_embeddings", "class_names")):
         _check_export_matrix(folder / "model.safetensors", tensors, name, len(cfg[rows]), width)
@@ -493,5 +523,51 @@ def load_alt_export(folder: str | os.PathLike) -> ExportedALT:
         class_embeddings=np.asarray(tensors["class_embeddings"], np.float32),
         class_names=list(cfg["class_names"]),
         entity_names=list(cfg["entity_names"]),
+        config=cfg,
+    )
+
+
+def load_victr_export(folder: str | os.PathLike) -> ExportedVicTR:
+    """A VicTR export folder (tools/convert_to_pytorch.py on a VicTR run) as a VicTR nnx model
+    whose logits are the PyTorch export's; every tensor must be used."""
+    from alt_jax.models.alt import default_model_config, trainable_filter
+    from alt_jax.models.victr import build_victr
+
+    folder = Path(folder)
+    cfg, tensors = read_export(folder, "VicTR", "victr_video_classifier")
+    d = int(cfg["vision_config"]["projection_dim"])
+    for name, rows in (("auxiliary", "auxiliary_names"), ("class_embeddings", "class_names")):
+        _check_export_matrix(folder / "model.safetensors", tensors, name, len(cfg[rows]), d)
+    config = default_model_config()
+    config.head = "victr"
+    schedule = tuple(int(r) for r in cfg["tome_schedule"])  # the merges the export ran
+    config.prop_attn = bool(cfg["prop_attn"])
+    config.region_features = cfg.get("region_features", "tokens")
+    config.num_frames = int(cfg["num_frames"])
+    config.prompt_templates = tuple(cfg.get("prompt_templates", config.prompt_templates))
+    config.center_class_embeddings = bool(cfg.get("center_class_embeddings", False))
+    victr = cfg["victr"]
+    for key in config.victr:
+        if key in victr:
+            config.victr[key] = victr[key]
+    width = int(victr["width"])
+    config.victr.width = 0 if width == d else width  # 0: CLIP's joint width d
+    config.victr.mlp_ratio = victr["mlp_hidden"] / width if victr["layers"] else 4.0
+    config.victr.aux_texts = bool(cfg["auxiliary_names"])
+    clip = load_clip(
+        folder / "clip",
+        tome_r=schedule,
+        prop_attn=config.prop_attn,
+        region_features=config.region_features,
+    )
+    # The auxiliary texts come with the export (no corpus to encode); the head's trainable
+    # tensors replace its random initialisation.
+    model = build_victr(config, clip=clip, auxiliary_embeddings=tensors["auxiliary"])
+    nnx.update(model, fill_state(nnx.state(model, trainable_filter), export_head_tensors(tensors)))
+    return ExportedVicTR(
+        model=model,
+        class_embeddings=np.asarray(tensors["class_embeddings"], np.float32),
+        class_names=list(cfg["class_names"]),
+        auxiliary_names=list(cfg["auxiliary_names"]),
         config=cfg,
     )

@@ -1,11 +1,14 @@
-"""Converts a trained ALT run into a PyTorch package and a transformers CLIP folder.
+"""Converts a trained ALT or VicTR run into a PyTorch package and a transformers CLIP folder.
 
     python tools/convert_to_pytorch.py --workdir=RUN --out=EXPORT [--step=N] [--check]
 
 EXPORT/config.json + EXPORT/model.safetensors load with
-`alt_jax.torch.alt.ALTForVideoClassification.from_pretrained(EXPORT)`; EXPORT/clip/ is the
-backbone (both towers) for `transformers.CLIPModel.from_pretrained`. `--check` runs the JAX
-and the PyTorch model on one random clip and prints the largest logit difference.
+`alt_jax.torch.alt.ALTForVideoClassification.from_pretrained(EXPORT)` for an ALT run (head
+"alt"), `alt_jax.torch.victr.VicTRForVideoClassification.from_pretrained(EXPORT)` for a VicTR
+run (head "victr"), or either with `transformers.AutoModel` after `import alt_jax.torch`;
+EXPORT/clip/ is the backbone (both towers) for `transformers.CLIPModel.from_pretrained`.
+`--check` runs the JAX and the PyTorch model on one random clip and prints the largest logit
+difference.
 
 Without --workdir, `--random=B/16` converts an ALT with random weights at that CLIP preset
 (a non-zero gate so the adapter path counts) to measure the parity at full size:
@@ -14,6 +17,8 @@ Without --workdir, `--random=B/16` converts an ALT with random weights at that C
 
 `--adapter=KEY=VALUE` (repeatable) sets a `model.adapter` knob of the random ALT, e.g.
 `--adapter=kind=global` or `--adapter=readout=video_token --adapter=frame_window=1`.
+`--head=victr` makes the random model a VicTR (64 random auxiliary texts, gates 1), with
+`--victr=KEY=VALUE` setting its `model.victr` knobs, e.g. `--victr=pooling=mean`.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ EXPORT_NAMES = {
     "alt.py": "file",
     "configuration_alt.py": "file",
     "tome.py": "file",
+    "victr.py": "file",  # VicTR exports
 }
 
 
@@ -72,13 +78,13 @@ def check_out_folder(out: str | os.PathLike) -> None:
         )
 
 
-def parse_knobs(items: list[str]) -> dict[str, object]:
+def parse_knobs(items: list[str], flag: str = "--adapter") -> dict[str, object]:
     """["readout=mean", "frame_window=1"] → {"readout": "mean", "frame_window": 1}."""
     knobs: dict[str, object] = {}
     for item in items:
         key, sep, text = item.partition("=")
         if not sep:
-            raise ValueError(f"--adapter takes KEY=VALUE, got {item!r}")
+            raise ValueError(f"{flag} takes KEY=VALUE, got {item!r}")
         try:
             knobs[key] = ast.literal_eval(text)
         except (ValueError, SyntaxError):
@@ -118,6 +124,37 @@ def random_alt(
     return model, config, [f"entity {i}" for i in range(num_entities)]
 
 
+def random_victr(
+    preset: str,
+    tome_r: int,
+    num_frames: int,
+    num_auxiliary: int,
+    seed: int,
+    victr: dict[str, object] | None = None,
+):
+    """(model, model config, auxiliary text names): VicTR at `preset` with random weights,
+    `victr` overriding `model.victr` knobs."""
+    from alt_jax.models.alt import default_model_config
+    from alt_jax.models.clip import get_preset
+    from alt_jax.models.victr import build_victr
+
+    config = default_model_config()
+    config.head = "victr"
+    config.backbone.preset = preset
+    config.tome_r = tome_r
+    config.num_frames = num_frames
+    for key, value in (victr or {}).items():
+        if key not in config.victr:
+            raise ValueError(f"unknown victr knob {key!r}; known: {sorted(config.victr)}")
+        config.victr[key] = value
+    if not config.victr.aux_texts:
+        num_auxiliary = 0
+    d = get_preset(preset).projection_dim
+    auxiliary = np.random.default_rng(seed).normal(size=(num_auxiliary, d)).astype(np.float32)
+    model = build_victr(config, auxiliary_embeddings=auxiliary, seed=seed)
+    return model, config, [f"text {i}" for i in range(num_auxiliary)]
+
+
 def main(argv: list[str] | None = None) -> None:
     """Converts (see the module docstring); a bad flag or --out exits 2 with one line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -137,13 +174,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--adapter", action="append", default=[], help="with --random: KEY=VALUE adapter knob"
     )
+    parser.add_argument(
+        "--head", choices=("alt", "victr"), default="alt", help="with --random: the head"
+    )
+    parser.add_argument(
+        "--victr", action="append", default=[], help="with --random --head=victr: KEY=VALUE knob"
+    )
     args = parser.parse_args(argv)
     if bool(args.workdir) == bool(args.random):
         parser.error("give exactly one of --workdir and --random")
-    if args.adapter and not args.random:
-        parser.error("--adapter goes with --random (a run's adapter is in its checkpoint)")
+    if (args.adapter or args.victr or args.head != "alt") and not args.random:
+        parser.error(
+            "--adapter, --head and --victr go with --random (a run's head is in its checkpoint)"
+        )
+    if (args.adapter and args.head != "alt") or (args.victr and args.head != "victr"):
+        parser.error("--adapter goes with --head=alt, --victr with --head=victr")
     try:
-        knobs = parse_knobs(args.adapter)
+        knobs = (
+            parse_knobs(args.adapter) if args.head == "alt" else parse_knobs(args.victr, "--victr")
+        )
     except ValueError as e:
         parser.error(str(e))
     try:  # before the run is loaded: a bad --out costs nothing
@@ -175,9 +224,14 @@ def main(argv: list[str] | None = None) -> None:
     else:
         from alt_jax.models.clip import get_preset
 
-        model, model_config, entity_names = random_alt(
-            args.random, args.tome_r, args.num_frames, 64, args.seed, knobs
-        )
+        make = random_alt if args.head == "alt" else random_victr
+        try:
+            model, model_config, entity_names = make(
+                args.random, args.tome_r, args.num_frames, 64, args.seed, knobs
+            )
+        except ValueError as e:  # an unknown or invalid knob
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(2)
         image_size, num_frames = get_preset(args.random).vision.image_size, args.num_frames
         d = model.clip.config.projection_dim
         class_names = [f"class {i}" for i in range(10)]
@@ -195,9 +249,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wrote {out}/config.json, {out}/model.safetensors and {out}/clip/ ", end="")
     print(f"({time.perf_counter() - start:.0f} s)")
     if args.check:
-        from alt_jax.torch.alt import ALTForVideoClassification
-
-        torch_model = ALTForVideoClassification.from_pretrained(out)
+        torch_model = convert.torch_class(config).from_pretrained(out)
         videos = np.random.default_rng(args.seed + 2).normal(
             size=(1, num_frames, image_size, image_size, 3)
         )

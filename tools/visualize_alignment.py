@@ -6,7 +6,8 @@
 Every token-merging region of every frame is filled (alpha blend) in the colour of the entity it
 was aligned to, over a legend of the entity names. Frames are sampled as the run's evaluation
 set samples them (first clip, centre crop). --gif also writes an animated GIF next to the PNG
-(same name, .gif), one frame at a time over the legend.
+(same name, .gif), one frame at a time over the legend. A run without that alignment (VicTR, or
+ALT with learned queries) exits 2 with one line saying so.
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from alt_jax.predict import add_run_input_flags, load_flagged_run  # noqa: E402
+from alt_jax.predict import (  # noqa: E402
+    add_run_input_flags,
+    load_flagged_run,
+    no_alignment_reason,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         run = load_flagged_run(args, args.step)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    reason = no_alignment_reason(run.config.model)
+    if reason is not None:  # nothing to draw: said before a video is decoded
+        print(f"error: {args.workdir}: {reason} to draw", file=sys.stderr)
         return 2
     cfg = next(iter(run.config.evals.values())) if run.config.evals else run.config.data
     spec = samples.ClipSpec(

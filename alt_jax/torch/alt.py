@@ -31,7 +31,7 @@ from transformers import CLIPVisionConfig, CLIPVisionModel, PreTrainedModel
 
 # Relative imports, and nothing from alt_jax: this file, configuration_alt.py and tome.py are
 # copied into every export folder as transformers remote code.
-from .configuration_alt import MODEL_TYPE, ALTConfig
+from .configuration_alt import MODEL_TYPE, ALTConfig  # noqa: F401 - MODEL_TYPE: re-exported
 from .tome import (
     bipartite_merge,
     capped_schedule,
@@ -589,49 +589,31 @@ def saved_dtypes(name_or_path: str | os.PathLike, kwargs: dict[str, Any]) -> dic
     return dtypes
 
 
-class ALTForVideoClassification(PreTrainedModel):
-    """ALT for inference, a transformers model; `config` is an `ALTConfig` (or its dict)."""
+def coerce_config(config: Any, config_class: type) -> Any:
+    """`config` as a `config_class` instance: one already, or the dict of `convert.torch_config`,
+    whose model_type must be the class's."""
+    if isinstance(config, dict):
+        want = config_class.model_type
+        if config.get("model_type") != want:
+            raise ValueError(
+                f"config model_type must be {want!r}, got {config.get('model_type')!r}"
+            )
+        config = config_class(**{k: v for k, v in config.items() if k != "model_type"})
+    return config
 
-    config_class = ALTConfig
-    base_model_prefix = "alt"
-    main_input_name = "pixel_values"
 
-    def __init__(self, config: ALTConfig | dict[str, Any]):
-        if isinstance(config, dict):  # the config dict of `convert.torch_config`
-            if config.get("model_type") != MODEL_TYPE:
-                raise ValueError(
-                    f"config model_type must be {MODEL_TYPE!r}, got {config.get('model_type')!r}"
-                )
-            config = ALTConfig(**{k: v for k, v in config.items() if k != "model_type"})
-        super().__init__(config)
+class FrozenCLIPVideoModel:
+    """What every exported head shares (a mixin before PreTrainedModel): the frozen CLIP vision
+    tower with ToMe, pixel normalisation, and strict folder and state-dict loading."""
+
+    export_name = "ALT"  # in error messages: "not an exported ALT folder"
+
+    def build_vision(self, config: Any) -> CLIPVisionConfig:
+        """Adds the vision tower and its projection (transformers' CLIP modules) of `config`."""
         vcfg = CLIPVisionConfig(**config.vision_config)
-        d = vcfg.projection_dim
         self.vision_model = CLIPVisionModel(vcfg)
-        self.visual_projection = nn.Linear(vcfg.hidden_size, d, bias=False)
-        self.queries = config.queries
-        if self.queries not in QUERY_KINDS:
-            raise ValueError(f"queries must be one of {QUERY_KINDS}, got {self.queries!r}")
-        if self.queries == "entities":
-            self.alignment = EntityAlignment(vcfg.hidden_size, d)
-        else:
-            self.learned_queries = nn.Parameter(torch.zeros(config.num_queries, d))
-        self.adapter = build_adapter(
-            config.adapter, region_dim=vcfg.hidden_size, text_dim=d, frames=config.num_frames
-        )
-        self.gate = nn.Parameter(torch.zeros(()))
-        self.entity_readout = bool(getattr(config, "entity_readout", False))
-        if self.entity_readout:
-            self.entity_gate = nn.Parameter(torch.zeros(()))
-        self.probe = bool(getattr(config, "probe", False))
-        if self.probe:  # cos(v, t_c) + g_p · (mean_t cls_t − μ) A t_c
-            self.probe_mean = nn.Parameter(torch.zeros(d))
-            self.probe_map = nn.Parameter(torch.zeros(d, d))
-            self.probe_gate = nn.Parameter(torch.zeros(()))
-        self.log_logit_scale = nn.Parameter(torch.zeros(()))
-        self.register_buffer("entities", torch.zeros(len(config.entity_names), d))
-        self.register_buffer("class_embeddings", torch.zeros(len(config.class_names), d))
-        self.post_init()
-        self.eval()
+        self.visual_projection = nn.Linear(vcfg.hidden_size, vcfg.projection_dim, bias=False)
+        return vcfg
 
     def _init_weights(self, module: nn.Module) -> None:
         """No initialisation: every tensor comes from the export (a missing one is an error)."""
@@ -666,53 +648,15 @@ class ALTForVideoClassification(PreTrainedModel):
         ln = vision.post_layernorm(x)
         return {"ln": ln, "cls": self.visual_projection(ln[:, 0]), "dest": dest}
 
-    # -- the head -----------------------------------------------------------------------------------
-
-    @torch.no_grad()
-    def forward(
-        self, pixel_values: torch.Tensor, class_embeddings: torch.Tensor | None = None
-    ) -> dict[str, torch.Tensor]:
-        """pixel_values float [B, T, 3, H, W] (CLIP-normalised) → logits [B, C], video_embedding
-        [B, d], entity_index [B, T, M] (the entity of each region; entity queries only) and dest
-        [B, T, 1+N] (the region of each input token). `class_embeddings` [C, d] replaces the
-        stored classes."""
+    def video_tokens(self, pixel_values: torch.Tensor) -> dict[str, torch.Tensor]:
+        """pixel_values [B, T, 3, H, W] → ln [B, T, 1+M, D], cls [B, T, d], dest [B, T, 1+N]."""
         if pixel_values.ndim != 5:
             raise ValueError(
                 f"pixel_values must be [B, T, 3, H, W], got {tuple(pixel_values.shape)}"
             )
         b, t = pixel_values.shape[:2]
         frames = self.frame_tokens(pixel_values.reshape(b * t, *pixel_values.shape[2:]))
-        ln = frames["ln"].reshape(b, t, *frames["ln"].shape[1:])
-        cls = frames["cls"].reshape(b, t, -1)
-        dest = frames["dest"].reshape(b, t, -1)
-        regions = ln[:, :, 1:]
-        out, index = {}, None
-        if self.queries == "entities":
-            index, queries = self.alignment(regions, self.entities)
-            out["entity_index"] = index
-        else:
-            m = regions.shape[2]
-            if self.learned_queries.shape[0] != m:
-                raise ValueError(
-                    f"{m} regions per frame, but the model has {self.learned_queries.shape[0]} "
-                    f"learned queries (set at the CLIP's image size and ToMe r)"
-                )
-            queries = self.learned_queries.expand(b, t, m, -1)
-        z, readout = self.adapter(regions, ln[:, :, 0], queries, dest, index)
-        pool = l2_normalize(cls) if self.config.frame_pool == "normalized" else cls
-        base = pool.mean(dim=1)
-        video = base + self.gate * z
-        if self.entity_readout:  # e = the readout-weighted entity texts, averaged over frames
-            entity = torch.einsum("btm,btmd->bd", readout, queries) / t
-            video = video + self.entity_gate * base.norm(dim=-1, keepdim=True) * entity
-        classes = self.class_embeddings if class_embeddings is None else class_embeddings
-        classes = l2_normalize(classes)
-        similarity = l2_normalize(video) @ classes.T
-        if self.probe:
-            appearance = (cls.mean(dim=1) - self.probe_mean) @ self.probe_map
-            similarity = similarity + self.probe_gate * appearance @ classes.T
-        logits = torch.exp(self.log_logit_scale) * similarity
-        return {"logits": logits, "video_embedding": video, **out, "dest": dest}
+        return {k: v.reshape(b, t, *v.shape[1:]) for k, v in frames.items()}
 
     @staticmethod
     def normalize(frames: torch.Tensor) -> torch.Tensor:
@@ -726,16 +670,25 @@ class ALTForVideoClassification(PreTrainedModel):
     @classmethod
     def from_pretrained(
         cls, pretrained_model_name_or_path: str | os.PathLike, *args: Any, **kwargs: Any
-    ) -> "ALTForVideoClassification":
+    ) -> Any:
         """The model saved in a folder (or hub repo), in eval mode; a missing, unexpected or
-        misshapen tensor is an error naming it (transformers would initialise it randomly)."""
+        misshapen tensor is an error naming it (transformers would initialise it randomly), and
+        so is a folder of another head (its model_type)."""
         folder = Path(pretrained_model_name_or_path)
         if folder.is_dir():
             for name in (CONFIG_NAME, WEIGHTS_NAME):
                 if not (folder / name).is_file():
                     raise FileNotFoundError(
-                        f"{folder / name} does not exist (not an exported ALT folder)"
+                        f"{folder / name} does not exist (not an exported {cls.export_name} folder)"
                     )
+            # transformers would only warn, then build this head from the other's config.
+            found = json.loads((folder / CONFIG_NAME).read_text()).get("model_type")
+            want = cls.config_class.model_type
+            if found is not None and found != want:
+                raise ValueError(
+                    f"{folder} holds a model_type {found!r} export, not {want!r} "
+                    f"({cls.__name__}); load it with that head's class or AutoModel"
+                )
         want_info = kwargs.pop("output_loading_info", False)
         # Misshapen tensors come back in the loading info, so the error below names them.
         kwargs["ignore_mismatched_sizes"] = True
@@ -790,6 +743,86 @@ class ALTForVideoClassification(PreTrainedModel):
                 f"{shapes[:8]}, mistyped {dtypes[:8]}"
             )
         self.load_state_dict(tensors, strict=False)
+
+
+class ALTForVideoClassification(FrozenCLIPVideoModel, PreTrainedModel):
+    """ALT for inference, a transformers model; `config` is an `ALTConfig` (or its dict)."""
+
+    config_class = ALTConfig
+    base_model_prefix = "alt"
+    main_input_name = "pixel_values"
+
+    def __init__(self, config: ALTConfig | dict[str, Any]):
+        config = coerce_config(config, ALTConfig)
+        super().__init__(config)
+        vcfg = self.build_vision(config)
+        d = vcfg.projection_dim
+        self.queries = config.queries
+        if self.queries not in QUERY_KINDS:
+            raise ValueError(f"queries must be one of {QUERY_KINDS}, got {self.queries!r}")
+        if self.queries == "entities":
+            self.alignment = EntityAlignment(vcfg.hidden_size, d)
+        else:
+            self.learned_queries = nn.Parameter(torch.zeros(config.num_queries, d))
+        self.adapter = build_adapter(
+            config.adapter, region_dim=vcfg.hidden_size, text_dim=d, frames=config.num_frames
+        )
+        self.gate = nn.Parameter(torch.zeros(()))
+        self.entity_readout = bool(getattr(config, "entity_readout", False))
+        if self.entity_readout:
+            self.entity_gate = nn.Parameter(torch.zeros(()))
+        self.probe = bool(getattr(config, "probe", False))
+        if self.probe:  # cos(v, t_c) + g_p · (mean_t cls_t − μ) A t_c
+            self.probe_mean = nn.Parameter(torch.zeros(d))
+            self.probe_map = nn.Parameter(torch.zeros(d, d))
+            self.probe_gate = nn.Parameter(torch.zeros(()))
+        self.log_logit_scale = nn.Parameter(torch.zeros(()))
+        self.register_buffer("entities", torch.zeros(len(config.entity_names), d))
+        self.register_buffer("class_embeddings", torch.zeros(len(config.class_names), d))
+        self.post_init()
+        self.eval()
+
+    # -- the head -----------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def forward(
+        self, pixel_values: torch.Tensor, class_embeddings: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """pixel_values float [B, T, 3, H, W] (CLIP-normalised) → logits [B, C], video_embedding
+        [B, d], entity_index [B, T, M] (the entity of each region; entity queries only) and dest
+        [B, T, 1+N] (the region of each input token). `class_embeddings` [C, d] replaces the
+        stored classes."""
+        frames = self.video_tokens(pixel_values)
+        ln, cls, dest = frames["ln"], frames["cls"], frames["dest"]
+        b, t = cls.shape[:2]
+        regions = ln[:, :, 1:]
+        out, index = {}, None
+        if self.queries == "entities":
+            index, queries = self.alignment(regions, self.entities)
+            out["entity_index"] = index
+        else:
+            m = regions.shape[2]
+            if self.learned_queries.shape[0] != m:
+                raise ValueError(
+                    f"{m} regions per frame, but the model has {self.learned_queries.shape[0]} "
+                    f"learned queries (set at the CLIP's image size and ToMe r)"
+                )
+            queries = self.learned_queries.expand(b, t, m, -1)
+        z, readout = self.adapter(regions, ln[:, :, 0], queries, dest, index)
+        pool = l2_normalize(cls) if self.config.frame_pool == "normalized" else cls
+        base = pool.mean(dim=1)
+        video = base + self.gate * z
+        if self.entity_readout:  # e = the readout-weighted entity texts, averaged over frames
+            entity = torch.einsum("btm,btmd->bd", readout, queries) / t
+            video = video + self.entity_gate * base.norm(dim=-1, keepdim=True) * entity
+        classes = self.class_embeddings if class_embeddings is None else class_embeddings
+        classes = l2_normalize(classes)
+        similarity = l2_normalize(video) @ classes.T
+        if self.probe:
+            appearance = (cls.mean(dim=1) - self.probe_mean) @ self.probe_map
+            similarity = similarity + self.probe_gate * appearance @ classes.T
+        logits = torch.exp(self.log_logit_scale) * similarity
+        return {"logits": logits, "video_embedding": video, **out, "dest": dest}
 
 
 # save_pretrained copies this file and its relative imports into the folder and sets auto_map,

@@ -1,4 +1,5 @@
-"""The transformers config of the PyTorch ALT (`model_type` "alt_video_classifier").
+"""The transformers configs of the PyTorch ALT (`model_type` "alt_video_classifier") and VicTR
+(`model_type` "victr_video_classifier").
 
 This file is copied into every export folder (transformers' remote code), so it imports only
 transformers: `AutoConfig.from_pretrained(folder, trust_remote_code=True)` needs no alt_jax.
@@ -11,9 +12,41 @@ from typing import Any, Sequence
 from transformers import PretrainedConfig
 
 MODEL_TYPE = "alt_video_classifier"
+VICTR_MODEL_TYPE = "victr_video_classifier"
 
 
-class ALTConfig(PretrainedConfig):
+class DictAccess:
+    """config["key"], config.get("key") and "key" in config: the dict interface of the first
+    exports (a mixin before PretrainedConfig)."""
+
+    def __getitem__(self, key: str) -> Any:
+        """config["key"] (the dict interface of earlier exports)."""
+        if not hasattr(self, key):
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        """config["key"] = value."""
+        setattr(self, key, value)
+
+    def __contains__(self, key: str) -> bool:
+        return hasattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """config.get("key", default)."""
+        return getattr(self, key, default)
+
+
+def label_kwargs(class_names: list[str], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """`kwargs` with id2label and label2id from the class names (pipelines and users read labels
+    from id2label), unless given."""
+    if class_names and "id2label" not in kwargs:
+        kwargs["id2label"] = dict(enumerate(class_names))
+        kwargs.setdefault("label2id", {n: i for i, n in enumerate(class_names)})
+    return kwargs
+
+
+class ALTConfig(DictAccess, PretrainedConfig):
     """Shapes, ToMe schedule, adapter knobs, class and entity names of an exported ALT.
 
     Also readable as a dict (`config["class_names"]`), as configs were before this class.
@@ -61,25 +94,44 @@ class ALTConfig(PretrainedConfig):
         self.center_class_embeddings = bool(center_class_embeddings)
         self.backbone_dtype_in_training = backbone_dtype_in_training
         self.source = dict(source or {})
-        # Pipelines and users read labels from id2label.
-        if self.class_names and "id2label" not in kwargs:
-            kwargs["id2label"] = dict(enumerate(self.class_names))
-            kwargs.setdefault("label2id", {n: i for i, n in enumerate(self.class_names)})
-        super().__init__(**kwargs)
+        super().__init__(**label_kwargs(self.class_names, kwargs))
 
-    def __getitem__(self, key: str) -> Any:
-        """config["key"] (the dict interface of earlier exports)."""
-        if not hasattr(self, key):
-            raise KeyError(key)
-        return getattr(self, key)
 
-    def __setitem__(self, key: str, value: Any) -> None:
-        """config["key"] = value."""
-        setattr(self, key, value)
+class VicTRConfig(DictAccess, PretrainedConfig):
+    """Shapes, ToMe schedule, VicTR head knobs (`victr`: layers, heads, width, mlp_hidden,
+    visual, boost, temperatures, pooling, anchor, fourier_bands), class and auxiliary text names
+    of an exported VicTR."""
 
-    def __contains__(self, key: str) -> bool:
-        return hasattr(self, key)
+    model_type = VICTR_MODEL_TYPE
 
-    def get(self, key: str, default: Any = None) -> Any:
-        """config.get("key", default)."""
-        return getattr(self, key, default)
+    def __init__(
+        self,
+        vision_config: dict[str, Any] | None = None,
+        image_size: int = 224,
+        tome_schedule: Sequence[int] = (),
+        prop_attn: bool = True,
+        region_features: str = "tokens",
+        num_frames: int = 8,
+        victr: dict[str, Any] | None = None,
+        class_names: Sequence[str] = (),
+        auxiliary_names: Sequence[str] = (),
+        prompt_templates: Sequence[str] = (),
+        center_class_embeddings: bool = False,
+        backbone_dtype_in_training: str = "float32",
+        source: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ):
+        self.vision_config = dict(vision_config or {})
+        self.image_size = int(image_size)
+        self.tome_schedule = [int(r) for r in tome_schedule]
+        self.prop_attn = bool(prop_attn)
+        self.region_features = region_features
+        self.num_frames = int(num_frames)
+        self.victr = dict(victr or {})
+        self.class_names = list(class_names)
+        self.auxiliary_names = list(auxiliary_names)
+        self.prompt_templates = list(prompt_templates)
+        self.center_class_embeddings = bool(center_class_embeddings)
+        self.backbone_dtype_in_training = backbone_dtype_in_training
+        self.source = dict(source or {})
+        super().__init__(**label_kwargs(self.class_names, kwargs))

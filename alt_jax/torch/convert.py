@@ -1,8 +1,10 @@
-"""Flax ALT → `ALTForVideoClassification` (config dict + state dict), and a parity check.
+"""Flax ALT → `ALTForVideoClassification` and Flax VicTR → `VicTRForVideoClassification`
+(config dict + state dict), and a parity check.
 
 Vision tower keys come from `alt_jax.weights.clip_state_dict` (transformers' names); the
 trainable head's keys are its Flax paths with `kernel`/`scale` → `weight` and Linear kernels
-transposed (`flax_to_torch_array`), which is how the torch modules are named.
+transposed (`flax_to_torch_array`), which is how the torch modules are named. `torch_config`,
+`torch_state_dict`, `to_torch` and `export` take either head.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from flax import nnx
 
 from alt_jax.models.adapter import GlobalVideoAdapter, OrderedVideoAdapter
 from alt_jax.models.alt import ALT, trainable_filter
+from alt_jax.models.victr import VicTR
 from alt_jax.weights import (
     clip_state_dict,
     flax_path_to_torch_key,
@@ -89,8 +92,26 @@ def learned_query_count(model: ALT) -> dict[str, int]:
     return {"num_queries": int(model.learned_queries.shape[0])}
 
 
+def vision_config(model: ALT | VicTR, image_size: int) -> dict[str, Any]:
+    """The vision part of config.json (either head): the CLIP vision config, the ToMe schedule
+    resolved for `image_size`, proportional attention and the region features."""
+    cfg = model.clip.config
+    vision = model.clip.vision_model
+    num_tokens = (image_size // cfg.vision.patch_size) ** 2 + 1
+    return {
+        "vision_config": {
+            **{k: getattr(cfg.vision, k) for k in cfg.vision.__dataclass_fields__},
+            "projection_dim": cfg.projection_dim,
+        },
+        "image_size": int(image_size),
+        "tome_schedule": [int(r) for r in vision.r_schedule(num_tokens)],
+        "prop_attn": bool(vision.prop_attn),
+        "region_features": vision.region_features,
+    }
+
+
 def torch_config(
-    model: ALT,
+    model: ALT | VicTR,
     model_config: Any,
     *,
     image_size: int,
@@ -100,22 +121,22 @@ def torch_config(
 ) -> dict[str, Any]:
     """config.json of the PyTorch model: shapes, the ToMe schedule resolved for `image_size`,
     the query kind (and with learned queries their count), class and entity names, prompt
-    templates (for recomputing class embeddings) and provenance."""
-    from alt_jax.torch.alt import MODEL_TYPE
+    templates (for recomputing class embeddings) and provenance. For a VicTR, `entity_names`
+    name its auxiliary texts (`victr_torch_config`)."""
+    if isinstance(model, VicTR):
+        return victr_torch_config(
+            model,
+            model_config,
+            image_size=image_size,
+            class_names=class_names,
+            auxiliary_names=entity_names,
+            source=source,
+        )
+    from alt_jax.torch.configuration_alt import MODEL_TYPE
 
-    cfg = model.clip.config
-    vision = model.clip.vision_model
-    num_tokens = (image_size // cfg.vision.patch_size) ** 2 + 1
     return {
         "model_type": MODEL_TYPE,
-        "vision_config": {
-            **{k: getattr(cfg.vision, k) for k in cfg.vision.__dataclass_fields__},
-            "projection_dim": cfg.projection_dim,
-        },
-        "image_size": int(image_size),
-        "tome_schedule": [int(r) for r in vision.r_schedule(num_tokens)],
-        "prop_attn": bool(vision.prop_attn),
-        "region_features": vision.region_features,
+        **vision_config(model, image_size),
         "num_frames": adapter_frames(model.adapter),
         "frame_pool": model.frame_pool,
         "queries": model.queries,
@@ -133,7 +154,65 @@ def torch_config(
     }
 
 
-def torch_state_dict(model: ALT, class_embeddings: np.ndarray) -> dict[str, np.ndarray]:
+def victr_config(model: VicTR, knobs: Any = None) -> dict[str, Any]:
+    """The VicTR knobs the forward pass depends on, read off the built module (so the export
+    describes the weights, whatever the run's config says); `knobs` (model.victr) only fills in
+    `fourier_bands` when there is no region pool to read it from."""
+    layers = list(model.layers)
+    attention = layers[0].cross_attn if layers else getattr(model.region_pool, "attn", None)
+    pool = model.region_pool
+    return {
+        "layers": len(layers),
+        "heads": int(attention.heads) if attention is not None else 1,
+        "width": int(model.temporal_embedding.shape[1]),
+        "mlp_hidden": int(layers[0].mlp.fc1.kernel.shape[1]) if layers else 0,
+        "visual": "regions" if pool is not None else "class_token",
+        "fourier_bands": int(
+            pool.position.bands if pool is not None else getattr(knobs, "fourier_bands", 4)
+        ),
+        "boost": "relative" if model.relative else "softmax",
+        "boost_temperature": float(model.boost_temperature),
+        "affinity_temperature": float(model.temperature),
+        "pooling": "ordered" if model.pool_weights is not None else "mean",
+        "anchor": bool(model.anchor),
+    }
+
+
+def victr_torch_config(
+    model: VicTR,
+    model_config: Any,
+    *,
+    image_size: int,
+    class_names: Sequence[str],
+    auxiliary_names: Sequence[str],
+    source: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """config.json of the PyTorch VicTR: the vision part, the head's knobs, class and
+    auxiliary text names (one per row of the model's auxiliary bank), prompt templates and
+    provenance."""
+    from alt_jax.torch.configuration_alt import VICTR_MODEL_TYPE
+
+    rows = int(model.auxiliary[...].shape[0])
+    if len(auxiliary_names) != rows:
+        raise ValueError(
+            f"{len(auxiliary_names)} auxiliary text names for the model's {rows} auxiliary "
+            "embeddings"
+        )
+    return {
+        "model_type": VICTR_MODEL_TYPE,
+        **vision_config(model, image_size),
+        "num_frames": int(model.temporal_embedding.shape[0]),
+        "victr": victr_config(model, model_config.get("victr")),
+        "class_names": list(class_names),
+        "auxiliary_names": list(auxiliary_names),
+        "prompt_templates": list(model_config.prompt_templates),
+        "center_class_embeddings": bool(model_config.center_class_embeddings),
+        "backbone_dtype_in_training": model_config.backbone.dtype,
+        "source": source or {},
+    }
+
+
+def torch_state_dict(model: ALT | VicTR, class_embeddings: np.ndarray) -> dict[str, np.ndarray]:
     """Every tensor of the PyTorch model, float32 NumPy, keyed by its torch name."""
     tensors = {
         k: v for k, v in clip_state_dict(model.clip).items() if k.startswith(VISION_PREFIXES)
@@ -142,30 +221,51 @@ def torch_state_dict(model: ALT, class_embeddings: np.ndarray) -> dict[str, np.n
     for keypath, leaf in jax.tree_util.tree_flatten_with_path(trainable)[0]:
         path = keypath_tuple(keypath)
         tensors[flax_path_to_torch_key(path)] = flax_to_torch_array(path, np.asarray(leaf))
-    if model.queries == "entities" and "alignment.w_r" not in tensors:
-        # A frozen W_r is no parameter, but the export needs it (an array, not a Linear kernel).
-        tensors["alignment.w_r"] = np.asarray(model.alignment.w_r[...])
-    tensors["entities"] = np.asarray(model.entities[...])
+    if isinstance(model, VicTR):  # the auxiliary bank is state, not a parameter
+        tensors["auxiliary"] = np.asarray(model.auxiliary[...])
+    else:
+        if model.queries == "entities" and "alignment.w_r" not in tensors:
+            # A frozen W_r is no parameter, but the export needs it (an array, not a kernel).
+            tensors["alignment.w_r"] = np.asarray(model.alignment.w_r[...])
+        tensors["entities"] = np.asarray(model.entities[...])
     tensors["class_embeddings"] = np.asarray(class_embeddings)
     return {k: np.array(v, np.float32, order="C") for k, v in tensors.items()}
 
 
-def to_torch(model: ALT, config: dict[str, Any], class_embeddings: np.ndarray):
-    """The `ALTForVideoClassification` holding `model`'s weights (eval mode)."""
+def torch_class(config: dict[str, Any]) -> type:
+    """The PyTorch model class of a config dict's model_type (ALT's or VicTR's)."""
+    from alt_jax.torch.alt import ALTForVideoClassification
+    from alt_jax.torch.victr import VicTRForVideoClassification
+
+    classes = {
+        c.config_class.model_type: c
+        for c in (ALTForVideoClassification, VicTRForVideoClassification)
+    }
+    if config.get("model_type") not in classes:
+        raise ValueError(
+            f"config model_type must be one of {sorted(classes)}, got {config.get('model_type')!r}"
+        )
+    return classes[config["model_type"]]
+
+
+def to_torch(model: ALT | VicTR, config: dict[str, Any], class_embeddings: np.ndarray):
+    """The `ALTForVideoClassification` or `VicTRForVideoClassification` (by the config's
+    model_type) holding `model`'s weights (eval mode)."""
     import torch
 
-    from alt_jax.torch.alt import ALTForVideoClassification
-
-    out = ALTForVideoClassification(config)
+    out = torch_class(config)(config)
     tensors = torch_state_dict(model, class_embeddings)
     out.load_state_dict_strict({k: torch.from_numpy(v) for k, v in tensors.items()})
     return out
 
 
 def export(
-    model: ALT, config: dict[str, Any], class_embeddings: np.ndarray, out: str | os.PathLike
+    model: ALT | VicTR,
+    config: dict[str, Any],
+    class_embeddings: np.ndarray,
+    out: str | os.PathLike,
 ) -> Path:
-    """Writes OUT/{config.json, model.safetensors} (the PyTorch ALT) and OUT/clip/ (the
+    """Writes OUT/{config.json, model.safetensors} (the PyTorch ALT or VicTR) and OUT/clip/ (the
     backbone as a transformers CLIP folder, both towers); returns OUT."""
     out = Path(out)
     to_torch(model, config, class_embeddings).save_pretrained(out)
@@ -174,7 +274,7 @@ def export(
 
 
 def max_logit_difference(
-    model: ALT, torch_model, class_embeddings: np.ndarray, videos: np.ndarray
+    model: ALT | VicTR, torch_model, class_embeddings: np.ndarray, videos: np.ndarray
 ) -> float:
     """max |logits_JAX − logits_torch| on CLIP-normalised videos float32 [B, T, S, S, 3]."""
     import torch

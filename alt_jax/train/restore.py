@@ -20,7 +20,8 @@ from etils import epath
 from flax import nnx
 
 from alt_jax.models.alt import ALT, split_trainable
-from alt_jax.models.build import build_model
+from alt_jax.models.build import BUILDERS, build_model
+from alt_jax.models.victr import VicTR
 from alt_jax.resources import absolute, resolve
 from alt_jax.train import checkpoint
 
@@ -30,10 +31,10 @@ class TrainedRun:
     """What a workdir's checkpoint gives back."""
 
     config: ml_collections.ConfigDict
-    model: ALT
+    model: ALT | VicTR  # config.model.head says which
     step: int
     class_names: list[str]
-    entity_names: list[str]
+    entity_names: list[str]  # VicTR: its auxiliary texts' names (none without auxiliary texts)
 
 
 def checkpoint_steps(workdir: str | os.PathLike) -> list[int]:
@@ -94,6 +95,11 @@ class MissingRunInput(FileNotFoundError):
     """A file the run's config names is gone (a moved run); the message names the flag to pass."""
 
 
+def uses_corpus(model: ml_collections.ConfigDict) -> bool:
+    """Whether the model reads the entity corpus: ALT's entities, VicTR's auxiliary texts."""
+    return model.head == "alt" or bool(model.victr.aux_texts)
+
+
 def _exists(path: str) -> bool:
     """Whether a config's path (local, gs:// or alt_jax:...) names something that exists."""
     return epath.Path(resolve(path)).exists()
@@ -124,7 +130,7 @@ def with_run_inputs(
         )
     if corpus:
         model.corpus.path = absolute(corpus)
-    if not _exists(model.corpus.path):
+    if uses_corpus(model) and not _exists(model.corpus.path):
         raise MissingRunInput(
             f"{workdir}: the run's entity corpus {model.corpus.path} (config.model.corpus.path) "
             "does not exist; give the corpus JSON with --corpus=FILE"
@@ -155,8 +161,9 @@ def load_run(
     corpus: str | None = None,
     labels: str | None = None,
 ) -> TrainedRun:
-    """The ALT model of a workdir at checkpoint `step` (None: the latest). `backbone`, `corpus`
-    and `labels` replace the recorded CLIP folder, entity corpus and class list (a moved run)."""
+    """The model (ALT or VicTR, by model.head) of a workdir at checkpoint `step` (None: the
+    latest). `backbone`, `corpus` and `labels` replace the recorded CLIP folder, entity corpus
+    and class list (a moved run)."""
     from alt_jax.corpus import read_entities
     from alt_jax.labels import load_labels
 
@@ -167,10 +174,10 @@ def load_run(
     elif step not in steps:
         raise ValueError(f"{workdir}/checkpoints has no step {step}; steps: {steps}")
     config = read_config(workdir, step)
-    if config.model.head != "alt":
+    if config.model.head not in BUILDERS:  # a run of a head this version does not have
         raise ValueError(
-            f"{workdir}: model.head is {config.model.head!r}; only ALT runs (head 'alt') can be "
-            "loaded for prediction and export"
+            f"{workdir}: model.head is {config.model.head!r}; only runs of the heads "
+            f"{sorted(BUILDERS)} can be loaded for prediction and export"
         )
     config = with_run_inputs(config, workdir, backbone=backbone, corpus=corpus, labels=labels)
     model = build_model(config.model, seed=config.seed)
@@ -190,7 +197,11 @@ def load_run(
     finally:
         ckpt.close()
     model = nnx.merge(graphdef, restored["params"], frozen)
-    entities = [e["unit"] for e in read_entities(config.model.corpus.path)]
+    entities = (
+        [e["unit"] for e in read_entities(config.model.corpus.path)]
+        if uses_corpus(config.model)
+        else []
+    )
     names = load_labels(labels) if labels else run_class_names(config)
     return TrainedRun(config, model, step, names, entities)
 
