@@ -12,10 +12,11 @@ import json
 import os
 import struct
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import ml_dtypes
 import numpy as np
 from flax import nnx
@@ -475,28 +476,50 @@ def read_export(folder: Path, kind: str, model_type: str) -> tuple[dict[str, Any
     return cfg, read_safetensors(folder / "model.safetensors")
 
 
-def load_alt_export(folder: str | os.PathLike) -> ExportedALT:
-    """An export folder (tools/convert_to_pytorch.py: config.json, model.safetensors, clip/) as
-    an ALT nnx model whose logits are the PyTorch export's; every tensor must be used."""
-    from alt_jax.models.alt import build_alt, default_model_config, trainable_filter
+def _load_export(
+    folder: Path,
+    kind: str,
+    model_type: str,
+    matrices: tuple[tuple[str, str], ...],
+    configure: Callable[[ml_collections.ConfigDict, dict[str, Any], int], None],
+    build: Callable[[ml_collections.ConfigDict, CLIP, dict[str, np.ndarray]], nnx.Module],
+) -> tuple[nnx.Module, dict[str, Any], dict[str, np.ndarray]]:
+    """(model, config.json, tensors) of a `kind` export: the head's config from `configure`,
+    its model from `build` on the export's CLIP, its trainable state from the tensors."""
+    from alt_jax.models.alt import default_model_config, trainable_filter
 
-    folder = Path(folder)
-    cfg, tensors = read_export(folder, "ALT", "alt_video_classifier")
-    width = int(cfg["vision_config"]["projection_dim"])
-    for name, rows in (("entities", "entity_names"), ("class_embeddings", "class_names")):
-        _check_export_matrix(folder / "model.safetensors", tensors, name, len(cfg[rows]), width)
+    cfg, tensors = read_export(folder, kind, model_type)
+    d = int(cfg["vision_config"]["projection_dim"])
+    for name, rows in matrices:  # (tensor, the config.json list naming its rows)
+        _check_export_matrix(folder / "model.safetensors", tensors, name, len(cfg[rows]), d)
     config = default_model_config()
     # The resolved per-layer schedule (the export ran exactly these merges) goes to the CLIP,
     # which carries it; the config's tome_r is only read when it builds the CLIP itself.
     schedule = tuple(int(r) for r in cfg["tome_schedule"])
     config.prop_attn = bool(cfg["prop_attn"])
+    config.region_features = cfg.get("region_features", "tokens")  # older exports: CLIP's
     config.num_frames = int(cfg["num_frames"])
+    config.prompt_templates = tuple(cfg.get("prompt_templates", config.prompt_templates))
+    config.center_class_embeddings = bool(cfg.get("center_class_embeddings", False))
+    configure(config, cfg, d)
+    clip = load_clip(
+        folder / "clip",
+        tome_r=schedule,
+        prop_attn=config.prop_attn,
+        region_features=config.region_features,
+    )
+    model = build(config, clip, tensors)
+    # The vision tower came from clip/; the head's tensors replace its random initialisation.
+    nnx.update(model, fill_state(nnx.state(model, trainable_filter), export_head_tensors(tensors)))
+    return model, cfg, tensors
+
+
+def _configure_alt_export(config: ml_collections.ConfigDict, cfg: dict[str, Any], d: int) -> None:
+    """Sets the ALT head's knobs of `config` from an export's config.json `cfg` (d unused)."""
     config.frame_pool = cfg["frame_pool"]
     config.queries = cfg.get("queries", "entities")  # older exports: entity queries
     config.entity_readout = bool(cfg.get("entity_readout", False))  # older exports: none
     config.probe.enabled = bool(cfg.get("probe", False))  # older exports: none
-    config.prompt_templates = tuple(cfg.get("prompt_templates", config.prompt_templates))
-    config.center_class_embeddings = bool(cfg.get("center_class_embeddings", False))
     adapter = cfg["adapter"]
     config.adapter.kind = adapter.get("kind", "global")  # older exports: the global adapter
     for key in ("width", "depth", "heads", "conv_kernel"):
@@ -508,16 +531,36 @@ def load_alt_export(folder: str | os.PathLike) -> ExportedALT:
     if "temporal_input" not in adapter and config.adapter.kind == "ordered":
         # Exported before temporal_input: temporal_center said centred (True) or raw (False).
         config.adapter.temporal_input = "centred" if adapter.get("temporal_center", True) else "raw"
-    config.region_features = cfg.get("region_features", "tokens")
-    clip = load_clip(
-        folder / "clip",
-        tome_r=schedule,
-        prop_attn=config.prop_attn,
-        region_features=config.region_features,
+
+
+def _configure_victr_export(config: ml_collections.ConfigDict, cfg: dict[str, Any], d: int) -> None:
+    """Sets the VicTR head's knobs of `config` from an export's config.json `cfg` (CLIP width d)."""
+    config.head = "victr"
+    victr = cfg["victr"]
+    for key in config.victr:
+        if key in victr:
+            config.victr[key] = victr[key]
+    width = int(victr["width"])
+    config.victr.width = 0 if width == d else width  # 0: CLIP's joint width d
+    config.victr.mlp_ratio = victr["mlp_hidden"] / width if victr["layers"] else 4.0
+    config.victr.aux_texts = bool(cfg["auxiliary_names"])
+
+
+def load_alt_export(folder: str | os.PathLike) -> ExportedALT:
+    """An export folder (tools/convert_to_pytorch.py: config.json, model.safetensors, clip/) as
+    an ALT nnx model whose logits are the PyTorch export's; every tensor must be used."""
+    from alt_jax.models.alt import build_alt
+
+    model, cfg, tensors = _load_export(
+        Path(folder),
+        "ALT",
+        "alt_video_classifier",
+        (("entities", "entity_names"), ("class_embeddings", "class_names")),
+        _configure_alt_export,
+        lambda config, clip, tensors: build_alt(
+            config, clip=clip, entity_embeddings=tensors["entities"]
+        ),
     )
-    model = build_alt(config, clip=clip, entity_embeddings=tensors["entities"])
-    # The vision tower came from clip/; the head's tensors fill the trainable state.
-    nnx.update(model, fill_state(nnx.state(model, trainable_filter), export_head_tensors(tensors)))
     return ExportedALT(
         model=model,
         class_embeddings=np.asarray(tensors["class_embeddings"], np.float32),
@@ -530,40 +573,19 @@ def load_alt_export(folder: str | os.PathLike) -> ExportedALT:
 def load_victr_export(folder: str | os.PathLike) -> ExportedVicTR:
     """A VicTR export folder (tools/convert_to_pytorch.py on a VicTR run) as a VicTR nnx model
     whose logits are the PyTorch export's; every tensor must be used."""
-    from alt_jax.models.alt import default_model_config, trainable_filter
     from alt_jax.models.victr import build_victr
 
-    folder = Path(folder)
-    cfg, tensors = read_export(folder, "VicTR", "victr_video_classifier")
-    d = int(cfg["vision_config"]["projection_dim"])
-    for name, rows in (("auxiliary", "auxiliary_names"), ("class_embeddings", "class_names")):
-        _check_export_matrix(folder / "model.safetensors", tensors, name, len(cfg[rows]), d)
-    config = default_model_config()
-    config.head = "victr"
-    schedule = tuple(int(r) for r in cfg["tome_schedule"])  # the merges the export ran
-    config.prop_attn = bool(cfg["prop_attn"])
-    config.region_features = cfg.get("region_features", "tokens")
-    config.num_frames = int(cfg["num_frames"])
-    config.prompt_templates = tuple(cfg.get("prompt_templates", config.prompt_templates))
-    config.center_class_embeddings = bool(cfg.get("center_class_embeddings", False))
-    victr = cfg["victr"]
-    for key in config.victr:
-        if key in victr:
-            config.victr[key] = victr[key]
-    width = int(victr["width"])
-    config.victr.width = 0 if width == d else width  # 0: CLIP's joint width d
-    config.victr.mlp_ratio = victr["mlp_hidden"] / width if victr["layers"] else 4.0
-    config.victr.aux_texts = bool(cfg["auxiliary_names"])
-    clip = load_clip(
-        folder / "clip",
-        tome_r=schedule,
-        prop_attn=config.prop_attn,
-        region_features=config.region_features,
+    # The auxiliary texts come with the export (no corpus to encode).
+    model, cfg, tensors = _load_export(
+        Path(folder),
+        "VicTR",
+        "victr_video_classifier",
+        (("auxiliary", "auxiliary_names"), ("class_embeddings", "class_names")),
+        _configure_victr_export,
+        lambda config, clip, tensors: build_victr(
+            config, clip=clip, auxiliary_embeddings=tensors["auxiliary"]
+        ),
     )
-    # The auxiliary texts come with the export (no corpus to encode); the head's trainable
-    # tensors replace its random initialisation.
-    model = build_victr(config, clip=clip, auxiliary_embeddings=tensors["auxiliary"])
-    nnx.update(model, fill_state(nnx.state(model, trainable_filter), export_head_tensors(tensors)))
     return ExportedVicTR(
         model=model,
         class_embeddings=np.asarray(tensors["class_embeddings"], np.float32),

@@ -29,12 +29,17 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
 from alt_jax.predict import add_run_input_flags, load_flagged_run  # noqa: E402
+
+if TYPE_CHECKING:
+    import ml_collections
+    from flax import nnx
 
 # What an export writes into --out: rewriting a folder holding only these is expected.
 EXPORT_NAMES = {
@@ -92,6 +97,26 @@ def parse_knobs(items: list[str], flag: str = "--adapter") -> dict[str, object]:
     return knobs
 
 
+def random_config(
+    head: str, preset: str, tome_r: int, num_frames: int, knobs: dict[str, object] | None
+) -> ml_collections.ConfigDict:
+    """The model config of a random `head` ("alt", "victr") at `preset`, `knobs` overriding its
+    head's knobs (`model.adapter` for ALT, `model.victr` for VicTR)."""
+    from alt_jax.models.alt import default_model_config
+
+    config = default_model_config()
+    config.head = head
+    config.backbone.preset = preset
+    config.tome_r = tome_r
+    config.num_frames = num_frames
+    section = "adapter" if head == "alt" else "victr"
+    for key, value in (knobs or {}).items():
+        if key not in config[section]:
+            raise ValueError(f"unknown {section} knob {key!r}; known: {sorted(config[section])}")
+        config[section][key] = value
+    return config
+
+
 def random_alt(
     preset: str,
     tome_r: int,
@@ -99,22 +124,15 @@ def random_alt(
     num_entities: int,
     seed: int,
     adapter: dict[str, object] | None = None,
-):
+) -> tuple[nnx.Module, ml_collections.ConfigDict, list[str]]:
     """(model, model config, entity names): ALT at `preset` with random weights and gate 0.5,
     `adapter` overriding `model.adapter` knobs."""
     import jax.numpy as jnp
 
-    from alt_jax.models.alt import build_alt, default_model_config
+    from alt_jax.models.alt import build_alt
     from alt_jax.models.clip import get_preset
 
-    config = default_model_config()
-    config.backbone.preset = preset
-    config.tome_r = tome_r
-    config.num_frames = num_frames
-    for key, value in (adapter or {}).items():
-        if key not in config.adapter:
-            raise ValueError(f"unknown adapter knob {key!r}; known: {sorted(config.adapter)}")
-        config.adapter[key] = value
+    config = random_config("alt", preset, tome_r, num_frames, adapter)
     d = get_preset(preset).projection_dim
     rng = np.random.default_rng(seed)
     entities = rng.normal(size=(num_entities, d)).astype(np.float32)
@@ -131,22 +149,13 @@ def random_victr(
     num_auxiliary: int,
     seed: int,
     victr: dict[str, object] | None = None,
-):
+) -> tuple[nnx.Module, ml_collections.ConfigDict, list[str]]:
     """(model, model config, auxiliary text names): VicTR at `preset` with random weights,
     `victr` overriding `model.victr` knobs."""
-    from alt_jax.models.alt import default_model_config
     from alt_jax.models.clip import get_preset
     from alt_jax.models.victr import build_victr
 
-    config = default_model_config()
-    config.head = "victr"
-    config.backbone.preset = preset
-    config.tome_r = tome_r
-    config.num_frames = num_frames
-    for key, value in (victr or {}).items():
-        if key not in config.victr:
-            raise ValueError(f"unknown victr knob {key!r}; known: {sorted(config.victr)}")
-        config.victr[key] = value
+    config = random_config("victr", preset, tome_r, num_frames, victr)
     if not config.victr.aux_texts:
         num_auxiliary = 0
     d = get_preset(preset).projection_dim

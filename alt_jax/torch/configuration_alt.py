@@ -30,6 +30,7 @@ class DictAccess:
         setattr(self, key, value)
 
     def __contains__(self, key: str) -> bool:
+        """Whether config has `key` (`"key" in config`)."""
         return hasattr(self, key)
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -44,6 +45,21 @@ def label_kwargs(class_names: list[str], kwargs: dict[str, Any]) -> dict[str, An
         kwargs["id2label"] = dict(enumerate(class_names))
         kwargs.setdefault("label2id", {n: i for i, n in enumerate(class_names)})
     return kwargs
+
+
+def set_shared_fields(config: PretrainedConfig, args: dict[str, Any]) -> None:
+    """Sets the fields ALT's and VicTR's configs share from `args`, their __init__'s arguments."""
+    config.vision_config = dict(args["vision_config"] or {})
+    config.image_size = int(args["image_size"])
+    config.tome_schedule = [int(r) for r in args["tome_schedule"]]
+    config.prop_attn = bool(args["prop_attn"])
+    config.region_features = args["region_features"]
+    config.num_frames = int(args["num_frames"])
+    config.class_names = list(args["class_names"])
+    config.prompt_templates = list(args["prompt_templates"])
+    config.center_class_embeddings = bool(args["center_class_embeddings"])
+    config.backbone_dtype_in_training = args["backbone_dtype_in_training"]
+    config.source = dict(args["source"] or {})
 
 
 class ALTConfig(DictAccess, PretrainedConfig):
@@ -75,25 +91,16 @@ class ALTConfig(DictAccess, PretrainedConfig):
         backbone_dtype_in_training: str = "float32",
         source: dict[str, Any] | None = None,
         **kwargs: Any,
-    ):
-        self.vision_config = dict(vision_config or {})
-        self.image_size = int(image_size)
-        self.tome_schedule = [int(r) for r in tome_schedule]
-        self.prop_attn = bool(prop_attn)
-        self.region_features = region_features
-        self.num_frames = int(num_frames)
+    ) -> None:
+        """The config of an ALT export (the keyword arguments are config.json's keys)."""
+        set_shared_fields(self, locals())  # the arguments by name, before any other local
         self.frame_pool = frame_pool
         self.queries = queries
         self.entity_readout = bool(entity_readout)
         self.probe = bool(probe)
         self.num_queries = num_queries
         self.adapter = dict(adapter or {})
-        self.class_names = list(class_names)
         self.entity_names = list(entity_names)
-        self.prompt_templates = list(prompt_templates)
-        self.center_class_embeddings = bool(center_class_embeddings)
-        self.backbone_dtype_in_training = backbone_dtype_in_training
-        self.source = dict(source or {})
         super().__init__(**label_kwargs(self.class_names, kwargs))
 
 
@@ -120,18 +127,9 @@ class VicTRConfig(DictAccess, PretrainedConfig):
         backbone_dtype_in_training: str = "float32",
         source: dict[str, Any] | None = None,
         **kwargs: Any,
-    ):
-        self.vision_config = dict(vision_config or {})
-        self.image_size = int(image_size)
-        self.tome_schedule = [int(r) for r in tome_schedule]
-        self.prop_attn = bool(prop_attn)
-        self.region_features = region_features
-        self.num_frames = int(num_frames)
+    ) -> None:
+        """The config of a VicTR export (the keyword arguments are config.json's keys)."""
+        set_shared_fields(self, locals())  # the arguments by name, before any other local
         self.victr = dict(victr or {})
-        self.class_names = list(class_names)
         self.auxiliary_names = list(auxiliary_names)
-        self.prompt_templates = list(prompt_templates)
-        self.center_class_embeddings = bool(center_class_embeddings)
-        self.backbone_dtype_in_training = backbone_dtype_in_training
-        self.source = dict(source or {})
         super().__init__(**label_kwargs(self.class_names, kwargs))
