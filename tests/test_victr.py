@@ -1,5 +1,6 @@
-"""The VicTR head: token boosting, attention structure, affinity re-weighting and classifier
-against NumPy, class embeddings as inputs, and training end to end through the trainer."""
+"""The VicTR head: token boosting, attention structure, affinity re-weighting, ordered pooling and
+the classifier against NumPy; region tokens with their positions; class embeddings as inputs;
+a left/right task the published design cannot learn; training end to end through the trainer."""
 
 from __future__ import annotations
 
@@ -17,7 +18,15 @@ from flax import nnx
 from alt_jax.models.alt import default_model_config, split_trainable
 from alt_jax.models.build import build_model
 from alt_jax.models.clip import CLIP, get_preset
-from alt_jax.models.victr import VicTR, affinity_logits, boost_tokens, reweight_text
+from alt_jax.models.victr import (
+    PUBLISHED_DESIGN,
+    VicTR,
+    affinity_logits,
+    boost_tokens,
+    frame_changes,
+    ordered_pool,
+    reweight_text,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 TAU = 0.1  # a temperature at which the softmaxes are neither flat nor one-hot
@@ -32,15 +41,17 @@ def np_softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def np_boost(visual: np.ndarray, text: np.ndarray, tau: float) -> np.ndarray:
-    """visual [B, T, W], text [B, J, W] → [B, T, J, W], written loop by loop."""
+def np_boost(
+    visual: np.ndarray, text: np.ndarray, tau: float, relative: bool = False
+) -> np.ndarray:
+    """visual [B, T, W], text [B, J, W] → [B, T, J, W], written loop by loop (`relative`: J·a)."""
     b, t, _ = visual.shape
     j = text.shape[1]
     out = np.zeros((b, t, j, visual.shape[-1]))
     for bi in range(b):
         for ti in range(t):
             cos = np.array([np_unit(visual[bi, ti]) @ np_unit(text[bi, k]) for k in range(j)])
-            a = np_softmax(cos / tau)
+            a = np_softmax(cos / tau) * (j if relative else 1)
             for k in range(j):
                 out[bi, ti, k] = a[k] * text[bi, k]
     return out
@@ -56,7 +67,7 @@ def tiny_clip():
     return nnx.merge(graphdef, jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), state))
 
 
-def victr_config(width: int = 0, layers: int = 1):
+def victr_config(width: int = 0, layers: int = 1, **knobs):
     c = default_model_config()
     c.backbone.preset = "tiny"
     c.num_frames = 4
@@ -64,48 +75,156 @@ def victr_config(width: int = 0, layers: int = 1):
     c.victr.heads = 2
     c.victr.width = width
     c.victr.affinity_temperature = TAU
+    c.victr.boost_temperature = TAU
+    c.victr.update(knobs)
     return c
+
+
+AUX = np.random.default_rng(7).normal(size=(3, 32))
+
+
+@pytest.fixture(scope="module")
+def published(tiny_clip) -> VicTR:
+    """The published design (class-token visual tokens, u = a·w, temporal mean, classifier on
+    the head alone) at width 16 ≠ d (so with the input projection), 2 layers, 3 auxiliary texts."""
+    config = victr_config(16, 2, **{**PUBLISHED_DESIGN, "boost_temperature": TAU})
+    # Built under jit: one compilation instead of one per initialiser.
+    return nnx.jit(lambda clip: VicTR(clip, AUX, config, rngs=nnx.Rngs(1)))(tiny_clip)
 
 
 @pytest.fixture(scope="module")
 def model(tiny_clip) -> VicTR:
-    """VicTR with width 16 ≠ d (so with the input projection), 2 layers, 3 auxiliary texts."""
-    aux = np.random.default_rng(7).normal(size=(3, 32))
-    # Built under jit: one compilation instead of one per initialiser.
-    return nnx.jit(lambda clip: VicTR(clip, aux, victr_config(16, 2), rngs=nnx.Rngs(1)))(tiny_clip)
+    """The default design at width 16 ≠ d (input and output projections), 2 layers."""
+    return nnx.jit(lambda clip: VicTR(clip, AUX, victr_config(16, 2), rngs=nnx.Rngs(1)))(tiny_clip)
 
 
-def test_token_boosting_matches_numpy(model):
+def encoder_features(rng, b: int = 2, t: int = 4, side: int = 4) -> dict:
+    """Frozen-encoder-like features of the tiny CLIP (d = 32, D = 64), r = 0: every patch is its
+    own region."""
+    n = side * side
+    return {
+        "cls": jnp.asarray(rng.normal(size=(b, t, 32)), jnp.float32),
+        "ln": jnp.asarray(rng.normal(size=(b, t, 1 + n, 64)), jnp.float32),
+        "dest": jnp.broadcast_to(jnp.arange(1 + n, dtype=jnp.int32), (b, t, 1 + n)),
+    }
+
+
+def test_token_boosting_matches_numpy(published, model):
     rng = np.random.default_rng(0)
     visual, text = rng.normal(size=(2, 3, 5)), rng.normal(size=(2, 4, 5))
-    np.testing.assert_allclose(
-        np.asarray(boost_tokens(jnp.asarray(visual), jnp.asarray(text), TAU)),
-        np_boost(visual, text, TAU),
-        atol=1e-5,
-    )
-    # In the model: unit visual token first, then boosted unit class and auxiliary texts, then
-    # the input projection and the temporal embedding of the frame.
-    cls, classes = rng.normal(size=(2, 4, 32)), rng.normal(size=(5, 32))
-    tokens = np.asarray(model.tokens(jnp.asarray(cls, jnp.float32), jnp.asarray(classes)))
-    texts = np_unit(np.concatenate([classes, np.asarray(model.auxiliary[...])]))  # [n+m, d]
+    for relative in (False, True):
+        np.testing.assert_allclose(
+            np.asarray(boost_tokens(jnp.asarray(visual), jnp.asarray(text), TAU, relative)),
+            np_boost(visual, text, TAU, relative),
+            atol=1e-5,
+        )
+    # In the published model: unit visual token first, then boosted unit class and auxiliary
+    # texts, then the input projection and the temporal embedding of the frame.
+    features = encoder_features(rng)
+    cls, classes = np.asarray(features["cls"]), rng.normal(size=(5, 32))
+    tokens = np.asarray(published.tokens(features, jnp.asarray(classes)))
+    texts = np_unit(np.concatenate([classes, np.asarray(published.auxiliary[...])]))  # [n+m, d]
     boosted = np_boost(np_unit(cls), np.broadcast_to(texts, (2, *texts.shape)), TAU)
     want = np.concatenate([np_unit(cls)[:, :, None], boosted], axis=2)
-    want = want @ np.asarray(model.in_proj.kernel[...]) + np.asarray(model.in_proj.bias[...])
-    want += np.asarray(model.temporal_embedding[...])[None, :, None]
+    kernel, bias = (
+        np.asarray(published.in_proj.kernel[...]),
+        np.asarray(published.in_proj.bias[...]),
+    )
+    want = want @ kernel + bias + np.asarray(published.temporal_embedding[...])[None, :, None]
     assert tokens.shape == (2, 4, 1 + 5 + 3, 16)
     np.testing.assert_allclose(tokens, want, atol=1e-5)
+    # The default model: relative boosting, and the visual token gains the pooled regions
+    # (tested below); the text tokens are the same formula with J·a.
+    tokens = np.asarray(model.tokens(features, jnp.asarray(classes)))
+    boosted = np_boost(np_unit(cls), np.broadcast_to(texts, (2, *texts.shape)), TAU, True)
+    kernel, bias = np.asarray(model.in_proj.kernel[...]), np.asarray(model.in_proj.bias[...])
+    want = boosted @ kernel + bias + np.asarray(model.temporal_embedding[...])[None, :, None]
+    np.testing.assert_allclose(tokens[:, :, 1:], want, atol=1e-5)
+    # An average text keeps unit norm under relative boosting (published: 1/J of it).
+    norms = np.linalg.norm(boosted, axis=-1).mean(-1)
+    np.testing.assert_allclose(norms, 1.0, rtol=0.5)
 
 
-def test_attention_structure_by_perturbation(model):
+def test_visual_token_reads_what_is_where(model):
+    """The default visual token depends on the frame's regions and on where they are: moving a
+    region's patch (the ToMe map) changes it; listing the same regions in another order with
+    their map permuted alike does not (the pool is over a set); the published token ignores both."""
+    rng = np.random.default_rng(4)
+    features = encoder_features(rng, b=1, t=4)
+    classes = jnp.asarray(rng.normal(size=(3, 32)), jnp.float32)
+    visual = nnx.jit(lambda m, f: m.tokens(f, classes)[:, :, 0])
+    base = np.asarray(visual(model, features))
+    # Swap which patches regions 1 and 2 came from: same contents, other positions.
+    dest = np.array(features["dest"])
+    dest[..., [1, 2]] = dest[..., [2, 1]]
+    moved = np.asarray(visual(model, {**features, "dest": jnp.asarray(dest)}))
+    assert np.abs(moved - base).max() > 1e-3
+    # Same regions listed in another order, the map relabelled alike: nothing changes.
+    perm = rng.permutation(16)
+    ln = np.array(features["ln"])
+    ln[:, :, 1:] = ln[:, :, 1 + perm]
+    relabel = np.empty(17, np.int32)
+    relabel[0], relabel[1 + perm] = 0, 1 + np.arange(16)
+    permuted = {**features, "ln": jnp.asarray(ln), "dest": jnp.asarray(relabel[dest])}
+    np.testing.assert_allclose(np.asarray(visual(model, permuted)), moved, atol=1e-5)
+
+
+def test_ordered_pooling_matches_numpy_and_tells_a_motion_from_its_reverse():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(2, 4, 3, 6)) + 3.0 * rng.normal(size=(2, 1, 3, 6))
+    kernel = rng.normal(size=(4 * 6, 6))
+    mean = x.mean(axis=1, keepdims=True)
+    change = x - mean
+    change = change - change.mean(-1, keepdims=True)
+    var = (change**2).mean(-1, keepdims=True)
+    want_changes = change / np.sqrt(var + 0.05**2 * mean.var(-1, keepdims=True) + 1e-6)
+    np.testing.assert_allclose(
+        np.asarray(frame_changes(jnp.asarray(x))), want_changes, rtol=1e-4, atol=1e-5
+    )
+    flat = want_changes.transpose(0, 2, 1, 3).reshape(2, 3, 24)  # frames in order per token
+    got = np.asarray(ordered_pool(jnp.asarray(x), jnp.asarray(kernel)))
+    np.testing.assert_allclose(got, x.mean(1) + flat @ kernel, rtol=1e-4, atol=1e-4)
+    # The mean of a clip and of its reverse are equal; the ordered pool is not.
+    reverse = np.asarray(ordered_pool(jnp.asarray(x[:, ::-1]), jnp.asarray(kernel)))
+    assert np.abs(reverse - got).max() > 0.1
+
+
+def test_anchored_classifier_at_closed_gates_is_clip_zero_shot(tiny_clip):
+    """With g_v = g_c = 0 and no auxiliary texts the logits are s · cos(mean_t v̂_t, ŵ_i); with
+    the gates open the head moves them."""
+    config = victr_config(0, 1, gate_init=0.0)
+    victr = nnx.jit(lambda clip: VicTR(clip, None, config, rngs=nnx.Rngs(2)))(tiny_clip)
+    rng = np.random.default_rng(6)
+    features = encoder_features(rng)
+    classes = rng.normal(size=(5, 32))
+    head = nnx.jit(lambda m, c: m.head(features, c, train=False)["logits"])
+    got = np.asarray(head(victr, jnp.asarray(classes, jnp.float32)))
+    frames = np_unit(np.asarray(features["cls"])).mean(1)
+    want = 100.0 * np_unit(frames) @ np_unit(classes).T
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+    victr.video_gate[...] = 1.0
+    moved = np.asarray(head(victr, jnp.asarray(classes, jnp.float32)))
+    assert np.abs(moved - want).max() > 0.1
+
+
+def test_ordered_pooling_needs_the_built_frame_count(model):
+    features = encoder_features(np.random.default_rng(8), t=3)
+    with pytest.raises(ValueError, match="exactly 4"):
+        model.tokens(features, jnp.ones((2, 32)))
+
+
+def test_attention_structure_by_perturbation(published):
+    model = published
     layer = model.layers[0]
     rng = np.random.default_rng(1)
-    cls = jnp.asarray(rng.normal(size=(1, 4, 32)), jnp.float32)
+    features = encoder_features(rng, b=1)
+    cls = features["cls"]
     classes = jnp.asarray(rng.normal(size=(3, 32)), jnp.float32)
     moved = cls.at[:, 2].add(jnp.asarray(rng.normal(size=32), jnp.float32))  # frame 2 only
 
     @nnx.jit
     def stages(model, c):
-        x = model.tokens(c, classes)
+        x = model.tokens({**features, "cls": c}, classes)
         cross = model.layers[0].cross_modal(x)
         return x, cross, model.layers[0].temporal(cross)
 
@@ -121,7 +240,7 @@ def test_attention_structure_by_perturbation(model):
     assert np.all(np.abs(after[2][:, others] - before[2][:, others]).max(axis=-1) > 1e-5)
 
     # Temporal attention: one set of weights for every token, and no mixing across tokens.
-    x = np.array(model.tokens(cls, classes))
+    x = np.array(model.tokens(features, classes))
     x[:, :, 4] = x[:, :, 0]  # an auxiliary text token with the visual token's time series
     temporal = nnx.jit(lambda layer, x: layer.temporal(x))
     out = np.asarray(temporal(layer, jnp.asarray(x)))
@@ -132,7 +251,7 @@ def test_attention_structure_by_perturbation(model):
     np.testing.assert_array_equal(np.delete(out_y, 2, axis=2), np.delete(out, 2, axis=2))
 
 
-def test_reweighting_and_classifier_match_numpy(model):
+def test_reweighting_and_classifier_match_numpy(published, model):
     rng = np.random.default_rng(2)
     b, t, n, m, w = 2, 3, 4, 3, 6
     visual, text = rng.normal(size=(b, t, w)), rng.normal(size=(b, t, n + m, w))
@@ -142,14 +261,15 @@ def test_reweighting_and_classifier_match_numpy(model):
         np_boost(visual, text.mean(axis=1), TAU),
         atol=1e-5,
     )
-    # In a layer the visual token passes through re-weighting unchanged.
-    layer = model.layers[0]
+    # In a layer the visual token passes through re-weighting unchanged; the published rule
+    # re-weights by a, ours by J·a.
     x = rng.normal(size=(b, t, 1 + n + m, 16)).astype(np.float32)
-    out = np.asarray(layer.reweight(jnp.asarray(x)))
-    np.testing.assert_array_equal(out[:, :, 0], x[:, :, 0])
-    np.testing.assert_allclose(
-        out[:, :, 1:], np_boost(x[:, :, 0], x[:, :, 1:].mean(1), TAU), atol=1e-5
-    )
+    for victr, relative in ((published, False), (model, True)):
+        out = np.asarray(victr.layers[0].reweight(jnp.asarray(x)))
+        np.testing.assert_array_equal(out[:, :, 0], x[:, :, 0])
+        np.testing.assert_allclose(
+            out[:, :, 1:], np_boost(x[:, :, 0], x[:, :, 1:].mean(1), TAU, relative), atol=1e-5
+        )
 
     # Classifier: each class's unit vector plus its affinity-weighted auxiliaries, then the
     # scaled cosine with the video embedding.
@@ -185,7 +305,7 @@ def test_class_embeddings_are_inputs(model):
     """Any class set works without retraining; permuting the classes permutes the logits (the
     head has no order over text tokens); the auxiliary bank is frozen state."""
     rng = np.random.default_rng(3)
-    features = {"cls": jnp.asarray(rng.normal(size=(2, 4, 32)), jnp.float32)}
+    features = encoder_features(rng)
     classes = jnp.asarray(rng.normal(size=(5, 32)), jnp.float32)
     head = nnx.jit(lambda model, c: model.head(features, c, train=False)["logits"])
     logits = np.asarray(head(model, classes))
@@ -208,6 +328,50 @@ def load_config_file(name: str, arg: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.get_config(arg)
+
+
+def train_victr_on_features(make_features, classes, steps: int = 120, batch: int = 32, **knobs):
+    """VicTR (tiny CLIP, no auxiliary texts; `knobs` override config.model.victr) trained with
+    the trainer's own step on `make_features(n, seed)`; returns held-out accuracy."""
+    from alt_jax.configs_lib import base_config
+    from alt_jax.train.optim import make_optimizer
+    from alt_jax.train.steps import make_eval_step, make_train_step
+
+    config = base_config()
+    m = config.model
+    m.head, m.backbone.preset, m.tome_r, m.num_frames = "victr", "tiny", 0, 4
+    m.victr.update(layers=1, heads=4, aux_texts=False, **knobs)
+    config.optim.lr, config.optim.warmup_steps, config.optim.weight_decay = 2e-3, 10, 0.01
+    model = build_model(m)
+    graphdef, params, frozen = split_trainable(model)
+    tx, _ = make_optimizer(config.optim, steps)
+    opt_state = tx.init(params)
+    step = jax.jit(make_train_step(graphdef, tx, 0.0))
+    train = make_features(512, seed=1)
+    order = np.random.default_rng(2)
+    for s in range(steps):
+        rows = order.choice(512, batch, replace=False)
+        batch_rows = {k: v[rows] for k, v in train.items()}
+        params, opt_state, _ = step(
+            params, frozen, opt_state, classes, batch_rows, jax.random.key(s)
+        )
+    val = make_features(128, seed=3)
+    views = {k: jnp.asarray(val[k][:, None]) for k in ("ln", "cls", "dest")}  # one view each
+    probs = jax.jit(make_eval_step(graphdef))(params, frozen, classes, views)
+    return float((np.asarray(probs).argmax(-1) == val["label"]).mean())
+
+
+def test_learns_left_from_right_and_the_published_design_cannot():
+    """One salient region moves left or right along a random row; only the regions and the ToMe
+    map say where it is (the class tokens are noise), and the two class texts are at cosine
+    0.98. The default VicTR learns it; the published one reads class tokens only."""
+    from test_adapter import left_right_features, nearly_parallel_classes
+
+    classes = nearly_parallel_classes()
+    ours = train_victr_on_features(left_right_features, classes)
+    published = train_victr_on_features(left_right_features, classes, **PUBLISHED_DESIGN)
+    assert ours >= 0.9, ours
+    assert published <= 0.7, published
 
 
 def test_configs_select_victr():
