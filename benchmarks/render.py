@@ -1808,6 +1808,32 @@ def render_victr_demo() -> str:
     return out
 
 
+def render_ladder_victr() -> str:
+    r = load("ladder_victr")
+    head = "## VicTR on the capability datasets (issue #27)\n\n"
+    if r is None:
+        return head + missing("ladder_victr", "python benchmarks/ladder.py --rows=victr ...")
+    ladder = load("ladder") or {"tasks": {}}
+    p = r["protocol"]
+    out = head + (
+        f"`{r['command']} --out=benchmarks/results/ladder_victr.json` ({r['machine']}; "
+        f"{loads(r)}): the sanity ladder's protocol (configs/demo.py's data, CLIP and schedule, "
+        f"ToMe r = {p['tome_r']}) with the VicTR head (2 layers, 8 heads, our defaults), seeds "
+        f"{p['seeds']}; ALT and the probes from the ladder above.\n\n"
+    )
+    rows = []
+    for task, t in r["tasks"].items():
+        ref = ladder["tasks"].get(task, {}).get("rows", {})
+        rows.append(
+            [
+                task,
+                *(mean_std(ref[c]) if c in ref else "–" for c in ("probe_class_tokens", "alt")),
+                mean_std(t["rows"]["victr"]),
+            ]
+        )
+    return out + table(["dataset", "probe: class tokens", "ALT", "VicTR"], rows)
+
+
 def wrap(text: str, width: int = 100) -> str:
     """Fills prose paragraphs and list items to `width`; tables, code and headings stay."""
     blocks = []
@@ -1858,6 +1884,7 @@ def render() -> str:
         render_synthact(),
         render_adapter_ablation(),
         render_victr_demo(),
+        render_ladder_victr(),
         render_demo_accuracy(),
     ]
     return wrap("\n".join(s for s in sections if s))
