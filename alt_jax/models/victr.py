@@ -56,7 +56,7 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from alt_jax.models.adapter import MLP, MultiHeadAttention, sinusoidal_embedding
+from alt_jax.models.adapter import MLP, MultiHeadAttention, change_norm, sinusoidal_embedding
 from alt_jax.models.alignment import l2_normalize
 from alt_jax.models.alt import build_clip, corpus_embeddings, frozen_video_features
 from alt_jax.models.clip import CLIP
@@ -105,16 +105,16 @@ def reweight_text(visual: Array, text: Array, temperature: float, relative: bool
     return boost_tokens(visual, text.mean(axis=1), temperature, relative)
 
 
-def frame_changes(x: Array, floor: float = 0.05, eps: float = 1e-6) -> Array:
+def frame_changes(x: Array, floor: float = 0.05) -> Array:
     """x [B, T, J, W] → the deviations from the temporal mean, layer-normalised per frame with a
-    variance floor of floor² times the mean token's variance [B, T, J, W]: what changes between
-    frames is a small part of each token, and this brings it to unit scale."""
-    mean = x.mean(axis=1, keepdims=True)
-    change = x - mean
-    change = change - change.mean(axis=-1, keepdims=True)
-    var = jnp.mean(change * change, axis=-1, keepdims=True)
-    ref_var = jnp.var(mean, axis=-1, keepdims=True)
-    return change * jax.lax.rsqrt(var + floor**2 * ref_var + eps)
+    variance floor of floor² times the mean token's variance (adapter.change_norm, per token)
+    [B, T, J, W]: what changes between frames is a small part of each token, and this brings it
+    to unit scale."""
+    b, t, j, w = x.shape
+    seq = x.transpose(0, 2, 1, 3).reshape(b * j, t, w)  # one time series per token
+    mean = seq.mean(axis=1)
+    changes = change_norm(seq - mean[:, None], mean, floor)
+    return changes.reshape(b, j, t, w).transpose(0, 2, 1, 3)
 
 
 def ordered_pool(x: Array, kernel: Array) -> Array:
