@@ -11,8 +11,8 @@ from alt_jax.tokenizer import tokenize
 # tokenizer import without JAX.
 _LAZY = {
     "CLIP": "alt_jax.models.clip",
-    "ClipConfig": "alt_jax.models.clip",
-    "get_preset": "alt_jax.models.clip",
+    "ClipConfig": "alt_jax.models.clip_config",
+    "get_preset": "alt_jax.models.clip_config",
     "class_embeddings": "alt_jax.text",
     "encode_texts": "alt_jax.text",
     "load_clip": "alt_jax.weights",

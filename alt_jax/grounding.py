@@ -182,20 +182,19 @@ class GroundingCounts:
         }
 
 
-def dataset_grounding(
-    model, source_kwargs: dict, class_emb: np.ndarray, units: list[str], spec
-) -> dict | None:
+def dataset_grounding(model, source, class_emb: np.ndarray, units: list[str], spec) -> dict | None:
     """Alignment quality of an ALT model on a dataset whose videos have object masks (the
     synthetic generators write X.objects.npz beside X.mp4), or None when they have none.
 
-    source_kwargs: `pipeline.load_source`'s arguments; spec: the evaluation `samples.ClipSpec`
+    source: the dataset's `pipeline.SourceSpec`; spec: the evaluation `samples.ClipSpec`
     (its first clip and crop is the view measured). Videos are decoded one by one.
     """
+    # JAX and the decoders on use: the measures above are NumPy, for tools that lack them.
     from alt_jax import explain
-    from alt_jax.data import pipeline, samples, sampling, synthetic
+    from alt_jax.data import pipeline, samples, sampling, synthetic_files
 
-    elements, _ = pipeline.load_source(**source_kwargs)
-    if not len(elements) or not synthetic.object_masks_path(elements[0]["path"]).exists():
+    elements, _ = pipeline.load_source(source)
+    if not len(elements) or not synthetic_files.object_masks_path(elements[0]["path"]).exists():
         return None
     spec = dataclasses.replace(spec, num_clips=1, num_crops=1)
     counts = GroundingCounts(list(units))
@@ -204,9 +203,9 @@ def dataset_grounding(
         if samples.is_skip_marker(sample):  # unreadable: already counted by the evaluation
             continue
         out = explain.explain_views(model, sample["video"], class_emb)
-        coverage, names = synthetic.read_object_masks(element["path"])
+        coverage, names = synthetic_files.read_object_masks(element["path"])
         frames = sampling.eval_indices(len(coverage), spec.num_frames, 1, spec.stride)[0]
         view = eval_view_masks(coverage[frames], spec.image_size)
-        background = synthetic.read_background(element["path"])
+        background = synthetic_files.read_background(element["path"])
         counts.add(out["entity_index"], out["dest"], view, names[frames], background)
     return counts.summary()

@@ -16,10 +16,11 @@ from absl import app, flags, logging  # noqa: E402
 from jax.experimental import multihost_utils  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from alt_jax.configs_lib import ConfigError, validate_config  # noqa: E402
+from alt_jax.configs_lib import ConfigError  # noqa: E402
 from alt_jax.data.batching import TooManySkipped  # noqa: E402
 from alt_jax.train.checkpoint import CheckpointError, WorkdirError  # noqa: E402
-from alt_jax.train.trainer import NonFiniteError, train_and_evaluate  # noqa: E402
+from alt_jax.train.runner import train_and_evaluate  # noqa: E402
+from alt_jax.train.trainer import NonFiniteError  # noqa: E402
 
 config_flags.DEFINE_config_file("config", None, "Config file (get_config()).", lock_config=True)
 flags.DEFINE_string(
@@ -80,12 +81,6 @@ def finish_distributed() -> None:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    try:
-        validate_config(FLAGS.config)
-    except ConfigError as e:
-        # A user error: one line naming the key, no traceback (exit 2, as for a bad flag).
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
     quiet_frameworks()  # again: app.run installed absl's handler after the first call
     maybe_initialize_distributed()
     if jax.process_index() > 0:
@@ -96,7 +91,8 @@ def main(argv: list[str]) -> None:
         result = train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.mode, step=FLAGS.step)
     except (ConfigError, TooManySkipped, CheckpointError, WorkdirError, NonFiniteError) as e:
         # Errors of the inputs (or of a diverging run), not of the program: one line, no
-        # traceback.
+        # traceback; a config error exits 2, as a bad flag does. The config is validated where
+        # the run starts (train_and_evaluate), before the backbone is built or data read.
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2 if isinstance(e, ConfigError) else 1)
     except KeyboardInterrupt:

@@ -52,7 +52,7 @@ def add_run_input_flags(parser: argparse.ArgumentParser, *, labels: bool = True)
 
 def load_flagged_run(args: argparse.Namespace, step: int | None):
     """restore.load_run of `args.workdir` at `step`, with the inputs the run-input flags give."""
-    from alt_jax.train import restore
+    from alt_jax.train import restore  # JAX on use: this module's --help answers without it
 
     return restore.load_run(
         args.workdir,
@@ -108,6 +108,7 @@ def no_alignment_reason(config: Any) -> str | None:
 def predict_video(run, class_emb, names, spec, path: str, top_k: int, k_entities: int) -> dict:
     """One video's top classes and per-frame entities (raises VideoDecodeError naming it); a
     model without region-entity alignment gets no frames and a `note` saying why."""
+    # JAX on use: this module's --help and its argument checks answer without it.
     from alt_jax import explain
     from alt_jax.data import samples
 
@@ -157,9 +158,12 @@ def main(argv: list[str]) -> int:
     if not videos:
         return EXIT_BAD_INPUT
 
+    # JAX and the frameworks load only now, after the arguments are checked (a missing file is
+    # reported at once), and quieted before they load.
     from alt_jax.logs import quiet_frameworks
 
     quiet_frameworks()
+    # JAX's side of the package, now that the frameworks' start-up lines are filtered.
     from alt_jax.data import decode, samples
     from alt_jax.labels import load_labels
     from alt_jax.train import restore

@@ -35,7 +35,8 @@ from flax import nnx
 from alt_jax.corpus_builder.wordnet_reader import load_wordnet
 from alt_jax.data import scenes, synthetic
 from alt_jax.data.normalize import normalize_clip
-from alt_jax.models.clip import CLIP, ClipConfig
+from alt_jax.models.clip import CLIP
+from alt_jax.models.clip_config import ClipConfig
 from alt_jax.tokenizer import default_tokenizer, tokenize
 from alt_jax.train.optim import decay_mask
 

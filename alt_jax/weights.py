@@ -7,21 +7,20 @@ key is accounted for.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import struct
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import ml_dtypes
 import numpy as np
 from flax import nnx
 
-from alt_jax.models.clip import CLIP, ClipConfig
+from alt_jax.models.clip import CLIP
+from alt_jax.models.clip_config import ClipConfig
 from alt_jax.tokenizer import default_tokenizer, save_image_processor_config
 
 # Buffers that older transformers versions saved; they are derived, not learned.
@@ -334,7 +333,7 @@ def load_clip(
     Parameters are stored in `param_dtype` (float32 or bfloat16); `dtype` is the compute dtype.
     `tome_r` and `prop_attn` set token merging in the vision tower (0: plain CLIP);
     `region_features` how its last block computes region tokens (clip.REGION_FEATURES; "tokens":
-    CLIP's own); `attention` the attention implementation (clip.ATTENTION_IMPLEMENTATIONS).
+    CLIP's own); `attention` the attention implementation (attention.ATTENTION_IMPLEMENTATIONS).
     """
     model_kwargs = {
         "tome_r": tome_r,
@@ -404,192 +403,3 @@ def save_clip(model: CLIP, folder: str | os.PathLike, dtype: str = "float32") ->
     default_tokenizer().save_transformers_files(folder)
     save_image_processor_config(folder, model.config.vision.image_size)
     return folder
-
-
-@dataclasses.dataclass
-class ExportedALT:
-    """An exported ALT loaded back into JAX: the model, its classes and its entities."""
-
-    model: Any  # alt_jax.models.alt.ALT
-    class_embeddings: np.ndarray  # [C, d]
-    class_names: list[str]
-    entity_names: list[str]
-    config: dict[str, Any]  # the export's config.json
-
-
-@dataclasses.dataclass
-class ExportedVicTR:
-    """An exported VicTR loaded back into JAX: the model, its classes and auxiliary texts."""
-
-    model: Any  # alt_jax.models.victr.VicTR
-    class_embeddings: np.ndarray  # [C, d]
-    class_names: list[str]
-    auxiliary_names: list[str]
-    config: dict[str, Any]  # the export's config.json
-
-
-# Tensors of an export that are no trainable state: ALT's entity matrix, VicTR's auxiliary
-# texts, the class embeddings of either.
-EXPORT_TEXT_TENSORS = ("entities", "auxiliary", "class_embeddings")
-
-
-def export_head_tensors(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The tensors of an export's model.safetensors that are the head's trainable state (not
-    the vision tower, the entity or auxiliary text matrix or the class embeddings)."""
-    return {
-        k: v
-        for k, v in tensors.items()
-        if not k.startswith(("vision_model.", "visual_projection."))
-        and k not in EXPORT_TEXT_TENSORS
-    }
-
-
-def _check_export_matrix(
-    path: Path, tensors: dict[str, np.ndarray], name: str, rows: int, width: int
-) -> None:
-    """CheckpointError unless tensors[name] is a floating-point [rows, width] matrix."""
-    if name not in tensors:
-        raise CheckpointError(f"{path}: no tensor {name!r}")
-    array = tensors[name]
-    if tuple(array.shape) != (rows, width) or dtype_kind(array.dtype) != "floating point":
-        raise CheckpointError(
-            f"{path}: tensor {name!r} is {array.dtype} {tuple(array.shape)}, the config implies "
-            f"floating point ({rows}, {width})"
-        )
-
-
-def read_export(folder: Path, kind: str, model_type: str) -> tuple[dict[str, Any], dict]:
-    """(config.json, tensors) of an export folder of `kind` ("ALT", "VicTR"); a missing file
-    or another head's model_type is an error naming it."""
-    for name in ("config.json", "model.safetensors", "clip/config.json"):
-        if not (folder / name).is_file():
-            raise FileNotFoundError(
-                f"{folder / name} does not exist (not an exported {kind} folder)"
-            )
-    cfg = json.loads((folder / "config.json").read_text())
-    # Exports written before VicTR's carry ALT's model_type; none at all is taken as ALT's.
-    found = cfg.get("model_type", model_type if kind == "ALT" else None)
-    if found != model_type:
-        raise CheckpointError(
-            f"{folder}/config.json: model_type {found!r}, not {model_type!r} (an exported {kind})"
-        )
-    return cfg, read_safetensors(folder / "model.safetensors")
-
-
-def _load_export(
-    folder: Path,
-    kind: str,
-    model_type: str,
-    matrices: tuple[tuple[str, str], ...],
-    configure: Callable[[ml_collections.ConfigDict, dict[str, Any], int], None],
-    build: Callable[[ml_collections.ConfigDict, CLIP, dict[str, np.ndarray]], nnx.Module],
-) -> tuple[nnx.Module, dict[str, Any], dict[str, np.ndarray]]:
-    """(model, config.json, tensors) of a `kind` export: the head's config from `configure`,
-    its model from `build` on the export's CLIP, its trainable state from the tensors."""
-    from alt_jax.models.alt import default_model_config, trainable_filter
-
-    cfg, tensors = read_export(folder, kind, model_type)
-    d = int(cfg["vision_config"]["projection_dim"])
-    for name, rows in matrices:  # (tensor, the config.json list naming its rows)
-        _check_export_matrix(folder / "model.safetensors", tensors, name, len(cfg[rows]), d)
-    config = default_model_config()
-    # The resolved per-layer schedule (the export ran exactly these merges) goes to the CLIP,
-    # which carries it; the config's tome_r is only read when it builds the CLIP itself.
-    schedule = tuple(int(r) for r in cfg["tome_schedule"])
-    config.prop_attn = bool(cfg["prop_attn"])
-    config.region_features = cfg.get("region_features", "tokens")  # older exports: CLIP's
-    config.num_frames = int(cfg["num_frames"])
-    config.prompt_templates = tuple(cfg.get("prompt_templates", config.prompt_templates))
-    config.center_class_embeddings = bool(cfg.get("center_class_embeddings", False))
-    configure(config, cfg, d)
-    clip = load_clip(
-        folder / "clip",
-        tome_r=schedule,
-        prop_attn=config.prop_attn,
-        region_features=config.region_features,
-    )
-    model = build(config, clip, tensors)
-    # The vision tower came from clip/; the head's tensors replace its random initialisation.
-    nnx.update(model, fill_state(nnx.state(model, trainable_filter), export_head_tensors(tensors)))
-    return model, cfg, tensors
-
-
-def _configure_alt_export(config: ml_collections.ConfigDict, cfg: dict[str, Any], d: int) -> None:
-    """Sets the ALT head's knobs of `config` from an export's config.json `cfg` (d unused)."""
-    config.frame_pool = cfg["frame_pool"]
-    config.queries = cfg.get("queries", "entities")  # older exports: entity queries
-    config.entity_readout = bool(cfg.get("entity_readout", False))  # older exports: none
-    config.probe.enabled = bool(cfg.get("probe", False))  # older exports: none
-    adapter = cfg["adapter"]
-    config.adapter.kind = adapter.get("kind", "global")  # older exports: the global adapter
-    for key in ("width", "depth", "heads", "conv_kernel"):
-        config.adapter[key] = int(adapter[key])
-    config.adapter.mlp_ratio = adapter["mlp_hidden"] / adapter["width"]
-    for key in config.adapter:
-        if key in adapter and key not in ("kind", "mlp_hidden"):
-            config.adapter[key] = adapter[key]
-    if "temporal_input" not in adapter and config.adapter.kind == "ordered":
-        # Exported before temporal_input: temporal_center said centred (True) or raw (False).
-        config.adapter.temporal_input = "centred" if adapter.get("temporal_center", True) else "raw"
-
-
-def _configure_victr_export(config: ml_collections.ConfigDict, cfg: dict[str, Any], d: int) -> None:
-    """Sets the VicTR head's knobs of `config` from an export's config.json `cfg` (CLIP width d)."""
-    config.head = "victr"
-    victr = cfg["victr"]
-    for key in config.victr:
-        if key in victr:
-            config.victr[key] = victr[key]
-    width = int(victr["width"])
-    config.victr.width = 0 if width == d else width  # 0: CLIP's joint width d
-    config.victr.mlp_ratio = victr["mlp_hidden"] / width if victr["layers"] else 4.0
-    config.victr.aux_texts = bool(cfg["auxiliary_names"])
-
-
-def load_alt_export(folder: str | os.PathLike) -> ExportedALT:
-    """An export folder (tools/convert_to_pytorch.py: config.json, model.safetensors, clip/) as
-    an ALT nnx model whose logits are the PyTorch export's; every tensor must be used."""
-    from alt_jax.models.alt import build_alt
-
-    model, cfg, tensors = _load_export(
-        Path(folder),
-        "ALT",
-        "alt_video_classifier",
-        (("entities", "entity_names"), ("class_embeddings", "class_names")),
-        _configure_alt_export,
-        lambda config, clip, tensors: build_alt(
-            config, clip=clip, entity_embeddings=tensors["entities"]
-        ),
-    )
-    return ExportedALT(
-        model=model,
-        class_embeddings=np.asarray(tensors["class_embeddings"], np.float32),
-        class_names=list(cfg["class_names"]),
-        entity_names=list(cfg["entity_names"]),
-        config=cfg,
-    )
-
-
-def load_victr_export(folder: str | os.PathLike) -> ExportedVicTR:
-    """A VicTR export folder (tools/convert_to_pytorch.py on a VicTR run) as a VicTR nnx model
-    whose logits are the PyTorch export's; every tensor must be used."""
-    from alt_jax.models.victr import build_victr
-
-    # The auxiliary texts come with the export (no corpus to encode).
-    model, cfg, tensors = _load_export(
-        Path(folder),
-        "VicTR",
-        "victr_video_classifier",
-        (("auxiliary", "auxiliary_names"), ("class_embeddings", "class_names")),
-        _configure_victr_export,
-        lambda config, clip, tensors: build_victr(
-            config, clip=clip, auxiliary_embeddings=tensors["auxiliary"]
-        ),
-    )
-    return ExportedVicTR(
-        model=model,
-        class_embeddings=np.asarray(tensors["class_embeddings"], np.float32),
-        class_names=list(cfg["class_names"]),
-        auxiliary_names=list(cfg["auxiliary_names"]),
-        config=cfg,
-    )

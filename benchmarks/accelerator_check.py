@@ -5,7 +5,7 @@ compile time and memory, in one process on whatever JAX's default device is.
     PYTHONPATH=. python benchmarks/accelerator_check.py --preset=tiny --out=/tmp/check.json
 
 Random weights at the preset's real shapes (time and memory do not depend on them):
-- attention: every implementation this platform runs (clip.ATTENTION_IMPLEMENTATIONS: reference,
+- attention: every implementation this platform runs (attention.ATTENTION_IMPLEMENTATIONS: reference,
   XLA's, cuDNN's on NVIDIA GPUs) at the vision tower's shape with ToMe's log-size bias and the
   text tower's with its causal mask, in float32 and bfloat16, against the float32 reference
   (max |difference|) and float64 NumPy;
@@ -79,7 +79,7 @@ def numpy_attention(q, k, v, bias) -> np.ndarray:
 
 def attention_parity(heads: int, head_dim: int, tokens: int, text_tokens: int) -> list[dict]:
     """Each path × dtype on a vision-shaped call (log-size bias) and a text-shaped one (causal)."""
-    from alt_jax.models.clip import attention, causal_bias
+    from alt_jax.models.attention import attention, causal_bias
 
     rng = np.random.default_rng(0)
     cases = []
@@ -172,7 +172,8 @@ def encoder_rows(preset: str, r_values: list[int], clips: int, frames: int, roun
     """Vision-tower throughput per (r, dtype, attention path)."""
     from flax import nnx
 
-    from alt_jax.models.clip import CLIP, get_preset
+    from alt_jax.models.clip import CLIP
+    from alt_jax.models.clip_config import get_preset
 
     cfg = get_preset(preset)
     size = cfg.vision.image_size
@@ -216,8 +217,10 @@ def train_step_rows(preset: str, r: int, clips: int, frames: int, rounds: int,
     import optax
     from flax import nnx
 
-    from alt_jax.models.alt import ALT, default_model_config, trainable_filter
-    from alt_jax.models.clip import CLIP, get_preset
+    from alt_jax.configs_lib import default_model_config
+    from alt_jax.models.alt import ALT, trainable_filter
+    from alt_jax.models.clip import CLIP
+    from alt_jax.models.clip_config import get_preset
     from alt_jax.train.steps import make_train_step
 
     d = get_preset(preset).projection_dim
@@ -288,7 +291,7 @@ def main() -> None:
     )
     parser.add_argument("--out", default=str(RESULTS / "accelerator_check.json"))
     args = parser.parse_args()
-    from alt_jax.models.clip import get_preset
+    from alt_jax.models.clip_config import get_preset
 
     start = time.monotonic()
     out_of_time = lambda: time.monotonic() - start > args.deadline  # noqa: E731

@@ -19,9 +19,8 @@ import os
 import time
 from pathlib import Path
 
+from alt_jax.builders import build_clip, build_model, corpus_embeddings
 from alt_jax.configs_lib import sibling_config
-from alt_jax.models.alt import build_clip, corpus_embeddings
-from alt_jax.models.build import build_model
 from alt_jax.train.trainer import Trainer
 from benchmarks.common import load_average, machine, write_json
 from benchmarks.synthact import (

@@ -21,10 +21,12 @@ import jax.numpy as jnp
 from flax import nnx
 
 from alt_jax import resources
+from alt_jax.configs_lib import default_model_config
 from alt_jax.corpus import read_entities
 from alt_jax.models import tome
-from alt_jax.models.alt import ALT, count_parameters, default_model_config, split_trainable
-from alt_jax.models.clip import CLIP, get_preset
+from alt_jax.models.alt import ALT, count_parameters, split_trainable
+from alt_jax.models.clip import CLIP
+from alt_jax.models.clip_config import get_preset
 from benchmarks.common import compiled_flops, machine, write_json
 
 ROOT = Path(__file__).resolve().parents[1]

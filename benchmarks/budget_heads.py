@@ -24,8 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from alt_jax.builders import build_clip
 from alt_jax.configs_lib import sibling_config
-from alt_jax.models.alt import build_clip
 from benchmarks.common import RESULTS, machine, write_json
 from benchmarks.ladder import CONFIG
 from benchmarks.synthact import class_embeddings, load_cache

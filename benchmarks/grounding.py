@@ -28,11 +28,12 @@ import numpy as np
 
 import alt_jax
 from alt_jax import grounding
+from alt_jax.builders import build_clip
 from alt_jax.configs_lib import sibling_config
 from alt_jax.corpus import ENTITY_TEXT_FORMS, entity_embeddings, read_entities
-from alt_jax.data import samples, sampling, sources, synthetic
+from alt_jax.data import samples, sampling, sources, synthetic_files
 from alt_jax.data.normalize import normalize_clip
-from alt_jax.models.alt import build_clip, frozen_video_features
+from alt_jax.models.alt import frozen_video_features
 from alt_jax.models.clip import REGION_FEATURES
 from benchmarks.common import load_average, machine, write_json
 from benchmarks.synthact import clip_fingerprint
@@ -61,14 +62,14 @@ def views_of(data: str, split: str, spec: samples.ClipSpec) -> list[dict]:
             spec=spec,
             strict=True,
         )
-        coverage, names = synthetic.read_object_masks(record.path)
+        coverage, names = synthetic_files.read_object_masks(record.path)
         frames = sampling.eval_indices(len(coverage), spec.num_frames)[0]
         out.append(
             {
                 "video": sample["video"][0],
                 "coverage": grounding.eval_view_masks(coverage[frames], spec.image_size),
                 "names": names[frames],
-                "background": synthetic.read_background(record.path),
+                "background": synthetic_files.read_background(record.path),
             }
         )
     return out

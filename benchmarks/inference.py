@@ -53,7 +53,7 @@ CORPUS = resources.packaged("corpus/actions_wordnet.json")
 
 def _inputs(preset: str, frames: int, batch: int, classes: int):
     """Random CLIP-normalised videos [B, T, H, W, 3] and unit class embeddings [C, d]."""
-    from alt_jax.models.clip import get_preset
+    from alt_jax.models.clip_config import get_preset
 
     cfg = get_preset(preset)
     size = cfg.vision.image_size
@@ -80,8 +80,10 @@ def alt_contender(
     dtype: str = "float32",
 ) -> dict:
     """ALT's evaluation forward (or its frozen encoder alone) on random weights."""
+    from alt_jax.builders import build_alt
+    from alt_jax.configs_lib import default_model_config
     from alt_jax.corpus import read_entities
-    from alt_jax.models.alt import build_alt, default_model_config, split_trainable
+    from alt_jax.models.alt import split_trainable
 
     config = default_model_config()
     config.backbone.preset = preset
@@ -126,7 +128,8 @@ def clip_jax_contender(preset: str, frames: int, batch: int, classes: int) -> di
     """Our CLIP (r = 0): per-frame image features averaged over frames, cosine logits."""
     from flax import nnx
 
-    from alt_jax.models.clip import CLIP, get_preset
+    from alt_jax.models.clip import CLIP
+    from alt_jax.models.clip_config import get_preset
 
     model = nnx.jit(lambda: CLIP(get_preset(preset), rngs=nnx.Rngs(0), tome_r=0))()
     graphdef, state = nnx.split(model)

@@ -49,14 +49,14 @@ import optax
 from flax import nnx
 
 from alt_jax import grounding
+from alt_jax.builders import build_clip, build_model, corpus_embeddings
 from alt_jax.configs_lib import sibling_config
 from alt_jax.corpus import read_entities
-from alt_jax.data import sampling, sources, synthetic
+from alt_jax.data import sampling, sources, synthetic_files
 from alt_jax.models.alignment import l2_normalize
-from alt_jax.models.alt import build_clip, corpus_embeddings, cross_entropy
-from alt_jax.models.build import build_model
+from alt_jax.models.alt import cross_entropy
 from alt_jax.train import optim
-from alt_jax.train import trainer as trainer_lib
+from alt_jax.train import steps as steps_lib
 from alt_jax.train.trainer import Trainer
 from benchmarks.common import apply_overrides, load_average, machine, parse_sets, write_json
 from benchmarks.synthact import (
@@ -87,7 +87,7 @@ def make_data(task: str, folder: str, size: int) -> None:
     """The task's dataset and its entity corpus (class names + scene entities), once."""
     if os.path.exists(os.path.join(folder, "corpus.json")):
         return
-    synthetic.make_synthetic_dataset(
+    synthetic_files.make_synthetic_dataset(
         folder,
         task=task,
         num_classes=8,
@@ -212,8 +212,8 @@ class Grounding:
         self.runner, self.val, self.units, self.size = runner, val, units, size
         records = sources.read_annotation_list(os.path.join(data, "val.txt"), data)
         paths = [records[int(i)].path for i in val["index"]]
-        self.masks = [synthetic.read_object_masks(p) for p in paths]
-        self.backgrounds = [synthetic.read_background(p) for p in paths]
+        self.masks = [synthetic_files.read_object_masks(p) for p in paths]
+        self.backgrounds = [synthetic_files.read_background(p) for p in paths]
         graphdef = runner.graphdef
 
         @jax.jit
@@ -292,7 +292,7 @@ def run_task(task: str, args, overrides: dict, rows: list[str]) -> dict:
         runner = HeadRuns(config, clip, entities, tuple(args.seeds))
         with_entities = config.model.queries == "entities" and config.model.head == "alt"
         ablate = {
-            kind: jax.jit(trainer_lib.make_eval_step(runner.graphdef, entity_ablation=kind))
+            kind: jax.jit(steps_lib.make_eval_step(runner.graphdef, entity_ablation=kind))
             for kind in (ABLATIONS if with_entities else ())
         }
         measure = (

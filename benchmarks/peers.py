@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from transformers import CLIPConfig, CLIPModel, XCLIPConfig, XCLIPModel
 
-from alt_jax.models.clip import get_preset
+from alt_jax.models.clip_config import get_preset
 
 
 def xclip_config(preset: str, frames: int) -> XCLIPConfig:

@@ -66,7 +66,7 @@ def tower_matmul_flops(preset: str, r: int) -> float:
     docstring; ToMe's scoring and scatter matmuls not counted): `flops.vit_matmul_flops` with
     the preset's shapes and r's token counts."""
     from alt_jax.models import tome
-    from alt_jax.models.clip import get_preset
+    from alt_jax.models.clip_config import get_preset
     from benchmarks.flops import vit_matmul_flops
 
     v = get_preset(preset).vision
@@ -121,11 +121,13 @@ def jax_tower(preset: str, images: int, r: int, attention: str = "current") -> d
     import jax
     from flax import nnx
 
+    from alt_jax.models import attention as attention_lib
     from alt_jax.models import clip as clip_lib
+    from alt_jax.models.clip_config import get_preset
 
     if attention == "softmax":
-        clip_lib.dot_product_attention = softmax_attention  # looked up at call time
-    cfg = clip_lib.get_preset(preset)
+        attention_lib.dot_product_attention = softmax_attention  # looked up at call time
+    cfg = get_preset(preset)
     model = nnx.jit(lambda: clip_lib.CLIP(cfg, rngs=nnx.Rngs(0), tome_r=r))()
     graphdef, state = nnx.split(model)
     size = cfg.vision.image_size
@@ -158,7 +160,7 @@ def jax_tower(preset: str, images: int, r: int, attention: str = "current") -> d
 def _mlp_matmul(preset: str, images: int, reps: int) -> tuple[int, int, int, dict]:
     """(rows, in, out) of the tower's MLP matmul for `images` images, and its info for `reps`
     matmuls per call."""
-    from alt_jax.models.clip import get_preset
+    from alt_jax.models.clip_config import get_preset
 
     v = get_preset(preset).vision
     n = images * ((v.image_size // v.patch_size) ** 2 + 1)

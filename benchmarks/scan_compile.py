@@ -29,7 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from alt_jax.models.clip import CLIP, get_preset
+from alt_jax.models.clip import CLIP
+from alt_jax.models.clip_config import get_preset
 from benchmarks.accelerator_check import random_state, timed
 from benchmarks.common import RESULTS, compiled_flops, machine, write_json
 
@@ -82,7 +83,8 @@ def train_step_compile(preset: str, clips: int, repeats: int) -> dict:
     """Seconds to trace + lower and to compile ALT's train step from video (ToMe r = 16)."""
     import optax
 
-    from alt_jax.models.alt import ALT, default_model_config, trainable_filter
+    from alt_jax.configs_lib import default_model_config
+    from alt_jax.models.alt import ALT, trainable_filter
     from alt_jax.train.steps import make_train_step
 
     config = default_model_config()

@@ -41,14 +41,14 @@ from flax import nnx
 
 import alt_jax
 from alt_jax import text
+from alt_jax.builders import build_clip, build_model, corpus_embeddings
 from alt_jax.configs_lib import sibling_config
 from alt_jax.data import sources, synthact
-from alt_jax.models.alt import ALT, build_clip, corpus_embeddings, split_trainable
-from alt_jax.models.build import build_model
+from alt_jax.models.alt import ALT, split_trainable
 from alt_jax.models.victr import VicTR
 from alt_jax.train import evaluation, optim, probe_fit
 from alt_jax.train import features as features_lib
-from alt_jax.train import trainer as trainer_lib
+from alt_jax.train import steps as steps_lib
 from alt_jax.train.trainer import Trainer
 from benchmarks.common import apply_overrides, machine, parse_sets, seed_summary, write_json
 from benchmarks.render import synthact_table
@@ -171,7 +171,7 @@ def cached_batches(
 
 
 class HeadRuns:
-    """One head's compiled train and evaluation steps (trainer.make_train_step/make_eval_step),
+    """One head's compiled train and evaluation steps (steps.make_train_step/make_eval_step),
     shared by all its runs: every run has the same shapes and schedule, so one trace serves."""
 
     def __init__(self, config, clip, entities, seeds: tuple[int, ...]):
@@ -185,9 +185,9 @@ class HeadRuns:
             model = init(clip, entities, jax.random.key(seed + 1))
             self.graphdef, self.init[seed], self.frozen = split_trainable(model)
         self.tx, _ = optim.make_optimizer(config.optim, config.num_train_steps)
-        step = trainer_lib.make_train_step(self.graphdef, self.tx, config.model.label_smoothing)
+        step = steps_lib.make_train_step(self.graphdef, self.tx, config.model.label_smoothing)
         self.train_step = jax.jit(step, donate_argnums=(0, 2))
-        self.eval_step = jax.jit(trainer_lib.make_eval_step(self.graphdef))
+        self.eval_step = jax.jit(steps_lib.make_eval_step(self.graphdef))
         self._ablated: dict = {}
 
     def fit(self, views: list[dict], subset: np.ndarray, class_emb, seed: int) -> nnx.State:
@@ -211,7 +211,7 @@ class HeadRuns:
     def ablated_eval(self, kind: str):
         """The jitted evaluation step with the aligned entities replaced (ENTITY_ABLATIONS)."""
         if kind not in self._ablated:
-            step = trainer_lib.make_eval_step(self.graphdef, entity_ablation=kind)
+            step = steps_lib.make_eval_step(self.graphdef, entity_ablation=kind)
             self._ablated[kind] = jax.jit(step)
         return self._ablated[kind]
 

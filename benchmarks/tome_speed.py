@@ -18,7 +18,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from alt_jax.models import tome
-from alt_jax.models.clip import CLIP, get_preset
+from alt_jax.models.clip import CLIP
+from alt_jax.models.clip_config import get_preset
 from benchmarks.common import RESULTS, race, run_record, speedup, write_result, xla_flops
 
 

@@ -31,8 +31,9 @@ from benchmarks.common import RESULTS, race, round_ratios, run_record, write_res
 
 def _setup(preset: str, frames: int, batch: int, classes: int, r: int, entities: int):
     """ALT at a preset's shapes with random entity/class embeddings, and a uint8 batch."""
-    from alt_jax.models.alt import build_alt, default_model_config
-    from alt_jax.models.clip import get_preset
+    from alt_jax.builders import build_alt
+    from alt_jax.configs_lib import default_model_config
+    from alt_jax.models.clip_config import get_preset
 
     config = default_model_config()
     config.backbone.preset = preset

@@ -3,7 +3,7 @@
     PYTHONPATH=. python benchmarks/train_step_peers.py      # B/16, 8 frames; ALT 8 and 2, X-CLIP 2
 
 Contenders, each in its own process, random weights, float32, `--frames`-frame clips:
-  alt_bN    ALT's training step from uint8 video (`alt_jax.train.trainer.make_train_step`): frozen
+  alt_bN    ALT's training step from uint8 video (`alt_jax.train.steps.make_train_step`): frozen
             CLIP with ToMe r = `--r`, the alignment + adapter trained with AdamW, batch N.
   xclip_bN  X-CLIP fine-tuned end to end with AdamW (lr 8e-6, weight decay 0.001, its B/16
             recipe): vision tower, MIT, prompt generator and projections get gradients;

@@ -23,9 +23,8 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
+from alt_jax.builders import build_clip, build_model, corpus_embeddings
 from alt_jax.configs_lib import sibling_config
-from alt_jax.models.alt import build_clip, corpus_embeddings
-from alt_jax.models.build import build_model
 from alt_jax.models.victr import PUBLISHED_DESIGN, boost_tokens
 from alt_jax.train.trainer import Trainer
 from benchmarks.common import apply_overrides, load_average, machine, write_json

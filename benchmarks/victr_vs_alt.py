@@ -27,9 +27,11 @@ import numpy as np
 from flax import nnx
 
 from alt_jax import resources
+from alt_jax.configs_lib import default_model_config
 from alt_jax.corpus import read_entities
-from alt_jax.models.alt import ALT, count_parameters, default_model_config, split_trainable
-from alt_jax.models.clip import CLIP, get_preset
+from alt_jax.models.alt import ALT, count_parameters, split_trainable
+from alt_jax.models.clip import CLIP
+from alt_jax.models.clip_config import get_preset
 from alt_jax.models.victr import VicTR
 from benchmarks.common import race, run_record, speedup, write_result, xla_flops
 

@@ -76,7 +76,7 @@ def random_torch_clip(preset: str, seed: int = 0):
     import torch
     from transformers import CLIPConfig, CLIPModel
 
-    from alt_jax.models.clip import get_preset
+    from alt_jax.models.clip_config import get_preset
 
     torch.manual_seed(seed)
     return CLIPModel(CLIPConfig(**get_preset(preset).to_transformers_dict())).eval()

@@ -333,8 +333,9 @@ def train_on_features(
     knobs `eval_adapter` changed (same parameters) when given. The entity readout is off by
     default: these tasks test what the adapter itself learns. With `entity_ablations`, returns
     (accuracy, {ablation: accuracy with the aligned entities so replaced})."""
+    from alt_jax.builders import build_alt
     from alt_jax.configs_lib import base_config
-    from alt_jax.models.alt import build_alt, split_trainable
+    from alt_jax.models.alt import split_trainable
     from alt_jax.train.optim import make_optimizer
     from alt_jax.train.steps import make_eval_step, make_train_step
 
@@ -462,8 +463,8 @@ def test_destroying_the_alignment_costs_accuracy_when_classes_are_named_by_entit
     when every region is given one constant entity or random ones at evaluation (measured:
     100 % → 28 % and 27 %). Without the entity readout the entities do not reach the video
     vector as text, and one constant entity costs 13 points only (97 → 84 %)."""
+    from alt_jax.builders import build_alt
     from alt_jax.configs_lib import base_config
-    from alt_jax.models.alt import build_alt
 
     config = base_config().model
     config.backbone.preset, config.tome_r, config.num_frames = "tiny", 0, 4

@@ -13,16 +13,11 @@ import pytest
 import torch
 from flax import nnx
 
-from alt_jax.models.alt import (
-    ALT,
-    build_alt,
-    count_parameters,
-    cross_entropy,
-    default_model_config,
-    pool_frames,
-    split_trainable,
-)
-from alt_jax.models.clip import CLIP, get_preset
+from alt_jax.builders import build_alt
+from alt_jax.configs_lib import default_model_config
+from alt_jax.models.alt import ALT, count_parameters, cross_entropy, pool_frames, split_trainable
+from alt_jax.models.clip import CLIP
+from alt_jax.models.clip_config import get_preset
 from alt_jax.tokenizer import tokenize
 from alt_jax.weights import load_clip
 

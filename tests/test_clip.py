@@ -9,7 +9,8 @@ import torch
 from conftest import random_token_ids, random_torch_clip
 from safetensors.numpy import save_file
 
-from alt_jax.models.clip import bicubic_resize_matrix, get_preset
+from alt_jax.models.clip import bicubic_resize_matrix
+from alt_jax.models.clip_config import get_preset
 from alt_jax.weights import CheckpointError, load_clip, read_safetensors, save_clip
 
 
@@ -500,7 +501,7 @@ def test_attention_matches_numpy_with_a_masking_bias():
     hundreds (where exp overflows without the max), a mask of float32's minimum, log sizes."""
     import jax
 
-    from alt_jax.models.clip import dot_product_attention
+    from alt_jax.models.attention import dot_product_attention
 
     rng = np.random.default_rng(0)
     q, k, v = (rng.standard_normal((2, 5, 3, 8)).astype(np.float32) * s for s in (30, 30, 1))
@@ -619,7 +620,7 @@ def test_every_attention_path_matches_numpy_and_the_reference(implementation):
     are the reference's."""
     import jax
 
-    from alt_jax.models.clip import attention, dot_product_attention
+    from alt_jax.models.attention import attention, dot_product_attention
 
     rng = np.random.default_rng(3)
     q, k, v = (rng.standard_normal((2, 7, 4, 16)).astype(np.float32) * s for s in (3, 3, 1))
@@ -651,7 +652,7 @@ def test_every_attention_path_matches_numpy_and_the_reference(implementation):
 def test_auto_attention_picks_by_platform():
     """The reference on CPU, XLA's elsewhere (measured on an H200: faster than cuDNN's at B/16
     with ToMe); an explicit choice stays, and cuDNN's refuses float32 by name."""
-    from alt_jax.models.clip import resolve_attention
+    from alt_jax.models.attention import resolve_attention
 
     table = {
         ("cpu", jnp.float32): "reference",
@@ -674,7 +675,7 @@ def test_an_explicit_cudnn_choice_fails_loudly_without_a_gpu():
     """Only "auto" may fall back: a user who asked for cuDNN hears that it is not there."""
     import jax
 
-    from alt_jax.models.clip import attention
+    from alt_jax.models.attention import attention
 
     if jax.default_backend() == "gpu":
         pytest.skip("cuDNN is there")

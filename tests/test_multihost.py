@@ -149,7 +149,7 @@ def test_workdir_files_go_through_epath(tmp_path):
     from etils import epath
 
     from alt_jax.train import evaluation
-    from alt_jax.train.trainer import JsonlWriter
+    from alt_jax.train.writers import JsonlWriter
 
     assert str(Path("gs://bucket/run") / "eval") == "gs:/bucket/run/eval"  # what is avoided
     assert str(epath.Path("gs://bucket/run") / "eval") == "gs://bucket/run/eval"

@@ -4,13 +4,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from alt_jax.train.optim import (
-    decay_mask,
-    default_optim_config,
-    learning_rate_at,
-    make_optimizer,
-    num_updates,
-)
+from alt_jax.configs_lib import default_optim_config
+from alt_jax.train.optim import decay_mask, learning_rate_at, make_optimizer, num_updates
 
 
 def config(**overrides):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -9,7 +10,7 @@ import signal
 import numpy as np
 import pytest
 
-from alt_jax.data import batching, decode, pipeline, sources, tfds_video
+from alt_jax.data import batching, decode, pipeline, samples, sources, tfds_video
 from tests.video_fixtures import make_tiny_dataset, write_bad_videos, write_mjpeg
 
 
@@ -29,6 +30,34 @@ def _list_kwargs(root: str, list_name: str = "train.txt") -> dict:
         class_names_file=os.path.join(root, "classes.txt"),
         **SMALL,
     )
+
+
+def _specs(kwargs: dict) -> tuple[pipeline.SourceSpec, samples.ClipSpec, pipeline.ReadSpec]:
+    """The pipeline's three specs from one flat dict of their fields (a field of none is a
+    TypeError, as a misspelled keyword would be)."""
+    specs = (pipeline.SourceSpec, samples.ClipSpec, pipeline.ReadSpec)
+    fields = [{f.name for f in dataclasses.fields(spec)} for spec in specs]
+    unknown = set(kwargs) - set().union(*fields)
+    if unknown:
+        raise TypeError(f"no spec has fields {sorted(unknown)}")
+    return tuple(
+        spec(**{k: v for k, v in kwargs.items() if k in names})
+        for spec, names in zip(specs, fields)
+    )
+
+
+def make_train(batch_size: int, seed: int = 0, num_epochs=None, shuffle=True, **kwargs):
+    """pipeline.make_train_iterator with the specs' fields as keywords."""
+    source, clip, read = _specs(kwargs)
+    return pipeline.make_train_iterator(
+        source, clip, batch_size, read=read, seed=seed, num_epochs=num_epochs, shuffle=shuffle
+    )
+
+
+def make_eval(batch_size: int, **kwargs):
+    """pipeline.make_eval_iterator with the specs' fields as keywords."""
+    source, clip, read = _specs(kwargs)
+    return pipeline.make_eval_iterator(source, clip, batch_size, read=read)
 
 
 def _drain(it) -> list[dict]:
@@ -55,7 +84,7 @@ def test_bad_files_are_skipped_counted_and_logged(dataset_with_bad_files, caplog
     list_file, root, bad_paths = dataset_with_bad_files
     kwargs = dict(_list_kwargs(root), root="", list_file=list_file)
     with caplog.at_level(logging.INFO):
-        it, info = pipeline.make_train_iterator(batch_size=4, num_epochs=2, seed=3, **kwargs)
+        it, info = make_train(batch_size=4, num_epochs=2, seed=3, **kwargs)
         batches = _drain(it)
     assert info.num_examples == 17
     assert batching.skipped_per_epoch(it) == [5, 5]
@@ -75,7 +104,7 @@ def test_bad_files_are_skipped_counted_and_logged(dataset_with_bad_files, caplog
 def test_strict_mode_raises_naming_the_file(dataset_with_bad_files):
     list_file, root, bad_paths = dataset_with_bad_files
     kwargs = dict(_list_kwargs(root), root="", list_file=list_file)
-    it, _ = pipeline.make_eval_iterator(batch_size=4, strict=True, **kwargs)
+    it, _ = make_eval(batch_size=4, strict=True, **kwargs)
     with pytest.raises(decode.VideoDecodeError, match=bad_paths[0]):
         _drain(it)
 
@@ -84,13 +113,11 @@ def test_malformed_list_is_refused_at_build_time(tiny_dataset, tmp_path):
     bad_list = tmp_path / "bad.txt"
     bad_list.write_text("videos/a.mp4 0\nvideos/b.mp4 7\n")
     with pytest.raises(ValueError, match=f"{bad_list}:2: label 7 out of range"):
-        pipeline.make_train_iterator(
-            batch_size=1, **dict(_list_kwargs(tiny_dataset), list_file=str(bad_list))
-        )
+        make_train(batch_size=1, **dict(_list_kwargs(tiny_dataset), list_file=str(bad_list)))
 
 
 def test_train_batches_deterministic_and_reshuffled_per_epoch(tiny_dataset):
-    make = lambda: pipeline.make_train_iterator(
+    make = lambda: make_train(
         batch_size=3, num_epochs=2, seed=5, flip=False, **_list_kwargs(tiny_dataset)
     )[0]
     a, b = _drain(make()), _drain(make())
@@ -109,7 +136,7 @@ def test_train_batches_deterministic_and_reshuffled_per_epoch(tiny_dataset):
 
 @pytest.mark.parametrize("workers,shard", [(0, (0, 1)), (2, (0, 1)), (0, (1, 2))])
 def test_iterator_restore_yields_the_same_next_batches(tiny_dataset, workers, shard):
-    make = lambda: pipeline.make_train_iterator(
+    make = lambda: make_train(
         batch_size=2,
         seed=1,
         workers=workers,
@@ -145,13 +172,11 @@ def test_process_positions_follow_the_global_batch_layout():
 def test_process_batches_together_are_the_single_process_global_batch(tiny_dataset):
     """P=2 processes × batch 2 vs 1 process × batch 4: the same videos, epochs and pixels."""
     common = dict(num_epochs=2, seed=7, scale=(0.5, 1.0), **_list_kwargs(tiny_dataset))
-    single, info = pipeline.make_train_iterator(batch_size=4, **common)
+    single, info = make_train(batch_size=4, **common)
     reference = _drain(single)
     parts = []
     for p in range(2):
-        it, part_info = pipeline.make_train_iterator(
-            batch_size=2, shard_index=p, shard_count=2, **common
-        )
+        it, part_info = make_train(batch_size=2, shard_index=p, shard_count=2, **common)
         assert part_info.num_batches == info.num_batches == 3
         parts.append(_drain(it))
     assert len(reference) == 6 and [len(part) for part in parts] == [6, 6]
@@ -169,7 +194,7 @@ def test_process_batches_together_are_the_single_process_global_batch(tiny_datas
 def test_eval_shards_pad_to_equal_batch_counts(tiny_dataset):
     shards = []
     for shard in range(2):
-        it, info = pipeline.make_eval_iterator(
+        it, info = make_eval(
             batch_size=4,
             shard_index=shard,
             shard_count=3,
@@ -178,7 +203,7 @@ def test_eval_shards_pad_to_equal_batch_counts(tiny_dataset):
         )
         shards.append(_drain(it))
         assert info.num_batches == 1
-    it, _ = pipeline.make_eval_iterator(
+    it, _ = make_eval(
         batch_size=4, shard_index=2, shard_count=3, num_clips=2, **_list_kwargs(tiny_dataset)
     )
     shards.append(_drain(it))
@@ -193,19 +218,21 @@ def test_folder_and_tfds_kinds_match_the_list_kind(tiny_dataset, tmp_path):
     names = sources.read_class_names(os.path.join(tiny_dataset, "classes.txt"))
     val = sources.read_annotation_list(os.path.join(tiny_dataset, "val.txt"), tiny_dataset)
     tfds_video.prepare_video_dataset("tinyval", tmp_path, {"val": val}, names)
-    by_list, _ = pipeline.make_eval_iterator(batch_size=8, **_list_kwargs(tiny_dataset, "val.txt"))
-    by_tfds, info = pipeline.make_eval_iterator(
+    by_list, _ = make_eval(batch_size=8, **_list_kwargs(tiny_dataset, "val.txt"))
+    by_tfds, info = make_eval(
         kind="tfds", root=str(tmp_path), tfds_name="tinyval", split="val", batch_size=8, **SMALL
     )
     assert info.class_names == names
     (a,), (b,) = _drain(by_list), _drain(by_tfds)
     path_of = {i: r.path for i, r in enumerate(val)}
-    ds, _ = pipeline.load_source("tfds", str(tmp_path), tfds_name="tinyval", split="val")
+    ds, _ = pipeline.load_source(
+        pipeline.SourceSpec("tfds", str(tmp_path), tfds_name="tinyval", split="val")
+    )
     tfds_path = {int(i): ds[int(i)]["path"] for i in b["index"][b["valid"]]}
     for i in range(len(val)):
         j = [k for k, p in tfds_path.items() if p == path_of[i]][0]
         np.testing.assert_array_equal(a["video"][i], b["video"][list(b["index"]).index(j)])
-    folder, info = pipeline.make_train_iterator(
+    folder, info = make_train(
         kind="folder",
         root=os.path.join(tiny_dataset, "videos"),
         batch_size=18,
@@ -235,7 +262,7 @@ def test_wrong_root_stops_after_one_pass_naming_count_and_paths(tiny_dataset, tm
     with open(kwargs["list_file"]) as f:
         listed = [os.path.join(wrong, line.split()[0]) for line in f]
     # Repeats forever, in this thread (no prefetch thread) so that the alarm can stop it.
-    it, _ = pipeline.make_train_iterator(
+    it, _ = make_train(
         batch_size=4, shuffle=False, prefetch_batches=0, hint="check config.data.root", **kwargs
     )
     _stop_after(60)
@@ -252,10 +279,10 @@ def test_wrong_root_stops_after_one_pass_naming_count_and_paths(tiny_dataset, tm
 
 def test_eval_and_prefetched_train_raise_on_nothing_readable(tiny_dataset, tmp_path):
     kwargs = dict(_list_kwargs(tiny_dataset, "val.txt"), root=str(tmp_path / "nowhere"))
-    it, _ = pipeline.make_eval_iterator(batch_size=4, **kwargs)
+    it, _ = make_eval(batch_size=4, **kwargs)
     with pytest.raises(batching.TooManySkipped, match="no readable video in 6 listed"):
         _drain(it)
-    it, _ = pipeline.make_train_iterator(batch_size=4, num_epochs=3, **kwargs)
+    it, _ = make_train(batch_size=4, num_epochs=3, **kwargs)
     with pytest.raises(batching.TooManySkipped, match="no readable video in 6 listed"):
         _drain(it)
 
@@ -263,10 +290,10 @@ def test_eval_and_prefetched_train_raise_on_nothing_readable(tiny_dataset, tmp_p
 def test_max_skip_fraction_limits_the_share_of_bad_files(dataset_with_bad_files):
     list_file, root, bad_paths = dataset_with_bad_files  # 5 of 17 unreadable
     kwargs = dict(_list_kwargs(root), root="", list_file=list_file)
-    it, _ = pipeline.make_eval_iterator(batch_size=4, max_skip_fraction=0.25, **kwargs)
+    it, _ = make_eval(batch_size=4, max_skip_fraction=0.25, **kwargs)
     with pytest.raises(batching.TooManySkipped, match=r"^5 of 17 videos unreadable .*first: "):
         _drain(it)
-    it, _ = pipeline.make_eval_iterator(batch_size=4, max_skip_fraction=0.3, **kwargs)
+    it, _ = make_eval(batch_size=4, max_skip_fraction=0.3, **kwargs)
     assert sum(b["valid"].sum() for b in _drain(it)) == 12
 
 
@@ -277,13 +304,13 @@ def test_video_above_the_pixel_limit_is_skipped_counted_and_logged(tiny_dataset,
     sources.write_annotation_list(list_file, [*good[:3], sources.VideoRecord(huge, 1), *good[3:]])
     kwargs = dict(_list_kwargs(tiny_dataset, "val.txt"), root="", list_file=list_file)
     with caplog.at_level(logging.INFO):
-        it, info = pipeline.make_eval_iterator(batch_size=4, **kwargs)  # the default limit
+        it, info = make_eval(batch_size=4, **kwargs)  # the default limit
         batches = _drain(it)
     assert info.num_examples == 7 and batching.skipped_per_epoch(it) == [1]
     seen = np.concatenate([b["index"][b["valid"]] for b in batches])
     assert sorted(seen.tolist()) == [0, 1, 2, 4, 5, 6]
     assert f"skipping unreadable video {huge}" in caplog.text and "5000×5000" in caplog.text
-    it, _ = pipeline.make_eval_iterator(batch_size=4, strict=True, **kwargs)
+    it, _ = make_eval(batch_size=4, strict=True, **kwargs)
     with pytest.raises(decode.VideoDecodeError, match=f"{huge}.*max_frame_pixels"):
         _drain(it)
 
@@ -291,13 +318,13 @@ def test_video_above_the_pixel_limit_is_skipped_counted_and_logged(tiny_dataset,
 def test_max_frame_pixels_reaches_train_and_eval_samples(tiny_dataset):
     """A limit just below the tiny videos' 64×48 leaves nothing readable."""
     kwargs = dict(_list_kwargs(tiny_dataset, "val.txt"), max_frame_pixels=64 * 48 - 1)
-    it, _ = pipeline.make_eval_iterator(batch_size=4, **kwargs)
+    it, _ = make_eval(batch_size=4, **kwargs)
     with pytest.raises(batching.TooManySkipped, match="no readable video in 6 listed.*64×48"):
         _drain(it)
-    it, _ = pipeline.make_train_iterator(batch_size=4, num_epochs=1, **kwargs)
+    it, _ = make_train(batch_size=4, num_epochs=1, **kwargs)
     with pytest.raises(batching.TooManySkipped, match="no readable video in 6 listed.*64×48"):
         _drain(it)
-    it, _ = pipeline.make_eval_iterator(batch_size=4, **dict(kwargs, max_frame_pixels=64 * 48))
+    it, _ = make_eval(batch_size=4, **dict(kwargs, max_frame_pixels=64 * 48))
     assert sum(b["valid"].sum() for b in _drain(it)) == 6
 
 

@@ -132,21 +132,21 @@ def test_probabilities_equal_the_evaluation_step(
 ):
     """predict's probabilities of a validation video are the trainer's evaluation probabilities."""
     from alt_jax.data import pipeline
-    from alt_jax.train.trainer import Trainer, class_names_of, dataset_kwargs
+    from alt_jax.train.datasets import class_names_of, dataset_spec
+    from alt_jax.train.trainer import Trainer
 
     # The evaluation path of training: the run's own eval dataset, pipeline and jitted eval step.
     config = loaded_run.config
     cfg = config.evals.val
     trainer = Trainer(config, str(tmp_path / "eval"), model=loaded_run.model)
-    it, info = pipeline.make_eval_iterator(**dataset_kwargs(cfg, "evals.val", train=False))
+    spec = dataset_spec(cfg, "evals.val", train=False)
+    it, info = spec.eval_iterator()
     names = class_names_of(cfg, info)
     probs, labels, skipped = trainer._evaluate_videos(
         trainer.compile_eval_step(), trainer.class_embeddings(names), it, info
     )
     assert skipped == 0 and len(probs) == 8
-    elements, _ = pipeline.load_source(
-        cfg.kind, cfg.root, list_file=cfg.list_file, class_names_file=cfg.class_names_file
-    )
+    elements, _ = pipeline.load_source(spec.source)
     # Rows come back in list order (one process, no shuffling); labels confirm it.
     np.testing.assert_array_equal(labels, [e["label"] for e in elements])
     # One video per class, so different rows (and different argmaxes) are compared.

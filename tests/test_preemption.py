@@ -65,8 +65,8 @@ def wrap_train_iterator(monkeypatch, wrapper: type) -> Callable:
     """Makes pipeline.make_train_iterator return `wrapper(iterator)`; returns the original."""
     make = pipeline.make_train_iterator
 
-    def wrapped(**kwargs):
-        it, info = make(**kwargs)
+    def wrapped(*args, **kwargs):
+        it, info = make(*args, **kwargs)
         return wrapper(it), info
 
     monkeypatch.setattr(pipeline, "make_train_iterator", wrapped)
@@ -235,6 +235,7 @@ def test_no_worker_outlives_a_sigkilled_trainer(tiny_data, tmp_path):
 def test_sigterm_during_the_final_evaluation_ends_the_run_cleanly(tiny_data, tmp_path, monkeypatch):
     """Training finished and was saved; a SIGTERM during the (hung) evaluation returns at once
     saying where it stopped."""
+    from alt_jax.train import runner
     from alt_jax.train import trainer as trainer_lib
 
     def hung_evaluation(self, step, writer):
@@ -245,7 +246,7 @@ def test_sigterm_during_the_final_evaluation_ends_the_run_cleanly(tiny_data, tmp
     monkeypatch.setattr(trainer_lib.Trainer, "evaluate", hung_evaluation)
     config = tiny_run.tiny_config(tiny_data)
     config.num_train_steps = 2
-    result = trainer_lib.train_and_evaluate(config, str(tmp_path / "run"), "train_and_eval")
+    result = runner.train_and_evaluate(config, str(tmp_path / "run"), "train_and_eval")
     assert result["preempted"] == "evaluation" and result["train"]["step"] == 2
     assert "eval" not in result
     ckpt = checkpoint.Checkpointer(tmp_path / "run" / "checkpoints", best_metric=None)

@@ -14,7 +14,7 @@ from flax import nnx
 import alt_jax
 from alt_jax import pretrain_clip
 from alt_jax.data.normalize import normalize_clip
-from alt_jax.models.clip import get_preset
+from alt_jax.models.clip_config import get_preset
 from alt_jax.weights import load_clip, save_clip
 
 ASSET = Path(alt_jax.__file__).parent / "assets" / "synthclip"

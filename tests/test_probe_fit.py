@@ -12,7 +12,8 @@ import tiny_run
 from alt_jax.configs_lib import ConfigError
 from alt_jax.models.probe import fit_probe
 from alt_jax.train import features, probe_fit
-from alt_jax.train.trainer import Trainer, dataset_kwargs
+from alt_jax.train.datasets import dataset_spec
+from alt_jax.train.trainer import Trainer
 
 
 def probe_config(root: str, views: int = 2):
@@ -30,7 +31,7 @@ def test_video_fit_equals_a_fit_on_the_cached_views(tiny_data, tmp_path):
     trainer.extract_features(str(tmp_path / "cache"), train_views=2)
     class_emb = trainer.class_embeddings(["a", "b", "c", "d"])
     params, summary = trainer.fit_probe(
-        trainer.params, class_emb, dataset_kwargs(config.data, "data", train=True), 8
+        trainer.params, class_emb, dataset_spec(config.data, "data", train=True), 8
     )
     views = [
         features.read_features(str(tmp_path / f"cache/train_view{v}.arrayrecord")) for v in (0, 1)
@@ -53,7 +54,7 @@ def test_video_fit_equals_a_fit_on_the_cached_views(tiny_data, tmp_path):
     # From the cache the trainer reads those views themselves.
     config.feature_cache = str(tmp_path / "cache")
     cached = Trainer(config, str(tmp_path / "cached"))
-    params, summary = cached.fit_probe(cached.params, class_emb, {}, 8)
+    params, summary = cached.fit_probe(cached.params, class_emb, None, 8)
     assert summary["clips"] == 32
     np.testing.assert_allclose(
         np.asarray(params["probe_map"][...]), want["map"], atol=1e-4, rtol=1e-3
@@ -61,15 +62,15 @@ def test_video_fit_equals_a_fit_on_the_cached_views(tiny_data, tmp_path):
     # probe.max_clips caps the clips of each view, from the cache and from the videos alike.
     config.model.probe.max_clips = 10
     assert (
-        Trainer(config, str(tmp_path / "capped")).fit_probe(cached.params, class_emb, {}, 8)[1][
+        Trainer(config, str(tmp_path / "capped")).fit_probe(cached.params, class_emb, None, 8)[1][
             "clips"
         ]
         == 20
     )
     config.feature_cache = ""
     from_videos = Trainer(config, str(tmp_path / "capped_videos"))
-    kwargs = dataset_kwargs(config.data, "data", train=True)
-    assert from_videos.fit_probe(from_videos.params, class_emb, kwargs, 8)[1]["clips"] == 20
+    data = dataset_spec(config.data, "data", train=True)
+    assert from_videos.fit_probe(from_videos.params, class_emb, data, 8)[1]["clips"] == 20
 
 
 def test_a_run_fits_once_holds_the_fit_and_resumes_without_refitting(tiny_data, tmp_path):
@@ -121,7 +122,7 @@ def test_sigterm_during_the_fit_stops_the_run_at_once_with_nothing_saved(
     import threading
     import time
 
-    from alt_jax.train import checkpoint
+    from alt_jax.train import checkpoint, runner
     from alt_jax.train import trainer as trainer_lib
 
     def hung_fit(self, params, class_emb, data_kwargs, per_process_batch):
@@ -130,7 +131,7 @@ def test_sigterm_during_the_fit_stops_the_run_at_once_with_nothing_saved(
             time.sleep(0.05)
 
     monkeypatch.setattr(trainer_lib.Trainer, "fit_probe", hung_fit)
-    result = trainer_lib.train_and_evaluate(probe_config(tiny_data), str(tmp_path / "run"), "train")
+    result = runner.train_and_evaluate(probe_config(tiny_data), str(tmp_path / "run"), "train")
     assert result["preempted"] == "training"
     ckpt = checkpoint.Checkpointer(tmp_path / "run" / "checkpoints", best_metric=None)
     assert ckpt.all_steps() == []

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from alt_jax.models.clip import CLIP, get_preset
+from alt_jax.models.clip import CLIP
+from alt_jax.models.clip_config import get_preset
 from alt_jax.models.region_position import (
     RegionPositionEncoder,
     fourier_features,

@@ -45,7 +45,7 @@ def test_absolute_keeps_packaged_and_remote_forms(tmp_path, monkeypatch):
 
 
 def test_default_model_config_names_the_packaged_corpus(tmp_path, monkeypatch):
-    from alt_jax.models.alt import default_model_config
+    from alt_jax.configs_lib import default_model_config
 
     monkeypatch.chdir(tmp_path)
     assert len(read_entities(default_model_config().corpus.path)) == 242
@@ -102,7 +102,7 @@ def test_built_wheel_works_without_the_repository(tmp_path):
         "import json, alt_jax\n"
         "from alt_jax.labels import load_labels\n"
         "from alt_jax.corpus import read_entities\n"
-        "from alt_jax.models.alt import default_model_config\n"
+        "from alt_jax.configs_lib import default_model_config\n"
         "print(json.dumps([alt_jax.__file__, len(load_labels('k400')),"
         " len(read_entities(default_model_config().corpus.path))]))\n"
     )

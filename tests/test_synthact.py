@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alt_jax.data import sources, synthact, synthetic
+from alt_jax.data import sources, synthact, synthetic_files
 from alt_jax.data.synthetic import MOTION_PAIRS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,7 +90,7 @@ def test_written_lists_and_k_shot_counts(tmp_path):
         assert os.path.basename(os.path.dirname(r.path)) == unseen[r.label].replace(" ", "_")
     for records, names in ((train + val, seen), (unseen_val, unseen)):
         for r in records:  # masks beside every video: the class's object in every frame
-            coverage, object_names = synthetic.read_object_masks(r.path)
+            coverage, object_names = synthetic_files.read_object_masks(r.path)
             assert coverage.shape == (4, 1, 16, 16) and coverage.max() > 0.5
             assert object_names[:, 0].tolist() == [" ".join(names[r.label].split()[:2])] * 4
     train_paths = {r.path: r.label for r in train}

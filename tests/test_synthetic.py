@@ -13,7 +13,7 @@ import av
 import numpy as np
 import pytest
 
-from alt_jax.data import sources, synthetic
+from alt_jax.data import sources, synthetic, synthetic_files
 from tests.video_fixtures import TINY, make_tiny_dataset
 
 
@@ -84,7 +84,9 @@ def test_dataset_files(tiny_dataset):
             frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
         assert len(frames) == TINY["num_frames"] and frames[0].shape == (48, 64, 3)
         assert names[record.label].replace(" ", "_") in record.path
-        coverage, object_names = synthetic.read_object_masks(record.path)  # written by default
+        coverage, object_names = synthetic_files.read_object_masks(
+            record.path
+        )  # written by default
         assert coverage.shape == (TINY["num_frames"], 1, 48, 64)
         assert set(object_names[:, 0]) == {" ".join(names[record.label].split()[:2])}
 
@@ -99,10 +101,10 @@ ALL_DIRECTIONS_SHA256 = "a3ed4cfd33e202e7ca5ee1e5b872705dac3e1cb5cabc60858edcf51
 def test_default_task_pixels_are_those_of_the_first_renderer(tmp_path, monkeypatch):
     frames_by_path = {}
     monkeypatch.setattr(
-        synthetic, "write_mp4", lambda path, frames: frames_by_path.update({path: frames})
+        synthetic_files, "write_mp4", lambda path, frames: frames_by_path.update({path: frames})
     )
     # make demo's classes and sizes, one train and one val video per class.
-    synthetic.make_synthetic_dataset(
+    synthetic_files.make_synthetic_dataset(
         tmp_path,
         num_classes=8,
         train_per_class=1,
@@ -183,7 +185,7 @@ def test_mask_is_exactly_where_and_how_much_the_object_was_drawn(cls):
 
 @pytest.mark.parametrize("task", synthetic.TASKS)
 def test_masks_beside_every_video_round_trip_and_cover_the_object(tmp_path, task):
-    made = synthetic.make_synthetic_dataset(
+    made = synthetic_files.make_synthetic_dataset(
         tmp_path,
         task=task,
         num_classes=8,
@@ -201,11 +203,11 @@ def test_masks_beside_every_video_round_trip_and_cover_the_object(tmp_path, task
     assert len(records) == 16
     for record in records:
         mask_path = Path(record.path).with_suffix(".objects.npz")
-        assert synthetic.object_masks_path(record.path) == mask_path and mask_path.exists()
+        assert synthetic_files.object_masks_path(record.path) == mask_path and mask_path.exists()
         with np.load(mask_path) as stored:  # the format, read by hand
             assert stored["coverage"].dtype == np.uint8 and stored["names"].dtype.kind == "U"
             raw_coverage, raw_names = stored["coverage"], stored["names"]
-        coverage, names = synthetic.read_object_masks(record.path)
+        coverage, names = synthetic_files.read_object_masks(record.path)
         np.testing.assert_array_equal(coverage, raw_coverage / np.float32(255))
         np.testing.assert_array_equal(names, raw_names)
         frames = _decode(record.path).astype(np.float64)
@@ -268,14 +270,14 @@ def test_read_object_masks_errors_name_the_file(tmp_path):
         f"{re.escape(str(expected))}: no object masks beside .*clip.mp4; .*without masks.*older"
     )
     with pytest.raises(FileNotFoundError, match=missing):
-        synthetic.read_object_masks(video)
+        synthetic_files.read_object_masks(video)
     good = dict(coverage=np.zeros((3, 1, 4, 4), np.uint8), names=np.full((3, 1), "red circle"))
     np.savez_compressed(expected, **good)
     half = expected.read_bytes()[: expected.stat().st_size // 2]
     for bad in (b"", b"not a zip at all", b"PK\x03\x04truncated", half):
         expected.write_bytes(bad)
         with pytest.raises(ValueError, match=f"{re.escape(str(expected))}: unreadable"):
-            synthetic.read_object_masks(video)
+            synthetic_files.read_object_masks(video)
     for broken, complaint in [
         (dict(good, names=np.full((2, 1), "red circle")), "names must be strings of shape"),
         (dict(good, names=np.zeros((3, 1))), "names must be strings"),
@@ -285,12 +287,12 @@ def test_read_object_masks_errors_name_the_file(tmp_path):
     ]:
         np.savez_compressed(expected, **broken)
         with pytest.raises(ValueError, match=f"{re.escape(str(expected))}: {complaint}"):
-            synthetic.read_object_masks(video)
+            synthetic_files.read_object_masks(video)
     np.savez_compressed(expected, **good)
-    coverage, names = synthetic.read_object_masks(video)
+    coverage, names = synthetic_files.read_object_masks(video)
     assert coverage.dtype == np.float32 and names.tolist() == [["red circle"]] * 3
     # Without masks nothing is written.
-    synthetic.make_synthetic_dataset(
+    synthetic_files.make_synthetic_dataset(
         tmp_path / "plain",
         num_classes=1,
         train_per_class=1,
@@ -359,7 +361,7 @@ def test_unknown_task_is_refused(tmp_path, monkeypatch, capsys):
     with pytest.raises(ValueError, match=f"unknown task 'colours'; valid tasks: {valid}"):
         synthetic.synthetic_classes(8, "colours")
     with pytest.raises(ValueError, match="unknown task"):
-        synthetic.make_synthetic_dataset(tmp_path, task="colours")
+        synthetic_files.make_synthetic_dataset(tmp_path, task="colours")
     assert not list(tmp_path.iterdir())
     path = Path(__file__).resolve().parents[1] / "tools" / "make_synthetic.py"
     spec = importlib.util.spec_from_file_location("_tool_make_synthetic", path)

@@ -380,8 +380,8 @@ def test_a_bad_schedule_text_is_refused_with_the_forms(text):
 def test_a_ramp_in_the_config_reaches_the_tower():
     """model.tome_schedule='14,-1.0' gives B/16 ToMe's decreasing ramp: r_l = int(28 − 28·l/11),
     which tome_r (an int) cannot express; a bad schedule is refused naming the key."""
+    from alt_jax.builders import tome_spec
     from alt_jax.configs_lib import ConfigError, base_config, validate_config
-    from alt_jax.models.alt import tome_spec
 
     config = base_config()
     config.model.tome_schedule = "14,-1.0"

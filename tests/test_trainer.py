@@ -17,11 +17,11 @@ import tiny_run
 from flax import nnx
 
 from alt_jax.configs_lib import base_config, dataset_config
-from alt_jax.data import pipeline
 from alt_jax.models.alt import trainable_filter
 from alt_jax.train import checkpoint
+from alt_jax.train.datasets import class_names_of, dataset_spec
 from alt_jax.train.steps import forward, make_eval_step
-from alt_jax.train.trainer import Trainer, class_names_of, dataset_kwargs
+from alt_jax.train.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_RUN = Path(__file__).with_name("tiny_run.py")
@@ -70,7 +70,7 @@ def train_set_nll(trainer: Trainer) -> float:
         1,
         16,
     )
-    it, info = pipeline.make_eval_iterator(**dataset_kwargs(cfg, "evals.train", train=False))
+    it, info = dataset_spec(cfg, "evals.train", train=False).eval_iterator()
     class_emb = trainer.class_embeddings(class_names_of(cfg, info))
     step = jax.jit(make_eval_step(trainer.graphdef))
     nll = []
@@ -151,9 +151,7 @@ def test_label_smoothing_and_clipping_reach_the_train_step(tiny_data, tmp_path):
     config = tiny_run.tiny_config(tiny_data)
     config.model.label_smoothing, config.optim.grad_clip = 0.3, 1e-3
     trainer = Trainer(config, str(tmp_path / "run"))
-    it, info = pipeline.make_train_iterator(
-        **dataset_kwargs(config.data, "data", train=True), batch_size=8, seed=config.seed
-    )
+    it, info = dataset_spec(config.data, "data", train=True).train_iterator(8, seed=config.seed)
     batch = next(it)  # the trainer's first batch (same source, seed and position)
     class_emb = trainer.class_embeddings(class_names_of(config.data, info))
     rng = jax.random.fold_in(jax.random.key(config.seed), 0)  # the step-0 key of `train`
@@ -202,7 +200,7 @@ def test_multi_view_evaluation_is_the_mean_over_views(tiny_data, tmp_path):
 
 
 def test_train_and_eval_writes_reports(tiny_data, tmp_path):
-    from alt_jax.train.trainer import train_and_evaluate
+    from alt_jax.train.runner import train_and_evaluate
 
     config = tiny_run.tiny_config(tiny_data)
     config.num_train_steps = 2
@@ -260,6 +258,7 @@ def test_misspelled_override_is_refused_by_main(tiny_data, tmp_path):
 
 def test_batch_size_zero_is_refused_before_the_backbone_is_built(tmp_path, monkeypatch):
     from alt_jax.configs_lib import ConfigError
+    from alt_jax.train import runner
     from alt_jax.train import trainer as trainer_lib
 
     def no_build(*args, **kwargs):
@@ -273,7 +272,7 @@ def test_batch_size_zero_is_refused_before_the_backbone_is_built(tmp_path, monke
         else:
             config.evals.val.batch_size = 0
         with pytest.raises(ConfigError, match=rf"config\.{field} must be >= 1, got 0"):
-            trainer_lib.train_and_evaluate(config, str(tmp_path / "run"), "train")
+            runner.train_and_evaluate(config, str(tmp_path / "run"), "train")
         with pytest.raises(ConfigError, match=rf"config\.{field}"):
             Trainer(config, str(tmp_path / "run"))
 
@@ -299,14 +298,14 @@ def test_main_refuses_batch_size_zero_in_one_line(tmp_path):
 def test_missing_dataset_path_names_the_field(tmp_path):
     config = base_config()
     with pytest.raises(ValueError, match=r"config\.data\.root"):
-        dataset_kwargs(config.data, "data", train=True)
+        dataset_spec(config.data, "data", train=True)
     config.data.root = str(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match=r"config\.data\.root.*nowhere"):
-        dataset_kwargs(config.data, "data", train=True)
+        dataset_spec(config.data, "data", train=True)
     config.data.root = str(tmp_path)
     config.data.list_file = str(tmp_path / "missing.txt")
     with pytest.raises(FileNotFoundError, match=r"config\.data\.list_file"):
-        dataset_kwargs(config.data, "data", train=True)
+        dataset_spec(config.data, "data", train=True)
 
 
 def test_max_frame_pixels_of_the_config_reaches_the_decoder(tiny_data):
@@ -316,13 +315,13 @@ def test_max_frame_pixels_of_the_config_reaches_the_decoder(tiny_data):
 
     config = tiny_run.tiny_config(tiny_data)
     config.data.max_frame_pixels = 100  # the tiny videos are larger than 10×10
-    kwargs = dataset_kwargs(config.data, "data", train=True)
-    it, _ = pipeline.make_train_iterator(**kwargs, batch_size=2, seed=0, num_epochs=1)
+    data = dataset_spec(config.data, "data", train=True)
+    it, _ = data.train_iterator(2, seed=0, num_epochs=1)
     with pytest.raises(TooManySkipped):
         next(iter(it))
     del config.data["max_frame_pixels"]
-    kwargs = dataset_kwargs(config.data, "data", train=True)
-    it, _ = pipeline.make_train_iterator(**kwargs, batch_size=2, seed=0, num_epochs=1)
+    data = dataset_spec(config.data, "data", train=True)
+    it, _ = data.train_iterator(2, seed=0, num_epochs=1)
     assert next(iter(it))["video"].shape[0] == 2
 
 
@@ -343,6 +342,7 @@ def test_every_dataset_is_checked_before_the_backbone_is_built(
 ):
     """A wrong evaluation path or view setting fails before the model is built (at K400 scale
     it used to fail after all the training steps)."""
+    from alt_jax.train import runner
     from alt_jax.train import trainer as trainer_lib
 
     def no_model(*args, **kwargs):
@@ -362,18 +362,18 @@ def test_every_dataset_is_checked_before_the_backbone_is_built(
         target = target[part]
     target[key] = value
     with pytest.raises((ValueError, FileNotFoundError), match=message):
-        trainer_lib.train_and_evaluate(config, str(tmp_path / "run"), "train_and_eval")
+        runner.train_and_evaluate(config, str(tmp_path / "run"), "train_and_eval")
 
 
 def test_skip_limit_and_hint_reach_the_pipeline(tmp_path):
     config = base_config()
     config.data.root = str(tmp_path)
     config.data.max_skip_fraction = 0.2
-    kwargs = dataset_kwargs(config.data, "data", train=True)
-    assert kwargs["max_skip_fraction"] == 0.2
-    assert "config.data.root" in kwargs["hint"]
-    evals = dataset_kwargs(dataset_config(root=str(tmp_path)), "evals.val", train=False)
-    assert evals["max_skip_fraction"] == 0.5 and "config.evals.val.root" in evals["hint"]
+    read = dataset_spec(config.data, "data", train=True).read
+    assert read.max_skip_fraction == 0.2
+    assert "config.data.root" in read.hint
+    evals = dataset_spec(dataset_config(root=str(tmp_path)), "evals.val", train=False).read
+    assert evals.max_skip_fraction == 0.5 and "config.evals.val.root" in evals.hint
 
 
 def test_nothing_readable_stops_main_with_one_line(tiny_data, tmp_path):
@@ -412,7 +412,7 @@ def test_kinetics_videos_not_found_shows_the_pattern_and_an_expected_path(tmp_pa
         "abseiling,-3B32lodo2M,59,69,val\nbowling,abc,1,11,val\n"
     )
     cfg = dataset_config(kind="kinetics_csv", root=str(tmp_path), list_file=str(csv_file))
-    it, _ = pipeline.make_eval_iterator(**dataset_kwargs(cfg, "evals.k400", train=False))
+    it, _ = dataset_spec(cfg, "evals.k400", train=False).eval_iterator()
     with pytest.raises(TooManySkipped) as error:
         next(it)
     message = str(error.value)

@@ -15,9 +15,11 @@ import pytest
 import tiny_run
 from flax import nnx
 
-from alt_jax.models.alt import default_model_config, split_trainable
-from alt_jax.models.build import build_model
-from alt_jax.models.clip import CLIP, get_preset
+from alt_jax.builders import build_model
+from alt_jax.configs_lib import default_model_config
+from alt_jax.models.alt import split_trainable
+from alt_jax.models.clip import CLIP
+from alt_jax.models.clip_config import get_preset
 from alt_jax.models.victr import (
     PUBLISHED_DESIGN,
     VicTR,
@@ -391,7 +393,7 @@ def test_configs_select_victr():
 def test_trains_end_to_end_and_evaluates(tmp_path_factory):
     """Training through train_and_evaluate (what main runs) lowers the loss; evaluation and its
     reports work on the same paths as ALT's."""
-    from alt_jax.train.trainer import train_and_evaluate
+    from alt_jax.train.runner import train_and_evaluate
 
     root = tiny_run.make_tiny_data(str(tmp_path_factory.mktemp("victr_data")))
     config = tiny_run.tiny_config(root)

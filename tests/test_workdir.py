@@ -15,7 +15,8 @@ from conftest import REPO, cpu_env
 
 from alt_jax.configs_lib import ConfigError
 from alt_jax.train import checkpoint
-from alt_jax.train.trainer import Trainer, train_and_evaluate
+from alt_jax.train.runner import train_and_evaluate
+from alt_jax.train.trainer import Trainer
 
 HOLD = """
 import sys, time

@@ -35,7 +35,7 @@ ENTITIES = [
 
 def make_tiny_data(root: str) -> str:
     """4 classes × 4 train / 2 val synthetic videos of 8 frames at 32 px, and a tiny corpus."""
-    from alt_jax.data.synthetic import make_synthetic_dataset
+    from alt_jax.data.synthetic_files import make_synthetic_dataset
 
     make_synthetic_dataset(
         root, num_classes=4, train_per_class=4, val_per_class=2, num_frames=8, height=32, width=32

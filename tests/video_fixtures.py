@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from alt_jax.data import synthetic
+from alt_jax.data import synthetic_files
 
 TINY = dict(
     num_classes=3, train_per_class=4, val_per_class=2, num_frames=16, height=48, width=64, seed=0
@@ -20,7 +20,7 @@ TINY = dict(
 def make_tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A 3-class synthetic dataset of 64×48, 16-frame mp4s (train 12, val 6); its root."""
     root = str(tmp_path_factory.mktemp("tiny"))
-    synthetic.make_synthetic_dataset(root, **TINY)
+    synthetic_files.make_synthetic_dataset(root, **TINY)
     return root
 
 

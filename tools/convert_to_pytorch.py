@@ -3,9 +3,9 @@
     python tools/convert_to_pytorch.py --workdir=RUN --out=EXPORT [--step=N] [--check]
 
 EXPORT/config.json + EXPORT/model.safetensors load with
-`alt_jax.torch.alt.ALTForVideoClassification.from_pretrained(EXPORT)` for an ALT run (head
-"alt"), `alt_jax.torch.victr.VicTRForVideoClassification.from_pretrained(EXPORT)` for a VicTR
-run (head "victr"), or either with `transformers.AutoModel` after `import alt_jax.torch`;
+`alt_jax.torch.ALTForVideoClassification.from_pretrained(EXPORT)` for an ALT run (head "alt"),
+`alt_jax.torch.VicTRForVideoClassification.from_pretrained(EXPORT)` for a VicTR run (head
+"victr"), or either with `transformers.AutoModel` after `import alt_jax.torch`;
 EXPORT/clip/ is the backbone (both towers) for `transformers.CLIPModel.from_pretrained`.
 `--check` runs the JAX and the PyTorch model on one random clip and prints the largest logit
 difference.
@@ -31,11 +31,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from alt_jax.predict import add_run_input_flags, load_flagged_run  # noqa: E402
+from alt_jax.predict import add_run_input_flags, load_flagged_run
 
 if TYPE_CHECKING:
     import ml_collections
@@ -47,10 +45,14 @@ EXPORT_NAMES = {
     "model.safetensors": "file",
     "clip": "folder",
     # transformers remote code (AutoModel.from_pretrained(..., trust_remote_code=True))
-    "alt.py": "file",
+    "modeling_alt.py": "file",
+    "modeling_victr.py": "file",  # VicTR exports
+    "modeling_adapter.py": "file",
+    "modeling_clip_video.py": "file",
     "configuration_alt.py": "file",
     "tome.py": "file",
-    "victr.py": "file",  # VicTR exports
+    "alt.py": "file",  # exports written before the modeling_* names (CHANGELOG.md)
+    "victr.py": "file",
 }
 
 
@@ -102,7 +104,7 @@ def random_config(
 ) -> ml_collections.ConfigDict:
     """The model config of a random `head` ("alt", "victr") at `preset`, `knobs` overriding its
     head's knobs (`model.adapter` for ALT, `model.victr` for VicTR)."""
-    from alt_jax.models.alt import default_model_config
+    from alt_jax.configs_lib import default_model_config
 
     config = default_model_config()
     config.head = head
@@ -129,8 +131,8 @@ def random_alt(
     `adapter` overriding `model.adapter` knobs."""
     import jax.numpy as jnp
 
-    from alt_jax.models.alt import build_alt
-    from alt_jax.models.clip import get_preset
+    from alt_jax.builders import build_alt
+    from alt_jax.models.clip_config import get_preset
 
     config = random_config("alt", preset, tome_r, num_frames, adapter)
     d = get_preset(preset).projection_dim
@@ -152,8 +154,8 @@ def random_victr(
 ) -> tuple[nnx.Module, ml_collections.ConfigDict, list[str]]:
     """(model, model config, auxiliary text names): VicTR at `preset` with random weights,
     `victr` overriding `model.victr` knobs."""
-    from alt_jax.models.clip import get_preset
-    from alt_jax.models.victr import build_victr
+    from alt_jax.builders import build_victr
+    from alt_jax.models.clip_config import get_preset
 
     config = random_config("victr", preset, tome_r, num_frames, victr)
     if not config.victr.aux_texts:
@@ -231,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
         class_emb = restore.class_embeddings(run)
         source = {"workdir": os.path.abspath(args.workdir), "step": run.step}
     else:
-        from alt_jax.models.clip import get_preset
+        from alt_jax.models.clip_config import get_preset
 
         make = random_alt if args.head == "alt" else random_victr
         try:

@@ -20,7 +20,8 @@ from flax import nnx
 from PIL import Image
 
 from alt_jax import viz
-from alt_jax.models.clip import CLIP, get_preset
+from alt_jax.models.clip import CLIP
+from alt_jax.models.clip_config import get_preset
 from alt_jax.weights import load_clip
 
 

@@ -26,14 +26,15 @@ from alt_jax.labels import label_list_path, load_labels
 
 
 def _records(args) -> tuple[list[sources.VideoRecord], list[str]]:
-    elements, names = pipeline.load_source(
-        args.kind,
-        args.root,
+    source = pipeline.SourceSpec(
+        kind=args.kind,
+        root=args.root,
         list_file=args.list_file or None,
         class_names_file=args.class_names_file or None,
         split=args.split,
         fold=args.fold,
     )
+    elements, names = pipeline.load_source(source)
     return [sources.VideoRecord(e["path"], e["label"]) for e in elements], list(names)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from alt_jax.data import synthetic
+from alt_jax.data import synthetic, synthetic_files
 
 
 def main() -> None:
@@ -48,7 +48,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     start = time.perf_counter()
-    summary = synthetic.make_synthetic_dataset(
+    summary = synthetic_files.make_synthetic_dataset(
         args.out,
         task=args.task,
         num_classes=args.num_classes,

@@ -7,7 +7,8 @@
   python tools/prepare_dataset.py --kind=folder --root=/data/UCF-101 \
       --split_dir=/data/ucfTrainTestlist --fold=1 --name=ucf101_fold1 --data_dir=/tmp/tfds
 
-Read back with pipeline.make_train_iterator(kind="tfds", root=DATA_DIR, tfds_name=NAME, ...).
+Read back with pipeline.make_train_iterator(pipeline.SourceSpec(kind="tfds", root=DATA_DIR,
+tfds_name=NAME), clip_spec, batch_size), or a config's dataset with kind="tfds".
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import json
 import os
 import time
 
-from alt_jax.models.clip import get_preset
+from alt_jax.models.clip_config import get_preset
 from alt_jax.pretrain_clip import PretrainConfig, evaluate, pretrain
 from alt_jax.weights import load_clip, save_clip
 

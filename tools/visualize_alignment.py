@@ -17,9 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from alt_jax.predict import (  # noqa: E402
+from alt_jax.predict import (
     add_run_input_flags,
     load_flagged_run,
     no_alignment_reason,

@@ -32,7 +32,7 @@ from typing import Any
 import grain
 from absl import flags
 
-from alt_jax.data import batching, decode, samples, sources
+from alt_jax.data import batching, samples, sources
 
 SOURCE_KINDS = ("list", "kinetics_csv", "folder", "tfds")
 
@@ -46,18 +46,39 @@ class SourceInfo:
     num_batches: int | None = None  # per epoch for train (global batches), total for eval
 
 
-def load_source(
-    kind: str,
-    root: str | os.PathLike,
-    *,
-    list_file: str | os.PathLike | None = None,
-    class_names_file: str | os.PathLike | None = None,
-    num_classes: int | None = None,
-    split: str = "train",
-    fold: int = 1,
-    filename_pattern: str = sources.DEFAULT_KINETICS_PATTERN,
-    tfds_name: str | None = None,
-) -> tuple[Sequence[dict[str, Any]], list[str]]:
+@dataclasses.dataclass(frozen=True)
+class SourceSpec:
+    """Which videos a dataset lists, where they are and what their labels are (`load_source`)."""
+
+    kind: str  # SOURCE_KINDS
+    root: str | os.PathLike
+    list_file: str | os.PathLike | None = None
+    class_names_file: str | os.PathLike | None = None
+    num_classes: int | None = None
+    split: str = "train"
+    fold: int = 1
+    filename_pattern: str = sources.DEFAULT_KINETICS_PATTERN
+    tfds_name: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadSpec:
+    """How one process reads a source: its shard, workers and threads, and what unreadable
+    videos do (skipped and counted; `strict` raises; a pass over more than
+    `max_skip_fraction` skipped raises batching.TooManySkipped ending with `hint`)."""
+
+    shard_index: int = 0
+    shard_count: int = 1
+    workers: int = 0
+    read_threads: int = 1
+    worker_buffer: int = 2
+    prefetch_batches: int = 2
+    strict: bool = False
+    max_skip_fraction: float = batching.DEFAULT_MAX_SKIP_FRACTION
+    hint: str = "check the data root and list file"
+
+
+def load_source(source: SourceSpec) -> tuple[Sequence[dict[str, Any]], list[str]]:
     """A random-access sequence of {video, label, path, index} elements and the class names.
 
     kind='list': `list_file` of `path label` lines under `root`; classes from class_names_file.
@@ -68,6 +89,9 @@ def load_source(
     kind='tfds': array_record shards from tools/prepare_dataset.py: `root` is the data_dir,
       `tfds_name` the packed dataset's name, `split` its split.
     """
+    kind, root, list_file = source.kind, source.root, source.list_file
+    split, fold, num_classes = source.split, source.fold, source.num_classes
+    class_names_file, tfds_name = source.class_names_file, source.tfds_name
     names = sources.read_class_names(class_names_file) if class_names_file else None
     if kind == "tfds":
         # Imported here: tensorflow-datasets pulls in TensorFlow, slow to import.
@@ -89,7 +113,7 @@ def load_source(
         if list_file is None:
             raise ValueError("kind='kinetics_csv' needs list_file (the CSV)")
         records, names = sources.read_kinetics_csv(
-            list_file, root, class_names=names, filename_pattern=filename_pattern
+            list_file, root, class_names=names, filename_pattern=source.filename_pattern
         )
     elif kind == "folder":
         if list_file is None:
@@ -161,10 +185,10 @@ def worker_init(worker_index: int, worker_count: int) -> None:
     threading.Thread(target=watch_parent, name="watch-parent", daemon=True).start()
 
 
-def _parallel(
-    ds: grain.MapDataset, workers: int, read_threads: int, worker_buffer: int
-) -> grain.IterDataset:
-    """Runs the per-sample maps in `read_threads` threads, in `workers` processes if > 0."""
+def _parallel(ds: grain.MapDataset, read: ReadSpec) -> grain.IterDataset:
+    """Runs the per-sample maps in `read.read_threads` threads, in `read.workers` processes
+    if > 0."""
+    read_threads, workers, worker_buffer = read.read_threads, read.workers, read.worker_buffer
     it = ds.to_iter_dataset(
         grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=max(2 * read_threads, 1))
     )
@@ -180,72 +204,42 @@ def _parallel(
     return it
 
 
+def _prefetch(it: grain.IterDataset, read: ReadSpec) -> grain.IterDataset:
+    """`read.prefetch_batches` batches made ahead in a background thread (none at 0)."""
+    if read.prefetch_batches > 0:
+        it = grain.experimental.ThreadPrefetchIterDataset(
+            it, prefetch_buffer_size=read.prefetch_batches
+        )
+    return it
+
+
 def make_train_iterator(
-    *,
-    kind: str,
-    root: str | os.PathLike,
+    source: SourceSpec,
+    clip: samples.ClipSpec,
     batch_size: int,
-    list_file: str | os.PathLike | None = None,
-    class_names_file: str | os.PathLike | None = None,
-    num_classes: int | None = None,
-    split: str = "train",
-    fold: int = 1,
-    filename_pattern: str = sources.DEFAULT_KINETICS_PATTERN,
-    tfds_name: str | None = None,
-    num_frames: int = 8,
-    image_size: int = 224,
-    stride: int | None = None,
-    flip: bool = True,
-    scale: tuple[float, float] = (0.08, 1.0),
+    *,
+    read: ReadSpec = ReadSpec(),
     seed: int = 0,
     num_epochs: int | None = None,
     shuffle: bool = True,
-    shard_index: int = 0,
-    shard_count: int = 1,
-    workers: int = 0,
-    read_threads: int = 1,
-    worker_buffer: int = 2,
-    prefetch_batches: int = 2,
-    strict: bool = False,
-    backend: str = "pyav",
-    max_frame_pixels: int | None = decode.DEFAULT_MAX_FRAME_PIXELS,
-    max_skip_fraction: float = batching.DEFAULT_MAX_SKIP_FRACTION,
-    hint: str = "check the data root and list file",
 ) -> tuple[grain.DatasetIterator, SourceInfo]:
     """A checkpointable iterator of training batches (repeats forever unless num_epochs).
 
-    An epoch in which no video could be read, or more than `max_skip_fraction` of them, raises
-    batching.TooManySkipped naming the count and first paths, ending with `hint`. A video whose
-    frames have more than `max_frame_pixels` pixels is skipped like an unreadable one.
+    An epoch in which no video could be read, or more than `read.max_skip_fraction` of them,
+    raises batching.TooManySkipped naming the count and first paths, ending with `read.hint`. A
+    video whose frames have more than `clip.max_frame_pixels` pixels is skipped like an
+    unreadable one.
 
     Without `shuffle` the videos come in dataset order (the feature cache is written so); a
     video's augmentation depends only on (seed, epoch, index), not on its position.
 
-    `batch_size` is this process's part of the global batch (global = batch_size × shard_count);
-    process `shard_index` reads its contiguous slice of each global batch. Multi-process
+    `batch_size` is this process's part of the global batch (global = batch_size ×
+    read.shard_count); process `read.shard_index` reads its contiguous slice of each one. Multi-process
     training should repeat forever: with a finite `num_epochs` the processes can end with
     different batch counts when the last global batch is partial or videos are skipped.
     """
-    elements, names = load_source(
-        kind,
-        root,
-        list_file=list_file,
-        class_names_file=class_names_file,
-        num_classes=num_classes,
-        split=split,
-        fold=fold,
-        filename_pattern=filename_pattern,
-        tfds_name=tfds_name,
-    )
-    spec = samples.ClipSpec(
-        num_frames=num_frames,
-        image_size=image_size,
-        stride=stride,
-        flip=flip,
-        scale=scale,
-        backend=backend,
-        max_frame_pixels=max_frame_pixels,
-    )
+    elements, names = load_source(source)
+    shard_index, shard_count = read.shard_index, read.shard_count
     ds = _as_map_dataset(elements)
     epoch_length = len(ds)
     global_batch = batch_size * shard_count
@@ -261,21 +255,20 @@ def make_train_iterator(
     # seed do not depend on the process count.
     ds = ds.map_with_index(
         functools.partial(
-            _train_map, epoch_length=epoch_length, seed=seed, spec=spec, strict=strict
+            _train_map, epoch_length=epoch_length, seed=seed, spec=clip, strict=read.strict
         )
     )
     ds = batching.ProcessSliceMapDataset(ds, batch_size, shard_index, shard_count)
-    it = _parallel(ds, workers, read_threads, worker_buffer)
+    it = _parallel(ds, read)
     it = batching.SkipCountingBatchIterDataset(
         it,
         batch_size,
-        (num_frames, image_size, image_size, 3),
-        max_skip_fraction=max_skip_fraction,
-        where=_where(root),
-        hint=hint,
+        (clip.num_frames, clip.image_size, clip.image_size, 3),
+        max_skip_fraction=read.max_skip_fraction,
+        where=_where(source.root),
+        hint=read.hint,
     )
-    if prefetch_batches > 0:
-        it = grain.experimental.ThreadPrefetchIterDataset(it, prefetch_buffer_size=prefetch_batches)
+    it = _prefetch(it, read)
     info = SourceInfo(
         class_names=names, num_examples=epoch_length, num_batches=epoch_length // global_batch
     )
@@ -283,75 +276,35 @@ def make_train_iterator(
 
 
 def make_eval_iterator(
-    *,
-    kind: str,
-    root: str | os.PathLike,
+    source: SourceSpec,
+    clip: samples.ClipSpec,
     batch_size: int,
-    list_file: str | os.PathLike | None = None,
-    class_names_file: str | os.PathLike | None = None,
-    num_classes: int | None = None,
-    split: str = "test",
-    fold: int = 1,
-    filename_pattern: str = sources.DEFAULT_KINETICS_PATTERN,
-    tfds_name: str | None = None,
-    num_frames: int = 8,
-    image_size: int = 224,
-    stride: int | None = None,
-    num_clips: int = 1,
-    num_crops: int = 1,
-    shard_index: int = 0,
-    shard_count: int = 1,
-    workers: int = 0,
-    read_threads: int = 1,
-    worker_buffer: int = 2,
-    prefetch_batches: int = 2,
-    strict: bool = False,
-    backend: str = "pyav",
-    max_frame_pixels: int | None = decode.DEFAULT_MAX_FRAME_PIXELS,
-    max_skip_fraction: float = batching.DEFAULT_MAX_SKIP_FRACTION,
-    hint: str = "check the data root and list file",
+    *,
+    read: ReadSpec = ReadSpec(),
 ) -> tuple[grain.DatasetIterator, SourceInfo]:
     """One pass over the split; every process yields the same number of (padded) batches.
 
     Raises batching.TooManySkipped like the train iterator (checked over this process's shard);
-    skips videos above `max_frame_pixels` like it.
+    skips videos above `clip.max_frame_pixels` like it. Every video gives clip.num_clips ×
+    clip.num_crops views.
     """
-    elements, names = load_source(
-        kind,
-        root,
-        list_file=list_file,
-        class_names_file=class_names_file,
-        num_classes=num_classes,
-        split=split,
-        fold=fold,
-        filename_pattern=filename_pattern,
-        tfds_name=tfds_name,
-    )
-    spec = samples.ClipSpec(
-        num_frames=num_frames,
-        image_size=image_size,
-        stride=stride,
-        num_clips=num_clips,
-        num_crops=num_crops,
-        backend=backend,
-        max_frame_pixels=max_frame_pixels,
-    )
+    elements, names = load_source(source)
+    shard_index, shard_count = read.shard_index, read.shard_count
     full = _as_map_dataset(elements)
     ds = full[shard_index::shard_count]
     # The largest shard sets the batch count for all processes.
     num_batches = math.ceil(math.ceil(len(full) / shard_count) / batch_size)
-    ds = ds.map(functools.partial(samples.load_eval_sample, spec=spec, strict=strict))
-    it = _parallel(ds, workers, read_threads, worker_buffer)
+    ds = ds.map(functools.partial(samples.load_eval_sample, spec=clip, strict=read.strict))
+    it = _parallel(ds, read)
     it = batching.SkipCountingBatchIterDataset(
         it,
         batch_size,
-        (num_clips * num_crops, num_frames, image_size, image_size, 3),
+        (clip.num_clips * clip.num_crops, clip.num_frames, clip.image_size, clip.image_size, 3),
         pad=True,
         num_batches=num_batches,
-        max_skip_fraction=max_skip_fraction,
-        where=_where(root),
-        hint=hint,
+        max_skip_fraction=read.max_skip_fraction,
+        where=_where(source.root),
+        hint=read.hint,
     )
-    if prefetch_batches > 0:
-        it = grain.experimental.ThreadPrefetchIterDataset(it, prefetch_buffer_size=prefetch_batches)
+    it = _prefetch(it, read)
     return iter(it), SourceInfo(class_names=names, num_examples=len(ds), num_batches=num_batches)

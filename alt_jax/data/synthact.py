@@ -14,7 +14,7 @@ cannot tell them apart), and every motion stays seen on the odd objects.
 Layout written by `make_synthact_dataset` under out_dir:
   videos/<class>/<class>_<i>.mp4     16-frame H.264 clips (via synthetic.render_video/write_mp4)
   videos/<class>/<class>_<i>.objects.npz  where the object is in each frame (masks=True;
-                                     synthetic.read_object_masks)
+                                     synthetic_files.read_object_masks)
   classes.txt, train.txt, val.txt    the seen classes and their splits (labels index classes.txt)
   unseen_classes.txt, unseen_val.txt the unseen classes and their test videos
   fewshot/{K}shot_seed{S}.txt        K videos per seen class from train.txt (data/splits.py)
@@ -32,7 +32,7 @@ from concurrent import futures
 
 import numpy as np
 
-from alt_jax.data import sources, splits, synthetic
+from alt_jax.data import sources, splits, synthetic, synthetic_files
 
 MOTIONS = ("moving left", "moving right", "moving up", "moving down")
 
@@ -102,9 +102,9 @@ def _render_one(job: tuple[str, synthetic.SyntheticClass, int, int, int, int, bo
     # Seeded per (class, video): the pixels do not depend on the split or the worker count.
     rng = np.random.default_rng(np.random.SeedSequence([class_seed, video_index]))
     clip = synthetic.render_clip(cls, rng, num_frames, size, size)
-    synthetic.write_mp4(path, clip.frames)
+    synthetic_files.write_mp4(path, clip.frames)
     if masks:
-        synthetic.write_object_masks(path, clip.coverage, clip.names, clip.background)
+        synthetic_files.write_object_masks(path, clip.coverage, clip.names, clip.background)
 
 
 def _class_seed(seed: int, cls: synthetic.SyntheticClass) -> int:

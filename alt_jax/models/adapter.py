@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from alt_jax.models.clip import dot_product_attention
+from alt_jax.models.attention import dot_product_attention
 from alt_jax.models.region_position import POSITION_KINDS, RegionPositionEncoder
 
 Array = jax.Array

@@ -14,7 +14,6 @@ s · cos(mean_t(f_t), t_c), CLIP's zero-shot on the frame-averaged image feature
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -25,8 +24,7 @@ from flax import nnx
 
 from alt_jax.models.adapter import GlobalVideoAdapter, OrderedVideoAdapter, gated_residual
 from alt_jax.models.alignment import EntityAlignment, ablate_entities, l2_normalize
-from alt_jax.models.clip import CLIP, get_preset
-from alt_jax.resources import SHIPPED_CORPUS
+from alt_jax.models.clip import CLIP
 
 Array = jax.Array
 
@@ -37,145 +35,6 @@ class EntityBank(nnx.Variable):
 
 # Trainable: nnx.Param outside the CLIP towers. Frozen: everything else (CLIP params, S).
 trainable_filter = nnx.All(nnx.Param, nnx.Not(nnx.PathContains("clip")))
-
-
-def default_model_config() -> ml_collections.ConfigDict:
-    """The ALT model's configuration with its defaults ([ours] choices are all knobs here)."""
-    c = ml_collections.ConfigDict()
-    c.backbone = ml_collections.ConfigDict()
-    c.backbone.source = ""  # transformers folder / hub id; "" = random weights at `preset`
-    c.backbone.preset = "B/16"
-    c.backbone.dtype = "float32"  # CLIP compute dtype: float32 or bfloat16
-    # How the frozen CLIP's parameters are stored: bfloat16 halves their memory and reads (the
-    # towers are never trained, so no float32 master copy is needed).
-    c.backbone.param_dtype = "float32"
-    # Attention implementation of both towers (clip.ATTENTION_IMPLEMENTATIONS): "auto" picks by
-    # platform and dtype (CPU: "reference"; GPU: cuDNN's fused kernel in bfloat16, else XLA's).
-    c.backbone.attention = "auto"
-    c.tome_r = 16  # ToMe merges per layer (0: plain CLIP)
-    # A schedule in its own words, read instead of tome_r when not empty: "14,-1.0" (an (r,
-    # inflect) ramp: 2r merges in the first layer decreasing to 0) or one int per layer.
-    c.tome_schedule = ""
-    c.prop_attn = True
-    # How the frozen CLIP's last block computes region tokens (clip.REGION_FEATURES): "tokens"
-    # (CLIP's own, exact parity) or a training-free dense-CLIP path ("maskclip", "sclip",
-    # "clearclip"); measured on alignment grounding in BENCHMARKS.md.
-    c.region_features = "tokens"
-    c.num_frames = 8
-    c.corpus = ml_collections.ConfigDict()
-    c.corpus.path = SHIPPED_CORPUS  # inside the installed package (alt_jax.resources)
-    c.corpus.cache_dir = "~/.cache/alt_jax"
-    c.corpus.batch_size = 256
-    # How each entity becomes text (corpus.ENTITY_TEXT_FORMS): "unit", "templates" (the unit in
-    # each of corpus.templates, averaged), "pair" (the paper's "{unit}: {description}") or
-    # "pair+templates". Chosen by alignment grounding (BENCHMARKS.md).
-    c.corpus.text_form = "templates"
-    c.corpus.templates = ("a photo of a {}.",)
-    c.tau_init = 0.07  # alignment temperature τ_a
-    c.alignment = ml_collections.ConfigDict()
-    c.alignment.gumbel = "logits"  # alignment.GUMBEL_FORMS: softmax(cos/τ + G) or ((cos + G)/τ)
-    # alignment.W_R_MODES: "free", "frozen", "anchored" (a free W_r drifts: the demo's
-    # background regions collapsed onto one entity within 150 steps).
-    c.alignment.w_r = "anchored"
-    c.alignment.anchor_weight = 1.0  # weight of ‖W_r − W_r⁰‖²/‖W_r⁰‖² when anchored
-    # The adapter's queries: "entities" (the aligned entity texts Q̂, ALT) or "learned" (the
-    # ablation without alignment: one learned query per region slot, shared by every frame and
-    # video, so the adapter and its query count stay as they are and only Q̂ is replaced).
-    c.queries = "entities"
-    c.adapter = ml_collections.ConfigDict()
-    # "ordered": frame-local attention over positioned regions, then a temporal transformer over
-    # the ordered frame summaries (docs/method.md §5); "global": the first version (no region position, all
-    # T·M queries over all T·M regions, mean readout), kept for the ablation.
-    c.adapter.kind = "ordered"
-    c.adapter.width = 0  # 0: the CLIP joint width d
-    c.adapter.depth = 4
-    c.adapter.heads = 8
-    c.adapter.mlp_ratio = 4.0
-    c.adapter.conv_kernel = 3
-    # The knobs below are the ordered adapter's.
-    c.adapter.position = "fourier"  # region positions from the ToMe map; "none" for the ablation
-    c.adapter.fourier_bands = 4  # centroid frequencies π·2^k, k < bands
-    c.adapter.frame_window = 0  # queries of frame t see the regions of frames t ± w
-    c.adapter.temporal_depth = 1  # layers of the temporal transformer over frame summaries
-    c.adapter.temporal_position = True  # temporal position embeddings on the frame summaries
-    c.adapter.readout = "ordered"  # "ordered" (frames concatenated in order), "video_token", "mean"
-    # What the temporal module sees of the frame summaries (adapter.TEMPORAL_INPUTS): the
-    # summaries share a large component (the clip's appearance), and what changes between frames
-    # is a small part of them; "appearance_and_change" gives the temporal module the clip mean
-    # and the deviations from it as separate tokens, each normalised on its own, so both reach
-    # z at unit scale. "centred" (deviations only) and "raw" are the ablations.
-    c.adapter.temporal_input = "appearance_and_change"
-    c.adapter.change_floor = 0.05  # deviations below this share of the clip's scale stay small
-    # Region positions on the keys only: a query is its entity's text, so the adapter's queries
-    # depend on the alignment (with positions on the queries too, the entities were redundant).
-    c.adapter.query_position = False
-    c.adapter.conv_padding = "zero"  # the class-token convolution's ends: "zero" or "edge"
-    c.adapter.frame_embedding = False  # a per-frame time code on keys and queries
-    c.adapter.query_pooling = "entity"  # frame summary: every aligned entity alike, or "mean"
-    # The clip's mean class token (one linear map) as a token of the temporal module.
-    c.adapter.class_token = False
-    # W_o = 0 at init: z = 0, so an open gate (gate_init != 0) starts at CLIP's frame average
-    # (plus the entity readout) and still trains W_o from the first step.
-    c.adapter.zero_output = False
-    c.gate_init = 0.0  # g and g_e at init (0: exactly CLIP's frame-average zero-shot)
-    # The entity readout [ours]: the aligned entity texts themselves, pooled per frame by the
-    # adapter's readout weights and averaged over frames (e, in the joint space), join the video
-    # vector at the frame average's scale: video = base + g·z + g_e·‖base‖·e. It is where the
-    # entities reach the classifier as text.
-    c.entity_readout = True
-    # The closed-form appearance probe [ours] (models/probe.py): a ridge map from the clip's mean
-    # class token into the text space, fitted on the training set before step 0; its score for
-    # each class text joins the cosine through its own gate g_p (1 at init). Off: not fitted.
-    c.probe = ml_collections.ConfigDict()
-    c.probe.enabled = False
-    c.probe.trainable = False  # the map (and μ) trained from its fit, or kept as fitted
-    # The fit reads `views` augmented views of up to `max_clips` training clips (0: all): the
-    # views are the feature cache's (or passes over the videos with seeds seed, seed + 1, …).
-    c.probe.views = 4
-    c.probe.max_clips = 0
-    c.logit_scale_init = 100.0  # stored as its log
-    c.frame_pool = "raw"  # "raw" or "normalized" per-frame class features in mean_t(cls_t)
-    c.prompt_templates = ("a video of a person {}.",)
-    # Subtract the mean class embedding before the classifier (off for ALT as published).
-    c.center_class_embeddings = False
-    c.label_smoothing = 0.0
-    # Which head sits on the frozen encoder: "alt" (this module) or "victr" (models/victr.py).
-    c.head = "alt"
-    c.victr = ml_collections.ConfigDict()
-    c.victr.layers = 2  # [ours] the notes do not give the depth of the video head
-    c.victr.heads = 8
-    c.victr.width = 0  # 0: the CLIP joint width d
-    c.victr.mlp_ratio = 4.0
-    c.victr.affinity_temperature = 0.01  # [ours] τ of every softmax affinity (CLIP's 1/100)
-    c.victr.aux_texts = True  # auxiliary texts = the entity corpus at corpus.path; False: none
-    # [ours] What the visual token of frame t holds (victr.VISUAL_KINDS): "class_token" (the
-    # published design: CLIP's projected class token) or "regions" (the class token plus the
-    # frame's region tokens pooled with their positions from the ToMe map: a class token does not
-    # say where things are, so motion could not be read from it).
-    c.victr.visual = "regions"
-    c.victr.fourier_bands = 4  # region centroid frequencies π·2^k, k < bands ("regions")
-    # [ours] How token boosting weights the texts (victr.BOOST_KINDS): "softmax" (u = a·w, the
-    # published rule; at τ = 0.01 most texts get a < 1e-3 and lose their identity) or "relative"
-    # (u = J·a·w: the affinity relative to the uniform 1/J, so an average text keeps unit norm).
-    c.victr.boost = "relative"
-    c.victr.boost_temperature = 0.1  # [ours] τ of the boosting softmax
-    # [ours] The learnt temporal embedding's start (victr.TEMPORAL_INITS): "sinusoidal" (at a unit
-    # token's norm) or "normal" (N(0, 0.02²), the first version's: a 4th of a token's norm).
-    c.victr.temporal_init = "sinusoidal"
-    # [ours] Temporal pooling of the tokens (victr.POOLINGS): "mean" (the published design) or
-    # "ordered" (the mean plus a linear map of every frame's normalised change from the mean,
-    # concatenated in frame order: a mean cannot tell a motion from its reverse; needs exactly
-    # num_frames frames).
-    c.victr.pooling = "ordered"
-    # [ours] Anchor both sides of the classifier at CLIP: the video vector is the frame average
-    # of the unit class tokens plus g_v times the head's (unit) video token, each class vector its
-    # prompt embedding plus g_c times its (unit) video-conditioned token (g_v = g_c = `gate_init`
-    # at init). The class texts then keep their identity whatever the head does to them; with
-    # the gates at 0 the logits are CLIP's zero-shot on the frame average. False: the published
-    # classifier on the head's pooled tokens alone.
-    c.victr.anchor = True
-    c.victr.gate_init = 1.0
-    return c
 
 
 def pool_frames(cls: Array, mode: str) -> Array:
@@ -441,79 +300,3 @@ def cross_entropy(logits: Array, labels: Array, label_smoothing: float = 0.0) ->
     num_classes = logits.shape[-1]
     targets = optax.smooth_labels(jax.nn.one_hot(labels, num_classes), label_smoothing)
     return optax.softmax_cross_entropy(logits.astype(jnp.float32), targets).mean()
-
-
-DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
-
-
-def backbone_dtype(config: ml_collections.ConfigDict, field: str) -> Any:
-    """`backbone.<field>` ("dtype" or "param_dtype") as a JAX dtype; other names are refused."""
-    name = config.backbone.get(field, "float32")  # configs recorded before param_dtype lack it
-    if name not in DTYPES:
-        raise ValueError(f"model.backbone.{field} must be one of {sorted(DTYPES)}, got {name!r}")
-    return DTYPES[name]
-
-
-def tome_spec(config: ml_collections.ConfigDict) -> Any:
-    """The model config's ToMe schedule: `tome_schedule` parsed when set, else `tome_r`."""
-    from alt_jax.models.tome import parse_schedule_text
-
-    text = config.get("tome_schedule", "")  # configs recorded before the field lack it
-    return parse_schedule_text(text) if text else config.tome_r
-
-
-def build_clip(config: ml_collections.ConfigDict, *, seed: int = 0) -> CLIP:
-    """The frozen CLIP of a model config: from `backbone.source`, or random at
-    `backbone.preset` when that is empty."""
-    numerics = dict(
-        tome_r=tome_spec(config),
-        prop_attn=config.prop_attn,
-        region_features=config.region_features,
-        param_dtype=backbone_dtype(config, "param_dtype"),
-        attention=config.backbone.get("attention", "auto"),
-    )
-    dtype = backbone_dtype(config, "dtype")
-    if config.backbone.source:
-        from alt_jax.weights import load_clip
-
-        return load_clip(config.backbone.source, dtype, **numerics)
-    # Initialised inside one jit: eager initialisation compiles every op on its own.
-    return nnx.jit(
-        lambda: CLIP(
-            get_preset(config.backbone.preset), dtype=dtype, rngs=nnx.Rngs(seed), **numerics
-        )
-    )()
-
-
-def corpus_embeddings(config: ml_collections.ConfigDict, clip: CLIP) -> np.ndarray:
-    """The entity corpus at `corpus.path` encoded by `clip`'s text tower (or from the cache)."""
-    from alt_jax.corpus import entity_embeddings
-
-    return entity_embeddings(
-        config.corpus.path,
-        clip,
-        cache_dir=config.corpus.cache_dir or None,
-        batch_size=config.corpus.batch_size,
-        text_form=config.corpus.text_form,
-        templates=tuple(config.corpus.templates),
-    )
-
-
-def build_alt(
-    config: ml_collections.ConfigDict,
-    *,
-    clip: CLIP | None = None,
-    entity_embeddings: Array | np.ndarray | None = None,
-    seed: int = 0,
-) -> ALT:
-    """ALT from a config: the CLIP from `backbone.source` (random at `backbone.preset` when
-    empty) unless given, S from the corpus (encoded or read from the cache) unless given."""
-    if clip is None:
-        clip = build_clip(config, seed=seed)
-    if entity_embeddings is None:
-        entity_embeddings = corpus_embeddings(config, clip)
-    entities = jnp.asarray(entity_embeddings, jnp.float32)
-    # Initialised inside one jit: eager initialisation compiles every op on its own.
-    return nnx.jit(lambda clip, entities: ALT(clip, entities, config, rngs=nnx.Rngs(seed + 1)))(
-        clip, entities
-    )

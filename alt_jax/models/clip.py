@@ -7,7 +7,6 @@ keys and takes an additive bias on the attention logits, which is where token me
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from typing import Any, Callable
 
@@ -17,151 +16,10 @@ import numpy as np
 from flax import nnx
 
 from alt_jax.models import tome
+from alt_jax.models.attention import attention, causal_bias, resolve_attention
+from alt_jax.models.clip_config import ClipConfig, TextConfig, VisionConfig
 
 Array = jax.Array
-
-
-@dataclasses.dataclass(frozen=True)
-class VisionConfig:
-    """Shapes of the vision tower (field names as in transformers' CLIPVisionConfig)."""
-
-    hidden_size: int = 768
-    intermediate_size: int = 3072
-    num_hidden_layers: int = 12
-    num_attention_heads: int = 12
-    image_size: int = 224
-    patch_size: int = 16
-    num_channels: int = 3
-    hidden_act: str = "quick_gelu"
-    layer_norm_eps: float = 1e-5
-
-
-@dataclasses.dataclass(frozen=True)
-class TextConfig:
-    """Shapes of the text tower (field names as in transformers' CLIPTextConfig)."""
-
-    hidden_size: int = 512
-    intermediate_size: int = 2048
-    num_hidden_layers: int = 12
-    num_attention_heads: int = 8
-    vocab_size: int = 49408
-    max_position_embeddings: int = 77
-    hidden_act: str = "quick_gelu"
-    layer_norm_eps: float = 1e-5
-    eos_token_id: int = 49407
-
-
-@dataclasses.dataclass(frozen=True)
-class ClipConfig:
-    """A whole CLIP: both towers and the joint embedding width."""
-
-    vision: VisionConfig = VisionConfig()
-    text: TextConfig = TextConfig()
-    projection_dim: int = 512
-    logit_scale_init_value: float = 2.6592
-
-    @classmethod
-    def from_transformers_dict(cls, d: dict[str, Any]) -> "ClipConfig":
-        """Reads a transformers `CLIPConfig` dict (the contents of config.json)."""
-
-        def pick(klass, sub: dict[str, Any]):
-            names = {f.name for f in dataclasses.fields(klass)}
-            return klass(**{k: v for k, v in sub.items() if k in names})
-
-        vision = pick(VisionConfig, d.get("vision_config") or {})
-        text = pick(TextConfig, d.get("text_config") or {})
-        if isinstance(text.eos_token_id, (list, tuple)):
-            text = dataclasses.replace(text, eos_token_id=int(text.eos_token_id[0]))
-        return cls(
-            vision=vision,
-            text=text,
-            projection_dim=int(d.get("projection_dim", 512)),
-            logit_scale_init_value=float(d.get("logit_scale_init_value", 2.6592)),
-        )
-
-    def to_transformers_dict(self) -> dict[str, Any]:
-        """The equivalent transformers `CLIPConfig` keyword arguments."""
-        return {
-            "vision_config": dataclasses.asdict(self.vision),
-            "text_config": dataclasses.asdict(self.text),
-            "projection_dim": self.projection_dim,
-            "logit_scale_init_value": self.logit_scale_init_value,
-        }
-
-
-def _b(patch: int, image: int = 224) -> ClipConfig:
-    return ClipConfig(vision=VisionConfig(patch_size=patch, image_size=image))
-
-
-def _l(image: int = 224) -> ClipConfig:
-    return ClipConfig(
-        vision=VisionConfig(
-            hidden_size=1024,
-            intermediate_size=4096,
-            num_hidden_layers=24,
-            num_attention_heads=16,
-            patch_size=14,
-            image_size=image,
-        ),
-        text=TextConfig(hidden_size=768, intermediate_size=3072, num_attention_heads=12),
-        projection_dim=768,
-    )
-
-
-# Small enough to train the demo in minutes on 2 CPU cores: 112 px, 7 × 7 patches of 16.
-_DEMO_VISION = VisionConfig(
-    hidden_size=128,
-    intermediate_size=256,
-    num_hidden_layers=4,
-    num_attention_heads=4,
-    image_size=112,
-    patch_size=16,
-)
-
-# The OpenAI CLIP shapes, and a tiny one for tests and demos.
-PRESETS: dict[str, ClipConfig] = {
-    "B/32": _b(32),
-    "B/16": _b(16),
-    "L/14": _l(224),
-    "L/14@336": _l(336),
-    "demo": ClipConfig(
-        vision=_DEMO_VISION,
-        text=TextConfig(
-            hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4
-        ),
-        projection_dim=128,
-    ),
-    # The CLIP pre-trained here on synthetic scenes (tools/pretrain_clip.py): the demo's vision
-    # tower and a narrow text tower, whose 49408 × 64 token table keeps the checkpoint small.
-    "synthclip": ClipConfig(
-        vision=_DEMO_VISION,
-        text=TextConfig(
-            hidden_size=64, intermediate_size=256, num_hidden_layers=3, num_attention_heads=4
-        ),
-        projection_dim=128,
-    ),
-    "tiny": ClipConfig(
-        vision=VisionConfig(
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            image_size=32,
-            patch_size=8,
-        ),
-        text=TextConfig(
-            hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4
-        ),
-        projection_dim=32,
-    ),
-}
-
-
-def get_preset(name: str) -> ClipConfig:
-    """A named CLIP shape; an unknown name is refused with the valid ones."""
-    if name not in PRESETS:
-        raise KeyError(f"unknown CLIP preset {name!r}; valid: {sorted(PRESETS)}")
-    return PRESETS[name]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,80 +37,6 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     "gelu_new": functools.partial(jax.nn.gelu, approximate=True),
     "gelu_pytorch_tanh": functools.partial(jax.nn.gelu, approximate=True),
 }
-
-
-def dot_product_attention(q: Array, k: Array, v: Array, bias: Array | None) -> Array:
-    """Softmax attention with an additive logit bias; logits and softmax in float32.
-
-    q [B, Nq, H, Dh], k/v [B, Nk, H, Dh], bias broadcastable to [B, H, Nq, Nk] → [B, Nq, H, Dh].
-    """
-    # Heads-first operands for two plain batched matmuls, and the softmax's division moved after
-    # the value product (on [Nq, Dh] instead of [Nq, Nk]): on XLA:CPU this runs ~5× faster than
-    # einsums over [B, N, H, Dh] around jax.nn.softmax, which XLA fuses into one slow loop nest
-    # (BENCHMARKS.md, "The encoder against the matmul roofline"). Same values to float rounding.
-    dtype = v.dtype
-    q = jnp.swapaxes(q * jnp.asarray(q.shape[-1] ** -0.5, q.dtype), 1, 2)  # [B, H, Nq, Dh]
-    k = jnp.transpose(k, (0, 2, 3, 1))  # [B, H, Dh, Nk]
-    v = jnp.swapaxes(v, 1, 2)  # [B, H, Nk, Dh]
-    logits = jnp.matmul(q, k, preferred_element_type=jnp.float32)  # [B, H, Nq, Nk]
-    if bias is not None:
-        logits = logits + bias
-    # The max is a constant for the softmax (it cancels), so no gradient flows through it.
-    logits = logits - jax.lax.stop_gradient(logits.max(axis=-1, keepdims=True))
-    weights = jnp.exp(logits)  # unnormalised, float32
-    out = jnp.matmul(weights.astype(dtype), v, preferred_element_type=jnp.float32)
-    out = out / weights.sum(axis=-1, keepdims=True)  # [B, H, Nq, Dh]
-    return jnp.swapaxes(out, 1, 2).astype(dtype)
-
-
-# Attention implementations (`model.backbone.attention`): "reference" is the function above (the
-# fastest on XLA:CPU), "xla" and "cudnn" are `jax.nn.dot_product_attention`'s (cuDNN's fused
-# kernel on NVIDIA GPUs, bfloat16/float16 only); "auto" picks by platform. On an H200 the B/16
-# tower at ToMe r = 16 in bfloat16 ran at 9,900 frames/s with XLA's, 9,660 with the reference
-# and 9,030 with cuDNN's (BENCHMARKS.md, "On a GPU"): at CLIP's short, shrinking sequences the
-# fused kernel does not pay, so "auto" takes XLA's off the CPU and cuDNN's is asked for by name.
-ATTENTION_IMPLEMENTATIONS = ("auto", "reference", "xla", "cudnn")
-
-
-def resolve_attention(implementation: str, dtype: Any, platform: str | None = None) -> str:
-    """The implementation "auto" stands for on `platform` (default: JAX's default backend):
-    the reference on CPU, XLA's elsewhere; `dtype` is the compute dtype (cuDNN's kernel takes
-    bfloat16 and float16 only)."""
-    if implementation not in ATTENTION_IMPLEMENTATIONS:
-        raise ValueError(
-            f"attention must be one of {ATTENTION_IMPLEMENTATIONS}, got {implementation!r}"
-        )
-    if implementation == "cudnn" and jnp.dtype(dtype) not in (jnp.bfloat16, jnp.float16):
-        raise ValueError(f"attention 'cudnn' needs bfloat16 or float16 operands, got {dtype}")
-    if implementation != "auto":
-        return implementation
-    return "reference" if (platform or jax.default_backend()) == "cpu" else "xla"
-
-
-def attention(
-    q: Array, k: Array, v: Array, bias: Array | None, implementation: str = "reference"
-) -> Array:
-    """`dot_product_attention` by implementation (ATTENTION_IMPLEMENTATIONS); the shapes are
-    its own."""
-    chosen = resolve_attention(implementation, q.dtype)
-    if chosen == "reference":
-        return dot_product_attention(q, k, v, bias)
-    if chosen == "cudnn":
-        # cuDNN takes a bias [B or 1, H or 1, Nq, Nk] in the operands' dtype.
-        fused_bias = None
-        if bias is not None:
-            bias4 = jnp.reshape(bias, (1,) * (4 - bias.ndim) + bias.shape)
-            fused_bias = jnp.broadcast_to(bias4, (*bias4.shape[:2], q.shape[1], k.shape[1]))
-            fused_bias = fused_bias.astype(q.dtype)
-        return jax.nn.dot_product_attention(q, k, v, fused_bias, implementation="cudnn")
-    # XLA's adds a float32 bias to float32 logits and takes the softmax in float32.
-    return jax.nn.dot_product_attention(q, k, v, bias, implementation="xla")
-
-
-def causal_bias(n: int) -> Array:
-    """Additive causal mask [1, 1, n, n]: 0 on and below the diagonal, a large negative above."""
-    mask = np.tril(np.ones((n, n), dtype=bool))
-    return jnp.asarray(np.where(mask, 0.0, np.finfo(np.float32).min)[None, None], jnp.float32)
 
 
 def _cubic_weights(t: np.ndarray, a: float = -0.75) -> np.ndarray:

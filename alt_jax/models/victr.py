@@ -58,7 +58,7 @@ from flax import nnx
 
 from alt_jax.models.adapter import MLP, MultiHeadAttention, change_norm, sinusoidal_embedding
 from alt_jax.models.alignment import l2_normalize
-from alt_jax.models.alt import build_clip, corpus_embeddings, frozen_video_features
+from alt_jax.models.alt import frozen_video_features
 from alt_jax.models.clip import CLIP
 from alt_jax.models.region_position import RegionPositionEncoder
 
@@ -374,19 +374,3 @@ class VicTR(nnx.Module):
         """videos float32 [B, T, H, W, 3] (CLIP-normalised), class_embeddings [n, d] →
         logits [B, n], video_embedding [B, W], class_text_embeddings [B, n, W]."""
         return self.head(self.video_features(videos), class_embeddings, train=train, rng=rng)
-
-
-def build_victr(
-    config: ml_collections.ConfigDict,
-    *,
-    clip: CLIP | None = None,
-    auxiliary_embeddings: Array | np.ndarray | None = None,
-    seed: int = 0,
-) -> VicTR:
-    """VicTR from a model config: ALT's CLIP, and the entity corpus as auxiliary texts (unless
-    given, or `victr.aux_texts` is False)."""
-    if clip is None:
-        clip = build_clip(config, seed=seed)
-    if auxiliary_embeddings is None and config.victr.aux_texts:
-        auxiliary_embeddings = corpus_embeddings(config, clip)
-    return VicTR(clip, auxiliary_embeddings, config, rngs=nnx.Rngs(seed + 1))

@@ -132,7 +132,7 @@ def torch_config(
             auxiliary_names=entity_names,
             source=source,
         )
-    from alt_jax.torch.configuration_alt import MODEL_TYPE
+    from alt_jax.torch.configuration_alt import MODEL_TYPE  # transformers on use only
 
     return {
         "model_type": MODEL_TYPE,
@@ -190,7 +190,7 @@ def victr_torch_config(
     """config.json of the PyTorch VicTR: the vision part, the head's knobs, class and
     auxiliary text names (one per row of the model's auxiliary bank), prompt templates and
     provenance."""
-    from alt_jax.torch.configuration_alt import VICTR_MODEL_TYPE
+    from alt_jax.torch.configuration_alt import VICTR_MODEL_TYPE  # transformers on use only
 
     rows = int(model.auxiliary[...].shape[0])
     if len(auxiliary_names) != rows:
@@ -234,8 +234,8 @@ def torch_state_dict(model: ALT | VicTR, class_embeddings: np.ndarray) -> dict[s
 
 def torch_class(config: dict[str, Any]) -> type:
     """The PyTorch model class of a config dict's model_type (ALT's or VicTR's)."""
-    from alt_jax.torch.alt import ALTForVideoClassification
-    from alt_jax.torch.victr import VicTRForVideoClassification
+    from alt_jax.torch.modeling_alt import ALTForVideoClassification  # torch on use only
+    from alt_jax.torch.modeling_victr import VicTRForVideoClassification  # torch on use only
 
     classes = {
         c.config_class.model_type: c

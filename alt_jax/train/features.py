@@ -31,6 +31,7 @@ from array_record.python import array_record_data_source, array_record_module
 from alt_jax.configs_lib import ConfigError
 from alt_jax.data import batching
 from alt_jax.models.alt import FEATURE_KEYS
+from alt_jax.train.datasets import dataset_spec
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -456,3 +457,44 @@ def check_cache(folder: str, config: ml_collections.ConfigDict, *, train: bool) 
         _check_file(path, files[file], folder)
         out["evals"][name] = path
     return out
+
+
+def extract(
+    config: ml_collections.ConfigDict, encode: Callable, out_dir: str, train_views: int
+) -> dict[str, int]:
+    """Writes a run's cache (`encode`: uint8 videos → the frozen encoder's outputs): every
+    evaluation view of config.evals, and `train_views` augmented views of every training video
+    (view k drawn with seed + k, the augmentation the video path draws in epoch 0 with that
+    seed), in dataset order; returns records written.
+
+    Files appear under their final names, with the manifest training checks them against,
+    only once all are written: an interrupted extraction leaves the previous cache as it was.
+    """
+    cache = CacheWriter(out_dir, config)  # refuses an unwritable folder
+    for name, cfg in config.evals.items():
+        field = f"evals.{name}"
+        it, info = dataset_spec(cfg, field, train=False).eval_iterator()
+        identity = dataset_identity(cfg, field, train=False)
+        cache.write(
+            f"eval_{name}.arrayrecord",
+            it,
+            info.num_batches,
+            encode,
+            views_axis=True,
+            dataset=identity,
+        )
+    data = dataset_spec(config.data, "data", train=True)
+    identity = dataset_identity(config.data, "data", train=True)
+    for view in range(train_views):
+        seed = config.seed + view
+        it, info = data.train_iterator(1, seed=seed, num_epochs=1, shuffle=False)
+        cache.write(
+            f"train_view{view}.arrayrecord",
+            it,
+            info.num_batches,
+            encode,
+            views_axis=False,
+            dataset=identity,
+            augmentation_seed=seed,
+        )
+    return cache.commit()

@@ -90,18 +90,3 @@ def make_optimizer(
     if config.accum_steps > 1:
         tx = optax.MultiSteps(tx, every_k_schedule=config.accum_steps)
     return tx, schedule
-
-
-def default_optim_config() -> ml_collections.ConfigDict:
-    """Optimizer defaults (ALT trains its adapter with AdamW; [ours] values are knobs)."""
-    c = ml_collections.ConfigDict()
-    c.lr = 8e-6 * 8  # scaled for a batch of 64 videos from the usual 8e-6 per 8
-    c.end_factor = 0.0
-    c.warmup_steps = 500
-    c.weight_decay = 0.001
-    c.b1 = 0.9
-    c.b2 = 0.98
-    c.eps = 1e-8
-    c.grad_clip = 1.0
-    c.accum_steps = 1
-    return c

@@ -1,4 +1,5 @@
-"""Training and evaluation of ALT: sharded jitted steps over `nnx.split` state, orbax resume.
+"""The Trainer: one run's split model, shardings and compiled steps; training with orbax resume,
+evaluation, feature extraction and the appearance probe.
 
 The workdir (checkpoints, metrics, reports) may be local or gs://: every path on it goes through
 etils.epath (pathlib.Path would turn "gs://b/run" into "gs:/b/run"). In a multi-process run every
@@ -10,10 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import math
-import os
 import time
 from typing import Any, Callable
 
@@ -23,263 +22,22 @@ import ml_collections
 import numpy as np
 import optax
 from clu import metric_writers, periodic_actions
-from clu import metrics as clu_metrics
 from etils import epath
 from flax import nnx
 
-from alt_jax import text
-from alt_jax.configs_lib import ConfigError, absolute_paths, validate_config
-from alt_jax.data import batching, decode, pipeline, samples
+from alt_jax import grounding, text
+from alt_jax.builders import build_model
+from alt_jax.configs_lib import ConfigError, prepare_run_config
+from alt_jax.corpus import read_entities
+from alt_jax.data import batching
 from alt_jax.data.normalize import normalize_clip
-from alt_jax.logs import log_to_file
 from alt_jax.models.alt import ALT, count_parameters, split_trainable
-from alt_jax.models.build import build_model
-from alt_jax.resources import resolve
-from alt_jax.train import checkpoint, evaluation, optim, probe_fit, sharding
+from alt_jax.train import checkpoint, evaluation, optim, probe_fit, restore, sharding
 from alt_jax.train import features as features_lib
+from alt_jax.train.datasets import DatasetSpec, class_names_of, dataset_spec
 from alt_jax.train.preemption import Preempted, Preemption
 from alt_jax.train.steps import make_eval_step, make_train_step, tree_all_finite
-
-# ---------------------------------------------------------------------------------------------
-# Datasets from config.
-
-
-def missing_videos_hint(cfg: ml_collections.ConfigDict, field: str) -> str:
-    """What to check when a dataset's videos are not found; for a Kinetics CSV the file-name
-    pattern the paths were built with (the paths themselves are in the error)."""
-    if cfg.kind == "kinetics_csv":
-        return (
-            f"videos are looked for at config.{field}.root / config.{field}.filename_pattern "
-            f"({cfg.filename_pattern!r}, filled from the CSV's columns): check both (README, "
-            "'Video data')"
-        )
-    return f"check config.{field}.root and config.{field}.list_file"
-
-
-def dataset_kwargs(cfg: ml_collections.ConfigDict, field: str, *, train: bool) -> dict[str, Any]:
-    """Keyword arguments of the pipeline's iterator builders; missing paths name the field."""
-    if not cfg.root:
-        raise ValueError(f"config.{field}.root is not set (the folder holding the videos)")
-    if not epath.Path(cfg.root).exists():
-        raise FileNotFoundError(f"config.{field}.root: {cfg.root} does not exist")
-    for key in ("list_file", "class_names_file"):
-        if cfg[key] and not epath.Path(resolve(cfg[key])).exists():
-            raise FileNotFoundError(f"config.{field}.{key}: {cfg[key]} does not exist")
-    kwargs = {
-        "kind": cfg.kind,
-        "root": cfg.root,
-        "list_file": cfg.list_file or None,
-        "class_names_file": cfg.class_names_file or None,
-        "split": cfg.split,
-        "fold": cfg.fold,
-        "filename_pattern": cfg.filename_pattern,
-        "tfds_name": cfg.tfds_name or None,
-        "num_frames": cfg.num_frames,
-        "image_size": cfg.image_size,
-        "stride": cfg.stride or None,
-        "workers": cfg.workers,
-        "strict": cfg.strict,
-        "max_skip_fraction": cfg.max_skip_fraction,
-        # Configs saved before the knob existed get the library's limit.
-        "max_frame_pixels": cfg.get("max_frame_pixels", decode.DEFAULT_MAX_FRAME_PIXELS),
-        "hint": missing_videos_hint(cfg, field),
-        "shard_index": jax.process_index(),
-        "shard_count": jax.process_count(),
-    }
-    if train:
-        kwargs.update(flip=cfg.flip, scale=(cfg.scale_min, 1.0))
-    else:
-        kwargs.update(num_clips=cfg.num_clips, num_crops=cfg.num_crops, batch_size=cfg.batch_size)
-    return kwargs
-
-
-# dataset_kwargs' keys that `pipeline.load_source` takes.
-SOURCE_KEYS = (
-    "kind", "root", "list_file", "class_names_file", "split", "fold", "filename_pattern",
-    "tfds_name",
-)  # fmt: skip
-
-
-def check_dataset(cfg: ml_collections.ConfigDict, field: str, *, train: bool) -> int:
-    """Validates one dataset of a run before anything expensive: paths, view settings, the list
-    itself (read once) and the label list; returns its number of videos. Errors name the field."""
-    kwargs = dataset_kwargs(cfg, field, train=train)
-    if cfg.kind not in pipeline.SOURCE_KINDS:
-        raise ValueError(f"config.{field}.kind={cfg.kind!r}; valid: {pipeline.SOURCE_KINDS}")
-    for key in ("num_frames", "image_size"):  # batch and view counts: validate_config
-        if cfg[key] < 1:
-            raise ValueError(f"config.{field}.{key}={cfg[key]} must be at least 1")
-    if cfg.stride < 0:
-        raise ValueError(f"config.{field}.stride={cfg.stride} must be 0 (segments) or positive")
-    if not train and cfg.num_crops not in (1, 3):
-        raise ValueError(f"config.{field}.num_crops={cfg.num_crops}; valid: 1 (centre), 3")
-    if train and not 0 < cfg.scale_min <= 1:
-        raise ValueError(f"config.{field}.scale_min={cfg.scale_min} must be in (0, 1]")
-    try:
-        elements, names = pipeline.load_source(
-            kwargs["kind"],
-            kwargs["root"],
-            list_file=kwargs["list_file"],
-            class_names_file=kwargs["class_names_file"],
-            split=kwargs["split"],
-            fold=kwargs["fold"],
-            filename_pattern=kwargs["filename_pattern"],
-            tfds_name=kwargs["tfds_name"],
-        )
-    except (OSError, ValueError, KeyError) as e:
-        raise (FileNotFoundError if isinstance(e, OSError) else ValueError)(
-            f"config.{field}: {e}"
-        ) from e
-    if len(elements) == 0:
-        raise ValueError(f"config.{field}: no videos listed ({cfg.list_file or cfg.root})")
-    if cfg.labels:
-        from alt_jax.labels import load_labels
-
-        load_labels(cfg.labels)
-    return len(elements)
-
-
-def check_run_config(config: ml_collections.ConfigDict, mode: str) -> None:
-    """Validates every dataset `mode` will read (training data, every evaluation) and the entity
-    corpus before the backbone is loaded, so that a wrong evaluation path fails in seconds, not
-    after training."""
-    datasets = []
-    if mode in ("train", "train_and_eval", "extract_features"):
-        datasets.append((config.data, "data", True))
-    if mode in ("eval", "train_and_eval", "extract_features"):
-        datasets += [(cfg, f"evals.{name}", False) for name, cfg in config.evals.items()]
-    for cfg, field, train in datasets:
-        try:
-            check_dataset(cfg, field, train=train)
-        except ConfigError:
-            raise
-        except (ValueError, OSError) as e:  # every message names config.<field>
-            raise ConfigError(str(e)) from e
-    if config.init_from and mode in ("train", "train_and_eval"):
-        from alt_jax.train import restore
-
-        try:
-            if not restore.is_export(config.init_from):
-                restore.checkpoint_steps(config.init_from)
-        except FileNotFoundError as e:
-            raise ConfigError(
-                f"config.init_from: {e} (give a training workdir or a PyTorch export folder)"
-            ) from e
-    model = config.model
-    if model.head == "alt" or (model.head == "victr" and model.victr.aux_texts):
-        from alt_jax.corpus import read_entities
-
-        try:
-            read_entities(model.corpus.path)
-        except (ValueError, OSError) as e:
-            raise ConfigError(f"config.model.corpus.path: {e}") from e
-
-
-def class_names_of(cfg: ml_collections.ConfigDict, info: pipeline.SourceInfo) -> list[str]:
-    """The dataset's class names: a shipped/label-file list when configured, else the source's."""
-    if cfg.labels:
-        from alt_jax.labels import load_labels
-
-        return load_labels(cfg.labels)
-    return list(info.class_names)
-
-
-# Training metrics averaged over the steps between two log lines. (Built with `create`: the
-# class-annotation form would see string annotations under `from __future__ import annotations`.)
-TrainMetrics = clu_metrics.Collection.create(
-    loss=clu_metrics.Average.from_output("loss"),
-    accuracy=clu_metrics.Average.from_output("accuracy"),
-    grad_norm=clu_metrics.Average.from_output("grad_norm"),
-)
-
-
-# ---------------------------------------------------------------------------------------------
-# Steps (pure functions, jitted with explicit shardings by `Trainer`).
-
-
-# ---------------------------------------------------------------------------------------------
-# Writers.
-
-
-class JsonlWriter(metric_writers.MetricWriter):
-    """Appends one JSON object per write_scalars call to a file, local or gs:// (process 0 only)."""
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = epath.Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-
-    def write_scalars(self, step, scalars):
-        record = {"step": int(step), **{k: float(v) for k, v in scalars.items()}}
-        with self.path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
-
-    def write_images(self, step, images):
-        pass
-
-    def write_videos(self, step, videos):
-        pass
-
-    def write_audios(self, step, audios, *, sample_rate):
-        pass
-
-    def write_texts(self, step, texts):
-        pass
-
-    def write_histograms(self, step, arrays, num_buckets=None):
-        pass
-
-    def write_summaries(self, step, values, metadata=None):
-        pass
-
-    def write_hparams(self, hparams):
-        pass
-
-    def flush(self):
-        pass
-
-    def close(self):
-        pass
-
-
-def drop_records_after(path: str | os.PathLike, step: int) -> int:
-    """Removes the records of steps after `step` from a metrics.jsonl (a resumed run redoes
-    them, so each step keeps one record); returns how many were removed. Written to a temporary
-    file and renamed, so a crash leaves the old file or the new one."""
-    path = epath.Path(path)
-    if not path.exists():
-        return 0
-    kept, dropped = [], 0
-    for line in path.read_text().splitlines():
-        try:
-            later = json.loads(line)["step"] > step
-        except (ValueError, KeyError, TypeError):
-            later = False  # a line cut by a crash, or foreign: kept as it is
-        if later:
-            dropped += 1
-        else:
-            kept.append(line)
-    if dropped:
-        tmp = path.parent / (path.name + ".tmp")
-        tmp.write_text("".join(line + "\n" for line in kept))
-        tmp.replace(path)
-    return dropped
-
-
-def make_writer(workdir: str | os.PathLike) -> metric_writers.MetricWriter:
-    """TensorBoard + log lines + metrics.jsonl on process 0; nothing on the other processes
-    (their metrics are the same global values, so process 0 speaks for the run)."""
-    if jax.process_index() > 0:
-        return metric_writers.MultiWriter([])
-    return metric_writers.MultiWriter(
-        [
-            metric_writers.create_default_writer(os.fspath(workdir), asynchronous=False),
-            JsonlWriter(epath.Path(workdir) / "metrics.jsonl"),
-        ]
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# The trainer.
+from alt_jax.train.writers import TrainMetrics, drop_records_after, make_writer
 
 
 class NonFiniteError(RuntimeError):
@@ -295,10 +53,10 @@ class Trainer:
     model: ALT | None = None
 
     def __post_init__(self):
-        # Recorded in every checkpoint: paths resolved now mean the same files from any folder.
-        self.config = absolute_paths(self.config)
+        # Validated before the backbone is built (a bad value fails in a second); paths resolved
+        # now are recorded in every checkpoint and mean the same files from any folder.
+        self.config = prepare_run_config(self.config)
         cfg = self.config
-        validate_config(cfg)  # before the backbone is built: a bad value fails in a second
         self.workdir = checkpoint.absolute(str(self.workdir))
         self.workpath = epath.Path(self.workdir)
         self.mesh = sharding.make_mesh(cfg.mesh)
@@ -417,19 +175,11 @@ class Trainer:
         model = nnx.merge(self.graphdef, self.params, self.frozen)
         if getattr(model, "queries", None) != "entities" or jax.process_count() > 1:
             return None
-        from alt_jax import grounding
-        from alt_jax.corpus import read_entities
-
-        kwargs = dataset_kwargs(cfg, f"evals.{name}", train=False)
-        source = {k: kwargs[k] for k in SOURCE_KEYS}
-        spec = samples.ClipSpec(
-            num_frames=cfg.num_frames,
-            image_size=cfg.image_size,
-            stride=cfg.stride or None,
-            max_frame_pixels=kwargs["max_frame_pixels"],
-        )
+        spec = dataset_spec(cfg, f"evals.{name}", train=False)
         units = [e["unit"] for e in read_entities(self.config.model.corpus.path)]
-        return grounding.dataset_grounding(model, source, np.asarray(class_emb), units, spec)
+        return grounding.dataset_grounding(
+            model, spec.source, np.asarray(class_emb), units, spec.clip
+        )
 
     def features_fn(self) -> Callable:
         """Jitted frozen encoder: uint8 videos [B, T, H, W, 3] → ALT.video_features outputs."""
@@ -442,11 +192,16 @@ class Trainer:
         return lambda videos: encode(self.frozen, videos)
 
     def fit_probe(
-        self, params: nnx.State, class_emb: jax.Array, data_kwargs: dict, per_process_batch: int
+        self,
+        params: nnx.State,
+        class_emb: jax.Array,
+        data: DatasetSpec | None,
+        per_process_batch: int,
     ) -> tuple[nnx.State, dict]:
         """The appearance probe (model.probe) fitted on `probe.views` augmented views of the
-        training clips: the feature cache's first views, or passes over the videos in dataset
-        order with the augmentation of seeds seed, seed + 1, … (the cache's views)."""
+        training clips: the feature cache's first views, or passes over the videos of `data`
+        (None with a cache) in dataset order with the augmentation of seeds seed, seed + 1, …
+        (the cache's views)."""
         cfg = self.config
         views, max_clips = int(cfg.model.probe.views), int(cfg.model.probe.max_clips)
         logging.info(
@@ -461,10 +216,9 @@ class Trainer:
         else:
             encode = self.features_fn()
             for view in range(views):
-                it, info = pipeline.make_train_iterator(
-                    **data_kwargs, batch_size=per_process_batch, seed=cfg.seed + view,
-                    num_epochs=1, shuffle=False,
-                )  # fmt: skip
+                it, info = data.train_iterator(
+                    per_process_batch, seed=cfg.seed + view, num_epochs=1, shuffle=False
+                )
                 count = probe_fit.batches_for(max_clips, cfg.batch_size, info.num_batches)
                 parts.append(probe_fit.collect_videos(it, encode, count, self.mesh))
         # Whole batches are read; each view keeps exactly max_clips (0: all) clips.
@@ -472,44 +226,8 @@ class Trainer:
         return probe_fit.fit_into(params, rows, class_emb)
 
     def extract_features(self, out_dir: str, train_views: int) -> dict[str, int]:
-        """Writes the cache: every evaluation view of config.evals, and `train_views` augmented
-        views of every training video (view k drawn with seed + k, the augmentation the video
-        path draws in epoch 0 with that seed), in dataset order; returns records written.
-
-        Files appear under their final names, with the manifest training checks them against,
-        only once all are written: an interrupted extraction leaves the previous cache as it was.
-        """
-        cache = features_lib.CacheWriter(out_dir, self.config)  # refuses an unwritable folder
-        encode = self.features_fn()
-        for name, cfg in self.config.evals.items():
-            field = f"evals.{name}"
-            it, info = pipeline.make_eval_iterator(**dataset_kwargs(cfg, field, train=False))
-            identity = features_lib.dataset_identity(cfg, field, train=False)
-            cache.write(
-                f"eval_{name}.arrayrecord",
-                it,
-                info.num_batches,
-                encode,
-                views_axis=True,
-                dataset=identity,
-            )
-        kwargs = dataset_kwargs(self.config.data, "data", train=True)
-        identity = features_lib.dataset_identity(self.config.data, "data", train=True)
-        for view in range(train_views):
-            seed = self.config.seed + view
-            it, info = pipeline.make_train_iterator(
-                **kwargs, batch_size=1, seed=seed, num_epochs=1, shuffle=False
-            )
-            cache.write(
-                f"train_view{view}.arrayrecord",
-                it,
-                info.num_batches,
-                encode,
-                views_axis=False,
-                dataset=identity,
-                augmentation_seed=seed,
-            )
-        return cache.commit()
+        """Writes the feature cache (`features.extract`) with this run's frozen encoder."""
+        return features_lib.extract(self.config, self.features_fn(), out_dir, train_views)
 
     def evaluate(self, step: int, writer: metric_writers.MetricWriter) -> dict[str, dict]:
         """Evaluates every dataset in config.evals; writes reports; returns metrics per dataset."""
@@ -517,9 +235,7 @@ class Trainer:
         eval_step = self.compile_eval_step()
         for name, cfg in self.config.evals.items():
             start = time.perf_counter()
-            it, info = pipeline.make_eval_iterator(
-                **dataset_kwargs(cfg, f"evals.{name}", train=False)
-            )
+            it, info = dataset_spec(cfg, f"evals.{name}", train=False).eval_iterator()
             class_emb = self.class_embeddings(class_names_of(cfg, info))
             cached = self.cached_eval_path(name)
             if cached is not None:
@@ -580,15 +296,13 @@ class Trainer:
 
     def _train(self, max_steps: int | None, preemption: Preemption | None) -> dict[str, Any]:
         cfg = self.config
-        data_kwargs = dataset_kwargs(cfg.data, "data", train=True)
+        data = dataset_spec(cfg.data, "data", train=True)
         per_process_batch = cfg.batch_size // jax.process_count()
         if per_process_batch * jax.process_count() != cfg.batch_size:
             raise ValueError(
                 f"config.batch_size={cfg.batch_size} is not divisible by {jax.process_count()} processes"
             )
-        train_iter, info = pipeline.make_train_iterator(
-            **data_kwargs, batch_size=per_process_batch, seed=cfg.seed
-        )
+        train_iter, info = data.train_iterator(per_process_batch, seed=cfg.seed)
         batch_keys = ("video", "label")
         if cfg.feature_cache:
             # Same source (for class names and epoch length); batches come from the cache. Every
@@ -657,8 +371,6 @@ class Trainer:
                 train_iter.set_state(own_state)
             logging.info("resumed from step %d in %s", start_step, self.workdir)
         elif cfg.init_from:  # a new run: its trainable parameters start from a trained run's
-            from alt_jax.train import restore
-
             params, from_step = restore.init_params_from(cfg.init_from, params)
             logging.info("trainable parameters from %s (step %d)", cfg.init_from, from_step)
         probe_summary = None
@@ -668,9 +380,7 @@ class Trainer:
             # once; nothing is saved before step 0, so the next start fits again.
             interruptible = preemption.interruptible() if preemption else contextlib.nullcontext()
             with interruptible:
-                params, probe_summary = self.fit_probe(
-                    params, class_emb, data_kwargs, per_process_batch
-                )
+                params, probe_summary = self.fit_probe(params, class_emb, data, per_process_batch)
         if jax.process_index() == 0:
             dropped = drop_records_after(self.workpath / "metrics.jsonl", start_step)
             if dropped:
@@ -835,51 +545,6 @@ class Trainer:
             "skipped_steps": skipped_steps,
         }
 
-    def alignment_picture(
-        self,
-        path: str | os.PathLike,
-        name: str | None = None,
-        writer: metric_writers.MetricWriter | None = None,
-        step: int = 0,
-    ) -> str | None:
-        """Draws the entity-to-region alignment of the first video of an evaluation dataset;
-        `writer` also gets it as the TensorBoard image "alignment" at `step`.
-
-        Every process calls it: with several processes the parameters are gathered from all of
-        them, then process 0 alone runs the model on its host copy, draws and writes the
-        picture (the others return None).
-        """
-        from alt_jax import explain, viz
-        from alt_jax.corpus import read_entities
-
-        name = name or next(iter(self.config.evals))
-        cfg = self.config.evals[name]
-        kwargs = dataset_kwargs(cfg, f"evals.{name}", train=False)
-        kwargs.update(num_clips=1, num_crops=1, batch_size=1, workers=0)
-        kwargs.update(shard_index=0, shard_count=1)  # the same first video whatever the process
-        it, info = pipeline.make_eval_iterator(**kwargs)
-        class_emb = self.class_embeddings(class_names_of(cfg, info))
-        params, frozen = self.params, self.frozen
-        if jax.process_count() > 1:
-            gather = jax.experimental.multihost_utils.process_allgather
-            params, frozen, class_emb = gather((params, frozen, class_emb), tiled=True)
-            if jax.process_index() > 0:
-                it.close()
-                return None
-        batch = next(it)
-        it.close()
-        frames = batch["video"][0, 0]  # [T, S, S, 3] uint8
-        model = nnx.merge(self.graphdef, params, frozen)
-        out = explain.explain_views(model, frames[None], np.asarray(class_emb))
-        entities = [e["unit"] for e in read_entities(self.config.model.corpus.path)]
-        picture = viz.alignment_grid(
-            frames, out["entity_index"], out["dest"], entities, self.clip.config.vision.patch_size
-        )
-        viz.write_png(picture, path)
-        if writer is not None:
-            writer.write_images(step, {"alignment": picture[None]})
-        return os.fspath(path)
-
     def restore_params(self, step: int | None = None) -> int:
         """Loads the trainable parameters of the workdir's checkpoint `step` (None: the latest
         readable one); returns its step."""
@@ -900,95 +565,3 @@ class Trainer:
             raise FileNotFoundError(f"{self.workdir}/checkpoints: no checkpoint to evaluate")
         self.step, self.params = restored[0], restored[1]
         return self.step
-
-
-MODES = ("train", "eval", "train_and_eval", "extract_features")
-
-
-def train_and_evaluate(
-    config: ml_collections.ConfigDict, workdir: str, mode: str, step: int | None = None
-) -> dict:
-    """Runs `mode` (train / eval / train_and_eval) in `workdir`; returns the final metrics.
-    `step`: the checkpoint --mode=eval evaluates (None: the latest).
-
-    Process 0 mirrors the log to WORKDIR/log.txt (appended across resumes). A SIGTERM or
-    SIGINT (Ctrl-C) at any point ends it cleanly: during training the last completed step is
-    saved; during start-up or the final evaluation there is nothing to save. The result then
-    says {"preempted": phase}. Training modes hold the workdir's lock throughout (a second run
-    on it is a checkpoint.WorkdirError); --mode=eval does not, so that it may evaluate a
-    checkpoint while training goes on.
-    """
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; valid: {MODES}")
-    validate_config(config)
-    config = absolute_paths(config)  # relative paths are relative to where the run starts
-    check_run_config(config, mode)
-    workdir = checkpoint.absolute(str(workdir))
-    checkpoint.ensure_writable(workdir)
-    lock = (
-        checkpoint.workdir_lock(workdir)
-        if mode in ("train", "train_and_eval")
-        else contextlib.nullcontext()
-    )
-    log_file = (
-        log_to_file(epath.Path(workdir) / "log.txt")
-        if jax.process_index() == 0
-        else contextlib.nullcontext()
-    )
-    with log_file, lock:  # the log first: a stale lock taken over is reported in it
-        return _run(config, workdir, mode, step)
-
-
-def _run(config: ml_collections.ConfigDict, workdir: str, mode: str, step: int | None) -> dict:
-    result: dict[str, Any] = {}
-    phase = "start-up"
-    with Preemption() as preemption:
-        try:
-            with preemption.interruptible():
-                trainer = Trainer(config, workdir)
-            if mode == "extract_features":
-                if not config.feature_cache:
-                    raise ValueError(
-                        "mode extract_features writes to config.feature_cache, which is not set"
-                    )
-                phase = "feature extraction"
-                with preemption.interruptible():
-                    written = trainer.extract_features(
-                        config.feature_cache, config.feature_train_views
-                    )
-                return {"written": written}
-            if mode in ("train", "train_and_eval"):
-                phase = "training"
-                result["train"] = trainer.train(preemption=preemption)
-                if result["train"]["preempted"]:
-                    return {**result, "preempted": phase}
-            if mode in ("eval", "train_and_eval") and config.evals:
-                phase = "evaluation"
-                with preemption.interruptible():
-                    result.update(_final_evaluation(trainer, config, workdir, mode, step))
-        except Preempted:
-            logging.warning("stopped by %s during %s", preemption.signal_name or "SIGTERM", phase)
-            return {**result, "preempted": phase}
-    return result
-
-
-def _final_evaluation(
-    trainer: Trainer, config, workdir: str, mode: str, step: int | None = None
-) -> dict[str, Any]:
-    """Evaluates every config.evals dataset after training (or checkpoint `step`, default the
-    latest) and draws the alignment picture; both figures also go to TensorBoard."""
-    result: dict[str, Any] = {}
-    step = trainer.restore_params(step) if mode == "eval" else trainer.step
-    writer = make_writer(workdir)
-    result["eval"] = trainer.evaluate(step, writer)
-    # The alignment picture shows ALT's entity-to-region assignment; VicTR and ALT with
-    # learned queries have none.
-    aligned = config.model.head == "alt" and config.model.queries == "entities"
-    if config.alignment_picture and aligned:
-        picture = trainer.alignment_picture(
-            trainer.workpath / "alignment.png", writer=writer, step=step
-        )
-        if picture is not None:
-            result["picture"] = picture
-    writer.flush()
-    return result

@@ -1,6 +1,6 @@
 """Input-pipeline throughput: training clips/s (segment-sampled 8 frames, 224², from mp4).
 
-  PYTHONPATH=. python tools/bench_input.py --workers=0,2 --rounds=5
+  PYTHONPATH=. python benchmarks/bench_input.py --workers=0,2 --rounds=5
 
 Generates 64 synthetic 320×240 30-frame mp4s first (skipped when --data holds them already).
 Contenders (`benchmarks.common.race`, each in its own process, built first, then timed in turn
@@ -16,7 +16,7 @@ import argparse
 import os
 import time
 
-from alt_jax.data import pipeline, synthetic
+from alt_jax.data import pipeline, samples, synthetic_files
 from benchmarks.common import RESULTS, per_second, race, round_ratios, run_record, write_result
 
 
@@ -26,17 +26,15 @@ def pipeline_contender(root: str, workers: int, batch_size: int, num_batches: in
     ahead while the other contenders are timed."""
 
     def run() -> float:
-        it, _ = pipeline.make_train_iterator(
+        source = pipeline.SourceSpec(
             kind="list",
             root=root,
             list_file=os.path.join(root, "train.txt"),
             class_names_file=os.path.join(root, "classes.txt"),
-            batch_size=batch_size,
-            num_frames=8,
-            image_size=224,
-            flip=True,
-            seed=0,
-            workers=workers,
+        )
+        clip = samples.ClipSpec(num_frames=8, image_size=224, flip=True)
+        it, _ = pipeline.make_train_iterator(
+            source, clip, batch_size, read=pipeline.ReadSpec(workers=workers), seed=0
         )
         try:
             for _ in range(warmup):
@@ -69,7 +67,7 @@ def main() -> None:
     record = run_record(args)
     if not os.path.exists(os.path.join(args.data, "train.txt")):
         start = time.perf_counter()
-        synthetic.make_synthetic_dataset(
+        synthetic_files.make_synthetic_dataset(
             args.data,
             num_classes=8,
             train_per_class=8,
@@ -85,7 +83,7 @@ def main() -> None:
     for w in (int(x) for x in args.workers.split(",")):
         kwargs = {"root": args.data, "workers": w, "batch_size": args.batch_size}
         kwargs.update(num_batches=args.num_batches, warmup=args.warmup)
-        contenders[f"workers_{w}"] = ("tools.bench_input:pipeline_contender", kwargs)
+        contenders[f"workers_{w}"] = ("benchmarks.bench_input:pipeline_contender", kwargs)
     if args.consumer_preset:
         step = {"preset": args.consumer_preset, "frames": 8, "batch": 8, "classes": 400, "r": 16}
         contenders["alt_train_step"] = ("benchmarks.train_step_peers:alt_train_contender", step)
