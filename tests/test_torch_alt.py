@@ -16,11 +16,13 @@ import pytest
 import torch
 from flax import nnx
 
+from alt_jax.builders import build_alt
+from alt_jax.configs_lib import default_model_config
 from alt_jax.models import tome as jax_tome
-from alt_jax.models.alt import ALT, build_alt, default_model_config
-from alt_jax.torch import convert
+from alt_jax.models.alt import ALT
+from alt_jax.torch import convert, modeling_adapter
 from alt_jax.torch import tome as torch_tome
-from alt_jax.torch.alt import ALTForVideoClassification
+from alt_jax.torch.modeling_alt import ALTForVideoClassification
 
 FRAMES, SIZE, CLASSES, ENTITIES = 3, 32, 5, 7
 
@@ -62,13 +64,9 @@ ADAPTERS = {
 }
 
 
-@functools.cache
-def tiny_alt(
-    tome_r: int, seed: int = 0, adapter: tuple = (), model: tuple = (), image_size: int = SIZE
-):
-    """A tiny ALT with random entities, a non-zero gate (the adapter path counts) and its
-    class embeddings (built once per r, adapter knobs, model knobs and image size; the tests
-    only read it)."""
+def tiny_model_config(tome_r: int, adapter: tuple = (), model: tuple = ()):
+    """The model config of `tiny_alt`: a tiny CLIP, a 1-layer 2-head adapter of width 32, the
+    `adapter` knobs set in model.adapter and the `model` ones (dotted keys) in model."""
     config = default_model_config()
     config.backbone.preset = "tiny"
     config.tome_r = tome_r
@@ -84,6 +82,17 @@ def tiny_alt(
         for name in parents:
             node = node[name]
         node[leaf] = value
+    return config
+
+
+@functools.cache
+def tiny_alt(
+    tome_r: int, seed: int = 0, adapter: tuple = (), model: tuple = (), image_size: int = SIZE
+):
+    """A tiny ALT with random entities, a non-zero gate (the adapter path counts) and its
+    class embeddings (built once per r, adapter knobs, model knobs and image size; the tests
+    only read it)."""
+    config = tiny_model_config(tome_r, adapter, model)
     rng = np.random.default_rng(seed)
     entities = rng.normal(size=(ENTITIES, 32)).astype(np.float32)
     entities /= np.linalg.norm(entities, axis=-1, keepdims=True)
@@ -255,7 +264,7 @@ def test_export_with_the_appearance_probe_matches_jax(tmp_path):
 
 
 def load_alt_export_of(folder):
-    from alt_jax.weights import load_alt_export
+    from alt_jax.train.restore import load_alt_export
 
     return load_alt_export(folder)
 
@@ -282,32 +291,61 @@ def test_export_with_learned_queries_matches_jax(tmp_path):
         torch_logits(torch_model, size=48)
 
 
+# The model.adapter knobs config.json does not carry under their own name: mlp_ratio goes as the
+# hidden width it gives, zero_output only sets W_o's start value (the weights carry W_o). Every
+# other knob of `default_model_config().adapter` must reach config.json under its own name.
+ADAPTER_KNOBS_EXPORTED_AS = {"mlp_ratio": "mlp_hidden", "zero_output": None}
+
+
+class ReadRecorder(dict):
+    """A dict that records the keys read from it (`[key]`, `.get`, `in`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.read = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key):
+        self.read.add(key)
+        return super().__contains__(key)
+
+
 def test_exported_config_records_the_adapter_knobs():
-    """Every knob of the ordered variant reaches config.json, with the optional parameters
-    present or absent as in the JAX model."""
-    model, class_emb, config = tiny_alt(0, adapter=ADAPTERS["ordered-window-token-nopos"])
-    assert config["adapter"] == {
-        "kind": "ordered",
-        "width": 32,
-        "depth": 1,
-        "heads": 2,
-        "mlp_hidden": 128,
-        "conv_kernel": 3,
-        "position": "none",
-        "fourier_bands": 4,
-        "frame_window": 1,
-        "temporal_depth": 1,
-        "temporal_position": True,
-        "readout": "video_token",
-        "temporal_input": "appearance_and_change",
-        "change_floor": 0.05,
-        "query_position": False,
-        "conv_padding": "zero",
-        "frame_embedding": False,
-        "query_pooling": "entity",
-        "relevance": True,
-        "class_token": False,
-    }
+    """Every knob of model.adapter (the config schema's, so a new knob without export support
+    fails here) reaches config.json with the run's value, and the PyTorch adapter reads every
+    key the export writes; the optional parameters are present or absent as in the JAX model."""
+    variant = ADAPTERS["ordered-window-token-nopos"]
+    model, class_emb, config = tiny_alt(0, adapter=variant)
+    run = tiny_model_config(0, adapter=variant)
+    knobs = run.adapter
+    schema = set(default_model_config().adapter)
+    assert set(ADAPTER_KNOBS_EXPORTED_AS) <= schema  # no stale exception
+    want = {k: knobs[k] for k in schema - set(ADAPTER_KNOBS_EXPORTED_AS)}
+    want["mlp_hidden"] = int(knobs.width * knobs.mlp_ratio)
+    # Not a model.adapter knob: the ordered adapter's relevance scores serve the entity readout.
+    want["relevance"] = bool(run.entity_readout)
+    missing = sorted(set(want) - set(config["adapter"]))
+    assert not missing, (
+        f"config.json lacks the model.adapter knobs {missing}: export them "
+        "(convert.adapter_config) and read them (modeling_adapter.build_adapter)"
+    )
+    assert config["adapter"] == want
+    assert (want["position"], want["frame_window"], want["readout"]) == ("none", 1, "video_token")
+    recorder = ReadRecorder(config["adapter"])
+    modeling_adapter.build_adapter(
+        recorder,
+        region_dim=config["vision_config"]["hidden_size"],
+        text_dim=config["vision_config"]["projection_dim"],
+        frames=FRAMES,
+    )
+    assert recorder.read == set(want), set(want) ^ recorder.read
     keys = set(convert.torch_state_dict(model, class_emb))
     assert {"adapter.window_embedding", "adapter.video_token", "adapter.temporal_position"} <= keys
     assert not any(k.startswith("adapter.region_position.") for k in keys)
@@ -506,9 +544,20 @@ def test_the_export_is_a_transformers_model_automodel_loads(tmp_path):
     assert isinstance(torch_model.config, PretrainedConfig)
     assert torch_model.config.model_type == "alt_video_classifier"
     saved = json.loads((tmp_path / "config.json").read_text())
-    assert set(saved["auto_map"]) == {"AutoConfig", "AutoModel"}
-    for name in {v.split(".")[0] for v in saved["auto_map"].values()}:
-        code = (tmp_path / f"{name}.py").read_text()
+    assert saved["auto_map"] == {
+        "AutoConfig": "configuration_alt.ALTConfig",
+        "AutoModel": "modeling_alt.ALTForVideoClassification",
+    }
+    code_files = {p.name for p in tmp_path.glob("*.py")}
+    assert code_files == {
+        "modeling_alt.py",
+        "modeling_adapter.py",  # imported by modeling_alt.py
+        "modeling_clip_video.py",  # imported by both, and importing tome.py
+        "configuration_alt.py",
+        "tome.py",
+    }
+    for name in code_files:
+        code = (tmp_path / name).read_text()
         assert not re.search(r"^\s*(from|import)\s+alt_jax", code, re.M)  # runs without alt_jax
     assert type(AutoModel.from_pretrained(tmp_path)) is ALTForVideoClassification  # registered
     # Without alt_jax (blocked in a fresh interpreter) the folder's own code runs.
@@ -530,6 +579,105 @@ np.save(folder + "/remote.npy", model(pixels)["logits"].numpy())
     np.testing.assert_allclose(
         np.load(tmp_path / "remote.npy"), torch_logits(torch_model), atol=1e-6
     )
+
+
+# -- exports written before the code files were named modeling_*.py --------------------------------
+
+TORCH_SOURCES = Path(modeling_adapter.__file__).parent
+# A relative import of one of the modeling files: `from .modeling_x import a, b` or `(…)`.
+MODELING_IMPORT = re.compile(r"^from \.(modeling_\w+) import (\([^)]*\)|[^\n]*)\n", re.M)
+
+
+def write_old_layout(folder: Path) -> None:
+    """Turns an export folder into what exports written before the modeling_*.py names held:
+    one alt.py with the frozen-CLIP mixin, the adapter and ALT in it (relative imports of
+    .configuration_alt and .tome only), for a VicTR export a victr.py importing from .alt, and
+    an auto_map naming alt / victr."""
+    from transformers.dynamic_module_utils import get_relative_imports
+
+    parts = [
+        (TORCH_SOURCES / f"modeling_{name}.py").read_text()
+        for name in ("clip_video", "adapter", "alt")
+    ]
+    future = "from __future__ import annotations\n"
+    body = "".join(MODELING_IMPORT.sub("", part).replace(future, "") for part in parts)
+    (folder / "alt.py").write_text(future + body)
+    if (folder / "modeling_victr.py").is_file():
+        code = (folder / "modeling_victr.py").read_text()
+        start = MODELING_IMPORT.search(code).start()
+        names = sorted(
+            {
+                name.strip()
+                for found in MODELING_IMPORT.finditer(code)
+                for name in re.sub(r"#.*", "", found.group(2)).strip("()").split(",")
+                if name.strip()
+            }
+        )
+        rest = MODELING_IMPORT.sub("", code[start:])
+        (folder / "victr.py").write_text(
+            code[:start] + f"from .alt import ({', '.join(names)})\n" + rest
+        )
+        assert sorted(get_relative_imports(folder / "victr.py")) == ["alt", "configuration_alt"]
+    for path in folder.glob("modeling_*.py"):
+        path.unlink()
+    assert sorted(get_relative_imports(folder / "alt.py")) == ["configuration_alt", "tome"]
+    saved = json.loads((folder / "config.json").read_text())
+    saved["auto_map"] = {
+        auto: re.sub(r"^modeling_", "", name) for auto, name in saved["auto_map"].items()
+    }
+    assert saved["auto_map"]["AutoModel"] in (
+        "alt.ALTForVideoClassification",
+        "victr.VicTRForVideoClassification",
+    )
+    (folder / "config.json").write_text(json.dumps(saved, indent=2))
+
+
+def remote_logits(folder: Path, pixels: torch.Tensor, module: str, name: str) -> np.ndarray:
+    """The logits on `pixels` of `AutoModel.from_pretrained(folder, trust_remote_code=True)` in
+    a fresh interpreter where alt_jax cannot be imported; its class must be `name` from the
+    folder's `module`.py."""
+    np.save(folder / "pixels.npy", pixels.numpy())
+    code = f"""
+import sys
+sys.modules["alt_jax"] = None  # import alt_jax fails
+import numpy as np, torch
+from transformers import AutoModel
+folder = {str(folder)!r}
+model = AutoModel.from_pretrained(folder, trust_remote_code=True)
+kind = type(model)
+assert (kind.__module__.rpartition(".")[2], kind.__name__) == ({module!r}, {name!r}), kind
+pixels = torch.from_numpy(np.load(folder + "/pixels.npy"))
+np.save(folder + "/logits.npy", model(pixels)["logits"].numpy())
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=folder)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return np.load(folder / "logits.npy")
+
+
+def test_an_export_written_before_the_modeling_names_still_loads(tmp_path):
+    """An export in the old layout (alt.py, auto_map "alt.ALTForVideoClassification") loads
+    with AutoModel(trust_remote_code=True) without alt_jax, with ALTForVideoClassification and
+    the registered AutoModel, and back into JAX: the same logits as before the rewrite."""
+    from transformers import AutoModel
+
+    model, class_emb, config = tiny_alt(3)
+    convert.export(model, config, class_emb, tmp_path)
+    want = torch_logits(ALTForVideoClassification.from_pretrained(tmp_path))
+    write_old_layout(tmp_path)
+    assert {p.name for p in tmp_path.glob("*.py")} == {"alt.py", "configuration_alt.py", "tome.py"}
+    pixels = torch.from_numpy(random_videos()).movedim(-1, -3)
+    got = remote_logits(tmp_path, pixels, "alt", "ALTForVideoClassification")
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    np.testing.assert_array_equal(
+        torch_logits(ALTForVideoClassification.from_pretrained(tmp_path)), want
+    )
+    registered = AutoModel.from_pretrained(tmp_path)  # alt_jax's class, not the folder's code
+    assert type(registered) is ALTForVideoClassification
+    loaded = load_alt_export_of(tmp_path)
+    back = nnx.jit(lambda m, v, c: m(v, c, train=False)["logits"])(
+        loaded.model, jnp.asarray(random_videos()), jnp.asarray(loaded.class_embeddings)
+    )
+    np.testing.assert_allclose(np.asarray(back), want, atol=1e-4)
 
 
 def test_registered_classes_load_with_automodel_and_round_trip(tmp_path):
@@ -568,7 +716,7 @@ def test_from_pretrained_names_a_missing_tensor(tmp_path):
 
 def test_alt_jax_torch_imports_without_jax():
     code = (
-        "import sys, alt_jax.torch, alt_jax.torch.alt, alt_jax.torch.tome; "
+        "import sys, alt_jax.torch, alt_jax.torch.modeling_alt, alt_jax.torch.modeling_victr; "
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'flax')); "
         "assert not bad, bad"
     )
@@ -579,9 +727,9 @@ def test_alt_jax_torch_imports_without_jax():
 
 @pytest.mark.parametrize("adapter", ["ordered", "global"])
 def test_an_export_loads_back_into_jax(adapter, tmp_path):
-    """export → `alt_jax.weights.load_alt_export` → an ALT nnx model whose logits are the
+    """export → `alt_jax.train.restore.load_alt_export` → an ALT nnx model whose logits are the
     torch export's."""
-    from alt_jax.weights import load_alt_export
+    from alt_jax.train.restore import load_alt_export
 
     model, class_emb, config = tiny_alt(3, adapter=ADAPTERS[adapter])
     convert.export(model, config, class_emb, tmp_path)
@@ -641,7 +789,8 @@ def test_load_alt_export_refuses_retyped_or_misshapen_tensors(key, edit, problem
     the entity and class matrices their shape [len(names), projection_dim]."""
     from test_clip import rewrite_header
 
-    from alt_jax.weights import CheckpointError, load_alt_export
+    from alt_jax.train.restore import load_alt_export
+    from alt_jax.weights import CheckpointError
 
     model, class_emb, config = tiny_alt(0)
     convert.export(model, config, class_emb, tmp_path)

@@ -22,13 +22,15 @@ import torch
 import torch.nn.functional as F
 from flax import nnx
 
-import alt_jax.torch.alt as torch_alt
+from alt_jax.builders import build_clip
+from alt_jax.configs_lib import default_model_config
 from alt_jax.models import adapter, region_position
-from alt_jax.models.alt import build_clip, default_model_config, frozen_video_features
+from alt_jax.models.alt import frozen_video_features
 from alt_jax.models.clip import CLIP
 from alt_jax.models.victr import PUBLISHED_DESIGN, VicTR
 from alt_jax.torch import convert
-from alt_jax.torch.victr import VicTRForVideoClassification
+from alt_jax.torch import modeling_adapter as torch_adapter
+from alt_jax.torch.modeling_victr import VicTRForVideoClassification
 from alt_jax.train.restore import TrainedRun
 
 REPO = Path(__file__).resolve().parents[1]
@@ -196,7 +198,7 @@ def test_head_is_the_jax_head_in_float64(case, victr, features, monkeypatch):
         features = torch.from_numpy(position)
         return encoder.fc2(F.gelu(encoder.fc1(features), approximate="tanh"))
 
-    monkeypatch.setattr(torch_alt.RegionPositionEncoder, "forward", encode_positions)
+    monkeypatch.setattr(torch_adapter.RegionPositionEncoder, "forward", encode_positions)
     torch_model = convert.to_torch(model, config, class_emb).double()
     inputs64 = {
         k: torch.from_numpy(v.astype(np.float64) if k != "dest" else v) for k, v in inputs.items()
@@ -210,8 +212,8 @@ def test_head_is_the_jax_head_in_float64(case, victr, features, monkeypatch):
 
 def test_the_export_is_a_registered_transformers_model(victr, tmp_path):
     """`import alt_jax.torch` registers VicTR with the Auto classes; the folder carries its
-    code (victr.py and the ALT files it imports) and names it in auto_map, so AutoModel
-    (trust_remote_code=True) loads it without alt_jax."""
+    code (modeling_victr.py and the files it imports, recursively) and names it in auto_map, so
+    AutoModel (trust_remote_code=True) loads it without alt_jax."""
     from transformers import AutoConfig, AutoModel
 
     import alt_jax.torch  # noqa: F401  (registers)
@@ -222,10 +224,14 @@ def test_the_export_is_a_registered_transformers_model(victr, tmp_path):
     assert saved["model_type"] == "victr_video_classifier"
     assert saved["auto_map"] == {
         "AutoConfig": "configuration_alt.VicTRConfig",
-        "AutoModel": "victr.VicTRForVideoClassification",
+        "AutoModel": "modeling_victr.VicTRForVideoClassification",
     }
-    assert {"victr.py", "alt.py", "tome.py", "configuration_alt.py"} <= {
-        p.name for p in tmp_path.iterdir()
+    assert {p.name for p in tmp_path.glob("*.py")} == {
+        "modeling_victr.py",
+        "modeling_adapter.py",  # imported by modeling_victr.py
+        "modeling_clip_video.py",  # imported by both, and importing tome.py
+        "tome.py",
+        "configuration_alt.py",
     }
     torch_model = AutoModel.from_pretrained(tmp_path)
     assert type(torch_model) is VicTRForVideoClassification
@@ -247,10 +253,84 @@ assert torch.allclose(model(io["pixels"])["logits"], io["logits"], rtol=0, atol=
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     # An ALT class refuses the folder by name rather than building ALT from VicTR's config.
-    from alt_jax.torch.alt import ALTForVideoClassification
+    from alt_jax.torch.modeling_alt import ALTForVideoClassification
 
     with pytest.raises(ValueError, match="victr_video_classifier"):
         ALTForVideoClassification.from_pretrained(tmp_path)
+
+
+def test_an_export_written_before_the_modeling_names_still_loads(victr, tmp_path):
+    """A VicTR export in the old layout (victr.py importing alt.py, auto_map
+    "victr.VicTRForVideoClassification") loads with AutoModel(trust_remote_code=True) without
+    alt_jax, with VicTRForVideoClassification, and back into JAX: the logits of before."""
+    from test_torch_alt import remote_logits, write_old_layout
+
+    from alt_jax.train.restore import load_victr_export
+
+    model, class_emb, config = victr("default")
+    convert.export(model, config, class_emb, tmp_path)
+    pixels = torch.from_numpy(random_videos()).movedim(-1, -3)
+    want = VicTRForVideoClassification.from_pretrained(tmp_path)(pixels)["logits"].numpy()
+    write_old_layout(tmp_path)
+    assert {p.name for p in tmp_path.glob("*.py")} == {
+        "victr.py",
+        "alt.py",
+        "tome.py",
+        "configuration_alt.py",
+    }
+    got = remote_logits(tmp_path, pixels, "victr", "VicTRForVideoClassification")
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    again = VicTRForVideoClassification.from_pretrained(tmp_path)(pixels)["logits"].numpy()
+    np.testing.assert_array_equal(again, want)
+    loaded = load_victr_export(tmp_path)
+    back = nnx.jit(lambda m, v, c: m(v, c, train=False)["logits"])(
+        loaded.model, jnp.asarray(random_videos()), jnp.asarray(loaded.class_embeddings)
+    )
+    assert np.abs(np.asarray(back) - want).max() <= F32_ATOL
+
+
+# The model.victr knobs config.json does not carry under their own name: mlp_ratio goes as the
+# hidden width it gives, aux_texts as the auxiliary texts themselves (auxiliary_names), and
+# temporal_init and gate_init only set start values (the weights carry the trained ones). Every
+# other knob of `default_model_config().victr` must reach config.json under its own name.
+VICTR_KNOBS_EXPORTED_AS = {
+    "mlp_ratio": "victr.mlp_hidden",
+    "aux_texts": "auxiliary_names",
+    "temporal_init": None,
+    "gate_init": None,
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_exported_config_records_every_victr_knob(case, victr):
+    """Every knob of model.victr (the config schema's, so a new knob without export support
+    fails here) reaches config.json with the run's value, and the PyTorch head reads every key
+    the export writes."""
+    from test_torch_alt import ReadRecorder
+
+    from alt_jax.torch.configuration_alt import VicTRConfig
+
+    _, _, config = victr(case)
+    knobs, _, width = CASES[case]
+    run = model_config(knobs, width).victr
+    schema = set(default_model_config().victr)
+    assert set(VICTR_KNOBS_EXPORTED_AS) <= schema  # no stale exception
+    want = {k: run[k] for k in schema - set(VICTR_KNOBS_EXPORTED_AS)}
+    want["width"] = run.width or 32  # 0: CLIP's joint width
+    want["mlp_hidden"] = int(want["width"] * run.mlp_ratio)
+    missing = sorted(set(want) - set(config["victr"]))
+    assert not missing, (
+        f"config.json lacks the model.victr knobs {missing}: export them "
+        "(convert.victr_config) and read them (VicTRForVideoClassification)"
+    )
+    assert config["victr"] == want
+    assert "auxiliary_names" in config
+    torch_config = VicTRConfig(**{k: v for k, v in config.items() if k != "model_type"})
+    torch_config.victr = recorder = ReadRecorder(torch_config.victr)
+    VicTRForVideoClassification(torch_config)
+    # fourier_bands places the region pool's positions: no pool, nothing to read.
+    unused = {"fourier_bands"} if want["visual"] == "class_token" else set()
+    assert recorder.read == set(want) - unused, (set(want) - unused) ^ recorder.read
 
 
 @pytest.mark.parametrize(
@@ -327,7 +407,7 @@ def test_converted_run_matches_jax_on_a_real_clip(
     from alt_jax.data import samples
     from alt_jax.data.normalize import normalize_clip
     from alt_jax.train import restore
-    from alt_jax.weights import load_victr_export
+    from alt_jax.train.restore import load_victr_export
 
     assert isinstance(victr_run.model, VicTR) and len(victr_run.entity_names) == 4
     out = tmp_path / "export"

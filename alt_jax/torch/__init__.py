@@ -8,9 +8,9 @@ Importing it registers `ALTConfig` / `ALTForVideoClassification` and `VicTRConfi
 
 from __future__ import annotations
 
-from alt_jax.torch.alt import ALTForVideoClassification
 from alt_jax.torch.configuration_alt import MODEL_TYPE, VICTR_MODEL_TYPE, ALTConfig, VicTRConfig
-from alt_jax.torch.victr import VicTRForVideoClassification
+from alt_jax.torch.modeling_alt import ALTForVideoClassification
+from alt_jax.torch.modeling_victr import VicTRForVideoClassification
 
 __all__ = [
     "ALTConfig",

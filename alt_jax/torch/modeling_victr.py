@@ -1,9 +1,10 @@
 """VicTR in plain PyTorch for inference: what `alt_jax.models.victr.VicTR` computes.
 
-The frozen CLIP vision tower with ToMe is ALT's (`FrozenCLIPVideoModel`); the head is a port of
-`VicTR.head` for every knob the JAX module has (visual "regions" / "class_token", boost
-"relative" / "softmax", pooling "ordered" / "mean", the anchored classifier or not, a head width
-other than CLIP's joint width, auxiliary texts or none). The head has no dropout or noise, so
+The frozen CLIP vision tower with ToMe is ALT's (`modeling_clip_video.FrozenCLIPVideoModel`),
+and its layers are the ALT adapter's (`modeling_adapter`); the head is a port of `VicTR.head`
+for every knob the JAX module has (visual "regions" / "class_token", boost "relative" /
+"softmax", pooling "ordered" / "mean", the anchored classifier or not, a head width other than
+CLIP's joint width, auxiliary texts or none). The head has no dropout or noise, so
 this is the function training optimised. Class names, class embeddings, auxiliary text names and
 embeddings travel with the weights, so a saved folder classifies on its own:
 
@@ -25,17 +26,15 @@ from transformers import PreTrainedModel
 
 # Relative imports, and nothing from alt_jax: this file and those it imports are copied into
 # every export folder as transformers remote code.
-from .alt import (
+from .configuration_alt import VicTRConfig
+from .modeling_adapter import (
     MLP,
-    FrozenCLIPVideoModel,
     MultiHeadAttention,
     RegionPositionEncoder,
     adapter_layer_norm,
     change_norm,
-    coerce_config,
-    l2_normalize,
 )
-from .configuration_alt import VicTRConfig
+from .modeling_clip_video import FrozenCLIPVideoModel, coerce_config, l2_normalize
 
 # The knob values of `alt_jax.models.victr` the forward pass depends on (temporal_init only
 # decides a start value, which comes with the weights).
