@@ -960,7 +960,7 @@ def render_input() -> str:
     r = load_timed("input_pipeline")
     head = "## Input pipeline against the train step (issues #4 and #11)\n\n"
     if r is None:
-        return head + missing("input_pipeline", "PYTHONPATH=. python tools/bench_input.py")
+        return head + missing("input_pipeline", "PYTHONPATH=. python benchmarks/bench_input.py")
     a = r["args"]
     n = rounds_of(r, r["rows"], "clips_per_s")
     out = (
@@ -1323,8 +1323,9 @@ def render_synthact() -> str:
     out = head + (
         f"`python benchmarks/synthact.py --readme` (size {r['size']}; the synthclip CLIP, weights' "
         f"sha256 {r['clip_sha256'][:16]}; {r['machine']}). Top-1 %, mean ± std over the "
-        "seeds; the frame-average CLIP has no training, so it is one number. The data, protocol "
-        "and what the table says are in the README's SynthAct section.\n\n"
+        "seeds; the frame-average CLIP has no training, so it is one number. The data and "
+        "protocol are in the README's SynthAct section, what the table says in "
+        "docs/experiments.md.\n\n"
     )
     out += synthact_table(r) + "\n"
     paired = synthact_paired(r)

@@ -27,12 +27,12 @@ def get_config(arg: str = "demo_out/data"):
     c.model.backbone.preset = "synthclip"
     c.model.backbone.source = str(SYNTHCLIP)
     # Demo choices, measured on this data (8 classes, 192 training videos, top-1 on 64 val,
-    # 150 steps): the ordered adapter (the default, README "The video adapter") reaches 100 % on
+    # 150 steps): the ordered adapter (the default, docs/adapter.md) reaches 100 % on
     # seeds 0, 1 and 2 through `python -m alt_jax.main` (the first, global adapter: 29.7 %). The
     # demo keeps every patch as a region (r = 0); ToMe r > 0 and the other adapter variants are
     # in BENCHMARKS.md's ablation. The residual gates start at 1, as in configs/synthact.py,
     # where a start at 0 costs the few-shot settings 22-33 points; here it is neutral (demo
-    # 98.4-100 %) and helps still objects on the ladder (README "The video adapter").
+    # 98.4-100 %) and helps still objects on the ladder (docs/adapter.md).
     c.model.tome_r = 0
     c.model.gate_init = 1.0
     # The closed-form appearance probe (docs/method.md §5), fitted on 4 augmented passes over
