@@ -21,6 +21,7 @@ from alt_jax.data.batching import TooManySkipped  # noqa: E402
 from alt_jax.train.checkpoint import CheckpointError, WorkdirError  # noqa: E402
 from alt_jax.train.runner import train_and_evaluate  # noqa: E402
 from alt_jax.train.trainer import NonFiniteError  # noqa: E402
+from alt_jax.weights import BackboneUnavailable  # noqa: E402
 
 config_flags.DEFINE_config_file("config", None, "Config file (get_config()).", lock_config=True)
 flags.DEFINE_string(
@@ -88,8 +89,21 @@ def main(argv: list[str]) -> None:
     try:
         if FLAGS.step is not None and FLAGS.mode != "eval":
             raise ConfigError(f"--step={FLAGS.step} goes with --mode=eval (training resumes)")
-        result = train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.mode, step=FLAGS.step)
-    except (ConfigError, TooManySkipped, CheckpointError, WorkdirError, NonFiniteError) as e:
+        result = train_and_evaluate(
+            FLAGS.config,
+            FLAGS.workdir,
+            FLAGS.mode,
+            step=FLAGS.step,
+            command=["python", "-m", "alt_jax.main", *sys.argv[1:]],
+        )
+    except (
+        ConfigError,
+        TooManySkipped,
+        CheckpointError,
+        WorkdirError,
+        NonFiniteError,
+        BackboneUnavailable,
+    ) as e:
         # Errors of the inputs (or of a diverging run), not of the program: one line, no
         # traceback; a config error exits 2, as a bad flag does. The config is validated where
         # the run starts (train_and_evaluate), before the backbone is built or data read.

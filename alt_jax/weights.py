@@ -292,15 +292,22 @@ def clip_from_tensors(
     return nnx.merge(graphdef, fill_state(abstract_state, tensors))
 
 
+class BackboneUnavailable(FileNotFoundError):
+    """The CLIP a config names is neither a local folder nor fetchable from the hub; the
+    message says how to get it (command lines print it as one line)."""
+
+
 def _hub_folder(repo_id: str) -> Path:
     offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
     hint = (
-        "pass a local folder holding config.json and model.safetensors (for instance one "
-        "written by `CLIPModel.save_pretrained`) instead of a hub id"
+        f"download it where the hub is reachable (`hf download {repo_id}`, or "
+        f"`CLIPModel.from_pretrained({repo_id!r}).save_pretrained(FOLDER)`) and point "
+        "config.model.backbone.source (or --backbone) at the folder, which holds config.json "
+        "and model.safetensors"
     )
     if offline:
-        raise OSError(
-            f"cannot fetch {repo_id!r}: the hub is offline (HF_HUB_OFFLINE is set); {hint}"
+        raise BackboneUnavailable(
+            f"cannot fetch the CLIP {repo_id!r}: the hub is offline (HF_HUB_OFFLINE is set); {hint}"
         )
     try:
         from huggingface_hub import snapshot_download
@@ -313,8 +320,9 @@ def _hub_folder(repo_id: str) -> Path:
             )
         )
     except Exception as e:  # noqa: BLE001 - any hub failure gets the same actionable message
-        raise OSError(
-            f"cannot fetch {repo_id!r} from the hub ({type(e).__name__}: {e}); {hint}"
+        reason = str(e).splitlines()[0] if str(e) else ""
+        raise BackboneUnavailable(
+            f"cannot fetch the CLIP {repo_id!r} from the hub ({type(e).__name__}: {reason}); {hint}"
         ) from e
 
 
@@ -357,7 +365,7 @@ def load_clip(
     folder = Path(source)
     if not folder.exists():
         if os.path.isabs(str(source)) or str(source).startswith(".") or str(source).count("/") != 1:
-            raise FileNotFoundError(f"{source}: no such folder")
+            raise BackboneUnavailable(f"{source}: no such folder (a CLIP checkpoint folder)")
         folder = _hub_folder(str(source))
     config_dict, tensors = read_checkpoint_folder(folder)
     return clip_from_tensors(

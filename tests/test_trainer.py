@@ -220,7 +220,7 @@ def test_train_and_eval_writes_reports(tiny_data, tmp_path):
     assert 0.0 <= alignment["grounding"] <= 1.0
     # The tiny corpus has no entity for the backgrounds: nothing to ground them in.
     assert alignment["background_grounding"] is None
-    assert (tmp_path / "run" / "alignment.png").exists()
+    picture = (tmp_path / "run" / "alignment.png").read_bytes()
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert any("train/loss" in line for line in lines)
     # The log is mirrored to the workdir, and both pictures are TensorBoard images too.
@@ -230,6 +230,11 @@ def test_train_and_eval_writes_reports(tiny_data, tmp_path):
 
     events = EventAccumulator(str(tmp_path / "run"), size_guidance={"tensors": 0}).Reload()
     assert {"eval/val/confusion", "alignment"} <= set(events.PluginTagToContent("images"))
+    # Evaluating a checkpoint later draws its own picture, tagged by step; the run's stays.
+    result = train_and_evaluate(config, str(tmp_path / "run"), "eval", step=2)
+    assert result["picture"].endswith("alignment_step2.png")
+    assert (tmp_path / "run" / "alignment_step2.png").exists()
+    assert (tmp_path / "run" / "alignment.png").read_bytes() == picture
 
 
 def test_misspelled_config_key_lists_valid_keys():
@@ -398,6 +403,28 @@ def test_nothing_readable_stops_main_with_one_line(tiny_data, tmp_path):
     (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
     assert line.startswith("error: no readable video in 16 listed under"), line
     assert str(empty) in line and "first:" in line and "config.data.root" in line
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_hub_backbone_offline_stops_main_with_one_line_saying_how_to_get_it(tiny_data, tmp_path):
+    """K400's default backbone is a hub id; offline (and not cached) the run ends with one line
+    naming it, how to download it and the config key to point at the folder."""
+    proc = run_subprocess(
+        [
+            "-m",
+            "alt_jax.main",
+            f"--config={REPO}/tests/tiny_config_file.py:{tiny_data}",
+            f"--workdir={tmp_path / 'run'}",
+            "--config.model.backbone.source=openai/clip-vit-base-patch16",
+            "--mode=train",
+        ],
+        1,
+        timeout=240,
+    )  # conftest sets HF_HUB_OFFLINE=1 for the tests and their subprocesses
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert "'openai/clip-vit-base-patch16'" in line and "hf download" in line, line
+    assert "config.model.backbone.source" in line
     assert "Traceback" not in proc.stderr
 
 
@@ -581,6 +608,13 @@ def test_run_config_records_absolute_paths(relative_workdir):
     assert config.model.corpus.cache_dir == f"{data}/cache"
     assert config.data.root == data and config.data.list_file == f"{data}/train.txt"
     assert config.evals.val.class_names_file == f"{data}/classes.txt"
+    # The same config, readable without orbax, and the command line that started the run.
+    written = json.loads((Path(relative_workdir) / "config.json").read_text())
+    assert written == json.loads(config.to_json_best_effort())
+    (line,) = (Path(relative_workdir) / "commands.txt").read_text().splitlines()
+    stamp, mode, command = line.split("\t")
+    assert mode == "train_and_eval" and stamp.endswith("Z")
+    assert command.startswith("python -m alt_jax.main --config=") and "--workdir=run" in command
 
 
 def diverging_config(tiny_data: str, nonfinite: str):

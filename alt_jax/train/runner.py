@@ -25,16 +25,23 @@ from alt_jax.train import checkpoint
 from alt_jax.train.datasets import check_run_config, class_names_of, dataset_spec
 from alt_jax.train.preemption import Preempted, Preemption
 from alt_jax.train.trainer import Trainer
-from alt_jax.train.writers import make_writer
+from alt_jax.train.writers import append_command, make_writer
 
 MODES = ("train", "eval", "train_and_eval", "extract_features")
 
 
 def train_and_evaluate(
-    config: ml_collections.ConfigDict, workdir: str, mode: str, step: int | None = None
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    mode: str,
+    step: int | None = None,
+    command: list[str] | None = None,
 ) -> dict:
     """Runs `mode` (train / eval / train_and_eval) in `workdir`; returns the final metrics.
-    `step`: the checkpoint --mode=eval evaluates (None: the latest).
+    `step`: the checkpoint --mode=eval evaluates (None: the latest). `command`: the command line
+    that started it, appended to WORKDIR/commands.txt; training writes the resolved config to
+    WORKDIR/config.json. --mode=eval draws its alignment picture as alignment_step<N>.png, so
+    the training run's alignment.png stays.
 
     Process 0 mirrors the log to WORKDIR/log.txt (appended across resumes). A SIGTERM or
     SIGINT (Ctrl-C) at any point ends it cleanly: during training the last completed step is
@@ -61,6 +68,8 @@ def train_and_evaluate(
         else contextlib.nullcontext()
     )
     with log_file, lock:  # the log first: a stale lock taken over is reported in it
+        if command is not None and jax.process_index() == 0:
+            append_command(epath.Path(workdir) / "commands.txt", command, mode)
         return _run(config, workdir, mode, step)
 
 
@@ -110,8 +119,10 @@ def _final_evaluation(
     # learned queries have none.
     aligned = config.model.head == "alt" and config.model.queries == "entities"
     if config.alignment_picture and aligned:
+        # An evaluation of a checkpoint leaves the training run's picture as it is.
+        picture_name = f"alignment_step{step}.png" if mode == "eval" else "alignment.png"
         picture = alignment_picture(
-            trainer, trainer.workpath / "alignment.png", writer=writer, step=step
+            trainer, trainer.workpath / picture_name, writer=writer, step=step
         )
         if picture is not None:
             result["picture"] = picture

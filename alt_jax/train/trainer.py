@@ -37,7 +37,12 @@ from alt_jax.train import features as features_lib
 from alt_jax.train.datasets import DatasetSpec, class_names_of, dataset_spec
 from alt_jax.train.preemption import Preempted, Preemption
 from alt_jax.train.steps import make_eval_step, make_train_step, tree_all_finite
-from alt_jax.train.writers import TrainMetrics, drop_records_after, make_writer
+from alt_jax.train.writers import (
+    TrainMetrics,
+    drop_records_after,
+    make_writer,
+    write_config_json,
+)
 
 
 class NonFiniteError(RuntimeError):
@@ -355,6 +360,10 @@ class Trainer:
             except ValueError as e:
                 ckpt.close()
                 raise ConfigError(str(e)) from e
+        if jax.process_index() == 0:
+            # What this run is, readable without orbax (the checkpoints' meta holds it too);
+            # written once the config is known to be the run's (a refused resume leaves it).
+            write_config_json(self.workpath / "config.json", cfg)
         params = self.params
         # The rng is saved with the optimizer state: replicated over the mesh, as orbax cannot
         # save a single-device array when several processes write one checkpoint.

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import time
 
 import jax
+import ml_collections
 from clu import metric_writers
 from clu import metrics as clu_metrics
 from etils import epath
@@ -94,3 +97,21 @@ def make_writer(workdir: str | os.PathLike) -> metric_writers.MetricWriter:
             JsonlWriter(epath.Path(workdir) / "metrics.jsonl"),
         ]
     )
+
+
+def write_config_json(path: str | os.PathLike, config: ml_collections.ConfigDict) -> None:
+    """The run's resolved config as JSON (big_vision's WORKDIR/config.json); written to a
+    temporary file and renamed, so a crash leaves the old file or the new one."""
+    path = epath.Path(path)
+    tmp = path.parent / (path.name + ".tmp")
+    tmp.write_text(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
+def append_command(path: str | os.PathLike, argv: list[str], mode: str) -> None:
+    """One line per start of a run: UTC time, mode and the command line, appended."""
+    path = epath.Path(path)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    line = f"{stamp}\t{mode}\t{shlex.join(argv)}\n"
+    with path.open("a") as f:
+        f.write(line)
