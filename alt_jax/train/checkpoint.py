@@ -29,6 +29,17 @@ from jax.experimental import multihost_utils
 _ITEMS = ("params", "opt", "data", "meta")
 
 
+def item_handlers() -> dict[str, Any]:
+    """A handler for every item a checkpoint holds (_ITEMS), so that a manager restoring some
+    of them does not warn about the others ("Item 'meta' ... could not be restored")."""
+    return {
+        "params": ocp.StandardCheckpointHandler(),
+        "opt": ocp.StandardCheckpointHandler(),
+        "data": ocp.JsonCheckpointHandler(),
+        "meta": ocp.JsonCheckpointHandler(),
+    }
+
+
 class CheckpointError(RuntimeError):
     """No checkpoint of a run could be restored."""
 
@@ -63,7 +74,9 @@ class Checkpointer:
             enable_async_checkpointing=async_save,
             create=True,
         )
-        self.manager = ocp.CheckpointManager(self.directory, options=options, item_names=_ITEMS)
+        self.manager = ocp.CheckpointManager(
+            self.directory, options=options, item_handlers=item_handlers()
+        )
 
     def all_steps(self) -> list[int]:
         """Finalised checkpoint steps, oldest first."""

@@ -70,7 +70,7 @@ def checkpoint_steps(workdir: str | os.PathLike) -> list[int]:
 def read_config(workdir: str | os.PathLike, step: int) -> ml_collections.ConfigDict:
     """The run config saved with checkpoint `step` (its `meta` item)."""
     directory = epath.Path(checkpoint.absolute(os.fspath(workdir))) / "checkpoints"
-    manager = ocp.CheckpointManager(directory, item_names=("meta",))
+    manager = ocp.CheckpointManager(directory, item_handlers=checkpoint.item_handlers())
     try:
         meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
     except Exception as e:  # noqa: BLE001 - any unreadable meta is reported with the path
@@ -250,11 +250,7 @@ def init_params_from(init_from: str | os.PathLike, params: Any) -> tuple[Any, in
     except FileNotFoundError as e:
         raise ConfigError(f"config.init_from: {e}") from e
     directory = epath.Path(checkpoint.absolute(os.fspath(init_from))) / "checkpoints"
-    manager = ocp.CheckpointManager(
-        directory,
-        item_names=("params",),
-        item_handlers={"params": ocp.StandardCheckpointHandler()},
-    )
+    manager = ocp.CheckpointManager(directory, item_handlers=checkpoint.item_handlers())
     try:
         saved_tree = manager.item_metadata(step)["params"]
         saved = _shapes(getattr(saved_tree, "tree", saved_tree))
