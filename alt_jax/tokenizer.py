@@ -163,14 +163,16 @@ class ClipTokenizer:
 
 def save_image_processor_config(folder: str | os.PathLike, image_size: int) -> None:
     """Writes preprocessor_config.json: `CLIPImageProcessor` resizing the short side to
-    `image_size` (bicubic), centre-cropping to a square and normalising as
-    `alt_jax.data.normalize.normalize_clip` does."""
+    `image_size` bilinearly, centre-cropping to a square and normalising as
+    `alt_jax.data.normalize.normalize_clip` does: the evaluation pipeline's pixels
+    (`data.augment.eval_views`), so an export sees what its training saw. One resize everywhere:
+    PIL's bilinear (antialiased when shrinking) in training, evaluation, predict and exports."""
     config = {
         "image_processor_type": "CLIPImageProcessor",
         "processor_class": "CLIPProcessor",
         "do_resize": True,
         "size": {"shortest_edge": int(image_size)},
-        "resample": 3,  # PIL bicubic
+        "resample": 2,  # PIL bilinear, as data/augment.py resizes (CLIP's own used bicubic)
         "do_center_crop": True,
         "crop_size": {"height": int(image_size), "width": int(image_size)},
         "do_rescale": True,

@@ -7,24 +7,6 @@ import colorsys
 import numpy as np
 from PIL import Image, ImageDraw
 
-CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], np.float32)
-CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], np.float32)
-
-
-def center_crop_resize(frame: np.ndarray, size: int) -> np.ndarray:
-    """uint8 [H, W, 3] → uint8 [size, size, 3]: short side to `size` (bicubic), centre crop."""
-    h, w = frame.shape[:2]
-    scale = size / min(h, w)
-    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
-    image = Image.fromarray(frame).resize((nw, nh), Image.BICUBIC)
-    top, left = (nh - size) // 2, (nw - size) // 2
-    return np.asarray(image)[top : top + size, left : left + size]
-
-
-def clip_normalize(frames: np.ndarray) -> np.ndarray:
-    """uint8 [..., 3] → float32 CLIP-normalised pixels."""
-    return (frames.astype(np.float32) / 255.0 - CLIP_MEAN) / CLIP_STD
-
 
 def patch_regions(dest: np.ndarray, grid_h: int, grid_w: int) -> np.ndarray:
     """dest [1 + gh*gw] (input token → region, token 0 = class) → region id per patch [gh, gw]."""

@@ -71,3 +71,25 @@ def test_resize_short_side_keeps_aspect():
     assert augment.resize_short_side(clip.transpose(0, 2, 1, 3), 24).shape == (1, 32, 24, 3)
     views = augment.eval_views(clip, 24, num_crops=3)
     assert views.shape == (3, 1, 24, 24, 3)
+
+
+def test_an_exported_image_processor_gives_the_evaluation_pixels(bikes_video, tmp_path):
+    """transformers' CLIPImageProcessor from the preprocessor_config.json an export carries
+    (PIL backend) turns a real clip's frames into the pixels the evaluation pipeline gives
+    (short side resized bilinearly, centre crop, CLIP normalisation), to float32 rounding."""
+    import av
+    from transformers import AutoImageProcessor
+
+    from alt_jax.tokenizer import save_image_processor_config
+
+    with av.open(bikes_video) as container:  # 640×272: both the resize and the crop matter
+        frames = [f.to_ndarray(format="rgb24") for _, f in zip(range(3), container.decode(video=0))]
+    frames = np.stack(frames)
+    save_image_processor_config(tmp_path, 224)
+    processor = AutoImageProcessor.from_pretrained(tmp_path, backend="pil")
+    theirs = processor(list(frames), return_tensors="np")["pixel_values"].transpose(0, 2, 3, 1)
+    mean = np.array([0.48145466, 0.4578275, 0.40821073])
+    std = np.array([0.26862954, 0.26130258, 0.27577711])
+    ours = (augment.eval_views(frames, 224)[0] / 255.0 - mean) / std
+    assert theirs.shape == ours.shape == (3, 224, 224, 3)
+    np.testing.assert_allclose(theirs, ours, atol=1e-5)

@@ -32,16 +32,6 @@ def test_distinct_colors_are_distinct():
     assert len({tuple(c) for c in colors}) == 40
 
 
-def test_center_crop_resize_and_normalize():
-    frame = np.zeros((48, 64, 3), np.uint8)
-    frame[:, 32:] = 255
-    out = viz.center_crop_resize(frame, 24)
-    assert out.shape == (24, 24, 3)
-    assert out[:, :10].max() < 30 and out[:, 14:].min() > 225  # the edge stays in the middle
-    norm = viz.clip_normalize(np.full((1, 3), 255, np.uint8))
-    np.testing.assert_allclose(norm[0], (1 - viz.CLIP_MEAN) / viz.CLIP_STD, rtol=1e-6)
-
-
 def test_legend_rows():
     strip = viz.legend(["hand", "guitar"], np.array([[255, 0, 0], [0, 255, 0]], np.uint8), 100)
     assert strip.shape == (32, 100, 3)

@@ -20,6 +20,8 @@ from flax import nnx
 from PIL import Image
 
 from alt_jax import viz
+from alt_jax.data import augment
+from alt_jax.data.normalize import normalize_clip
 from alt_jax.models.clip import CLIP
 from alt_jax.models.clip_config import get_preset
 from alt_jax.weights import load_clip
@@ -69,14 +71,15 @@ def main() -> None:
         row = []
         for r, model in models.items():
             cfg = model.config.vision
-            image = viz.center_crop_resize(frame, cfg.image_size)
-            out = encode(model, jnp.asarray(viz.clip_normalize(image))[None])
+            image = augment.eval_views(frame[None], cfg.image_size)[0, 0]  # the pipeline's resize
+            out = encode(model, normalize_clip(jnp.asarray(image))[None])
             grid = cfg.image_size // cfg.patch_size
             regions = viz.patch_regions(np.asarray(out["dest"][0]), grid, grid)
             colors = viz.distinct_colors(int(out["tokens"].shape[1]))
             row.append(viz.overlay_regions(image, regions, colors))
             print(f"r={r}: {out['tokens'].shape[1] - 1} regions from {grid * grid} patches")
-        rows.append(np.concatenate([viz.center_crop_resize(frame, row[0].shape[0]), *row], 1))
+        original = augment.eval_views(frame[None], row[0].shape[0])[0, 0]
+        rows.append(np.concatenate([original, *row], 1))
     Image.fromarray(np.concatenate(rows, 0)).save(args.out)
     print(f"wrote {args.out}")
 
