@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo parity test install wordnet shellcheck lint clean
+.PHONY: demo parity test test-fast install wordnet shellcheck lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -55,8 +55,15 @@ parity: install
 test: install wordnet shellcheck
 	$(PY) -m pytest -n 2 --dist loadgroup --durations=25 tests
 
+# The unit tests alone (no subprocess, no trained run): a couple of minutes on 2 cores.
+test-fast: install wordnet shellcheck
+	$(PY) -m pytest -n 2 --dist loadgroup -m "not slow" tests
+
+LINTED := alt_jax tests tools configs benchmarks
+
 lint: install
-	$(VENV)/bin/ruff check alt_jax tests tools configs
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

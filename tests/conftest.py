@@ -42,8 +42,15 @@ SHARED_FIXTURE_GROUPS = {
 }
 
 
+# Fixtures that train a run or start one in a subprocess: a test using one is `slow` (left out
+# of `make test-fast`), however quick its own body is.
+SLOW_FIXTURES = ("tiny_workdir", "tiny_pretrained", "eight_device_run", "relative_workdir")
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
+        if any(f in getattr(item, "fixturenames", ()) for f in SLOW_FIXTURES):
+            item.add_marker(pytest.mark.slow)
         for fixture, group in SHARED_FIXTURE_GROUPS.items():
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(pytest.mark.xdist_group(group))

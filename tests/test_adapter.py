@@ -70,6 +70,7 @@ SMALL_ADAPTER = dict(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("adapter_class", [OrderedVideoAdapter, GlobalVideoAdapter])
 def test_zero_output_starts_at_z_zero_and_still_learns(adapter_class):
     """zero_output: W_o = 0, so z = 0 exactly at init; the gradient of a loss on z reaches W_o
@@ -153,6 +154,7 @@ def np_decoder_layer(layer, q, kv, heads, bias=None):
     return q + hidden @ np.asarray(fc2.kernel[...]) + np.asarray(fc2.bias[...])
 
 
+@pytest.mark.slow
 def test_decoder_layer_matches_numpy_pre_ln_cross_self_mlp():
     layer = DecoderLayer(16, 4, 2.0, rngs=nnx.Rngs(3))
     rng = np.random.default_rng(2)
@@ -214,6 +216,7 @@ def random_clip(b=2, t=4, m=4, seed=1):
     return regions, cls, queries, dest
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "kwargs",
     [{}, {"frame_window": 1, "readout": "video_token"}, {"readout": "mean"}],
@@ -237,6 +240,7 @@ def test_ordered_adapter_sees_frame_order_and_ignores_region_order(kwargs):
     np.testing.assert_allclose(np.asarray(run(adapter, *moved)), z, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_region_positions_enter_the_adapter():
     adapter = ordered_adapter()
     regions, cls, queries, dest = random_clip()
@@ -252,6 +256,7 @@ def test_region_positions_enter_the_adapter():
     )
 
 
+@pytest.mark.slow
 def test_ordered_readout_needs_exactly_its_frames_and_bad_knobs_are_refused():
     adapter = ordered_adapter()
     regions, cls, queries, dest = random_clip(t=3)
@@ -380,6 +385,7 @@ def train_on_features(
     return accuracy(), {kind: accuracy(entity_ablation=kind) for kind in entity_ablations}
 
 
+@pytest.mark.slow
 def test_ordered_adapter_learns_left_from_right_and_the_global_one_cannot():
     classes = nearly_parallel_classes()
     ordered = train_on_features(left_right_features, classes, kind="ordered")
@@ -422,6 +428,7 @@ def random_classes(num: int = 4, dim: int = 32) -> jax.Array:
     return jnp.asarray(x / np.linalg.norm(x, axis=-1, keepdims=True), jnp.float32)
 
 
+@pytest.mark.slow
 def test_appearance_reaches_z_by_design_not_through_the_convolution_edge():
     """Still objects: the default adapter learns them and keeps them when the class-token
     convolution's zero padding becomes edge padding at evaluation (no boundary artefact carries
@@ -457,6 +464,7 @@ def object_vectors(width: int = 64) -> np.ndarray:
     return 3.0 * np.random.default_rng(97).standard_normal((5, width))
 
 
+@pytest.mark.slow
 def test_destroying_the_alignment_costs_accuracy_when_classes_are_named_by_entities():
     """Classes named by the objects' entities (as "red circle" is both a class word and an
     entity): the default ALT, its alignment grounding each object in its entity, loses accuracy

@@ -73,6 +73,7 @@ def forward(model, videos, classes, key=None, *, train=False):
     return model(videos, classes, train=train, rng=key)
 
 
+@pytest.mark.slow
 def test_initial_logits_are_clip_zero_shot_of_the_frame_average(tiny):
     torch_model, model, videos, entities, texts = tiny
     out = forward(model, jnp.asarray(videos), jnp.asarray(texts))
@@ -125,6 +126,7 @@ def test_classes_are_an_input(tiny):
     np.testing.assert_allclose(np.asarray(swapped), np.asarray(full)[:, order], atol=1e-4)
 
 
+@pytest.mark.slow
 def test_gradients_reach_every_trainable_leaf_and_never_the_frozen_clip(tiny):
     _, model, videos, _, texts = tiny
     graphdef, trainable, frozen = split_trainable(model)
@@ -259,6 +261,7 @@ def adapter_parameter_count(D, d, W, depth, mlp_ratio, frames, kernel, kind="glo
     )  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["ordered", "global"])
 def test_b16_eight_frames_shapes_and_parameter_counts(kind):
     config = default_model_config()  # B/16, 8 frames, r = 16
@@ -318,6 +321,7 @@ def test_build_alt_from_a_checkpoint_folder_and_a_corpus(saved_clip, tmp_path):
     np.testing.assert_allclose(float(model.log_logit_scale[...]), np.log(100.0), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_learned_queries_ablation_replaces_the_alignment_by_one_query_per_region(tiny):
     torch_model, entity_model, videos, entities, texts = tiny
     config = tiny_config()
@@ -374,6 +378,7 @@ def test_learned_queries_ablation_replaces_the_alignment_by_one_query_per_region
         nnx.eval_shape(lambda: ALT(entity_model.clip, entities, bad, rngs=nnx.Rngs(1)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["ordered", "global"])
 def test_closed_gate_is_exactly_the_frame_average_zero_shot_whatever_the_adapter(kind):
     config = default_model_config()
@@ -406,6 +411,7 @@ def test_closed_gate_is_exactly_the_frame_average_zero_shot_whatever_the_adapter
     assert np.abs(np.asarray(open_gate["logits"]) / 100.0 - cos).max() > 1e-2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["ordered", "global"])
 def test_zero_output_with_open_gate_starts_at_the_frame_average_zero_shot(kind):
     """g = 1 with W_o = 0 (adapter.zero_output) and no entity readout: the logits at init are
@@ -446,6 +452,7 @@ def test_zero_output_with_open_gate_starts_at_the_frame_average_zero_shot(kind):
         build_alt(config, entity_embeddings=np.eye(5, 32, dtype=np.float32))
 
 
+@pytest.mark.slow
 def test_entity_readout_is_the_readout_weighted_entity_texts_at_the_frame_average_scale():
     """video = base + g·z + g_e·‖base‖·e, e = mean over frames of Σ_m w_tm Q̂_tm; at init the
     relevance scores are zero, so w gives every distinct entity of a frame the same weight."""
@@ -478,6 +485,7 @@ def test_entity_readout_is_the_readout_weighted_entity_texts_at_the_frame_averag
     np.testing.assert_allclose(np.asarray(out["video_embedding"]), expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_appearance_probe_adds_its_text_space_score_to_the_cosine():
     """model.probe: logits = s·(cos(v, t_c) + g_p·(x̄ − μ)A·t̂_c) (NumPy), the video vector
     untouched; unfitted (A = 0) the logits are exactly those of ALT without it; A gets no

@@ -55,6 +55,7 @@ def sleeper(seconds: float) -> dict:
     return {"run": lambda: time.sleep(seconds), "info": {"seconds": seconds}}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("together, parallel", [(True, False), (True, True), (False, False)])
 def test_race_times_each_contender_in_its_own_process(together, parallel):
     results = common.race(
@@ -167,6 +168,7 @@ def core_count() -> dict:
     return {"run": lambda: None, "info": {"affinity": len(os.sched_getaffinity(0))}}
 
 
+@pytest.mark.slow
 def test_race_records_a_self_timed_run_and_pins_cores():
     """A run returning a float is recorded as such; cpus=1 pins the contender to one core."""
     results = common.race(

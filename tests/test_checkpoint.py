@@ -67,6 +67,7 @@ def save_two(directory) -> None:
     ckpt.close()
 
 
+@pytest.mark.slow
 def test_each_kind_of_damage_restores_exact_values_or_falls_back_and_moves_aside(tmp_path):
     """Truncate each kind of file of the newest checkpoint in turn: what comes back is exactly
     what some step saved (orbax either reads it or the step is skipped, never wrong values); a

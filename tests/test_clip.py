@@ -58,6 +58,7 @@ def inputs(preset: str, seed: int = 0, batch: int = 2):
     return rng.standard_normal((batch, size, size, 3)).astype(np.float32), random_token_ids(rng, 3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["tiny", "B/32", "B/16"])
 def test_parity_safetensors(saved_clip, preset):
     torch_model, folder = saved_clip(preset)
@@ -69,6 +70,7 @@ def test_parity_safetensors(saved_clip, preset):
         assert relative_error(ours[name], ref[name]) <= 1e-4, name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["tiny", "B/16"])
 def test_parity_bfloat16_compute(saved_clip, preset):
     torch_model, folder = saved_clip(preset)
@@ -81,6 +83,7 @@ def test_parity_bfloat16_compute(saved_clip, preset):
         assert relative_error(ours[name], ref[name]) <= 2e-2, name
 
 
+@pytest.mark.slow
 def test_parity_pytorch_bin(tmp_path):
     torch_model = random_torch_clip("tiny", seed=3)
     torch_model.config.save_pretrained(tmp_path)
@@ -101,6 +104,7 @@ def test_parity_in_memory_model():
         assert relative_error(ours[name], ref[name]) <= 1e-4, name
 
 
+@pytest.mark.slow
 def test_position_embedding_interpolation(saved_clip):
     torch_model, folder = saved_clip("tiny")
     rng = np.random.default_rng(5)
@@ -136,6 +140,7 @@ def test_bf16_checkpoint_reads_without_torch(tmp_path):
         np.testing.assert_array_equal(tensors[key], ref[key].float().numpy())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["L/14", "L/14@336"])
 def test_every_key_maps_at_real_shapes(preset, tmp_path):
     """All transformers keys of the big configs load, checked on zero-size-cost meta tensors."""
@@ -270,6 +275,7 @@ def write_index(folder, weight_map: dict) -> None:
     (folder / "model.safetensors.index.json").write_text(json.dumps(index))
 
 
+@pytest.mark.slow
 def test_sharded_checkpoint_loads_also_from_a_hub_snapshot(saved_clip, tmp_path):
     """Shards load; a hub cache's snapshot folder, whose files are symlinks into the
     repository's blobs/, loads the same."""
@@ -328,8 +334,8 @@ def test_a_shard_index_leading_outside_the_folder_is_refused(saved_clip, tmp_pat
     assert "outside the checkpoint folder" in message
 
 
-def test_offline_hub_id_says_how_to_pass_a_folder():
-    with pytest.raises(OSError, match="local folder"):
+def test_offline_hub_id_says_how_to_download_it_and_pass_a_folder():
+    with pytest.raises(OSError, match=r"hf download openai/clip-vit-base-patch16.*folder"):
         load_clip("openai/clip-vit-base-patch16")
 
 
@@ -390,6 +396,7 @@ def torch_tome_image_tokens(model, images: np.ndarray, schedule, prop_attn: bool
     return torch.stack(out).numpy()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tome_r", [2, [3, 1], (2, -1.0)])
 @pytest.mark.parametrize("prop_attn", [True, False])
 def test_tome_tower_matches_torch_reference(saved_clip, tome_r, prop_attn):
@@ -405,6 +412,7 @@ def test_tome_tower_matches_torch_reference(saved_clip, tome_r, prop_attn):
     assert relative_error(ours, ref) <= 1e-4
 
 
+@pytest.mark.slow
 def test_tome_r0_matches_transformers_vision_tower(saved_clip):
     """tome_r=0 through the merging code path gives transformers' dense vision outputs."""
     from transformers import CLIPVisionModelWithProjection
@@ -439,6 +447,7 @@ def test_tome_r0_matches_transformers_vision_tower(saved_clip):
 
 # 197 tokens, 12 layers: N − L·r, except where the per-layer cap (n − 1) // 2 binds: for r = 16
 # layer 12 sees 21 tokens and merges 10.
+@pytest.mark.slow
 @pytest.mark.parametrize("r, expected", [(4, 197 - 12 * 4), (13, 197 - 12 * 13), (16, 11)])
 def test_tome_token_count_b16(r, expected):
     """Tokens leaving a ViT-B/16 at 224 (checked on shapes only, via eval_shape)."""
@@ -455,6 +464,7 @@ def test_tome_token_count_b16(r, expected):
     assert out["size"].shape == (2, expected) and out["dest"].shape == (2, 197)
 
 
+@pytest.mark.slow
 def test_tome_cap_and_region_maps(saved_clip):
     _, folder = saved_clip("tiny")
     images, _ = inputs("tiny", seed=9, batch=2)
@@ -467,6 +477,7 @@ def test_tome_cap_and_region_maps(saved_clip):
         np.testing.assert_array_equal(np.bincount(dest[item], minlength=5), size[item])
 
 
+@pytest.mark.slow
 def test_flax_clip_exports_to_a_folder_transformers_loads(tmp_path):
     """Flax → save_clip → CLIPModel.from_pretrained gives transformers' features equal to ours."""
     from flax import nnx
@@ -496,6 +507,7 @@ def numpy_attention(q, k, v, bias):
     return np.einsum("bhqk,bkhd->bqhd", weights, v)
 
 
+@pytest.mark.slow
 def test_attention_matches_numpy_with_a_masking_bias():
     """The heads-first attention with its late division is softmax attention: logits in the
     hundreds (where exp overflows without the max), a mask of float32's minimum, log sizes."""
@@ -575,6 +587,7 @@ def test_dense_region_features_follow_transformers_last_block_by_hand(saved_clip
     np.testing.assert_array_equal(np.asarray(dest), np.tile(np.arange(n), (b, 1)))
 
 
+@pytest.mark.slow
 def test_dense_region_features_merge_with_the_tokens_partners():
     """Under ToMe the dense path is merged with the same partners and sizes: the class token,
     sizes and region map equal the plain path's, and with no merge in the last layer the
@@ -613,6 +626,7 @@ def test_dense_region_features_merge_with_the_tokens_partners():
 # --- attention implementations and parameter storage (model.backbone.attention / param_dtype) ---
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("implementation", ["reference", "xla", "auto"])
 def test_every_attention_path_matches_numpy_and_the_reference(implementation):
     """Each path that runs on this platform is softmax attention (float64 NumPy) and equals the
@@ -684,6 +698,7 @@ def test_an_explicit_cudnn_choice_fails_loudly_without_a_gpu():
         jax.jit(lambda q: attention(q, q, q, None, "cudnn"))(q).block_until_ready()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tome_r", [0, [3, 1]])
 def test_the_towers_are_the_same_with_each_attention_path(saved_clip, tome_r):
     """Both towers and the ToMe-merged region tokens, reference vs XLA's attention: within 1e-5
@@ -705,6 +720,7 @@ def test_the_towers_are_the_same_with_each_attention_path(saved_clip, tome_r):
             assert relative_error(outputs["xla"][name], want[name]) <= 1e-4, name
 
 
+@pytest.mark.slow
 def test_bfloat16_parameter_storage_halves_the_towers(saved_clip):
     """param_dtype=bfloat16 stores every tower weight in bfloat16 (half the bytes), loads from a
     float32 checkpoint, and stays within bfloat16's rounding of transformers."""

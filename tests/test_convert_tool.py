@@ -58,6 +58,7 @@ def test_new_empty_or_earlier_export_folders_are_accepted(tool, tmp_path, names)
     tool.check_out_folder(tmp_path / "new" / "export")
 
 
+@pytest.mark.slow
 def test_converts_a_run_from_another_folder(relative_workdir, tmp_path):
     from conftest import run_from
 

@@ -204,6 +204,7 @@ def _tool():
     return tool
 
 
+@pytest.mark.slow
 def test_cli_wsd_t5(tmp_path, t5_folder, scorer, capsys):
     labels = tmp_path / "labels.txt"
     labels.write_text("shoot bow\n")
@@ -222,6 +223,7 @@ def test_cli_wsd_t5(tmp_path, t5_folder, scorer, capsys):
     assert str(tmp_path / "none") in err[-1]
 
 
+@pytest.mark.slow
 def test_default_path_never_imports_torch(tmp_path):
     # A fresh interpreter: this test process has imported torch already.
     labels = tmp_path / "labels.txt"

@@ -42,6 +42,7 @@ def test_record_round_trip():
         assert back[key].dtype == value.dtype
 
 
+@pytest.mark.slow
 def test_cached_and_full_paths_give_the_same_logits(tiny_data, tmp_path):
     config = tiny_run.tiny_config(tiny_data)
     config.feature_cache = str(tmp_path / "cache")
@@ -72,6 +73,7 @@ def test_cached_and_full_paths_give_the_same_logits(tiny_data, tmp_path):
     assert checked == 16  # 8 videos × 2 clips
 
 
+@pytest.mark.slow
 def test_training_and_evaluation_from_the_cache(tiny_data, tmp_path):
     config = tiny_run.tiny_config(tiny_data)
     config.feature_cache = str(tmp_path / "cache")
@@ -87,6 +89,7 @@ def test_training_and_evaluation_from_the_cache(tiny_data, tmp_path):
     assert metrics["num_examples"] == 8 and metrics["skipped_videos"] == 0
 
 
+@pytest.mark.slow
 def test_first_cached_step_equals_the_video_step(tiny_data, tmp_path):
     """Step 1 from the cache (view 0, drawn with the run's seed) is step 1 from the videos:
     the same videos in the same order, the same augmented view, so the same loss."""
@@ -133,6 +136,7 @@ def folder_bytes(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
+@pytest.mark.slow
 def test_manifest_describes_every_file(extracted):
     config, folder, _ = extracted
     manifest = json.loads((folder / "manifest.json").read_text())
@@ -167,6 +171,7 @@ def crashing_encoder(trainer: Trainer, calls: int):
     return features_fn
 
 
+@pytest.mark.slow
 def test_interrupted_extraction_leaves_no_final_file(extracted, tmp_path, monkeypatch):
     config, _, trainer = extracted
     # The val set's 2 batches complete, the crash comes in the first training view.
@@ -226,6 +231,7 @@ DAMAGES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", sorted(DAMAGES))
 def test_damaged_cache_is_refused_before_the_first_step(extracted, tmp_path, damage):
     config, copy = copy_cache(extracted, tmp_path)
@@ -268,6 +274,7 @@ def read_only(folder: Path):
         os.chmod(folder, 0o755)
 
 
+@pytest.mark.slow
 def test_read_only_cache_trains(extracted, tmp_path):
     config, copy = copy_cache(extracted, tmp_path)
     with read_only(copy):
@@ -277,6 +284,7 @@ def test_read_only_cache_trains(extracted, tmp_path):
     assert np.isfinite(float(trainer.step_log[0]["loss"]))
 
 
+@pytest.mark.slow
 def test_extraction_into_a_read_only_folder_fails_in_one_line(tiny_data, tmp_path):
     folder = tmp_path / "cache"
     folder.mkdir()

@@ -127,6 +127,7 @@ def test_xclip_video_path_is_its_hand_count():
     assert flops.torch_flops(run) == batch * flops.xclip_flops_per_view(model.config, classes)
 
 
+@pytest.mark.slow
 def test_xclip_b16_counts_144_gmacs_per_view():
     """X-CLIP-B/16, 8 frames, 400 classes at its real shapes: the hand count is 144.18 GMACs
     per view (as benchmarks/flops.py states) and FlopCounterMode agrees within 0.5 %."""

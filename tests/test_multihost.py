@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import portpicker
+import pytest
 import tiny_run
 from conftest import TINY_RUN, cpu_env
 
@@ -62,6 +63,7 @@ def wait_all(procs: list, timeout: int) -> None:
         assert proc.returncode == 0, f"process {i}:\n{errors[i][-3000:]}"
 
 
+@pytest.mark.slow
 def test_two_processes_train_like_one_process_with_eight_devices(
     tiny_data, eight_device_run, tmp_path
 ):
@@ -115,6 +117,7 @@ def test_two_processes_train_like_one_process_with_eight_devices(
         np.testing.assert_allclose(restored[key], runs[0][key], atol=0, err_msg=key)
 
 
+@pytest.mark.slow
 def test_sigterm_on_one_host_stops_all_at_the_same_step(tiny_data, tmp_path):
     """A preemption notice reaches one host only: JAX's preemption service tells the other,
     both stop at the same step, save it jointly and exit 0 (with a flag per process they
@@ -177,6 +180,7 @@ def test_workdir_files_go_through_epath(tmp_path):
     assert report["confusion"]["counts"] == [[1, 0], [1, 1]]  # rows true, columns predicted
 
 
+@pytest.mark.slow
 def test_the_appearance_probe_fit_gathers_every_process_s_clips(tiny_data, tmp_path):
     """With two processes each encodes its half of every batch; the gathered rows give both the
     fit one process with 8 devices makes on all the clips."""

@@ -134,6 +134,7 @@ def test_train_batches_deterministic_and_reshuffled_per_epoch(tiny_dataset):
     assert a[0]["label"].dtype == np.int32
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers,shard", [(0, (0, 1)), (2, (0, 1)), (0, (1, 2))])
 def test_iterator_restore_yields_the_same_next_batches(tiny_dataset, workers, shard):
     make = lambda: make_train(

@@ -38,6 +38,7 @@ def reuse_run(loaded_run, tiny_workdir, monkeypatch):
     monkeypatch.setattr(restore, "load_run", load)
 
 
+@pytest.mark.slow
 def test_predict_prints_sorted_top_five_on_a_real_clip(
     tiny_workdir, bikes_video, tmp_path, capsys, reuse_run
 ):
@@ -56,6 +57,7 @@ def test_predict_prints_sorted_top_five_on_a_real_clip(
     assert len(frames) == 4  # the run samples 4 frames
 
 
+@pytest.mark.slow
 def test_predict_json_parses(tiny_workdir, bikes_video, capsys, reuse_run):
     code = predict.main([f"--workdir={tiny_workdir}", "--json", "--top_k=3", bikes_video])
     document = json.loads(capsys.readouterr().out)
@@ -110,6 +112,7 @@ def test_bad_counts_are_refused_like_flags(tmp_path, capsys, flag, message):
     assert "no_run" not in err  # refused before the run is looked at
 
 
+@pytest.mark.slow
 def test_corrupt_video_is_named_and_others_still_classified(
     tiny_workdir, bikes_video, tmp_path, capsys, reuse_run
 ):
@@ -160,6 +163,7 @@ def test_probabilities_equal_the_evaluation_step(
         np.testing.assert_allclose([ours[n] for n in names], probs[row], rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_predict_works_from_another_folder(relative_workdir, bikes_video, tmp_path):
     # The run was started with paths relative to its own folder (data/corpus.json, ...).
     from conftest import run_from

@@ -73,6 +73,7 @@ def wrap_train_iterator(monkeypatch, wrapper: type) -> Callable:
     return make
 
 
+@pytest.mark.slow
 def test_sigterm_while_the_pipeline_stalls_saves_the_last_step(tiny_data, tmp_path, monkeypatch):
     """The input stalls after 3 batches (a hung file system); SIGTERM during the stall ends
     training at once with step 3 saved, from which a new run resumes to the end."""
@@ -117,6 +118,7 @@ def test_ctrl_c_is_a_stop_request_and_a_second_one_interrupts_at_once():
     assert signal.getsignal(signal.SIGINT) == before
 
 
+@pytest.mark.slow
 def test_ctrl_c_between_steps_saves_the_last_step(tiny_data, tmp_path, monkeypatch):
     """Ctrl-C while step 3 computes: training stops after it with step 3 saved (checkpoints
     are every 100 steps), and a new run resumes from it to the end."""
@@ -200,6 +202,7 @@ def wait_group_gone(pgid: int, seconds: float) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_sigterm_to_the_process_group_saves_and_exits_0(tiny_data, tmp_path):
     """SLURM and VM shutdowns signal the whole group, data workers included: the workers ignore
     it, the trainer saves the step it reached and exits 0, and no process is left."""
@@ -218,6 +221,7 @@ def test_sigterm_to_the_process_group_saves_and_exits_0(tiny_data, tmp_path):
     assert 3 <= trainer.restore_params() < 100000
 
 
+@pytest.mark.slow
 def test_no_worker_outlives_a_sigkilled_trainer(tiny_data, tmp_path):
     """SIGKILL gives the trainer no time to stop its data workers: they notice and exit."""
     workdir = tmp_path / "run"
@@ -232,6 +236,7 @@ def test_no_worker_outlives_a_sigkilled_trainer(tiny_data, tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+@pytest.mark.slow
 def test_sigterm_during_the_final_evaluation_ends_the_run_cleanly(tiny_data, tmp_path, monkeypatch):
     """Training finished and was saved; a SIGTERM during the (hung) evaluation returns at once
     saying where it stopped."""

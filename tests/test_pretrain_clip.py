@@ -66,6 +66,7 @@ def tiny_pretrained():
     return pretrain_clip.pretrain(get_preset("tiny"), cfg, log=lambda s: None)
 
 
+@pytest.mark.slow
 def test_tiny_run_learns(tiny_pretrained):
     model, summary = tiny_pretrained
     losses = summary["logged_losses"]  # steps 1, 5, 10, ..., 100
@@ -98,6 +99,7 @@ def test_saved_checkpoint_round_trips(tiny_pretrained, tmp_path):
     np.testing.assert_allclose(hf_text.numpy(), np.asarray(want), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_bfloat16_storage_halves_the_file(tiny_pretrained, tmp_path):
     model, _ = tiny_pretrained
     f32 = save_clip(model, tmp_path / "f32") / "model.safetensors"

@@ -23,6 +23,7 @@ def probe_config(root: str, views: int = 2):
     return config
 
 
+@pytest.mark.slow
 def test_video_fit_equals_a_fit_on_the_cached_views(tiny_data, tmp_path):
     """Passes over the videos with seeds seed, seed + 1 read the feature cache's views 0 and 1
     (the same augmentation), so the trainer's fit is the ridge fit on the cached class tokens."""
@@ -73,6 +74,7 @@ def test_video_fit_equals_a_fit_on_the_cached_views(tiny_data, tmp_path):
     assert from_videos.fit_probe(from_videos.params, class_emb, data, 8)[1]["clips"] == 20
 
 
+@pytest.mark.slow
 def test_a_run_fits_once_holds_the_fit_and_resumes_without_refitting(tiny_data, tmp_path):
     config = probe_config(tiny_data, views=1)
     first = Trainer(config, str(tmp_path / "run"))
@@ -112,6 +114,7 @@ def test_bad_probe_settings_are_refused_by_key(tiny_data, tmp_path, key, value, 
         Trainer(config, str(tmp_path / "run"))
 
 
+@pytest.mark.slow
 def test_sigterm_during_the_fit_stops_the_run_at_once_with_nothing_saved(
     tiny_data, tmp_path, monkeypatch
 ):

@@ -63,6 +63,7 @@ def test_geometry_at_r0_is_each_patch_position():
     np.testing.assert_allclose(geometry[6, :2], [-0.25, 0.25], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_geometry_of_real_tome_maps_matches_numpy():
     cfg = get_preset("tiny")
     clip = CLIP(cfg, rngs=nnx.Rngs(0), tome_r=3)

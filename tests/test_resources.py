@@ -9,6 +9,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
+import pytest
+
 import alt_jax
 from alt_jax import labels
 from alt_jax.corpus import read_entities
@@ -61,6 +63,7 @@ def _package_copy(dest: Path) -> Path:
     return dest
 
 
+@pytest.mark.slow
 def test_built_wheel_works_without_the_repository(tmp_path):
     # Build from a copy (pip builds in-tree: no build/ or egg-info in the checkout) without
     # network (no build isolation: setuptools comes from this environment).

@@ -107,6 +107,7 @@ def test_written_lists_and_k_shot_counts(tmp_path):
         synthact.make_synthact_dataset(tmp_path / "x", synthact.SynthActSpec(train_per_class=8))
 
 
+@pytest.mark.slow
 def test_table_command_at_its_smallest_size_writes_every_cell(tmp_path):
     out = tmp_path / "synthact.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -28,6 +28,7 @@ def test_class_embeddings_match_transformers_prompt_ensemble(saved_clip):
     np.testing.assert_allclose(np.linalg.norm(ours, axis=-1), 1.0, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_many_classes_in_bounded_batches(saved_clip):
     _, folder = saved_clip("tiny")
     model = load_clip(folder)

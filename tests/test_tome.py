@@ -204,6 +204,7 @@ def test_untouched_tokens_are_bit_exact():
                 np.testing.assert_array_equal(x_out[b, dest[b, p]], x[b, p])
 
 
+@pytest.mark.slow
 def test_jit_matches_eager():
     x, size, metric = random_inputs(7, b=2, n=8)
     for a, b in zip(

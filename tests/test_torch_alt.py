@@ -135,6 +135,7 @@ def test_torch_tome_merges_as_jax():
     assert torch_tome.capped_schedule([4, 4, 4], 9) == list(jax_tome.parse_r_schedule(4, 3, 9))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("adapter", list(ADAPTERS))
 @pytest.mark.parametrize("tome_r", [0, 3])
 def test_exported_model_matches_jax(tome_r, adapter, tmp_path):
@@ -184,6 +185,7 @@ def torch_logits(torch_model: ALTForVideoClassification, size: int = SIZE) -> np
     return torch_model(torch.from_numpy(random_videos(size)).movedim(-1, -3))["logits"].numpy()
 
 
+@pytest.mark.slow
 def test_export_without_proportional_attention_matches_jax(tmp_path):
     """prop_attn=False with merges: neither model adds log(size) to the attention logits."""
     model, class_emb, config = tiny_alt(3, model=(("prop_attn", False),))
@@ -197,6 +199,7 @@ def test_export_without_proportional_attention_matches_jax(tmp_path):
     assert np.abs(torch_logits(torch_model) - got["logits"].numpy()).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_export_with_normalized_frame_pool_matches_jax(tmp_path):
     """frame_pool='normalized': the residual base is the mean of unit class features."""
     model, class_emb, config = tiny_alt(3, model=(("frame_pool", "normalized"),))
@@ -208,6 +211,7 @@ def test_export_with_normalized_frame_pool_matches_jax(tmp_path):
     assert np.abs(torch_logits(torch_model) - got["logits"].numpy()).max() > 1e-3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [24, 48])
 def test_export_at_a_non_native_image_size_matches_jax(size, tmp_path):
     """Away from the CLIP's own 32 px both models resize the position table (bicubic, the
@@ -221,6 +225,7 @@ def test_export_at_a_non_native_image_size_matches_jax(size, tmp_path):
     np.testing.assert_array_equal(got["dest"].numpy(), np.asarray(want["dest"]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["maskclip", "sclip", "clearclip"])
 def test_export_with_dense_region_features_matches_jax(kind, tmp_path):
     """region_features: the last block's dense path, merged with the tokens' partners, in
@@ -237,6 +242,7 @@ def test_export_with_dense_region_features_matches_jax(kind, tmp_path):
     assert loaded.model.clip.vision_model.region_features == kind
 
 
+@pytest.mark.slow
 def test_export_with_a_frozen_w_r_matches_jax(tmp_path):
     """alignment.w_r='frozen': W_r is no parameter, but the export carries it."""
     model, class_emb, config = tiny_alt(3, model=(("alignment.w_r", "frozen"),))
@@ -245,6 +251,7 @@ def test_export_with_a_frozen_w_r_matches_jax(tmp_path):
     np.testing.assert_allclose(got["logits"].numpy(), np.asarray(want["logits"]), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_export_with_the_appearance_probe_matches_jax(tmp_path):
     """model.probe: μ, A and g_p travel with the weights, both sides add the probe term alike,
     and the export loads back into JAX with it."""
@@ -269,6 +276,7 @@ def load_alt_export_of(folder):
     return load_alt_export(folder)
 
 
+@pytest.mark.slow
 def test_export_with_learned_queries_matches_jax(tmp_path):
     """queries='learned' (no alignment): the learned query slots travel with the weights and
     the adapter reads them, as in JAX; there is no entity per region to report."""
@@ -317,6 +325,7 @@ class ReadRecorder(dict):
         return super().__contains__(key)
 
 
+@pytest.mark.slow
 def test_exported_config_records_the_adapter_knobs():
     """Every knob of model.adapter (the config schema's, so a new knob without export support
     fails here) reaches config.json with the run's value, and the PyTorch adapter reads every
@@ -432,6 +441,7 @@ def test_from_pretrained_names_a_missing_file(tmp_path):
         ALTForVideoClassification.from_pretrained(tmp_path)
 
 
+@pytest.mark.slow
 def test_converted_run_matches_jax_on_a_real_clip(tiny_workdir, bikes_video, tmp_path):
     """A trained run through the converter (workdir → folder → from_pretrained): same top class
     and logits within 1e-4 on frames of a real video."""
@@ -463,6 +473,7 @@ def test_converted_run_matches_jax_on_a_real_clip(tiny_workdir, bikes_video, tmp
     assert jax.device_get(want).argmax() == got.numpy().argmax()
 
 
+@pytest.mark.slow
 def test_convert_tool_checks_a_random_ordered_variant(tmp_path):
     """tools/convert_to_pytorch.py --random --adapter=… --check exports the knobs it was given
     and reports a parity within 1e-4."""
@@ -494,6 +505,7 @@ TEXTS = [
 ]
 
 
+@pytest.mark.slow
 def test_exported_clip_folder_carries_the_tokenizer_and_image_processor(tmp_path):
     """export/clip loads with CLIPTokenizer, CLIPTokenizerFast, CLIPProcessor and AutoProcessor
     offline; their ids are `alt_jax.tokenize`'s and the image processor normalises a centred
@@ -532,6 +544,7 @@ def test_exported_clip_folder_carries_the_tokenizer_and_image_processor(tmp_path
         )
 
 
+@pytest.mark.slow
 def test_the_export_is_a_transformers_model_automodel_loads(tmp_path):
     """ALTForVideoClassification is a PreTrainedModel with its own config class; the export
     folder carries its code, so AutoModel(trust_remote_code=True) loads it without alt_jax."""
@@ -654,6 +667,7 @@ np.save(folder + "/logits.npy", model(pixels)["logits"].numpy())
     return np.load(folder / "logits.npy")
 
 
+@pytest.mark.slow
 def test_an_export_written_before_the_modeling_names_still_loads(tmp_path):
     """An export in the old layout (alt.py, auto_map "alt.ALTForVideoClassification") loads
     with AutoModel(trust_remote_code=True) without alt_jax, with ALTForVideoClassification and
@@ -714,6 +728,7 @@ def test_from_pretrained_names_a_missing_tensor(tmp_path):
     assert "adapter.conv_kernel" in str(err.value)
 
 
+@pytest.mark.slow
 def test_alt_jax_torch_imports_without_jax():
     code = (
         "import sys, alt_jax.torch, alt_jax.torch.modeling_alt, alt_jax.torch.modeling_victr; "
@@ -725,6 +740,7 @@ def test_alt_jax_torch_imports_without_jax():
     assert run.returncode == 0, run.stderr[-2000:]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("adapter", ["ordered", "global"])
 def test_an_export_loads_back_into_jax(adapter, tmp_path):
     """export → `alt_jax.train.restore.load_alt_export` → an ALT nnx model whose logits are the

@@ -121,6 +121,7 @@ def jax_head(model: VicTR, features: dict, class_emb: np.ndarray) -> np.ndarray:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(CASES))
 def test_exported_model_matches_jax(case, victr, features, tmp_path):
     """Logits within F32_ATOL and the same regions, after a round trip through the folder."""
@@ -162,6 +163,7 @@ def attention_at_input_precision(
     return jnp.einsum("bhqk,bkhd->bqhd", jax.nn.softmax(logits, axis=-1), v)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(CASES))
 def test_head_is_the_jax_head_in_float64(case, victr, features, monkeypatch):
     """Both heads in float64 on the same inputs agree to 1e-9: the port computes VicTR's
@@ -210,6 +212,7 @@ def test_head_is_the_jax_head_in_float64(case, victr, features, monkeypatch):
     assert diff <= 1e-9
 
 
+@pytest.mark.slow
 def test_the_export_is_a_registered_transformers_model(victr, tmp_path):
     """`import alt_jax.torch` registers VicTR with the Auto classes; the folder carries its
     code (modeling_victr.py and the files it imports, recursively) and names it in auto_map, so
@@ -259,6 +262,7 @@ assert torch.allclose(model(io["pixels"])["logits"], io["logits"], rtol=0, atol=
         ALTForVideoClassification.from_pretrained(tmp_path)
 
 
+@pytest.mark.slow
 def test_an_export_written_before_the_modeling_names_still_loads(victr, tmp_path):
     """A VicTR export in the old layout (victr.py importing alt.py, auto_map
     "victr.VicTRForVideoClassification") loads with AutoModel(trust_remote_code=True) without
@@ -399,6 +403,7 @@ def load_tool(name: str) -> ModuleType:
     return module
 
 
+@pytest.mark.slow
 def test_converted_run_matches_jax_on_a_real_clip(
     victr_run, victr_workdir, bikes_video, tmp_path, reuse_run
 ):
@@ -431,6 +436,7 @@ def test_converted_run_matches_jax_on_a_real_clip(
     np.testing.assert_allclose(np.asarray(back), want, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_predict_prints_top_classes_of_a_victr_run(victr_workdir, bikes_video, capsys, reuse_run):
     """Sorted top classes, then one line instead of the per-frame entities; JSON says so too."""
     from alt_jax import predict
@@ -447,6 +453,7 @@ def test_predict_prints_top_classes_of_a_victr_run(victr_workdir, bikes_video, c
     assert len(video["top"]) == 4 and video["frames"] == [] and "VicTR" in video["note"]
 
 
+@pytest.mark.slow
 def test_visualize_alignment_refuses_a_victr_run(
     victr_workdir, bikes_video, tmp_path, capsys, monkeypatch, reuse_run
 ):
@@ -460,6 +467,7 @@ def test_visualize_alignment_refuses_a_victr_run(
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_load_run_names_an_unknown_head(victr_workdir, victr_run, monkeypatch):
     """A run of a head this version lacks is refused with the heads it can load."""
     from alt_jax.train import restore

@@ -42,6 +42,7 @@ def run_subprocess(
     )
 
 
+@pytest.mark.slow
 def test_eight_devices_match_one(tiny_data, eight_device_run, tmp_path):
     """mesh data=4 × fsdp=2 on 8 CPU devices vs 1 device: same losses and parameters."""
     npz = tmp_path / "1.npz"
@@ -85,6 +86,7 @@ def train_set_nll(trainer: Trainer) -> float:
     return float(np.mean(nll))
 
 
+@pytest.mark.slow
 def test_resume_gives_identical_parameters_and_batches(tiny_data, tmp_path):
     """A killed and resumed run equals a straight one; and the straight run learned: every
     trainable leaf moved, the training loss fell, the frozen state (both CLIP towers, the entity
@@ -115,6 +117,7 @@ def test_resume_gives_identical_parameters_and_batches(tiny_data, tmp_path):
     assert train_set_nll(straight) < nll_before - 0.005
 
 
+@pytest.mark.slow
 def test_accumulation_matches_the_full_batch(tiny_data, tmp_path):
     """accum_steps=2 at batch 4 for 6 steps = accum_steps=1 at batch 8 for 3 steps: 3 updates,
     the same parameters, the same logged learning rates, and the schedule used up (0 after the
@@ -145,6 +148,7 @@ def test_accumulation_matches_the_full_batch(tiny_data, tmp_path):
     assert (tmp_path / "accum1" / "eval" / "val_step2.json").exists()
 
 
+@pytest.mark.slow
 def test_label_smoothing_and_clipping_reach_the_train_step(tiny_data, tmp_path):
     """One real train step with label_smoothing=0.3 and grad_clip=1e-3: its loss is the
     smoothed cross-entropy of the model's logits (NumPy), and Adam's first moment holds the
@@ -179,6 +183,7 @@ def test_label_smoothing_and_clipping_reach_the_train_step(tiny_data, tmp_path):
     assert norm == pytest.approx((1 - config.optim.b1) * 1e-3, rel=1e-4)
 
 
+@pytest.mark.slow
 def test_multi_view_evaluation_is_the_mean_over_views(tiny_data, tmp_path):
     trainer = Trainer(tiny_run.tiny_config(tiny_data), str(tmp_path / "eval"))
     rng = np.random.default_rng(0)
@@ -200,6 +205,7 @@ def test_multi_view_evaluation_is_the_mean_over_views(tiny_data, tmp_path):
     np.testing.assert_allclose(np.asarray(probs), manual, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_train_and_eval_writes_reports(tiny_data, tmp_path):
     from alt_jax.train.runner import train_and_evaluate
 
@@ -246,6 +252,7 @@ def test_misspelled_config_key_lists_valid_keys():
         dataset_config(num_frame=8)
 
 
+@pytest.mark.slow
 def test_misspelled_override_is_refused_by_main(tiny_data, tmp_path):
     proc = run_subprocess(
         [
@@ -283,6 +290,7 @@ def test_batch_size_zero_is_refused_before_the_backbone_is_built(tmp_path, monke
             Trainer(config, str(tmp_path / "run"))
 
 
+@pytest.mark.slow
 def test_main_refuses_batch_size_zero_in_one_line(tmp_path):
     proc = run_subprocess(
         [
@@ -382,6 +390,7 @@ def test_skip_limit_and_hint_reach_the_pipeline(tmp_path):
     assert evals.max_skip_fraction == 0.5 and "config.evals.val.root" in evals.hint
 
 
+@pytest.mark.slow
 def test_nothing_readable_stops_main_with_one_line(tiny_data, tmp_path):
     """A data.root that exists but holds none of the listed videos: the first pass over the
     list ends the run with the count and the first paths, instead of looping over empty
@@ -407,6 +416,7 @@ def test_nothing_readable_stops_main_with_one_line(tiny_data, tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_a_hub_backbone_offline_stops_main_with_one_line_saying_how_to_get_it(tiny_data, tmp_path):
     """K400's default backbone is a hub id; offline (and not cached) the run ends with one line
     naming it, how to download it and the config key to point at the folder."""
@@ -466,6 +476,7 @@ def test_unreadable_latest_checkpoint_falls_back(tmp_path):
     ckpt.close()
 
 
+@pytest.mark.slow
 def test_damaged_latest_checkpoint_is_moved_aside_and_training_finishes(tiny_data, tmp_path):
     """Steps 3 and 6 saved, step 6's parameters damaged: the next run resumes from 3, moves 6
     to damaged_checkpoints/, trains 4-6, saves 6 again and ends with the first run's weights."""
@@ -491,6 +502,7 @@ def test_damaged_latest_checkpoint_is_moved_aside_and_training_finishes(tiny_dat
     assert steps == [1, 2, 3, 4, 5, 6]
 
 
+@pytest.mark.slow
 def test_demo_config_trains_through_main(tmp_path, tiny_data):
     proc = run_subprocess(
         [
@@ -525,6 +537,7 @@ def test_relative_checkpoint_directory(tmp_path, monkeypatch):
     np.testing.assert_array_equal(restored[1]["w"], np.arange(3.0))
 
 
+@pytest.mark.slow
 def test_init_from_starts_a_new_run_from_a_trained_one(tiny_data, tiny_workdir, tmp_path, caplog):
     config = tiny_run.tiny_config(tiny_data)
     config.init_from = tiny_workdir
@@ -553,6 +566,7 @@ def test_init_from_starts_a_new_run_from_a_trained_one(tiny_data, tiny_workdir, 
         np.testing.assert_array_equal(value, own[key], err_msg=key)
 
 
+@pytest.mark.slow
 def test_init_from_a_pytorch_export(tiny_data, tiny_workdir, tmp_path):
     """init_from may name an export folder (tools/convert_to_pytorch.py): the new run starts
     from the exported trainable parameters, which are the trained run's."""
@@ -649,6 +663,7 @@ def saved_states(workdir: Path, like) -> dict[int, dict[str, np.ndarray]]:
     return states
 
 
+@pytest.mark.slow
 def test_nonfinite_loss_stops_training_and_nothing_after_it_is_saved(tiny_data, tmp_path):
     """The default ("stop"): the run raises naming the first NaN step and its loss, although
     the host only reads the metrics every 4 steps; the only checkpoint is from before it, and
@@ -668,6 +683,7 @@ def test_nonfinite_loss_stops_training_and_nothing_after_it_is_saved(tiny_data, 
     assert max(r["step"] for r in records if "train/loss" in r) < bad
 
 
+@pytest.mark.slow
 def test_nonfinite_skip_leaves_the_bad_steps_out(tiny_data, tmp_path):
     """nonfinite="skip": the run ends, counting the skipped steps in its result and metrics;
     every step after the first NaN is NaN here, so the final checkpoint equals a run stopped
@@ -688,6 +704,7 @@ def test_nonfinite_skip_leaves_the_bad_steps_out(tiny_data, tmp_path):
         np.testing.assert_array_equal(final[key], expected[key], err_msg=key)
 
 
+@pytest.mark.slow
 def test_main_exits_1_with_one_line_on_a_diverging_run(tiny_data, tmp_path):
     proc = run_subprocess(
         [

@@ -111,6 +111,7 @@ def encoder_features(rng, b: int = 2, t: int = 4, side: int = 4) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_token_boosting_matches_numpy(published, model):
     rng = np.random.default_rng(0)
     visual, text = rng.normal(size=(2, 3, 5)), rng.normal(size=(2, 4, 5))
@@ -191,6 +192,7 @@ def test_ordered_pooling_matches_numpy_and_tells_a_motion_from_its_reverse():
     assert np.abs(reverse - got).max() > 0.1
 
 
+@pytest.mark.slow
 def test_anchored_classifier_at_closed_gates_is_clip_zero_shot(tiny_clip):
     """With g_v = g_c = 0 and no auxiliary texts the logits are s · cos(mean_t v̂_t, ŵ_i); with
     the gates open the head moves them."""
@@ -215,6 +217,7 @@ def test_ordered_pooling_needs_the_built_frame_count(model):
         model.tokens(features, jnp.ones((2, 32)))
 
 
+@pytest.mark.slow
 def test_attention_structure_by_perturbation(published):
     model = published
     layer = model.layers[0]
@@ -253,6 +256,7 @@ def test_attention_structure_by_perturbation(published):
     np.testing.assert_array_equal(np.delete(out_y, 2, axis=2), np.delete(out, 2, axis=2))
 
 
+@pytest.mark.slow
 def test_reweighting_and_classifier_match_numpy(published, model):
     rng = np.random.default_rng(2)
     b, t, n, m, w = 2, 3, 4, 3, 6
@@ -303,6 +307,7 @@ def test_reweighting_and_classifier_match_numpy(published, model):
     )
 
 
+@pytest.mark.slow
 def test_class_embeddings_are_inputs(model):
     """Any class set works without retraining; permuting the classes permutes the logits (the
     head has no order over text tokens); the auxiliary bank is frozen state."""
@@ -363,6 +368,7 @@ def train_victr_on_features(make_features, classes, steps: int = 120, batch: int
     return float((np.asarray(probs).argmax(-1) == val["label"]).mean())
 
 
+@pytest.mark.slow
 def test_learns_left_from_right_and_the_published_design_cannot():
     """One salient region moves left or right along a random row; only the regions and the ToMe
     map say where it is (the class tokens are noise), and the two class texts are at cosine
@@ -390,6 +396,7 @@ def test_configs_select_victr():
         build_model(k400.model)
 
 
+@pytest.mark.slow
 def test_trains_end_to_end_and_evaluates(tmp_path_factory):
     """Training through train_and_evaluate (what main runs) lowers the loss; evaluation and its
     reports work on the same paths as ALT's."""

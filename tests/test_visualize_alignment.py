@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "visualize_alignment.py"
@@ -20,6 +21,7 @@ def run_tool(monkeypatch, *args: str) -> int:
     return module.main()
 
 
+@pytest.mark.slow
 def test_picture_and_gif(tiny_workdir, bikes_video, tmp_path, monkeypatch):
     out = tmp_path / "pictures" / "alignment.png"
     code = run_tool(
@@ -49,6 +51,7 @@ def test_missing_video_exit_code(tmp_path, monkeypatch, capsys):
     assert str(missing) in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_runs_from_another_folder(relative_workdir, bikes_video, tmp_path):
     from conftest import run_from
 

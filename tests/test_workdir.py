@@ -52,6 +52,7 @@ def main_args(tiny_data: str, workdir: Path, *extra: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_a_run_on_a_workdir_in_use_fails_naming_it_and_the_holder(tiny_data, tmp_path):
     workdir = tmp_path / "run"
     holder = hold_lock(workdir)
@@ -76,6 +77,7 @@ def test_a_run_on_a_workdir_in_use_fails_naming_it_and_the_holder(tiny_data, tmp
     assert not (workdir / "log.txt").exists() or not (workdir / "log.txt").read_text()
 
 
+@pytest.mark.slow
 def test_the_lock_of_a_killed_run_is_taken_over_and_released_at_the_end(tiny_data, tmp_path):
     """A run killed by SIGKILL cannot release its lock: the next run takes it over and its log
     names the dead holder; a run that ends releases it (the one after starts normally)."""
@@ -93,6 +95,7 @@ def test_the_lock_of_a_killed_run_is_taken_over_and_released_at_the_end(tiny_dat
     assert log.count("stale lock") == (workdir / "log.txt").read_text().count("stale lock")
 
 
+@pytest.mark.slow
 def test_resuming_with_another_config_is_refused_naming_the_fields(tiny_data, tmp_path):
     """A checkpoint at step 2; a run on the same workdir with another seed and lr (or another
     adapter width) is refused with the old and new values and leaves the workdir as it was;
@@ -137,6 +140,7 @@ def unprivileged() -> list[str]:
     return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["train", "eval"])
 def test_a_read_only_workdir_is_named_in_one_line(tiny_data, tmp_path, mode):
     workdir = tmp_path / "readonly"
