@@ -11,9 +11,18 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-# torch is pinned to the CPU build (extra `torch`); an unpinned torch would pull a CUDA build.
+# PyPI's Linux x86_64 torch is the CUDA build (with the nvidia-* packages, gigabytes), pinned or
+# not; the CPU build, 2.13.0+cpu, is on PyTorch's index. So torch goes in first, alone, from that
+# index (--index-url replaces PyPI for that command only; pip's configured find-links and extra
+# indexes still count, so an unreachable index is only a warning where they hold the wheel); the
+# project's install then finds torch==2.13.0 satisfied and takes the rest from PyPI.
+# `make TORCH_INDEX= install` takes PyPI's torch instead. TORCH is the `torch` extra's pin.
+TORCH := torch==2.13.0
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+
 $(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e '.[torch,dev]' 'torch==2.13.0'
+	$(PY) -m pip install -q --no-deps $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) '$(TORCH)'
+	$(PY) -m pip install -q -e '.[torch,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)

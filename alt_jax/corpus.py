@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ import numpy as np
 from flax import nnx
 
 from alt_jax.models.clip import CLIP
+from alt_jax.progress import Progress
 from alt_jax.resources import resolve
 from alt_jax.text import encode_texts
 
@@ -161,9 +163,13 @@ def entity_embeddings(
         with np.load(path) as cached:
             # The file name holds only prefixes: check the full keys before trusting it.
             if str(cached["corpus_key"]) == corpus_key and str(cached["model_key"]) == model_key:
+                logging.info("entity corpus: %d embeddings from the cache %s", len(texts), path)
                 return cached["embeddings"]
     flat = [text for group in texts for item in group for text in _strings(item)]
-    encoded = iter(encode_texts(model, flat, batch_size))  # L2-normalised, in order
+    # Minutes for a large corpus on a CPU: the text tower runs over every entity's texts.
+    name = f"encoding the entity corpus ({len(texts):,} entities, text form {text_form})"
+    with Progress(name, len(flat), unit="texts") as bar:
+        encoded = iter(encode_texts(model, flat, batch_size, bar))  # L2-normalised, in order
     rows = []
     for group in texts:
         parts = []

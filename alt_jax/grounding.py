@@ -28,6 +28,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
+from alt_jax.progress import track
+
 OBJECT_MIN, BACKGROUND_MAX = 0.5, 0.05
 BACKGROUND, LEFT_OUT = -1, -2
 
@@ -198,7 +200,7 @@ def dataset_grounding(model, source, class_emb: np.ndarray, units: list[str], sp
         return None
     spec = dataclasses.replace(spec, num_clips=1, num_crops=1)
     counts = GroundingCounts(list(units))
-    for element in elements:
+    for element in track(elements, "alignment grounding", unit="videos"):
         sample = samples.load_eval_sample(element, spec=spec)
         if samples.is_skip_marker(sample):  # unreadable: already counted by the evaluation
             continue

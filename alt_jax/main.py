@@ -6,8 +6,12 @@ import importlib.util
 import json
 import os
 import sys
+import time
 
-from alt_jax.logs import quiet_frameworks
+# The imports below (JAX, TensorFlow through clu) take seconds: the first log line says how many.
+IMPORTS_START = time.monotonic()
+
+from alt_jax.logs import quiet_frameworks  # noqa: E402
 
 quiet_frameworks()  # before TensorFlow loads (through clu): its INFO lines are filtered at load
 
@@ -18,6 +22,7 @@ from ml_collections import config_flags  # noqa: E402
 
 from alt_jax.configs_lib import ConfigError  # noqa: E402
 from alt_jax.data.batching import TooManySkipped  # noqa: E402
+from alt_jax.progress import format_duration  # noqa: E402
 from alt_jax.train.checkpoint import CheckpointError, WorkdirError  # noqa: E402
 from alt_jax.train.runner import train_and_evaluate  # noqa: E402
 from alt_jax.train.trainer import NonFiniteError  # noqa: E402
@@ -86,6 +91,12 @@ def main(argv: list[str]) -> None:
     maybe_initialize_distributed()
     if jax.process_index() > 0:
         logging.set_verbosity(logging.WARNING)
+    logging.info(
+        "alt_jax.main --mode=%s --workdir=%s: started (imports %s)",
+        FLAGS.mode,
+        FLAGS.workdir,
+        format_duration(time.monotonic() - IMPORTS_START),
+    )
     try:
         if FLAGS.step is not None and FLAGS.mode != "eval":
             raise ConfigError(f"--step={FLAGS.step} goes with --mode=eval (training resumes)")

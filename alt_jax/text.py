@@ -10,6 +10,7 @@ import numpy as np
 from flax import nnx
 
 from alt_jax.models.clip import CLIP
+from alt_jax.progress import Progress
 from alt_jax.tokenizer import tokenize
 
 DEFAULT_TEMPLATES = ("a video of a person {}.",)
@@ -21,8 +22,11 @@ def _encode_batch(model: CLIP, token_ids: jax.Array) -> jax.Array:
     return features / jnp.linalg.norm(features, axis=-1, keepdims=True)
 
 
-def encode_texts(model: CLIP, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
-    """Texts → L2-normalised text features float32 [N, d], in fixed-size batches (one compile)."""
+def encode_texts(
+    model: CLIP, texts: Sequence[str], batch_size: int = 256, progress: Progress | None = None
+) -> np.ndarray:
+    """Texts → L2-normalised text features float32 [N, d], in fixed-size batches (one compile);
+    `progress` counts the texts encoded."""
     if not texts:
         raise ValueError("encode_texts: no texts given")
     out = []
@@ -32,6 +36,8 @@ def encode_texts(model: CLIP, texts: Sequence[str], batch_size: int = 256) -> np
         if n < batch_size:  # pad the last batch so every call has the same shape
             ids = np.concatenate([ids, np.zeros((batch_size - n, ids.shape[1]), ids.dtype)])
         out.append(np.asarray(_encode_batch(model, jnp.asarray(ids)))[:n])
+        if progress is not None:
+            progress.update(n)
     return np.concatenate(out)
 
 

@@ -21,6 +21,7 @@ from flax import nnx
 
 from alt_jax.models.clip import CLIP
 from alt_jax.models.clip_config import ClipConfig
+from alt_jax.progress import phase
 from alt_jax.tokenizer import default_tokenizer, save_image_processor_config
 
 # Buffers that older transformers versions saved; they are derived, not learned.
@@ -367,10 +368,11 @@ def load_clip(
         if os.path.isabs(str(source)) or str(source).startswith(".") or str(source).count("/") != 1:
             raise BackboneUnavailable(f"{source}: no such folder (a CLIP checkpoint folder)")
         folder = _hub_folder(str(source))
-    config_dict, tensors = read_checkpoint_folder(folder)
-    return clip_from_tensors(
-        ClipConfig.from_transformers_dict(config_dict), tensors, dtype, **model_kwargs
-    )
+    with phase(f"loading the CLIP checkpoint {folder}"):
+        config_dict, tensors = read_checkpoint_folder(folder)
+        return clip_from_tensors(
+            ClipConfig.from_transformers_dict(config_dict), tensors, dtype, **model_kwargs
+        )
 
 
 def clip_state_dict(model: CLIP) -> dict[str, np.ndarray]:

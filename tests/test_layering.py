@@ -21,6 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "alt_jax.tokenizer",
         "alt_jax.labels",
         "alt_jax.logs",
+        "alt_jax.progress",
         "alt_jax.viz",
         "alt_jax.corpus_builder",
     ),

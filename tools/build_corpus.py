@@ -20,6 +20,7 @@ from pathlib import Path
 
 from alt_jax import labels as labels_lib
 from alt_jax.corpus_builder import corpus, llm, t5_wsd, wordnet_reader
+from alt_jax.progress import phase
 
 _LOGGER = logging.getLogger("build_corpus")
 
@@ -129,12 +130,13 @@ def main(argv: list[str]) -> None:
     all_labels = []
     for name in names:
         all_labels += labels_lib.load_labels(name)
-    wn = wordnet_reader.load_wordnet(args.wordnet_dir)
+    with phase(f"reading WordNet from {args.wordnet_dir}"):
+        wn = wordnet_reader.load_wordnet(args.wordnet_dir)
     try:
         scorer = None
         if args.wsd_t5 is not None:
-            scorer = t5_wsd.load_t5_scorer(args.wsd_t5)
-            _LOGGER.info("T5 word-sense disambiguation with %s", args.wsd_t5)
+            with phase(f"loading T5 word-sense disambiguation from {args.wsd_t5}"):
+                scorer = t5_wsd.load_t5_scorer(args.wsd_t5)
         scenes = read_scenes(args.scenes)
         entries = corpus.build_corpus(
             wn,

@@ -18,6 +18,7 @@ from alt_jax.corpus_builder import (
     wordnet_reader,
     wsd,
 )
+from alt_jax.progress import track
 from alt_jax.resources import resolve
 
 # Where an entity came from, highest precedence first: an entity found several ways reports the
@@ -274,7 +275,9 @@ def build_corpus(
     if isinstance(wsd_t5, (str, os.PathLike)):
         scorer = t5_wsd.load_t5_scorer(wsd_t5)
     entities = fixed_list_entities(wn) + scene_entities(wn, scenes)
-    for label in sorted(set(labels)):
+    # Seconds per label with a language model or T5: hours for a large list, so it reports.
+    unique = sorted(set(labels))
+    for label in track(unique, "building the entity corpus", unit="labels"):
         entities += label_entities(wn, label, with_attributes, llm_config, scorer)
         if llm_config is not None:
             entities += llm_entities(wn, label, llm_config, scorer)

@@ -31,6 +31,7 @@ from array_record.python import array_record_data_source, array_record_module
 from alt_jax.configs_lib import ConfigError
 from alt_jax.data import batching
 from alt_jax.models.alt import FEATURE_KEYS
+from alt_jax.progress import Progress
 from alt_jax.train.datasets import dataset_spec
 
 MANIFEST = "manifest.json"
@@ -83,17 +84,20 @@ def write_features(
     features_fn: Callable[[jax.Array], dict[str, jax.Array]],
     *,
     views_axis: bool,
+    progress: Progress | None = None,
 ) -> int:
     """Runs `features_fn` (uint8 videos [B, T, H, W, 3] → ALT.video_features outputs) over the
     batches and writes one record per valid video; returns the number written.
 
     With `views_axis`, videos are [B, V, T, H, W, 3] and each record holds all V views.
+    `progress` counts the videos written.
     """
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     writer = array_record_module.ArrayRecordWriter(path, "group_size:1")
     written = 0
     try:
         for _ in range(num_batches):
+            before = written
             batch = next(batches)
             videos = batch["video"]
             b = videos.shape[0]
@@ -111,6 +115,8 @@ def write_features(
                 record["index"] = np.asarray(batch["index"][i])
                 writer.write(encode_record(record))
                 written += 1
+            if progress is not None:
+                progress.update(written - before)
     finally:
         writer.close()
     return written
@@ -276,12 +282,17 @@ class CacheWriter:
         views_axis: bool,
         dataset: dict[str, Any],
         augmentation_seed: int | None = None,
+        videos: int | None = None,
     ) -> int:
         """Writes file `name` (see `write_features`) under its temporary name; returns its
         number of records. `dataset`: the fields that chose its videos and views (checked before
-        a run reads the file); `augmentation_seed`: a training view's seed (only recorded)."""
+        a run reads the file); `augmentation_seed`: a training view's seed (only recorded);
+        `videos`: how many there are, for the progress lines (None: unknown)."""
         partial = os.path.join(self.folder, name + PARTIAL)
-        records = write_features(partial, batches, num_batches, features_fn, views_axis=views_axis)
+        with Progress(f"extracting {name}", videos, unit="videos") as bar:
+            records = write_features(
+                partial, batches, num_batches, features_fn, views_axis=views_axis, progress=bar
+            )
         first = read_features(partial)[0] if records else {}
         self.files[name] = {
             "records": records,
@@ -482,6 +493,7 @@ def extract(
             encode,
             views_axis=True,
             dataset=identity,
+            videos=info.num_examples,
         )
     data = dataset_spec(config.data, "data", train=True)
     identity = dataset_identity(config.data, "data", train=True)
@@ -496,5 +508,6 @@ def extract(
             views_axis=False,
             dataset=identity,
             augmentation_seed=seed,
+            videos=info.num_examples,
         )
     return cache.commit()

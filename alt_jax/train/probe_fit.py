@@ -17,6 +17,7 @@ from flax import nnx
 from jax.experimental import multihost_utils
 
 from alt_jax.models.probe import fit_probe
+from alt_jax.progress import Progress, track
 from alt_jax.train import sharding
 
 
@@ -30,9 +31,14 @@ def clip_rows(batch: dict[str, Any]) -> dict[str, np.ndarray]:
     }
 
 
+# The name of the progress lines of the probe's pass over the training clips.
+PASS_NAME = "appearance probe: training clips"
+
+
 def collect(batches: Iterable[dict[str, Any]], max_batches: int | None) -> dict[str, np.ndarray]:
     """clip_rows of up to `max_batches` (None: all) batches of cached features, concatenated."""
-    rows = [clip_rows(batch) for batch in itertools.islice(batches, max_batches)]
+    some = itertools.islice(batches, max_batches)
+    rows = [clip_rows(batch) for batch in track(some, PASS_NAME, max_batches, unit="batches")]
     if not rows:
         raise ValueError("model.probe: the training set gave no batch to fit the probe on")
     return {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
@@ -49,19 +55,21 @@ def collect_videos(
     encoder runs on the global batch, and the rows are gathered. The processes stop together at
     the first batch one of them lacks (skipped videos can end one process's pass early)."""
     rows: dict[str, list[np.ndarray]] = {"x": [], "label": [], "index": []}
-    for _ in range(max_batches):
-        batch = next(batches, None)
-        present = np.int32(batch is not None)
-        if jax.process_count() > 1:
-            present = np.min(multihost_utils.process_allgather(present))
-        if not present:
-            break
-        arrays = sharding.global_batch(
-            {"video": batch["video"], "label": batch["label"], "index": batch["index"]}, mesh
-        )
-        x = encode(arrays["video"])["cls"].astype(jnp.float32).mean(axis=1)  # [global B, d]
-        for key, value in (("x", x), ("label", arrays["label"]), ("index", arrays["index"])):
-            rows[key].append(np.asarray(multihost_utils.process_allgather(value, tiled=True)))
+    with Progress(PASS_NAME, max_batches, unit="batches") as bar:
+        for _ in range(max_batches):
+            batch = next(batches, None)
+            present = np.int32(batch is not None)
+            if jax.process_count() > 1:
+                present = np.min(multihost_utils.process_allgather(present))
+            if not present:
+                break
+            arrays = sharding.global_batch(
+                {"video": batch["video"], "label": batch["label"], "index": batch["index"]}, mesh
+            )
+            x = encode(arrays["video"])["cls"].astype(jnp.float32).mean(axis=1)  # [global B, d]
+            for key, value in (("x", x), ("label", arrays["label"]), ("index", arrays["index"])):
+                rows[key].append(np.asarray(multihost_utils.process_allgather(value, tiled=True)))
+            bar.update()
     if not rows["x"]:
         raise ValueError("model.probe: the training set gave no batch to fit the probe on")
     return {k: np.concatenate(v) for k, v in rows.items()}

@@ -16,7 +16,7 @@ from clu import metric_writers
 from etils import epath
 from flax import nnx
 
-from alt_jax import explain, viz
+from alt_jax import explain, progress, viz
 from alt_jax.configs_lib import prepare_run_config
 from alt_jax.corpus import read_entities
 from alt_jax.data import pipeline
@@ -78,7 +78,8 @@ def _run(config: ml_collections.ConfigDict, workdir: str, mode: str, step: int |
     phase = "start-up"
     with Preemption() as preemption:
         try:
-            with preemption.interruptible():
+            # The model, its shardings and the corpus: a minute or more before anything runs.
+            with preemption.interruptible(), progress.phase(f"start-up ({mode})"):
                 trainer = Trainer(config, workdir)
             if mode == "extract_features":
                 if not config.feature_cache:
@@ -112,7 +113,12 @@ def _final_evaluation(
     """Evaluates every config.evals dataset after training (or checkpoint `step`, default the
     latest) and draws the alignment picture; both figures also go to TensorBoard."""
     result: dict[str, Any] = {}
-    step = trainer.restore_params(step) if mode == "eval" else trainer.step
+    if mode == "eval":
+        which = "the latest checkpoint" if step is None else f"checkpoint step {step}"
+        with progress.phase(f"restoring {which}"):
+            step = trainer.restore_params(step)
+    else:
+        step = trainer.step
     writer = make_writer(workdir)
     result["eval"] = trainer.evaluate(step, writer)
     # The alignment picture shows ALT's entity-to-region assignment; VicTR and ALT with

@@ -32,6 +32,7 @@ from alt_jax.corpus import read_entities
 from alt_jax.data import batching
 from alt_jax.data.normalize import normalize_clip
 from alt_jax.models.alt import ALT, count_parameters, split_trainable
+from alt_jax.progress import Progress, phase
 from alt_jax.train import checkpoint, evaluation, optim, probe_fit, restore, sharding
 from alt_jax.train import features as features_lib
 from alt_jax.train.datasets import DatasetSpec, class_names_of, dataset_spec
@@ -65,7 +66,10 @@ class Trainer:
         self.workdir = checkpoint.absolute(str(self.workdir))
         self.workpath = epath.Path(self.workdir)
         self.mesh = sharding.make_mesh(cfg.mesh)
-        model = self.model if self.model is not None else build_model(cfg.model, seed=cfg.seed)
+        model = self.model
+        if model is None:  # the start-up's longest part: weights, corpus encoding, compiles
+            with phase(f"building the model ({cfg.model.head})"):
+                model = build_model(cfg.model, seed=cfg.seed)
         self.clip = model.clip
         self.graphdef, params, frozen = split_trainable(model)
         rules = tuple(tuple(rule) for rule in cfg.sharding_rules)
@@ -148,30 +152,38 @@ class Trainer:
         return cache["evals"].get(name)
 
     def _evaluate_videos(
-        self, eval_step, class_emb, it, info
+        self, eval_step, class_emb, it, info, name: str
     ) -> tuple[np.ndarray, np.ndarray, int]:
         allgather = jax.experimental.multihost_utils.process_allgather
         probs, labels = [], []
-        for _ in range(info.num_batches):
-            batch = next(it)
-            videos = sharding.global_batch({"video": batch["video"]}, self.mesh)["video"]
-            out = allgather(eval_step(self.params, self.frozen, class_emb, videos), tiled=True)
-            valid = np.asarray(allgather(batch["valid"], tiled=True))
-            probs.append(np.asarray(out)[valid])
-            labels.append(np.asarray(allgather(batch["label"], tiled=True))[valid])
+        # Counted from the host's `valid` mask of all processes; the total is the largest shard
+        # times the processes (exact with one), so at most processes - 1 too many.
+        total = info.num_examples * jax.process_count()
+        with Progress(f"eval {name}", total, unit="videos") as bar:
+            for _ in range(info.num_batches):
+                batch = next(it)
+                videos = sharding.global_batch({"video": batch["video"]}, self.mesh)["video"]
+                out = allgather(eval_step(self.params, self.frozen, class_emb, videos), tiled=True)
+                valid = np.asarray(allgather(batch["valid"], tiled=True))
+                probs.append(np.asarray(out)[valid])
+                labels.append(np.asarray(allgather(batch["label"], tiled=True))[valid])
+                bar.update(int(valid.sum()))
         skipped = sum(batching.skipped_per_epoch(it))
         return np.concatenate(probs), np.concatenate(labels), skipped
 
     def _evaluate_cached(
-        self, eval_step, class_emb, path, batch_size
+        self, eval_step, class_emb, path, batch_size, name: str
     ) -> tuple[np.ndarray, np.ndarray]:
         if jax.process_count() > 1:
             raise ValueError("evaluation from the feature cache runs in a single process")
         probs, labels = [], []
-        for batch in features_lib.eval_feature_batches(path, batch_size):
-            views = {k: jnp.asarray(batch[k]) for k in features_lib.FEATURE_KEYS}
-            probs.append(np.asarray(eval_step(self.params, self.frozen, class_emb, views)))
-            labels.append(batch["label"])
+        total = len(features_lib.read_features(path))
+        with Progress(f"eval {name} (feature cache)", total, unit="videos") as bar:
+            for batch in features_lib.eval_feature_batches(path, batch_size):
+                views = {k: jnp.asarray(batch[k]) for k in features_lib.FEATURE_KEYS}
+                probs.append(np.asarray(eval_step(self.params, self.frozen, class_emb, views)))
+                labels.append(batch["label"])
+                bar.update(len(batch["label"]))
         return np.concatenate(probs), np.concatenate(labels)
 
     def alignment_quality(self, cfg, name: str, class_emb) -> dict | None:
@@ -244,10 +256,12 @@ class Trainer:
             class_emb = self.class_embeddings(class_names_of(cfg, info))
             cached = self.cached_eval_path(name)
             if cached is not None:
-                probs, labels = self._evaluate_cached(eval_step, class_emb, cached, cfg.batch_size)
+                probs, labels = self._evaluate_cached(
+                    eval_step, class_emb, cached, cfg.batch_size, name
+                )
                 skipped = 0
             else:
-                probs, labels, skipped = self._evaluate_videos(eval_step, class_emb, it, info)
+                probs, labels, skipped = self._evaluate_videos(eval_step, class_emb, it, info, name)
             names = class_names_of(cfg, info)
             extra = {}
             if jax.process_index() == 0:
@@ -370,9 +384,12 @@ class Trainer:
         rng_data = np.asarray(jax.random.key_data(jax.random.key(cfg.seed)))
         opt = {"state": opt_state, "rng": jax.device_put(rng_data, self.replicated)}
         start_step = 0
-        restored = ckpt.restore_latest(
-            checkpoint.abstract_like(params), checkpoint.abstract_like(opt), move_damaged=True
-        )
+        with phase(
+            f"restoring the latest checkpoint (step {latest and latest[0]})", enabled=bool(latest)
+        ):
+            restored = ckpt.restore_latest(
+                checkpoint.abstract_like(params), checkpoint.abstract_like(opt), move_damaged=True
+            )
         if restored is not None:
             start_step, params, opt, data_state, _ = restored
             own_state = checkpoint.own_process_state(data_state)
@@ -464,9 +481,11 @@ class Trainer:
                             batch = next(train_iter)
                         gbatch = sharding.global_batch({k: batch[k] for k in batch_keys}, self.mesh)
                         rng = jax.random.fold_in(base_key, step)
-                        params, opt_state, metrics = train_step(
-                            params, self.frozen, opt_state, class_emb, gbatch, rng, apply
-                        )
+                        # The first call traces and compiles; it returns before the step runs.
+                        with phase("compiling the train step", enabled=step == start_step):
+                            params, opt_state, metrics = train_step(
+                                params, self.frozen, opt_state, class_emb, gbatch, rng, apply
+                            )
                         if halt:
                             apply = metrics["applied"]
                         step += 1
