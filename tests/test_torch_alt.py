@@ -560,6 +560,8 @@ def test_the_export_is_a_transformers_model_automodel_loads(tmp_path):
     assert saved["auto_map"] == {
         "AutoConfig": "configuration_alt.ALTConfig",
         "AutoModel": "modeling_alt.ALTForVideoClassification",
+        # the video-classification pipeline loads through this one
+        "AutoModelForVideoClassification": "modeling_alt.ALTForVideoClassification",
     }
     code_files = {p.name for p in tmp_path.glob("*.py")}
     assert code_files == {
@@ -568,6 +570,7 @@ def test_the_export_is_a_transformers_model_automodel_loads(tmp_path):
         "modeling_clip_video.py",  # imported by both, and importing tome.py
         "configuration_alt.py",
         "tome.py",
+        "video_processing_alt.py",  # the video processor (video_preprocessor_config.json)
     }
     for name in code_files:
         code = (tmp_path / name).read_text()
@@ -601,12 +604,29 @@ TORCH_SOURCES = Path(modeling_adapter.__file__).parent
 MODELING_IMPORT = re.compile(r"^from \.(modeling_\w+) import (\([^)]*\)|[^\n]*)\n", re.M)
 
 
+# What exports written before the video-classification pipeline support (CHANGELOG.md) lacked.
+PIPELINE_FILES = ("video_processing_alt.py", "video_preprocessor_config.json", "README.md")
+
+
+def write_pre_pipeline_layout(folder: Path) -> None:
+    """Turns an export folder into what exports written before the video-classification
+    pipeline support held: no video processor, no model card, and an auto_map naming only
+    AutoConfig and AutoModel."""
+    for name in PIPELINE_FILES:
+        (folder / name).unlink()
+    saved = json.loads((folder / "config.json").read_text())
+    del saved["auto_map"]["AutoModelForVideoClassification"]
+    (folder / "config.json").write_text(json.dumps(saved, indent=2))
+
+
 def write_old_layout(folder: Path) -> None:
     """Turns an export folder into what exports written before the modeling_*.py names held:
     one alt.py with the frozen-CLIP mixin, the adapter and ALT in it (relative imports of
     .configuration_alt and .tome only), for a VicTR export a victr.py importing from .alt, and
-    an auto_map naming alt / victr."""
+    an auto_map naming alt / victr (and neither a video processor nor a model card)."""
     from transformers.dynamic_module_utils import get_relative_imports
+
+    write_pre_pipeline_layout(folder)
 
     parts = [
         (TORCH_SOURCES / f"modeling_{name}.py").read_text()
@@ -821,3 +841,233 @@ def test_load_alt_export_refuses_retyped_or_misshapen_tensors(key, edit, problem
         rewrite_header(path, lambda h: h[key].update(edit))
     with pytest.raises(CheckpointError, match=problem):
         load_alt_export(tmp_path)
+
+
+# -- the video-classification pipeline: registration, ModelOutput, processor, model card ----------
+
+CONVERT_TOOL = Path(__file__).resolve().parents[1] / "tools" / "convert_to_pytorch.py"
+
+
+def convert_tool():
+    """tools/convert_to_pytorch.py as a module (its main runs in this process)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("convert_to_pytorch", CONVERT_TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# Run in a fresh interpreter where alt_jax cannot be imported: a pip user's transformers alone.
+PIPELINE_CODE = """
+import json, sys
+sys.modules["alt_jax"] = None  # import alt_jax fails: the folder's own code runs
+import numpy as np
+from transformers import AutoProcessor, pipeline
+
+folder, video, top_k = sys.argv[1], sys.argv[2], int(sys.argv[3])
+classify = pipeline("video-classification", model=folder, trust_remote_code=True)
+result = classify(video, top_k=top_k)
+processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
+np.save(folder + "/pixels.npy", processor(video, return_tensors="np")["pixel_values"])
+kinds = [type(x).__module__ for x in (classify.model, classify.video_processor, processor)]
+print(json.dumps({"result": result, "modules": kinds}))
+"""
+
+
+def eval_report(folder: Path, step: int, names: list[str], hits: int) -> None:
+    """An evaluation report as the trainer writes it (evaluation.write_reports) for 2 videos per
+    class of which the first `hits` are classified right."""
+    from alt_jax.train import evaluation
+
+    labels = np.repeat(np.arange(len(names)), 2)
+    predicted = np.where(np.arange(len(labels)) < hits, labels, (labels + 1) % len(names))
+    probs = np.full((len(labels), len(names)), 0.1 / (len(names) - 1))
+    probs[np.arange(len(labels)), predicted] = 0.9
+    evaluation.write_reports(folder / "eval", "val", step, probs, labels, names)
+
+
+@pytest.mark.slow
+def test_the_video_classification_pipeline_gives_predicts_probabilities(
+    tiny_workdir, bikes_video, tmp_path, capsys, monkeypatch
+):
+    """A trained run through tools/convert_to_pytorch.py, then transformers'
+    `pipeline("video-classification", model=EXPORT, trust_remote_code=True)` without alt_jax on a
+    real clip: predict's classes in predict's order with its probabilities within 1e-4 (both
+    average the softmax over the run's 2 evaluation clips). AutoProcessor loads the export's
+    processor, whose pixels are the JAX evaluation's; the model card names the classes and the
+    top-1 of the run's report at the exported step (not another step's)."""
+    import shutil
+
+    from alt_jax import predict
+    from alt_jax.data import samples
+    from alt_jax.data.normalize import normalize_clip
+    from alt_jax.train import restore
+
+    run_dir = tmp_path / "run"  # a copy: the reports written below stay out of the shared run
+    shutil.copytree(tiny_workdir, run_dir)
+    run = restore.load_run(run_dir)
+    monkeypatch.setattr(restore, "load_run", lambda *args, **kwargs: run)  # loaded once
+    names = run.class_names
+    eval_report(run_dir, run.step, names, hits=5)  # top-1 5 / 8 at the exported step
+    eval_report(run_dir, run.step - 1, names, hits=8)  # another step's: not the export's
+    out = tmp_path / "export"
+    convert_tool().main([f"--workdir={run_dir}", f"--out={out}"])
+    capsys.readouterr()  # the tool's report
+
+    card = (out / "README.md").read_text()
+    assert all(f"{i}. {name}\n" in card for i, name in enumerate(names)), card
+    assert "| val | 62.50 % | 100.00 % | 8 | 2 × 1 |" in card
+    assert card.count("100.00 %") == 1  # step 1's top-1 of 100 % is not quoted
+    assert 'pipeline("video-classification"' in card and "trust_remote_code" in card
+    assert f"list_file: `{run.config.data.list_file}`" in card  # the training set
+
+    assert (
+        predict.main([f"--workdir={run_dir}", "--json", f"--top_k={len(names)}", bikes_video]) == 0
+    )
+    want = json.loads(capsys.readouterr().out)["videos"][0]["top"]
+    proc = subprocess.run(
+        [sys.executable, "-c", PIPELINE_CODE, str(out), bikes_video, str(len(names))],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert all(m.startswith("transformers_modules.") for m in got["modules"]), got["modules"]
+    assert [r["label"] for r in got["result"]] == [t["class"] for t in want]
+    diff = max(abs(r["score"] - t["probability"]) for r, t in zip(got["result"], want))
+    print(f"pipeline vs predict: max |probability difference| = {diff:.3g}")
+    assert diff <= 1e-4
+
+    cfg = run.config.evals["val"]
+    spec = samples.ClipSpec(
+        num_frames=cfg.num_frames,
+        image_size=cfg.image_size,
+        num_clips=cfg.num_clips,
+        num_crops=cfg.num_crops,
+    )
+    views = samples.load_eval_sample({"video": bikes_video, "label": 0, "index": 0}, spec=spec)
+    pixels = np.load(out / "pixels.npy")
+    assert pixels.shape == (1, 2, cfg.num_frames, 3, SIZE, SIZE)  # [B, V, T, 3, S, S]
+    np.testing.assert_allclose(
+        pixels[0], np.moveaxis(np.asarray(normalize_clip(views["video"])), -1, -3), atol=1e-5
+    )
+
+
+# (processor settings, the equivalent evaluation ClipSpec fields): the tiny run's 2 segment
+# clips, and dense sampling with 3 crops at another size.
+PROCESSOR_CASES = {
+    "segment-2-clips": ({"num_frames": 4, "image_size": 32, "num_clips": 2}, {}),
+    "dense-3-crops": (
+        {"num_frames": 3, "image_size": 48, "num_clips": 2, "num_crops": 3, "frame_stride": 5},
+        {"stride": 5},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(PROCESSOR_CASES))
+def test_the_processor_prepares_a_clip_as_the_evaluation_pipeline(case, bikes_video):
+    """ALTVideoProcessor on a real clip (a file, decoded with PyAV) and on the same clip's
+    frames turned portrait (an array): the JAX evaluation pipeline's views and normalisation,
+    within 1e-5."""
+    from alt_jax.data import augment, decode, samples, sampling
+    from alt_jax.data.normalize import normalize_clip
+    from alt_jax.torch import ALTVideoProcessor
+
+    settings, spec_fields = PROCESSOR_CASES[case]
+    processor = ALTVideoProcessor(**settings)
+    spec = samples.ClipSpec(
+        num_frames=settings["num_frames"],
+        image_size=settings["image_size"],
+        num_clips=settings["num_clips"],
+        num_crops=settings.get("num_crops", 1),
+        **spec_fields,
+    )
+    views = samples.load_eval_sample({"video": bikes_video, "label": 0, "index": 0}, spec=spec)
+    want = np.moveaxis(np.asarray(normalize_clip(views["video"])), -1, -3)
+    got = processor(bikes_video, return_tensors="np")["pixel_values"]
+    assert got.shape == (1, *want.shape)
+    np.testing.assert_allclose(got[0], want, atol=1e-5)
+    # Frames given as an array, portrait (the crops run along the height): sampled and cropped
+    # as the evaluation does.
+    frames = decode.decode_frames(bikes_video, range(0, 60, 2)).transpose(0, 2, 1, 3)
+    indices = sampling.eval_indices(len(frames), spec.num_frames, spec.num_clips, spec.stride)
+    views = np.concatenate(
+        [augment.eval_views(frames[i], spec.image_size, spec.num_crops) for i in indices]
+    )
+    got = processor(frames, return_tensors="pt")["pixel_values"]
+    np.testing.assert_allclose(
+        got[0].numpy(), np.moveaxis(np.asarray(normalize_clip(views)), -1, -3), atol=1e-5
+    )
+
+
+def test_the_model_returns_a_model_output_and_averages_views():
+    """The forward returns a transformers ModelOutput (attributes and the dict keys it had);
+    [B, V, T, 3, H, W] input gives logits whose softmax is the views' average softmax, the
+    views' own logits, and every per-clip output with a view axis."""
+    from transformers.utils import ModelOutput
+
+    model, class_emb, config = tiny_alt(3)
+    torch_model = convert.to_torch(model, config, class_emb)
+    videos = np.random.default_rng(4).normal(size=(2, 3, FRAMES, SIZE, SIZE, 3))
+    pixels = torch.from_numpy(videos.astype(np.float32)).movedim(-1, -3)  # [B, V, T, 3, S, S]
+    single = torch_model(pixels.flatten(0, 1))
+    assert isinstance(single, ModelOutput) and single.logits is single["logits"]
+    assert list(single.keys()) == ["logits", "video_embedding", "entity_index", "dest"]
+    out = torch_model(pixels)
+    per_view = single.logits.reshape(2, 3, CLASSES)
+    np.testing.assert_allclose(
+        out.logits.softmax(-1).numpy(), per_view.softmax(-1).mean(1).numpy(), atol=1e-6
+    )
+    np.testing.assert_array_equal(out.view_logits.numpy(), per_view.numpy())
+    assert out.entity_index.shape == (2, 3, *single.entity_index.shape[1:])
+    assert out.dest.shape == (2, 3, *single.dest.shape[1:])
+
+
+def test_the_model_card_says_not_evaluated_without_a_report_of_the_step(tmp_path):
+    """run_summary takes only the report of the exported step; without one the card says
+    'not evaluated' (and lists the classes)."""
+    import tiny_run
+
+    from alt_jax.torch.model_card import model_card
+
+    config = tiny_run.tiny_config(str(tmp_path / "data"))
+    eval_report(tmp_path / "w", 1, ["a", "b"], hits=4)
+    summary = convert.run_summary(config, tmp_path / "w", step=2)
+    assert summary["evaluations"][0].get("top1") is None
+    card = model_card(
+        {"model_type": "alt_video_classifier", "class_names": ["a", "b"]},
+        {"image_size": 32, "num_frames": 4, "num_clips": 2},
+        summary,
+    )
+    assert "| val | not evaluated |" in card and "0. a\n1. b\n" in card
+    assert "100.00 %" not in card and "step 2" in card
+    assert convert.run_summary(config, tmp_path / "w", step=1)["evaluations"][0]["top1"] == 1.0
+
+
+@pytest.mark.slow
+def test_an_export_written_before_the_pipeline_support_still_loads(bikes_video, tmp_path):
+    """An export without the processor, the card and the AutoModelForVideoClassification entry
+    loads as before; with alt_jax.torch imported AutoModelForVideoClassification loads it, and
+    the pipeline runs on it given an ALTVideoProcessor. (Without alt_jax, such folders load with
+    AutoModel: test_an_export_written_before_the_modeling_names_still_loads, whose layout lacks
+    them too.)"""
+    from transformers import AutoModelForVideoClassification, pipeline
+
+    from alt_jax.torch import ALTVideoProcessor
+
+    model, class_emb, config = tiny_alt(3)
+    convert.export(model, config, class_emb, tmp_path)
+    want = torch_logits(ALTForVideoClassification.from_pretrained(tmp_path))
+    write_pre_pipeline_layout(tmp_path)
+    loaded = AutoModelForVideoClassification.from_pretrained(tmp_path)
+    assert type(loaded) is ALTForVideoClassification
+    np.testing.assert_array_equal(torch_logits(loaded), want)
+    processor = ALTVideoProcessor(image_size=SIZE, num_frames=FRAMES)
+    classify = pipeline("video-classification", model=loaded, video_processor=processor)
+    result = classify(bikes_video, top_k=CLASSES)
+    probs = loaded(**processor(bikes_video, return_tensors="pt")).logits.softmax(-1)[0]
+    got = {r["label"]: r["score"] for r in result}
+    assert got == pytest.approx({f"c{i}": float(p) for i, p in enumerate(probs)}, abs=1e-6)

@@ -228,6 +228,7 @@ def test_the_export_is_a_registered_transformers_model(victr, tmp_path):
     assert saved["auto_map"] == {
         "AutoConfig": "configuration_alt.VicTRConfig",
         "AutoModel": "modeling_victr.VicTRForVideoClassification",
+        "AutoModelForVideoClassification": "modeling_victr.VicTRForVideoClassification",
     }
     assert {p.name for p in tmp_path.glob("*.py")} == {
         "modeling_victr.py",
@@ -235,6 +236,7 @@ def test_the_export_is_a_registered_transformers_model(victr, tmp_path):
         "modeling_clip_video.py",  # imported by both, and importing tome.py
         "tome.py",
         "configuration_alt.py",
+        "video_processing_alt.py",  # the video processor, either head's
     }
     torch_model = AutoModel.from_pretrained(tmp_path)
     assert type(torch_model) is VicTRForVideoClassification
@@ -434,6 +436,39 @@ def test_converted_run_matches_jax_on_a_real_clip(
     assert loaded.auxiliary_names == victr_run.entity_names
     back = forward(loaded.model, normalize_clip(videos), jnp.asarray(loaded.class_embeddings))
     np.testing.assert_allclose(np.asarray(back), want, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_the_video_classification_pipeline_gives_predicts_probabilities(
+    victr_workdir, bikes_video, tmp_path, capsys, reuse_run
+):
+    """A VicTR run exports the same way as an ALT one: transformers' video-classification
+    pipeline (trust_remote_code, alt_jax not importable) gives predict's classes in its order
+    with its probabilities within 1e-4, and the model card is VicTR's."""
+    from test_torch_alt import PIPELINE_CODE
+
+    from alt_jax import predict
+
+    out = tmp_path / "export"
+    load_tool("convert_to_pytorch").main([f"--workdir={victr_workdir}", f"--out={out}"])
+    capsys.readouterr()  # the tool's report
+    card = (out / "README.md").read_text()
+    assert "# VicTR video classifier" in card and "| val | not evaluated |" in card
+    assert predict.main([f"--workdir={victr_workdir}", "--json", "--top_k=4", bikes_video]) == 0
+    want = json.loads(capsys.readouterr().out)["videos"][0]["top"]
+    proc = subprocess.run(
+        [sys.executable, "-c", PIPELINE_CODE, str(out), bikes_video, "4"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])["result"]
+    assert [r["label"] for r in got] == [t["class"] for t in want]
+    diff = max(abs(r["score"] - t["probability"]) for r, t in zip(got, want))
+    print(f"VicTR pipeline vs predict: max |probability difference| = {diff:.3g}")
+    assert diff <= 1e-4
 
 
 @pytest.mark.slow

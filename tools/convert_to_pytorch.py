@@ -5,8 +5,13 @@
 EXPORT/config.json + EXPORT/model.safetensors load with
 `alt_jax.torch.ALTForVideoClassification.from_pretrained(EXPORT)` for an ALT run (head "alt"),
 `alt_jax.torch.VicTRForVideoClassification.from_pretrained(EXPORT)` for a VicTR run (head
-"victr"), or either with `transformers.AutoModel` after `import alt_jax.torch`;
-EXPORT/clip/ is the backbone (both towers) for `transformers.CLIPModel.from_pretrained`.
+"victr"), or either with `transformers.AutoModel` / `AutoModelForVideoClassification` after
+`import alt_jax.torch` (with `trust_remote_code=True` without it);
+EXPORT/clip/ is the backbone (both towers) for `transformers.CLIPModel.from_pretrained`;
+EXPORT/video_preprocessor_config.json is the video processor (`AutoProcessor`, the
+video-classification pipeline) with the run's first evaluation set's frames, size and views, as
+`predict` uses them; EXPORT/README.md is the model card (classes, training data, the top-1 of
+the run's evaluation report at the exported step, usage).
 `--check` runs the JAX and the PyTorch model on one random clip and prints the largest logit
 difference.
 
@@ -51,6 +56,9 @@ EXPORT_NAMES = {
     "modeling_clip_video.py": "file",
     "configuration_alt.py": "file",
     "tome.py": "file",
+    "video_processing_alt.py": "file",  # the video processor (AutoProcessor, the pipeline)
+    "video_preprocessor_config.json": "file",
+    "README.md": "file",  # the model card
     "alt.py": "file",  # exports written before the modeling_* names (CHANGELOG.md)
     "victr.py": "file",
 }
@@ -232,6 +240,7 @@ def main(argv: list[str] | None = None) -> None:
         class_names, entity_names = run.class_names, run.entity_names
         class_emb = restore.class_embeddings(run)
         source = {"workdir": os.path.abspath(args.workdir), "step": run.step}
+        summary = convert.run_summary(run.config, args.workdir, run.step)
     else:
         from alt_jax.models.clip_config import get_preset
 
@@ -248,6 +257,7 @@ def main(argv: list[str] | None = None) -> None:
         class_names = [f"class {i}" for i in range(10)]
         class_emb = np.random.default_rng(args.seed + 1).normal(size=(10, d)).astype(np.float32)
         source = {"random_preset": args.random, "seed": args.seed}
+        summary, cfg = {"random": args.random}, None
     config = convert.torch_config(
         model,
         model_config,
@@ -256,8 +266,11 @@ def main(argv: list[str] | None = None) -> None:
         entity_names=entity_names,
         source=source,
     )
-    out = convert.export(model, config, class_emb, args.out)
-    print(f"wrote {out}/config.json, {out}/model.safetensors and {out}/clip/ ", end="")
+    processor = convert.processor_settings(config, cfg)
+    out = convert.export(model, config, class_emb, args.out, processor=processor, run=summary)
+    print(
+        f"wrote {out}/config.json, model.safetensors, clip/, the processor and README.md ", end=""
+    )
     print(f"({time.perf_counter() - start:.0f} s)")
     if args.check:
         torch_model = convert.torch_class(config).from_pretrained(out)

@@ -4,11 +4,13 @@
 Vision tower keys come from `alt_jax.weights.clip_state_dict` (transformers' names); the
 trainable head's keys are its Flax paths with `kernel`/`scale` → `weight` and Linear kernels
 transposed (`flax_to_torch_array`), which is how the torch modules are named. `torch_config`,
-`torch_state_dict`, `to_torch` and `export` take either head.
+`torch_state_dict`, `to_torch` and `export` take either head; `export` also writes the video
+processor (`processor_settings`) and the model card (`run_summary`, `model_card`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,6 +23,7 @@ from flax import nnx
 from alt_jax.models.adapter import GlobalVideoAdapter, OrderedVideoAdapter
 from alt_jax.models.alt import ALT, trainable_filter
 from alt_jax.models.victr import VicTR
+from alt_jax.torch.model_card import DATA_KEYS, model_card
 from alt_jax.weights import (
     clip_state_dict,
     flax_path_to_torch_key,
@@ -259,18 +262,86 @@ def to_torch(model: ALT | VicTR, config: dict[str, Any], class_embeddings: np.nd
     return out
 
 
+def processor_settings(config: dict[str, Any], eval_config: Any = None) -> dict[str, Any]:
+    """The export's `ALTVideoProcessor` settings: the frames, size, clips × crops, frame stride
+    and frame-size limit of `eval_config` (the run's first evaluation set, which predict uses),
+    else one centre-cropped clip at the export's frame count and image size."""
+    if eval_config is None:
+        return {"image_size": int(config["image_size"]), "num_frames": int(config["num_frames"])}
+    return {
+        "image_size": int(eval_config.image_size),
+        "num_frames": int(eval_config.num_frames),
+        "num_clips": int(eval_config.num_clips),
+        "num_crops": int(eval_config.num_crops),
+        "frame_stride": int(eval_config.stride or 0),
+        "max_frame_pixels": eval_config.get("max_frame_pixels"),
+    }
+
+
+def run_summary(run_config: Any, workdir: str | os.PathLike, step: int) -> dict[str, Any]:
+    """What the model card says about a run: its workdir, step, backbone, training set, and each
+    evaluation set with the top-1 / top-5 of its report at `step` (WORKDIR/eval/NAME_stepN.json)
+    when there is one (a report of another step describes other weights: not used)."""
+    evaluations = []
+    for name, cfg in run_config.evals.items():
+        entry = {
+            "name": name,
+            "list_file": cfg.list_file,
+            "num_clips": int(cfg.num_clips),
+            "num_crops": int(cfg.num_crops),
+        }
+        report = Path(workdir) / "eval" / f"{name}_step{step}.json"
+        if report.is_file():
+            found = json.loads(report.read_text())
+            entry.update({k: found.get(k) for k in ("top1", "top5", "num_examples")})
+        evaluations.append(entry)
+    backbone = run_config.model.backbone
+    return {
+        "workdir": os.path.abspath(workdir),
+        "step": int(step),
+        "backbone": backbone.source or f"random {backbone.preset}",
+        "train_data": {k: run_config.data.get(k) for k in DATA_KEYS},
+        "evaluations": evaluations,
+    }
+
+
 def export(
     model: ALT | VicTR,
     config: dict[str, Any],
     class_embeddings: np.ndarray,
     out: str | os.PathLike,
+    *,
+    processor: dict[str, Any] | None = None,
+    run: dict[str, Any] | None = None,
 ) -> Path:
-    """Writes OUT/{config.json, model.safetensors} (the PyTorch ALT or VicTR) and OUT/clip/ (the
-    backbone as a transformers CLIP folder, both towers); returns OUT."""
+    """Writes OUT/{config.json, model.safetensors} (the PyTorch ALT or VicTR), OUT/clip/ (the
+    backbone as a transformers CLIP folder, both towers), the video processor
+    (video_preprocessor_config.json; `processor_settings`, default `processor_settings(config)`)
+    and the model card README.md (`run`: `run_summary`, {"random": preset} for random weights,
+    None when there is no run); returns OUT."""
+    import transformers
+
+    from alt_jax.torch.video_processing_alt import ALTVideoProcessor  # transformers on use
+
     out = Path(out)
     to_torch(model, config, class_embeddings).save_pretrained(out)
     save_clip(model.clip, out / "clip")
+    processor = processor or processor_settings(config)
+    ALTVideoProcessor(**processor).save_pretrained(out)
+    versions = {"alt_jax": _package_version(), "transformers": transformers.__version__}
+    saved = json.loads((out / "config.json").read_text())
+    (out / "README.md").write_text(model_card(saved, processor, run, versions))
     return out
+
+
+def _package_version() -> str:
+    """alt_jax's installed version (or 'source' when run from a checkout without install)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("alt_jax")
+    except PackageNotFoundError:
+        return "source"
 
 
 def max_logit_difference(

@@ -10,7 +10,7 @@ S travel with the weights, so a saved folder classifies on its own:
 
     model = ALTForVideoClassification.from_pretrained("export/")
     out = model(ALTForVideoClassification.normalize(frames_uint8))  # [B, T, H, W, 3]
-    model.config.id2label[int(out["logits"].argmax(-1)[0])]
+    model.config.id2label[int(out.logits.argmax(-1)[0])]
 
 Parameter names mirror the Flax modules' paths (`kernel` → `weight`, Linear kernels
 transposed), so the converter maps a checkpoint mechanically.
@@ -18,11 +18,13 @@ transposed), so the converter maps a checkpoint mechanically.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 from transformers import PreTrainedModel
+from transformers.utils import ModelOutput
 
 # Relative imports, and nothing from alt_jax: this file and those it imports (recursively:
 # modeling_adapter.py, modeling_clip_video.py, configuration_alt.py, tome.py) are copied into
@@ -32,6 +34,19 @@ from .modeling_adapter import EntityAlignment, build_adapter
 from .modeling_clip_video import FrozenCLIPVideoModel, coerce_config, l2_normalize
 
 QUERY_KINDS = ("entities", "learned")
+
+
+@dataclass
+class ALTVideoClassifierOutput(ModelOutput):
+    """What `ALTForVideoClassification` returns: a transformers ModelOutput, readable as
+    `out.logits` and as the dict `out["logits"]` the forward returned before (a field that is
+    None, such as entity_index with learned queries, is no key)."""
+
+    logits: torch.Tensor | None = None  # [B, C]; with views: log of the view-averaged softmax
+    video_embedding: torch.Tensor | None = None  # [B, d]
+    entity_index: torch.Tensor | None = None  # [B, T, M], the entity of each region
+    dest: torch.Tensor | None = None  # [B, T, 1+N], the region of each input token
+    view_logits: torch.Tensor | None = None  # [B, V, C], for [B, V, T, 3, H, W] input only
 
 
 class ALTForVideoClassification(FrozenCLIPVideoModel, PreTrainedModel):
@@ -76,19 +91,22 @@ class ALTForVideoClassification(FrozenCLIPVideoModel, PreTrainedModel):
     @torch.no_grad()
     def forward(
         self, pixel_values: torch.Tensor, class_embeddings: torch.Tensor | None = None
-    ) -> dict[str, torch.Tensor]:
+    ) -> ALTVideoClassifierOutput:
         """pixel_values float [B, T, 3, H, W] (CLIP-normalised) → logits [B, C], video_embedding
         [B, d], entity_index [B, T, M] (the entity of each region; entity queries only) and dest
-        [B, T, 1+N] (the region of each input token). `class_embeddings` [C, d] replaces the
-        stored classes."""
+        [B, T, 1+N] (the region of each input token). [B, V, T, 3, H, W] (V views per video, as
+        the processor gives them) → the same with a view axis, view_logits [B, V, C] and logits
+        the log of the view-averaged softmax (`views_forward`). `class_embeddings` [C, d]
+        replaces the stored classes."""
+        if pixel_values.ndim == 6:
+            return self.views_forward(pixel_values, class_embeddings)
         frames = self.video_tokens(pixel_values)
         ln, cls, dest = frames["ln"], frames["cls"], frames["dest"]
         b, t = cls.shape[:2]
         regions = ln[:, :, 1:]
-        out, index = {}, None
+        index = None
         if self.queries == "entities":
             index, queries = self.alignment(regions, self.entities)
-            out["entity_index"] = index
         else:
             m = regions.shape[2]
             if self.learned_queries.shape[0] != m:
@@ -111,10 +129,13 @@ class ALTForVideoClassification(FrozenCLIPVideoModel, PreTrainedModel):
             appearance = (cls.mean(dim=1) - self.probe_mean) @ self.probe_map
             similarity = similarity + self.probe_gate * appearance @ classes.T
         logits = torch.exp(self.log_logit_scale) * similarity
-        return {"logits": logits, "video_embedding": video, **out, "dest": dest}
+        return ALTVideoClassifierOutput(
+            logits=logits, video_embedding=video, entity_index=index, dest=dest
+        )
 
 
 # save_pretrained copies this file and its relative imports into the folder and sets auto_map,
-# so `AutoModel.from_pretrained(folder, trust_remote_code=True)` loads it.
+# so `AutoModel.from_pretrained(folder, trust_remote_code=True)` loads it (and
+# AutoModelForVideoClassification: `FrozenCLIPVideoModel.save_pretrained`).
 ALTConfig.register_for_auto_class()
 ALTForVideoClassification.register_for_auto_class("AutoModel")

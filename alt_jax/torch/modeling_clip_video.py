@@ -11,6 +11,7 @@ add their trainable parts on top.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,21 @@ class FrozenCLIPVideoModel:
         ln = vision.post_layernorm(x)
         return {"ln": ln, "cls": self.visual_projection(ln[:, 0]), "dest": dest}
 
+    def views_forward(
+        self, pixel_values: torch.Tensor, class_embeddings: torch.Tensor | None = None
+    ) -> Any:
+        """pixel_values [B, V, T, 3, H, W] (V views of each video: the processor's clips ×
+        crops) → the head's output on the B·V clips with a view axis after the batch axis on
+        every field, view_logits [B, V, C], and logits [B, C] = log of the class probabilities
+        averaged over the views, so that softmax(logits) is what `alt_jax.predict` and the
+        evaluation report."""
+        b, v = pixel_values.shape[:2]
+        out = self(pixel_values.flatten(0, 1), class_embeddings)
+        fields = {k: t.reshape(b, v, *t.shape[1:]) for k, t in out.items()}
+        view_logits = fields.pop("logits")
+        logits = torch.logsumexp(view_logits.log_softmax(-1), dim=1) - math.log(v)
+        return type(out)(logits=logits, view_logits=view_logits, **fields)
+
     def video_tokens(self, pixel_values: torch.Tensor) -> dict[str, torch.Tensor]:
         """pixel_values [B, T, 3, H, W] → ln [B, T, 1+M, D], cls [B, T, d], dest [B, T, 1+N]."""
         if pixel_values.ndim != 5:
@@ -201,6 +217,17 @@ class FrozenCLIPVideoModel:
         return x.movedim(-1, -3)
 
     # -- folders ------------------------------------------------------------------------------------
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> Any:
+        """transformers' save_pretrained; auto_map also names this class for
+        AutoModelForVideoClassification, which the video-classification pipeline loads with
+        (register_for_auto_class takes one auto class: it names AutoModel)."""
+        if self._auto_class is not None:
+            module = type(self).__module__.rpartition(".")[2]
+            auto_map = dict(getattr(self.config, "auto_map", None) or {})
+            auto_map["AutoModelForVideoClassification"] = f"{module}.{type(self).__name__}"
+            self.config.auto_map = auto_map
+        return super().save_pretrained(save_directory, *args, **kwargs)
 
     @classmethod
     def from_pretrained(

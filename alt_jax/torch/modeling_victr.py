@@ -10,7 +10,7 @@ embeddings travel with the weights, so a saved folder classifies on its own:
 
     model = VicTRForVideoClassification.from_pretrained("export/")
     out = model(VicTRForVideoClassification.normalize(frames_uint8))  # [B, T, H, W, 3]
-    model.config.id2label[int(out["logits"].argmax(-1)[0])]
+    model.config.id2label[int(out.logits.argmax(-1)[0])]
 
 Parameter names mirror the Flax modules' paths (`kernel` → `weight`, Linear kernels
 transposed), so the converter maps a checkpoint mechanically.
@@ -18,11 +18,13 @@ transposed), so the converter maps a checkpoint mechanically.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 from transformers import PreTrainedModel
+from transformers.utils import ModelOutput
 
 # Relative imports, and nothing from alt_jax: this file and those it imports are copied into
 # every export folder as transformers remote code.
@@ -43,6 +45,18 @@ BOOST_KINDS = ("relative", "softmax")
 POOLINGS = ("ordered", "mean")
 # `victr.frame_changes`' variance floor (a fraction of the mean token's standard deviation).
 CHANGE_FLOOR = 0.05
+
+
+@dataclass
+class VicTRVideoClassifierOutput(ModelOutput):
+    """What `VicTRForVideoClassification` returns: a transformers ModelOutput, readable as
+    `out.logits` and as the dict `out["logits"]` the forward returned before."""
+
+    logits: torch.Tensor | None = None  # [B, C]; with views: log of the view-averaged softmax
+    video_embedding: torch.Tensor | None = None  # [B, W] (d with the anchored classifier)
+    class_text_embeddings: torch.Tensor | None = None  # [B, C, W]
+    dest: torch.Tensor | None = None  # [B, T, 1+N], the region of each input token
+    view_logits: torch.Tensor | None = None  # [B, V, C], for [B, V, T, 3, H, W] input only
 
 
 def affinity(visual: torch.Tensor, text: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -226,11 +240,15 @@ class VicTRForVideoClassification(FrozenCLIPVideoModel, PreTrainedModel):
     @torch.no_grad()
     def forward(
         self, pixel_values: torch.Tensor, class_embeddings: torch.Tensor | None = None
-    ) -> dict[str, torch.Tensor]:
+    ) -> VicTRVideoClassifierOutput:
         """pixel_values float [B, T, 3, H, W] (CLIP-normalised) → logits [B, C], video_embedding
         [B, W] (d with the anchored classifier), class_text_embeddings [B, C, W] (the
         video-conditioned class texts, before the auxiliary aggregate) and dest [B, T, 1+N] (the
-        region of each input token). `class_embeddings` [C, d] replaces the stored classes."""
+        region of each input token). [B, V, T, 3, H, W] (V views per video) → the same with a
+        view axis, view_logits [B, V, C] and logits the log of the view-averaged softmax
+        (`views_forward`). `class_embeddings` [C, d] replaces the stored classes."""
+        if pixel_values.ndim == 6:
+            return self.views_forward(pixel_values, class_embeddings)
         frames = self.video_tokens(pixel_values)
         prompts = self.class_embeddings if class_embeddings is None else class_embeddings
         n = prompts.shape[0]
@@ -254,15 +272,16 @@ class VicTRForVideoClassification(FrozenCLIPVideoModel, PreTrainedModel):
         logits = affinity_logits(
             video, classes, aux, self.temperature, torch.exp(self.log_logit_scale)
         )
-        return {
-            "logits": logits,
-            "video_embedding": video,
-            "class_text_embeddings": classes,
-            "dest": frames["dest"],
-        }
+        return VicTRVideoClassifierOutput(
+            logits=logits,
+            video_embedding=video,
+            class_text_embeddings=classes,
+            dest=frames["dest"],
+        )
 
 
 # save_pretrained copies this file and its relative imports into the folder and sets auto_map,
-# so `AutoModel.from_pretrained(folder, trust_remote_code=True)` loads it.
+# so `AutoModel.from_pretrained(folder, trust_remote_code=True)` loads it (and
+# AutoModelForVideoClassification: `FrozenCLIPVideoModel.save_pretrained`).
 VicTRConfig.register_for_auto_class()
 VicTRForVideoClassification.register_for_auto_class("AutoModel")
