@@ -24,15 +24,16 @@ from alt_jax.resources import SHIPPED_CORPUS, absolute
 DTYPE_NAMES = ("float32", "bfloat16")
 
 DATASET_DEFAULTS: dict[str, Any] = {
-    "kind": "list",  # list / kinetics_csv / folder / tfds
-    "root": "",  # videos (or the tfds data_dir)
+    "kind": "list",  # list / kinetics_csv / folder / tfds / tfds_catalogue
+    "root": "",  # videos (or the tfds data_dir; tfds_catalogue: "" is tfds' default data_dir)
     "list_file": "",  # annotation list, Kinetics CSV, or the split-file folder
     "class_names_file": "",
     "labels": "",  # a shipped label list (k400, ucf101, ...) naming the classes, or a path
     "split": "train",
     "fold": 1,
     "filename_pattern": DEFAULT_KINETICS_PATTERN,  # kinetics_csv: video path under root
-    "tfds_name": "",
+    "tfds_name": "",  # tfds: the packed dataset; tfds_catalogue: the catalogue's ('ucf101')
+    "tfds_config": "",  # tfds_catalogue: the builder config ('ucf101_1_256'); "": its default
     "num_frames": 8,
     "image_size": 224,
     "stride": 0,  # 0: segment sampling; > 0: dense sampling with this frame stride
@@ -218,6 +219,8 @@ def source_spec(cfg: ml_collections.ConfigDict) -> SourceSpec:
         fold=cfg.fold,
         filename_pattern=cfg.filename_pattern,
         tfds_name=cfg.tfds_name or None,
+        # .get: configs recorded before this field existed lack it.
+        tfds_config=cfg.get("tfds_config", "") or None,
     )
 
 
@@ -310,6 +313,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         if value < 1:
             raise ConfigError(f"{key} must be >= 1, got {value}")
     for where, cfg in datasets:
+        if cfg.kind in ("tfds", "tfds_catalogue") and not cfg.tfds_name:
+            example = "'ucf101'" if cfg.kind == "tfds_catalogue" else "the packed dataset's name"
+            raise ConfigError(f"{where}.kind={cfg.kind!r} needs {where}.tfds_name ({example})")
         # .get: configs recorded before this field existed lack it.
         limit = cfg.get("max_frame_pixels", DEFAULT_MAX_FRAME_PIXELS)
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:

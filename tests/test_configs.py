@@ -36,6 +36,7 @@ def load(name: str):
         "ucf101_fewshot",
         "ssv2_fewshot",
         "k400_fewshot",
+        "ucf101_tfds",
     ],
 )
 def test_config_builds_with_every_field_known(name):
@@ -65,6 +66,15 @@ def test_fewshot_lists_and_protocol():
     assert config.data.flip is False  # left/right matters in SSv2
     with pytest.raises(ValueError, match="shots"):
         load("ucf101_fewshot").get_config("shots=3")
+
+
+def test_ucf101_tfds_names_the_catalogue_dataset():
+    config = load("ucf101_tfds").get_config("data_dir=/tfds,tfds_config=ucf101_2,views=2x3")
+    for dataset, split in ((config.data, "train"), (config.evals.ucf101_test, "test")):
+        assert (dataset.kind, dataset.tfds_name) == ("tfds_catalogue", "ucf101")
+        assert dataset.split == split
+        assert (dataset.root, dataset.tfds_config) == ("/tfds", "ucf101_2")
+    assert (config.evals.ucf101_test.num_clips, config.evals.ucf101_test.num_crops) == (2, 3)
 
 
 def test_zeroshot_evaluates_three_datasets_in_one_run():

@@ -34,7 +34,7 @@ from absl import flags
 
 from alt_jax.data import batching, samples, sources
 
-SOURCE_KINDS = ("list", "kinetics_csv", "folder", "tfds")
+SOURCE_KINDS = ("list", "kinetics_csv", "folder", "tfds", "tfds_catalogue")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +59,7 @@ class SourceSpec:
     fold: int = 1
     filename_pattern: str = sources.DEFAULT_KINETICS_PATTERN
     tfds_name: str | None = None
+    tfds_config: str | None = None  # tfds_catalogue: the builder config ('ucf101_1_256')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +89,9 @@ def load_source(source: SourceSpec) -> tuple[Sequence[dict[str, Any]], list[str]
       `fold` 1-3; without `list_file` every video under root is used.
     kind='tfds': array_record shards from tools/prepare_dataset.py: `root` is the data_dir,
       `tfds_name` the packed dataset's name, `split` its split.
+    kind='tfds_catalogue': a dataset of the tensorflow-datasets catalogue prepared in the data_dir
+      `root` ('' for tfds' default): `tfds_name` ('ucf101'), `tfds_config` ('ucf101_1_256'),
+      `split` (a tfds split, slices allowed); class names from its ClassLabel.
     """
     kind, root, list_file = source.kind, source.root, source.list_file
     split, fold, num_classes = source.split, source.fold, source.num_classes
@@ -101,6 +105,15 @@ def load_source(source: SourceSpec) -> tuple[Sequence[dict[str, Any]], list[str]
             raise ValueError("kind='tfds' needs tfds_name")
         source, packed_names = tfds_video.open_data_source(tfds_name, root, split)
         return grain.MapDataset.source(source).map_with_index(_tfds_element), names or packed_names
+    if kind == "tfds_catalogue":
+        from alt_jax.data import tfds_catalogue  # imports TensorFlow: only when asked for
+
+        if tfds_name is None:
+            raise ValueError("kind='tfds_catalogue' needs tfds_name (e.g. 'ucf101')")
+        elements, catalogue_names = tfds_catalogue.open_catalogue_source(
+            tfds_name, source.tfds_config, root, split
+        )
+        return elements, names or catalogue_names
     if kind == "list":
         if list_file is None:
             raise ValueError("kind='list' needs list_file")

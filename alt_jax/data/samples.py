@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from alt_jax.data import augment, decode, sampling
+from alt_jax.data import augment, decode, frames, sampling
 
 SKIPPED = "skipped"  # key present only in skip markers
 
@@ -38,9 +38,15 @@ class ClipSpec:
 
 
 def _decode_with_recount(
-    video: decode.VideoSource, index_fn: Callable[[int], np.ndarray], spec: ClipSpec
+    video: decode.VideoSource | frames.EncodedFrames,
+    index_fn: Callable[[int], np.ndarray],
+    spec: ClipSpec,
 ) -> np.ndarray:
     """Decodes the frames index_fn(frame_count) picks, re-counting by decoding if the header lied."""
+    if isinstance(video, frames.EncodedFrames):  # a tfds catalogue example: its count is exact
+        indices = index_fn(len(video))
+        decoded = video.decode(indices.reshape(-1), max_pixels=spec.max_frame_pixels)
+        return decoded.reshape(*indices.shape, *decoded.shape[1:])
     options = dict(backend=spec.backend, max_pixels=spec.max_frame_pixels)
     count = decode.count_frames(video, **options)
     try:
@@ -66,9 +72,14 @@ def is_skip_marker(element: dict[str, Any]) -> bool:
     return SKIPPED in element
 
 
-def _unwrap(element: dict[str, Any]) -> tuple[decode.VideoSource, str]:
-    """The decodable source of an element (a path, or bytes from array_record) and its name."""
+def _unwrap(
+    element: dict[str, Any],
+) -> tuple[decode.VideoSource | frames.EncodedFrames, str]:
+    """The decodable source of an element (a path, bytes from array_record, or a tfds catalogue
+    example's encoded frames) and its name."""
     video = element["video"]
+    if isinstance(video, frames.EncodedFrames):
+        return video, element.get("path") or str(video)
     name = element.get("path") or decode.describe_source(video)
     if isinstance(name, bytes):
         name = name.decode("utf-8", "replace")

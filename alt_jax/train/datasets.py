@@ -22,6 +22,11 @@ from alt_jax.train import restore
 def missing_videos_hint(cfg: ml_collections.ConfigDict, field: str) -> str:
     """What to check when a dataset's videos are not found; for a Kinetics CSV the file-name
     pattern the paths were built with (the paths themselves are in the error)."""
+    if cfg.kind == "tfds_catalogue":
+        return (
+            f"check config.{field}.root (the tfds data_dir) and config.{field}.tfds_name / "
+            f"tfds_config / split (docs/data.md, 'TFDS catalogue datasets')"
+        )
     if cfg.kind == "kinetics_csv":
         return (
             f"videos are looked for at config.{field}.root / config.{field}.filename_pattern "
@@ -55,9 +60,12 @@ class DatasetSpec:
 def dataset_spec(cfg: ml_collections.ConfigDict, field: str, *, train: bool) -> DatasetSpec:
     """The dataset `config.<field>` as the pipeline reads it, in this process (its shard of the
     videos); missing paths are errors naming the field."""
-    if not cfg.root:
+    # A catalogue dataset's root is a tfds data_dir ("" for tfds' default); when it is missing,
+    # load_source's error says how to prepare the dataset there.
+    catalogue = cfg.kind == "tfds_catalogue"
+    if not cfg.root and not catalogue:
         raise ValueError(f"config.{field}.root is not set (the folder holding the videos)")
-    if not epath.Path(cfg.root).exists():
+    if not catalogue and not epath.Path(cfg.root).exists():
         raise FileNotFoundError(f"config.{field}.root: {cfg.root} does not exist")
     for key in ("list_file", "class_names_file"):
         if cfg[key] and not epath.Path(resolve(cfg[key])).exists():

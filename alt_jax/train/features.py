@@ -233,7 +233,11 @@ def model_identity(config: ml_collections.ConfigDict) -> dict[str, Any]:
 
 def dataset_identity(cfg: ml_collections.ConfigDict, field: str, *, train: bool) -> dict:
     """The fields of dataset `field` ("data", "evals.<name>") that determine its cached views."""
-    return _fields(cfg, field, TRAIN_FIELDS if train else EVAL_FIELDS)
+    identity = _fields(cfg, field, TRAIN_FIELDS if train else EVAL_FIELDS)
+    # Added after caches existed: recorded only when set, so older caches stay valid.
+    if cfg.get("tfds_config", ""):
+        identity[f"{field}.tfds_config"] = cfg.tfds_config
+    return identity
 
 
 def _shapes(record: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
