@@ -1,4 +1,8 @@
-"""Trains and evaluates ALT: `python -m alt_jax.main --config=configs/k400.py --workdir=DIR`."""
+"""Trains and evaluates ALT: `alt-jax-train --config=k400 --workdir=DIR`.
+
+The same as `python -m alt_jax.main --config=configs/k400.py --workdir=DIR` in a clone; `--config`
+takes a config file's path or a shipped config's name (alt_jax/config_files.py).
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from absl import app, flags, logging  # noqa: E402
 from jax.experimental import multihost_utils  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
+from alt_jax.config_files import resolve_config_flag  # noqa: E402
 from alt_jax.configs_lib import ConfigError  # noqa: E402
 from alt_jax.data.batching import TooManySkipped  # noqa: E402
 from alt_jax.progress import format_duration  # noqa: E402
@@ -28,7 +33,13 @@ from alt_jax.train.runner import train_and_evaluate  # noqa: E402
 from alt_jax.train.trainer import NonFiniteError  # noqa: E402
 from alt_jax.weights import BackboneUnavailable  # noqa: E402
 
-config_flags.DEFINE_config_file("config", None, "Config file (get_config()).", lock_config=True)
+config_flags.DEFINE_config_file(
+    "config",
+    None,
+    "Config file (get_config()) or a shipped config's name: k400, demo:DATA (the file's "
+    "argument after the colon), alt_jax:configs/k400.py.",
+    lock_config=True,
+)
 flags.DEFINE_string(
     "workdir",
     None,
@@ -162,8 +173,20 @@ def check_overrides(argv: list[str]) -> str | None:
     return None
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The command line (`alt-jax-train`, `python -m alt_jax.main`): `--config` resolved to a
+    file (a shipped config's name included; an unknown one is one error line, exit 2), the
+    overrides checked, then the run."""
+    try:
+        sys.argv[1:] = resolve_config_flag(sys.argv[1:])
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
     error = check_overrides(sys.argv[1:])
     if error:
         sys.exit(f"error: {error}")
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()

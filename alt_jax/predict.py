@@ -148,8 +148,8 @@ def print_text(result: dict[str, Any]) -> None:
         print(f"  ({result['note']})")
 
 
-def main(argv: list[str]) -> int:
-    args = parse_args(argv)
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
     missing = [v for v in args.videos if not os.path.isfile(v)]
     errors = [f"{v}: no such video file" for v in missing]
     for error in errors:

@@ -79,3 +79,29 @@ def test_old_checkpoint_flag_is_an_alias_of_step():
     assert args.step == "7"
     args = predict.parse_args(["--step=run/checkpoints/12", "video.mp4"])
     assert (args.workdir, args.step) == ("run", "12")
+
+
+def test_every_tool_is_a_console_script_and_a_tools_file():
+    """pyproject's [project.scripts] has a script for every module of alt_jax/cli/, each naming
+    a function that runs without arguments (as a console script calls it), listed in the
+    README; every such module is also tools/NAME.py, which runs the same main from a clone."""
+    import ast
+    import tomllib
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    readme = (REPO / "README.md").read_text()
+    modules = set()
+    for script, target in scripts.items():
+        module, _, function = target.partition(":")
+        tree = ast.parse((REPO / f"{module.replace('.', '/')}.py").read_text())
+        (node,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function]
+        required = len(node.args.args) - len(node.args.defaults)
+        assert required == 0, f"{script} = {target} needs {required} arguments"
+        assert f"`{script}`" in readme, f"{script} is not in the README"
+        modules.add(module)
+    cli = {f"alt_jax.cli.{p.stem}" for p in (REPO / "alt_jax" / "cli").glob("[!_]*.py")}
+    assert cli <= modules, f"tools without a console script: {sorted(cli - modules)}"
+    for module in cli:
+        name = module.rpartition(".")[2]
+        tool = (REPO / "tools" / f"{name}.py").read_text()
+        assert f"from {module} import main" in tool, f"tools/{name}.py does not run {module}"

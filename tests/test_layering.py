@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "alt_jax.corpus_builder",
     ),
     ("alt_jax.data", "alt_jax.models", "alt_jax.torch"),
-    ("alt_jax.configs_lib",),
+    ("alt_jax.configs_lib", "alt_jax.config_files"),
     (
         "alt_jax.text",
         "alt_jax.corpus",
@@ -36,7 +36,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "alt_jax.grounding",
     ),
     ("alt_jax.train",),
-    ("alt_jax.main", "alt_jax.predict", "alt_jax.pretrain_clip", "alt_jax.torch.convert"),
+    (
+        "alt_jax.main",
+        "alt_jax.predict",
+        "alt_jax.pretrain_clip",
+        "alt_jax.torch.convert",
+        "alt_jax.cli",
+    ),
 )
 # The package's __init__ is a facade: the tokenizer at import, JAX-side names on first use.
 FACADE = "alt_jax"
