@@ -38,15 +38,25 @@ def cpu_env(devices: int, **extra: str) -> dict[str, str]:
 SHARED_FIXTURE_GROUPS = {
     "tiny_workdir": "tiny_workdir",
     "tiny_pretrained": "tiny_pretrained",
-    "eight_device_run": "eight_device_run",  # an 8-device subprocess run: ~1 minute
+    # The multi-process runs: an 8-device subprocess run and a 2-process one (~1 minute each).
+    "eight_device_run": "eight_device_run",
+    "two_process_run": "eight_device_run",
 }
 
 
 # Fixtures that train a run or start one in a subprocess: a test using one is `slow` (left out
 # of `make test-fast`), however quick its own body is.
-SLOW_FIXTURES = ("tiny_workdir", "tiny_pretrained", "eight_device_run", "relative_workdir")
+SLOW_FIXTURES = (
+    "tiny_workdir",
+    "tiny_pretrained",
+    "eight_device_run",
+    "two_process_run",
+    "relative_workdir",
+)
 
 
+# Before xdist's own hook, which reads the groups off the items' markers.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if any(f in getattr(item, "fixturenames", ()) for f in SLOW_FIXTURES):
@@ -67,10 +77,12 @@ def tiny_data(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def eight_device_run(tiny_data, tmp_path_factory) -> dict[str, np.ndarray]:
-    """3 tiny-run steps in one process with 8 CPU devices (mesh data=4 × fsdp=2): losses,
-    dataset indices per step and final parameters; the reference of several tests."""
+    """3 tiny-run steps with the appearance probe on, in one process with 8 CPU devices (mesh
+    data=4 × fsdp=2): losses, dataset indices per step, the probe's fit and final parameters;
+    the reference of several tests."""
     out = tmp_path_factory.mktemp("eight_devices")
     args = [str(TINY_RUN), tiny_data, str(out / "w"), str(out / "run.npz"), "data=4,fsdp=2", "3"]
+    args.append("probe")
     proc = subprocess.run(
         [sys.executable, *args], env=cpu_env(8), capture_output=True, text=True, timeout=400
     )

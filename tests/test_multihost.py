@@ -44,12 +44,6 @@ def start_processes(
     return procs
 
 
-def run_processes(tiny_data: str, workdir: str, outs: list[str], timeout: int = 500) -> None:
-    """Runs 3 steps in PROCESSES processes and waits for all of them."""
-    procs = start_processes(tiny_data, workdir, outs, 3)
-    wait_all(procs, timeout)
-
-
 def wait_all(procs: list, timeout: int) -> None:
     """Waits for every process; kills the rest when one fails; asserts they all exited 0."""
     try:
@@ -63,14 +57,21 @@ def wait_all(procs: list, timeout: int) -> None:
         assert proc.returncode == 0, f"process {i}:\n{errors[i][-3000:]}"
 
 
+@pytest.fixture(scope="session")
+def two_process_run(tiny_data, tmp_path_factory) -> tuple[Path, list[dict[str, np.ndarray]]]:
+    """3 tiny-run steps with the appearance probe on, in PROCESSES processes of 4 CPU devices
+    (mesh data=4 × fsdp=2, as eight_device_run): the workdir and each process's output."""
+    place = tmp_path_factory.mktemp("two_processes")
+    outs = [str(place / f"process{i}.npz") for i in range(PROCESSES)]
+    wait_all(start_processes(tiny_data, str(place / "run"), outs, 3, ("probe",)), 500)
+    return place / "run", [dict(np.load(out)) for out in outs]
+
+
 @pytest.mark.slow
 def test_two_processes_train_like_one_process_with_eight_devices(
-    tiny_data, eight_device_run, tmp_path
+    tiny_data, two_process_run, eight_device_run
 ):
-    workdir = tmp_path / "run"
-    outs = [str(tmp_path / f"process{i}.npz") for i in range(PROCESSES)]
-    run_processes(tiny_data, str(workdir), outs)
-    runs = [dict(np.load(out)) for out in outs]
+    workdir, runs = two_process_run
     reference = eight_device_run
 
     # Same losses (every process sees the global loss) and parameters as the 8-device run.
@@ -110,7 +111,7 @@ def test_two_processes_train_like_one_process_with_eight_devices(
     assert [json.loads(line)["step"] for line in lines if "train/loss" in line] == [1, 2, 3]
 
     # Restorable, here by a single process: the parameters the two processes ended with.
-    trainer = Trainer(tiny_run.tiny_config(tiny_data), str(workdir))
+    trainer = Trainer(tiny_run.tiny_config(tiny_data, probe=True), str(workdir))
     assert trainer.restore_params() == 3
     restored = tiny_run.flat_params(trainer.params)
     for key in params:
@@ -181,28 +182,12 @@ def test_workdir_files_go_through_epath(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_appearance_probe_fit_gathers_every_process_s_clips(tiny_data, tmp_path):
+def test_the_appearance_probe_fit_gathers_every_process_s_clips(two_process_run, eight_device_run):
     """With two processes each encodes its half of every batch; the gathered rows give both the
     fit one process with 8 devices makes on all the clips."""
-    outs = [str(tmp_path / f"process{i}.npz") for i in range(PROCESSES)]
-    wait_all(start_processes(tiny_data, str(tmp_path / "run"), outs, 1, ("probe",)), 500)
-    single = tmp_path / "single.npz"
-    args = [
-        str(TINY_RUN),
-        tiny_data,
-        str(tmp_path / "w"),
-        str(single),
-        "data=4,fsdp=2",
-        "1",
-        "probe",
-    ]
-    proc = subprocess.run(
-        [sys.executable, *args], env=cpu_env(8), capture_output=True, text=True, timeout=400
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    reference = dict(np.load(single))
-    assert np.abs(reference["['probe_map'].value"]).max() > 0
-    for out in outs:
-        run = dict(np.load(out))
-        for key in ("['probe_map'].value", "['probe_mean'].value"):
+    _, runs = two_process_run
+    reference = eight_device_run
+    assert np.abs(reference["fitted['probe_map'].value"]).max() > 0
+    for run in runs:
+        for key in ("fitted['probe_map'].value", "fitted['probe_mean'].value"):
             np.testing.assert_allclose(run[key], reference[key], atol=1e-5, rtol=1e-4, err_msg=key)

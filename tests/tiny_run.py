@@ -9,7 +9,9 @@ losses and the dataset indices this process read at each step:
 Started as one of several processes (JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID
 in the environment) it joins them as `python -m alt_jax.main` does, trains jointly, and each
 process writes its own OUT.npz (the parameters gathered from all processes, their initial
-values under "initial<path>", and how many frozen arrays changed: "frozen_changed").
+values under "initial<path>", and how many frozen arrays changed: "frozen_changed"). With
+"probe" the appearance probe is on (2 views) and its fit, before the first step, is saved too
+("fitted<path>" of probe_map and probe_mean).
 """
 
 from __future__ import annotations
@@ -45,9 +47,13 @@ def make_tiny_data(root: str) -> str:
     return root
 
 
-def tiny_config(root: str):
-    """A locked run config for the tiny CLIP preset on the tiny data."""
+def tiny_config(root: str, probe: bool = False):
+    """A locked run config for the tiny CLIP preset on the tiny data; `probe`: the appearance
+    probe on, fitted on 2 views."""
     c = base_config()
+    if probe:
+        c.model.probe.enabled = True
+        c.model.probe.views = 2
     c.model.backbone.preset = "tiny"
     c.model.tome_r = 2
     c.model.num_frames = 4
@@ -130,14 +136,11 @@ def main(argv: list[str]) -> None:
     from alt_jax.train.trainer import Trainer
 
     distributed = maybe_initialize_distributed()
-    config = tiny_config(root)
+    config = tiny_config(root, probe="probe" in options)
     for item in mesh.split(","):
         axis, size = item.split("=")
         config.mesh[axis] = int(size)
     config.num_train_steps = int(steps)
-    if "probe" in options:
-        config.model.probe.enabled = True
-        config.model.probe.views = 2
     trainer = Trainer(config, workdir)
 
     def gathered(state):
@@ -146,6 +149,17 @@ def main(argv: list[str]) -> None:
             state = multihost_utils.process_allgather(state, tiled=True)
         return flat_params(state)
 
+    fitted = {}
+    fit_probe = trainer.fit_probe
+
+    def recorded_fit(*args, **kwargs):
+        """The trainer's probe fit, its result kept (every process gathers it)."""
+        params, summary = fit_probe(*args, **kwargs)
+        probe = {k: v for k, v in gathered(params).items() if k.startswith("['probe_")}
+        fitted.update({f"fitted{k}": v for k, v in probe.items()})
+        return params, summary
+
+    trainer.fit_probe = recorded_fit
     initial, frozen = gathered(trainer.params), gathered(trainer.frozen)
     trainer.train()
     losses = [float(entry["loss"]) for entry in trainer.step_log]
@@ -157,6 +171,7 @@ def main(argv: list[str]) -> None:
         losses=np.asarray(losses),
         indices=indices,
         frozen_changed=np.int64(frozen_changed),
+        **fitted,
         **{f"initial{key}": value for key, value in initial.items()},
         **gathered(trainer.params),
     )
