@@ -17,13 +17,15 @@ from etils import epath
 # Python loggers whose INFO lines say nothing about the run (JAX probing for a TPU on every
 # start: "Unable to initialize backend 'tpu'"); their warnings still show.
 _CHATTY_LOGGERS = ("jax._src.xla_bridge",)
-# Libraries that log one INFO line per checkpoint file or data worker (through absl, so they
-# are recognised by the source file's path).
-_CHATTY_PATHS = ("/orbax/", "/grain/")
+# Libraries that log one INFO line per checkpoint file, data worker or dataset opened ("Load
+# dataset info from ...", "Constructing tf.data.Dataset ..."), through absl, so they are
+# recognised by the source file's path.
+_CHATTY_PATHS = ("/orbax/", "/grain/", "/tensorflow_datasets/")
 
 
 class QuietLibraries(logging.Filter):
-    """Drops INFO (and DEBUG) records of orbax, grain and JAX's backend probing."""
+    """Drops INFO (and DEBUG) records of orbax, grain, tensorflow-datasets and JAX's backend
+    probing."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.WARNING:

@@ -22,6 +22,16 @@ def test_chatter_is_dropped_and_warnings_kept():
     assert quiet.filter(_record("root", logging.INFO))  # the run's own lines
 
 
+def test_tensorflow_datasets_info_lines_are_dropped():
+    """tfds logs through absl from its own files: the path of the installed module that says
+    "Load dataset info from ..." when a prepared dataset is opened."""
+    from tensorflow_datasets.core import dataset_info
+
+    quiet = logs.QuietLibraries()
+    assert not quiet.filter(_record("absl", logging.INFO, dataset_info.__file__))
+    assert quiet.filter(_record("absl", logging.WARNING, dataset_info.__file__))
+
+
 def test_quiet_frameworks_hides_tensorflow_info_lines(monkeypatch):
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
     monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
