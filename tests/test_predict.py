@@ -146,7 +146,7 @@ def test_probabilities_equal_the_evaluation_step(
     it, info = spec.eval_iterator()
     names = class_names_of(cfg, info)
     probs, labels, skipped = trainer._evaluate_videos(
-        trainer.compile_eval_step(), trainer.class_embeddings(names), it, info
+        trainer.compile_eval_step(), trainer.class_embeddings(names), it, info, "val"
     )
     assert skipped == 0 and len(probs) == 8
     elements, _ = pipeline.load_source(spec.source)
