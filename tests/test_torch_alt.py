@@ -967,6 +967,25 @@ PROCESSOR_CASES = {
 }
 
 
+def test_the_processor_s_standalone_copies_equal_the_pipeline_s():
+    """The processor travels alone in every export (no alt_jax there), so it carries its own
+    frame sampling and constants: each equals the evaluation pipeline's."""
+    from alt_jax.data import decode, normalize, sampling
+    from alt_jax.torch import video_processing_alt as processor
+
+    for count in range(1, 41):
+        for num_frames in (1, 2, 3, 4, 8):
+            for num_clips in (1, 2, 3):
+                for stride in (0, 1, 2, 5):
+                    got = processor.eval_indices(count, num_frames, num_clips, stride)
+                    want = sampling.eval_indices(count, num_frames, num_clips, stride or None)
+                    np.testing.assert_array_equal(
+                        got, want, err_msg=f"{count, num_frames, num_clips, stride}"
+                    )
+    assert processor.CLIP_MEAN == normalize.CLIP_MEAN and processor.CLIP_STD == normalize.CLIP_STD
+    assert processor.DEFAULT_MAX_FRAME_PIXELS == decode.DEFAULT_MAX_FRAME_PIXELS
+
+
 @pytest.mark.parametrize("case", list(PROCESSOR_CASES))
 def test_the_processor_prepares_a_clip_as_the_evaluation_pipeline(case, bikes_video):
     """ALTVideoProcessor on a real clip (a file, decoded with PyAV) and on the same clip's
