@@ -7,7 +7,9 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from traceback import walk_stack
 
 import jax
 import jax.numpy as jnp
@@ -684,6 +686,19 @@ def test_nonfinite_loss_stops_training_and_nothing_after_it_is_saved(tiny_data, 
         assert all(np.isfinite(v).all() for v in params.values())
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
     assert max(r["step"] for r in records if "train/loss" in r) < bad
+    # The input pipeline's prefetch thread is stopped before the error reaches the caller (it
+    # would otherwise go on reading and logging after main's error line).
+    assert not input_threads()
+
+
+def input_threads() -> list[str]:
+    """Names of the live threads running grain's prefetch loop."""
+    names = {t.ident: t.name for t in threading.enumerate()}
+    return [
+        names.get(ident, str(ident))
+        for ident, frame in sys._current_frames().items()
+        if any(f.f_code.co_name == "_put_iterator_elements_in_buffer" for f, _ in walk_stack(frame))
+    ]
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ up front with its name and how to rebuild it.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -490,28 +491,30 @@ def extract(
         field = f"evals.{name}"
         it, info = dataset_spec(cfg, field, train=False).eval_iterator()
         identity = dataset_identity(cfg, field, train=False)
-        cache.write(
-            f"eval_{name}.arrayrecord",
-            it,
-            info.num_batches,
-            encode,
-            views_axis=True,
-            dataset=identity,
-            videos=info.num_examples,
-        )
+        with contextlib.closing(it):
+            cache.write(
+                f"eval_{name}.arrayrecord",
+                it,
+                info.num_batches,
+                encode,
+                views_axis=True,
+                dataset=identity,
+                videos=info.num_examples,
+            )
     data = dataset_spec(config.data, "data", train=True)
     identity = dataset_identity(config.data, "data", train=True)
     for view in range(train_views):
         seed = config.seed + view
         it, info = data.train_iterator(1, seed=seed, num_epochs=1, shuffle=False)
-        cache.write(
-            f"train_view{view}.arrayrecord",
-            it,
-            info.num_batches,
-            encode,
-            views_axis=False,
-            dataset=identity,
-            augmentation_seed=seed,
-            videos=info.num_examples,
-        )
+        with contextlib.closing(it):
+            cache.write(
+                f"train_view{view}.arrayrecord",
+                it,
+                info.num_batches,
+                encode,
+                views_axis=False,
+                dataset=identity,
+                augmentation_seed=seed,
+                videos=info.num_examples,
+            )
     return cache.commit()

@@ -237,7 +237,8 @@ class Trainer:
                     per_process_batch, seed=cfg.seed + view, num_epochs=1, shuffle=False
                 )
                 count = probe_fit.batches_for(max_clips, cfg.batch_size, info.num_batches)
-                parts.append(probe_fit.collect_videos(it, encode, count, self.mesh))
+                with contextlib.closing(it):  # read in part: its prefetch thread is stopped
+                    parts.append(probe_fit.collect_videos(it, encode, count, self.mesh))
         # Whole batches are read; each view keeps exactly max_clips (0: all) clips.
         rows = {k: np.concatenate([p[k][: max_clips or None] for p in parts]) for k in parts[0]}
         return probe_fit.fit_into(params, rows, class_emb)
@@ -255,13 +256,16 @@ class Trainer:
             it, info = dataset_spec(cfg, f"evals.{name}", train=False).eval_iterator()
             class_emb = self.class_embeddings(class_names_of(cfg, info))
             cached = self.cached_eval_path(name)
-            if cached is not None:
-                probs, labels = self._evaluate_cached(
-                    eval_step, class_emb, cached, cfg.batch_size, name
-                )
-                skipped = 0
-            else:
-                probs, labels, skipped = self._evaluate_videos(eval_step, class_emb, it, info, name)
+            with contextlib.closing(it):  # stopped however the evaluation ends (a stop signal)
+                if cached is not None:
+                    probs, labels = self._evaluate_cached(
+                        eval_step, class_emb, cached, cfg.batch_size, name
+                    )
+                    skipped = 0
+                else:
+                    probs, labels, skipped = self._evaluate_videos(
+                        eval_step, class_emb, it, info, name
+                    )
             names = class_names_of(cfg, info)
             extra = {}
             if jax.process_index() == 0:
@@ -310,10 +314,17 @@ class Trainer:
         ConfigError; a non-finite loss or gradient norm is a NonFiniteError (config.nonfinite).
         """
         checkpoint.ensure_writable(self.workdir)
-        with checkpoint.workdir_lock(self.workdir):
-            return self._train(max_steps, preemption)
+        # The input iterators are closed however training ends: their background threads stop
+        # before the caller reports (an error line is then the run's last line).
+        with checkpoint.workdir_lock(self.workdir), contextlib.ExitStack() as closing:
+            return self._train(max_steps, preemption, closing)
 
-    def _train(self, max_steps: int | None, preemption: Preemption | None) -> dict[str, Any]:
+    def _train(
+        self,
+        max_steps: int | None,
+        preemption: Preemption | None,
+        closing: contextlib.ExitStack,
+    ) -> dict[str, Any]:
         cfg = self.config
         data = dataset_spec(cfg.data, "data", train=True)
         per_process_batch = cfg.batch_size // jax.process_count()
@@ -322,6 +333,7 @@ class Trainer:
                 f"config.batch_size={cfg.batch_size} is not divisible by {jax.process_count()} processes"
             )
         train_iter, info = data.train_iterator(per_process_batch, seed=cfg.seed)
+        closing.callback(train_iter.close)
         batch_keys = ("video", "label")
         if cfg.feature_cache:
             # Same source (for class names and epoch length); batches come from the cache. Every
@@ -334,6 +346,7 @@ class Trainer:
                 shard_index=jax.process_index(),
                 shard_count=jax.process_count(),
             )
+            closing.callback(train_iter.close)
             batch_keys = (*features_lib.FEATURE_KEYS, "label")
         total_steps = cfg.num_train_steps or cfg.num_epochs * max(1, info.num_batches)
         # Steps count micro-batches; the optimizer (and so its schedule) counts updates.
