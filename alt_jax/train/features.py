@@ -195,6 +195,24 @@ def train_feature_iterator(
     return iter(ds)
 
 
+def evaluate_cached(
+    predict: Callable, path: str, batch_size: int, name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities and labels of a cached evaluation set; `predict(views)` maps a batch's
+    FEATURE_KEYS arrays to probabilities."""
+    if jax.process_count() > 1:
+        raise ValueError("evaluation from the feature cache runs in a single process")
+    probs, labels = [], []
+    total = len(read_features(path))
+    with Progress(f"eval {name} (feature cache)", total, unit="videos") as bar:
+        for batch in eval_feature_batches(path, batch_size):
+            views = {k: jnp.asarray(batch[k]) for k in FEATURE_KEYS}
+            probs.append(np.asarray(predict(views)))
+            labels.append(batch["label"])
+            bar.update(len(batch["label"]))
+    return np.concatenate(probs), np.concatenate(labels)
+
+
 def eval_feature_batches(path: str, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
     """Batches of cached evaluation features (all views), the last one smaller."""
     ds = read_features(path)

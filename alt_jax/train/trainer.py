@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import math
 import time
+from functools import partial
 from typing import Any, Callable
 
 import jax
@@ -171,21 +172,6 @@ class Trainer:
         skipped = sum(batching.skipped_per_epoch(it))
         return np.concatenate(probs), np.concatenate(labels), skipped
 
-    def _evaluate_cached(
-        self, eval_step, class_emb, path, batch_size, name: str
-    ) -> tuple[np.ndarray, np.ndarray]:
-        if jax.process_count() > 1:
-            raise ValueError("evaluation from the feature cache runs in a single process")
-        probs, labels = [], []
-        total = len(features_lib.read_features(path))
-        with Progress(f"eval {name} (feature cache)", total, unit="videos") as bar:
-            for batch in features_lib.eval_feature_batches(path, batch_size):
-                views = {k: jnp.asarray(batch[k]) for k in features_lib.FEATURE_KEYS}
-                probs.append(np.asarray(eval_step(self.params, self.frozen, class_emb, views)))
-                labels.append(batch["label"])
-                bar.update(len(batch["label"]))
-        return np.concatenate(probs), np.concatenate(labels)
-
     def alignment_quality(self, cfg, name: str, class_emb) -> dict | None:
         """The alignment's grounding on an evaluation dataset whose videos have object masks
         (alt_jax.grounding), or None (no masks, no entity alignment, several processes)."""
@@ -258,8 +244,11 @@ class Trainer:
             cached = self.cached_eval_path(name)
             with contextlib.closing(it):  # stopped however the evaluation ends (a stop signal)
                 if cached is not None:
-                    probs, labels = self._evaluate_cached(
-                        eval_step, class_emb, cached, cfg.batch_size, name
+                    probs, labels = features_lib.evaluate_cached(
+                        partial(eval_step, self.params, self.frozen, class_emb),
+                        cached,
+                        cfg.batch_size,
+                        name,
                     )
                     skipped = 0
                 else:
