@@ -16,7 +16,7 @@ import pytest
 import torch
 from flax import nnx
 
-from alt_jax.builders import build_alt
+from alt_jax.builders import build_clip
 from alt_jax.configs_lib import default_model_config
 from alt_jax.models import tome as jax_tome
 from alt_jax.models.alt import ALT
@@ -96,7 +96,11 @@ def tiny_alt(
     rng = np.random.default_rng(seed)
     entities = rng.normal(size=(ENTITIES, 32)).astype(np.float32)
     entities /= np.linalg.norm(entities, axis=-1, keepdims=True)
-    model = build_alt(config, entity_embeddings=entities, seed=seed)
+    # The CLIP as build_alt makes it (one program for every variant); the head eagerly: the tests
+    # compare the export with JAX on the same weights, whatever they are, and eager ops compile
+    # once per shape for all variants where a jitted init compiles a program per variant.
+    clip = build_clip(config, seed=seed)
+    model = ALT(clip, jnp.asarray(entities), config, rngs=nnx.Rngs(seed + 1))
     model.gate[...] = jnp.asarray(0.7, jnp.float32)
     if model.probe_enabled:  # zero until fitted: random values check that both sides apply it
         draw = np.random.default_rng(seed + 7)
