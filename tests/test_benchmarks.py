@@ -205,3 +205,30 @@ def test_confusions_are_summed_by_the_words_the_class_names_differ_in():
         "left / right": 4,
         "circle / large / small / square": 1,
     }
+
+
+def test_the_b16_configs_use_the_schedule_the_table_chose():
+    """configs_lib's B/16 schedule is the measured pick: at or below 0.45x X-CLIP-B/16's GFLOPs
+    per view, the best mean top-1 of benchmarks/results/tome_schedules.json."""
+    from alt_jax.configs_lib import BACKBONES
+
+    result = render.load("tome_schedules")
+    pick = render.chosen_schedule(result)
+    assert pick["vs_xclip_b16"] <= 0.45
+    assert all(
+        row["supervised"]["mean"] <= pick["supervised"]["mean"]
+        for row in result["rows"]
+        if row["vs_xclip_b16"] <= 0.45
+    )
+    assert BACKBONES["B/16"][1] == pick["schedule"]
+
+
+def test_a_b16_schedule_is_carried_by_the_fraction_of_patches_it_leaves():
+    """16 merges a layer on B/16 leave 149, 101, 53 and 11 of 197 tokens after layers 3, 6, 9,
+    12; on a 4-layer CLIP of 49 patches that is 37, 25, 13 and 2 patches, ToMe's cap (half the
+    tokens but the class token) leaving 7 after the last layer."""
+    from benchmarks.tome_schedules import b16_schedule, carried_schedule
+
+    assert b16_schedule("16") == (16,) * 11 + (10,)
+    assert carried_schedule(b16_schedule("16"), 4, 49) == (12, 12, 12, 6)
+    assert carried_schedule(b16_schedule("0"), 4, 49) == (0, 0, 0, 0)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from alt_jax.builders import tome_spec
 from alt_jax.configs_lib import (
     ConfigError,
     add_eval,
@@ -15,6 +16,7 @@ from alt_jax.configs_lib import (
     parse_config_arg,
     validate_config,
 )
+from alt_jax.models import tome
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -57,7 +59,14 @@ def test_k400_variants():
     assert config.model.backbone.preset == "L/14" and config.model.tome_r == 8
     assert config.data.num_frames == 16 and config.evals.k400_val.num_frames == 16
     assert (config.evals.k400_val.num_clips, config.evals.k400_val.num_crops) == (4, 3)
-    assert load("k400").get_config().model.tome_r == 16
+    assert config.model.tome_schedule == ""  # the constant r is read
+    # B/16: ToMe's decreasing ramp, 2r = 28 merges in the first layer down to 0 in the twelfth
+    # (r_l = int(28 - 28 l / 11)): 163 merges leave 33 of the 196 patches of a frame.
+    model = load("k400").get_config().model
+    assert model.tome_schedule == "14,-1.0"
+    merges = [int(28 - 28 / 11 * layer) for layer in range(12)]
+    schedule = tome.parse_r_schedule(tome_spec(model), 12, 197)
+    assert list(schedule) == merges and 196 - sum(merges) == 33
 
 
 def test_fewshot_lists_and_protocol():
