@@ -13,7 +13,7 @@ import pytest
 import torch
 from flax import nnx
 
-from alt_jax.builders import build_alt
+from alt_jax.builders import build_alt, build_clip
 from alt_jax.configs_lib import default_model_config
 from alt_jax.models.alt import ALT, count_parameters, cross_entropy, pool_frames, split_trainable
 from alt_jax.models.clip import CLIP
@@ -41,16 +41,20 @@ def unit_rows(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
 
 
+def eager_alt(config, entities) -> ALT:
+    """build_alt's model, its head initialised eagerly: these tests check identities that hold
+    for any weights, and eager ops compile once per shape where a jitted initialisation
+    compiles a program per config."""
+    return ALT(build_clip(config), jnp.asarray(entities, jnp.float32), config, rngs=nnx.Rngs(1))
+
+
 @pytest.fixture(scope="module")
 def tiny(saved_clip):
     """(torch CLIP, ALT on the same weights with r = 0, videos, entity matrix S, class texts)."""
     torch_model, folder = saved_clip("tiny")
     rng = np.random.default_rng(0)
     entities = unit_rows(rng, K, 32)
-    # Built under jit: one compile instead of one per initialiser shape.
-    model = nnx.jit(lambda clip: ALT(clip, entities, tiny_config(), rngs=nnx.Rngs(1)))(
-        load_clip(folder)
-    )
+    model = ALT(load_clip(folder), entities, tiny_config(), rngs=nnx.Rngs(1))  # see eager_alt
     videos = rng.standard_normal((B, T, 32, 32, 3)).astype(np.float32)
     with torch.no_grad():
         ids = torch.tensor(tokenize([f"a video of a person {c}." for c in CLASSES]))
@@ -326,7 +330,7 @@ def test_learned_queries_ablation_replaces_the_alignment_by_one_query_per_region
     torch_model, entity_model, videos, entities, texts = tiny
     config = tiny_config()
     config.queries = "learned"
-    model = nnx.jit(lambda clip: ALT(clip, entities, config, rngs=nnx.Rngs(1)))(entity_model.clip)
+    model = ALT(entity_model.clip, entities, config, rngs=nnx.Rngs(1))  # see eager_alt
     graphdef, trainable, frozen = split_trainable(model)
     paths = [p for p, _ in nnx.to_flat_state(trainable)]
     # No alignment (W_r, τ_a): the queries are parameters, 16 regions (4 × 4 patches, r = 0).
@@ -385,7 +389,7 @@ def test_closed_gate_is_exactly_the_frame_average_zero_shot_whatever_the_adapter
     config.backbone.preset, config.tome_r, config.num_frames = "tiny", 0, 4
     config.adapter.kind, config.adapter.depth, config.adapter.width = kind, 1, 32
     config.adapter.heads = 4
-    model = build_alt(config, entity_embeddings=np.eye(5, 32, dtype=np.float32))
+    model = eager_alt(config, np.eye(5, 32, dtype=np.float32))
     rng = np.random.default_rng(0)
     # A far-from-init adapter, so that z is large: the gate alone must hide it.
     graphdef, trainable, frozen = split_trainable(model)
@@ -421,7 +425,7 @@ def test_zero_output_with_open_gate_starts_at_the_frame_average_zero_shot(kind):
     config.adapter.kind, config.adapter.depth, config.adapter.width = kind, 1, 32
     config.adapter.heads, config.adapter.zero_output = 4, True
     config.gate_init, config.entity_readout = 1.0, False
-    model = build_alt(config, entity_embeddings=np.eye(5, 32, dtype=np.float32))
+    model = eager_alt(config, np.eye(5, 32, dtype=np.float32))
     rng = np.random.default_rng(0)
     features = random_features(rng, 3, 4, cls_offset=2.0)
     classes = rng.standard_normal((6, 32)).astype(np.float32)
@@ -462,7 +466,7 @@ def test_entity_readout_is_the_readout_weighted_entity_texts_at_the_frame_averag
     config.backbone.preset, config.tome_r, config.num_frames = "tiny", 0, 2
     config.adapter.depth, config.adapter.width, config.adapter.heads = 1, 32, 4
     entities = np.eye(5, 32, dtype=np.float32)
-    model = build_alt(config, entity_embeddings=entities)
+    model = eager_alt(config, entities)
     graphdef, trainable, frozen = split_trainable(model)
     trainable["gate"].set_value(jnp.asarray(0.0, jnp.float32))
     trainable["entity_gate"].set_value(jnp.asarray(0.7, jnp.float32))
@@ -499,9 +503,9 @@ def test_appearance_probe_adds_its_text_space_score_to_the_cosine():
     features = random_features(rng, 2, 2, cls_offset=1.0)
     classes = rng.standard_normal((3, 32)).astype(np.float32)
     head = nnx.jit(lambda model, f, c: model.head(f, c, train=False))
-    with_probe = build_alt(config, entity_embeddings=entities)
+    with_probe = eager_alt(config, entities)
     config.probe.enabled = False
-    without = build_alt(config, entity_embeddings=entities)
+    without = eager_alt(config, entities)
     out, plain = head(with_probe, features, classes), head(without, features, classes)
     np.testing.assert_array_equal(np.asarray(out["logits"]), np.asarray(plain["logits"]))
 
