@@ -398,9 +398,10 @@ def parse_config_arg(arg: str | None, **defaults: Any) -> ml_collections.ConfigD
 
 
 # Per backbone: the transformers checkpoint (a hub id; pass a local folder offline) and the ToMe
-# merges: a constant r (model.tome_r) or a schedule (model.tome_schedule's text). B/16: the ramp "14,-1.0" (28 merges in the first layer
-# down to 0; 33 regions per frame) is BENCHMARKS.md's pick from its accuracy-FLOPs table: 0.447x
-# X-CLIP-B/16's GFLOPs per view, the smallest accuracy loss of the schedules at or below 0.45x.
+# merges: a constant r (model.tome_r) or a schedule (model.tome_schedule's text). B/16: the ramp
+# "14,-1.0" (28 merges in the first layer down to 0; 33 regions per frame) is BENCHMARKS.md's pick
+# from its accuracy-FLOPs table: 0.447x X-CLIP-B/16's GFLOPs per view, the smallest accuracy loss
+# of the schedules at or below 0.45x.
 # L/14 (257 tokens, 24 layers): r = 16 is capped down to a single region per frame, so r = 8
 # (64 regions) is used instead.
 BACKBONES = {

@@ -1171,11 +1171,11 @@ def render_tome_schedules() -> str:
     if pick is not None:
         by_text = {row["schedule"]: row for row in r["rows"]}
         top1 = pick["supervised"]["mean"]
-        against = [
-            f"{abs(d):.1f} points {'below' if d < 0 else 'above'} {label}"
-            for ref, label in (("16", "r = 16"), ("0", "no merging (r = 0)"))
-            if ref in by_text and (d := top1 - by_text[ref]["supervised"]["mean"]) is not None
-        ]
+        against = []
+        for ref, label in (("16", "r = 16"), ("0", "no merging (r = 0)")):
+            if ref in by_text:
+                d = top1 - by_text[ref]["supervised"]["mean"]
+                against.append(f"{abs(d):.1f} points {'below' if d < 0 else 'above'} {label}")
         out += (
             f"\n**Default schedule of the ALT-B/16 configs: `{pick['schedule']}`** "
             f"(`configs_lib.BACKBONES`): of the schedules at or below {MAX_VS_XCLIP}× "

@@ -9,7 +9,8 @@ X-CLIP-B/16's (benchmarks/results/inference.json). Its accuracy is measured on S
 bundled pretrained CLIP (4 layers, 49 patches at its native 112 px): no B/16 weights can be had
 here. The B/16 schedule is carried over by its shape: after each of the small CLIP's layers k the
 same fraction of patches is left as after B/16's layer round(12 k / 4), so "16" (B/16: 10 of 196
-regions left) becomes 12, 12, 12, 11 merges (2 of 49 left). Each row is ALT trained fully
+regions left) asks for 12, 12, 12, 11 merges (2 of 49 left) and ToMe's cap (at most half the
+tokens but the class token per layer) makes that 12, 12, 12, 6 (7 left). Each row is ALT trained fully
 supervised with benchmarks/synthact.py's protocol (frozen features extracted once per schedule,
 `--passes` over the training videos, 3 seeds), top-1 on the seen classes' val split and,
 zero-shot, on the unseen compositions. Writes benchmarks/results/tome_schedules.json.
@@ -72,11 +73,11 @@ def xclip_gflops() -> float:
     return next(r["gflops_per_view"] for r in inference["rows"] if r.get("name") == "xclip")
 
 
-def b16_cost(text: str, known: list[dict]) -> dict:
-    """ALT-B/16's cost with schedule `text`: alt_flops.json's row when it has one, else measured."""
-    schedule = list(b16_schedule(text))
+def b16_cost(text: str, schedule: tuple[int, ...], known: list[dict]) -> dict:
+    """ALT-B/16's cost with schedule `text` (per layer: `schedule`): alt_flops.json's row when it
+    has one, else measured."""
     for row in known:
-        if row["model"] == "ALT-B/16" and row["frames"] == 8 and row["tome_schedule"] == schedule:
+        if (row["model"], row["frames"], row["tome_schedule"]) == ("ALT-B/16", 8, list(schedule)):
             return row
     num_entities = len(read_entities(str(resources.packaged("corpus/actions_wordnet.json"))))
     return alt_flops.measure("B/16", text, 8, num_entities, 400)
@@ -103,8 +104,9 @@ def main() -> None:
             r for r in json.loads(Path(args.out).read_text())["rows"] if r["schedule"] not in todo
         ]
     for text in todo:
-        cost = b16_cost(text, known)
-        carried = carried_schedule(b16_schedule(text), layers, patches)
+        b16 = b16_schedule(text)
+        cost = b16_cost(text, b16, known)
+        carried = carried_schedule(b16, layers, patches)
         start = time.perf_counter()
         result = synthact.run(
             args.size,
@@ -122,7 +124,7 @@ def main() -> None:
         rows.append(
             {
                 "schedule": text,
-                "b16_schedule": list(b16_schedule(text)),
+                "b16_schedule": list(b16),
                 "b16_regions_per_frame": cost["regions_per_frame"],
                 "b16_gflops_per_view": cost["gflops_per_view"],
                 "vs_xclip_b16": cost["gflops_per_view"] / xclip,
